@@ -1,0 +1,39 @@
+//! `cargo run --release -p herald-local`: every function in one process.
+//!
+//! `HERALD_LISTEN` (default `127.0.0.1:9000`), `HERALD_DATA_DIR` (default `./.herald`),
+//! `HERALD_BACKEND` (`embedded`, the default, or `aws` for DynamoDB and SQS, e.g. an emulator at
+//! `AWS_ENDPOINT_URL`), and the functions' own variables (`HERALD_API_TOKEN`, ...).
+
+use herald::app::{App, Config, ConfigError};
+use std::path::PathBuf;
+
+#[tokio::main]
+async fn main() {
+    herald::lambda::init_logging();
+    if let Err(e) = run().await {
+        eprintln!("herald-local: {e}");
+        std::process::exit(2);
+    }
+}
+
+async fn run() -> Result<(), ConfigError> {
+    let var = |name: &str, default: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
+    let listen = var("HERALD_LISTEN", "127.0.0.1:9000");
+    let addr = listen.parse().map_err(|_| ConfigError::Invalid(format!("HERALD_LISTEN is not an address: {listen}")))?;
+    let data_dir = PathBuf::from(var("HERALD_DATA_DIR", ".herald"));
+    let mut config = Config::from_env()?;
+    let (token, new) = herald::local::api_token(config.api_token.as_ref(), &data_dir)?;
+    config.api_token = Some(token.clone());
+    let app = match var("HERALD_BACKEND", "embedded").as_str() {
+        "embedded" => App::embedded(&data_dir, config)?,
+        "aws" => App::aws(config, true).await?,
+        other => return Err(ConfigError::Invalid(format!("HERALD_BACKEND must be embedded or aws, not {other}"))),
+    };
+    if new {
+        println!("API token (kept in {}): {}", data_dir.join("api-token").display(), token.expose());
+    } else {
+        println!("API token: from {}", if std::env::var_os("HERALD_API_TOKEN").is_some() { "HERALD_API_TOKEN".into() } else { data_dir.join("api-token").display().to_string() });
+    }
+    println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz)");
+    herald::local::run(app, addr, 4).await
+}

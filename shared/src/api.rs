@@ -1,0 +1,288 @@
+//! The admin and integration API under `/api/v1/`, authenticated by `Authorization: Bearer
+//! API_TOKEN` (or `?token=API_TOKEN`, as MoviePilot does).
+
+use crate::app::App;
+use crate::channels::{self, SendContext, SendOutcome};
+use crate::domain::channel::Channel;
+use crate::domain::notification::{Delivery, DeliveryStatus, Notification, NotifyRequest, Target, Template};
+use crate::domain::settings::Settings;
+use crate::domain::user::UserInput;
+use crate::domain::{Invalid, check_name, parse_json};
+use crate::http::{ApiError, HandlerResult, Request, empty, json, page_params};
+use crate::ids::{new_id, random_token};
+use crate::message::Message;
+use crate::notify;
+use crate::repo::BindError;
+use crate::store::StoreError;
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub const PREFIX: &str = "/api/v1/";
+
+/// Handles one API request (the admin/API function's handler).
+pub async fn handle(app: &App, req: Request) -> crate::http::Response {
+    crate::http::finish(route(app, &req).await)
+}
+
+fn authorized(app: &App, req: &Request) -> bool {
+    let Some(token) = &app.config.api_token else { return false };
+    let presented = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .or_else(|| req.query("token"));
+    presented.is_some_and(|p| token.matches(p.trim()))
+}
+
+async fn route(app: &App, req: &Request) -> HandlerResult {
+    if !authorized(app, req) {
+        return Err(ApiError::Unauthorized);
+    }
+    let Some(rest) = req.path.strip_prefix(PREFIX) else { return Err(ApiError::NotFound) };
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let m = &req.method;
+    match parts.as_slice() {
+        ["channels"] if m == Method::GET => list_channels(app).await,
+        ["channels", name] => match *m {
+            Method::GET => get_channel(app, name).await,
+            Method::PUT => put_channel(app, name, req).await,
+            Method::DELETE => delete_channel(app, name).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["channels", name, "test"] if m == Method::POST => test_channel(app, name, req).await,
+        ["settings"] => match *m {
+            Method::GET => Ok(json(StatusCode::OK, &app.repo.settings().await?)),
+            Method::PUT => put_settings(app, req).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["users", id] => match *m {
+            Method::GET => get_user(app, id).await,
+            Method::PUT => put_user(app, id, req).await,
+            Method::DELETE => delete_user(app, id).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["users", id, "bind-code"] if m == Method::POST => bind_code(app, id).await,
+        ["notify"] if m == Method::POST => post_notify(app, req).await,
+        ["notifications", id] if m == Method::GET => get_notification(app, id, req).await,
+        ["messages"] if m == Method::GET => list_messages(app, req).await,
+        ["messages", id, "read"] if m == Method::POST => read_message(app, id, req).await,
+        ["channels"] | ["channels", _, "test"] | ["users", _, "bind-code"] | ["notify"] | ["notifications", _] | ["messages"] | ["messages", _, "read"] => {
+            Err(ApiError::MethodNotAllowed)
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    Ok(parse_json(req.json()?)?)
+}
+
+// ---- channels ----
+
+async fn list_channels(app: &App) -> HandlerResult {
+    let list: Vec<Value> = app.repo.channels().await?.iter().map(Channel::public_json).collect();
+    Ok(json(StatusCode::OK, &json!({"channels": list})))
+}
+
+async fn get_channel(app: &App, name: &str) -> HandlerResult {
+    let c = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
+    Ok(json(StatusCode::OK, &c.public_json()))
+}
+
+async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
+    let body = req.json()?;
+    let previous = app.repo.channel(name).await?;
+    let channel = Channel::from_json(name, body, previous.as_ref(), app.now())?;
+    app.repo.put_channel(&channel).await?;
+    app.invalidate();
+    let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    Ok(json(status, &channel.public_json()))
+}
+
+async fn delete_channel(app: &App, name: &str) -> HandlerResult {
+    if !app.repo.delete_channel(name).await? {
+        return Err(ApiError::NotFound);
+    }
+    app.invalidate();
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestRequest {
+    /// Chat id, user id, or leave out for the channel's default chat.
+    #[serde(default, deserialize_with = "crate::domain::opt_string_or_number")]
+    recipient: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// Sends a test message now (not through the queue) and reports the platform's answer.
+async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
+    let t: TestRequest = if req.body.is_empty() { TestRequest { recipient: None, text: None } } else { parse_body(req)? };
+    let channel = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
+    let recipient = t
+        .recipient
+        .or_else(|| channel.settings.default_recipient())
+        .ok_or_else(|| Invalid::new("recipient", "is required: this channel has no default chat"))?;
+    let settings = app.repo.settings().await?;
+    let n = match t.text {
+        Some(text) => Notification::text(new_id(app.now()), "system", None, text, Target::Admins, app.now()),
+        None => Notification::built_in(new_id(app.now()), "system", Target::Admins, Template { key: "test".into(), params: crate::params! {"channel" => name} }, app.now()),
+    };
+    let d = Delivery {
+        id: "test".into(),
+        notification: n.id.clone(),
+        channel: name.to_owned(),
+        recipient: recipient.clone(),
+        user: None,
+        locale: settings.locale,
+        status: DeliveryStatus::Sending,
+        reason: None,
+        note: None,
+        attempts: 1,
+        silent: false,
+        hold_until: None,
+        claimed_at: None,
+        sent_at: None,
+        updated_at: app.now(),
+    };
+    let started = std::time::Instant::now();
+    let outcome = channels::send(&SendContext { http: &app.http, repo: &app.repo }, &channel, &recipient, &Message::new(&n, &d)).await;
+    let ms = started.elapsed().as_millis() as u64;
+    let (ok, detail) = match &outcome {
+        SendOutcome::Sent => (true, None),
+        SendOutcome::RateLimited { reason, retry_after } => (false, Some(format!("{reason}; retry after {}s", retry_after.as_secs()))),
+        SendOutcome::Transient { reason } | SendOutcome::Permanent { reason, .. } => (false, Some(reason.clone())),
+        SendOutcome::Moved { to } => (false, Some(format!("the chat moved to {to}"))),
+    };
+    Ok(json(StatusCode::OK, &json!({"ok": ok, "outcome": outcome.label(), "detail": detail, "recipient": recipient, "latency_ms": ms})))
+}
+
+// ---- settings ----
+
+async fn put_settings(app: &App, req: &Request) -> HandlerResult {
+    let s: Settings = parse_body(req)?;
+    s.validate()?;
+    app.repo.put_settings(&s).await?;
+    app.invalidate();
+    Ok(json(StatusCode::OK, &s))
+}
+
+// ---- users ----
+
+async fn get_user(app: &App, id: &str) -> HandlerResult {
+    let u = app.repo.user(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(json(StatusCode::OK, &u.value))
+}
+
+async fn put_user(app: &App, id: &str, req: &Request) -> HandlerResult {
+    check_name("id", id, 128)?;
+    let input: UserInput = parse_body(req)?;
+    input.validate()?;
+    // Optimistic concurrency: a bot binding the same user meanwhile makes us read and apply again.
+    for _ in 0..3 {
+        let existing = app.repo.user(id).await?;
+        let user = input.clone().apply(id, existing.as_ref().map(|e| e.value.clone()), app.now());
+        match app.repo.save_user(&user, existing.as_ref()).await {
+            Ok(()) => return Ok(json(if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED }, &user)),
+            Err(BindError::Taken { kind, chat }) => {
+                return Err(ApiError::Invalid(Invalid::new(format!("ids.{kind}"), format!("{chat} is already bound to another user"))));
+            }
+            Err(BindError::Store(StoreError::ConditionFailed)) => continue,
+            Err(BindError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict("the user changed concurrently, try again".into()))
+}
+
+async fn delete_user(app: &App, id: &str) -> HandlerResult {
+    if !app.repo.delete_user(id).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// A one-time code that binds a chat account to this user, and the Telegram deep link.
+async fn bind_code(app: &App, id: &str) -> HandlerResult {
+    app.repo.user(id).await?.ok_or(ApiError::NotFound)?;
+    let code = random_token::<18>();
+    let expires_at = app.repo.create_bind_code(id, &code).await?;
+    let links: serde_json::Map<String, Value> = app
+        .snapshot()
+        .await?
+        .channels
+        .iter()
+        .filter_map(|c| match &c.settings {
+            crate::domain::ChannelSettings::Telegram(t) if c.enabled => {
+                let bot = t.bot_username.as_deref()?.trim_start_matches('@');
+                Some((c.name.clone(), Value::String(format!("https://t.me/{bot}?start={code}"))))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(json(StatusCode::CREATED, &json!({"code": code, "expires_at": expires_at, "command": format!("/bind {code}"), "links": links})))
+}
+
+// ---- notifications ----
+
+async fn post_notify(app: &App, req: &Request) -> HandlerResult {
+    let r: NotifyRequest = parse_body(req)?;
+    r.validate()?;
+    let n = r.into_notification(new_id(app.now()), app.now());
+    let accepted = notify::submit(app, n).await?;
+    Ok(json(StatusCode::ACCEPTED, &accepted))
+}
+
+async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {
+    let n = app.repo.notification(id).await?.ok_or(ApiError::NotFound)?;
+    let (cursor, limit) = page_params(req)?;
+    let page = app.repo.deliveries(id, cursor, limit.max(100)).await?;
+    let deliveries: Vec<Value> = page
+        .items
+        .iter()
+        .map(|d| {
+            json!({
+                "channel": d.channel,
+                "recipient": d.recipient,
+                "user": d.user,
+                "status": d.status,
+                "reason": d.reason,
+                "note": d.note,
+                "attempts": d.attempts,
+                "silent": d.silent,
+                "hold_until": d.hold_until,
+                "sent_at": d.sent_at,
+                "updated_at": d.updated_at,
+            })
+        })
+        .collect();
+    let n = n.value;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"id": n.id, "type": n.ty, "created_at": n.created_at, "complete": n.complete, "deliveries": deliveries, "cursor": page.cursor}),
+    ))
+}
+
+// ---- message center ----
+
+fn owner(req: &Request) -> Result<String, ApiError> {
+    let owner = req.query("admin").unwrap_or("*").to_owned();
+    if owner != "*" {
+        check_name("admin", &owner, 128)?;
+    }
+    Ok(owner)
+}
+
+async fn list_messages(app: &App, req: &Request) -> HandlerResult {
+    let (cursor, limit) = page_params(req)?;
+    let page = app.repo.messages(&owner(req)?, cursor, limit).await?;
+    Ok(json(StatusCode::OK, &json!({"messages": page.items, "cursor": page.cursor})))
+}
+
+async fn read_message(app: &App, id: &str, req: &Request) -> HandlerResult {
+    if !app.repo.mark_read(&owner(req)?, id).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(empty(StatusCode::NO_CONTENT))
+}

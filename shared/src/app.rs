@@ -1,0 +1,182 @@
+//! The dependencies every handler gets: the store, the queue, the clock, one HTTP client and the
+//! typed configuration, built once per process (Lambda init, or the local runner's start).
+
+use crate::clock::{Clock, SystemClock};
+use crate::domain::channel::Channel;
+use crate::domain::settings::Settings;
+use crate::queue::Queue;
+use crate::queue::memory::MemoryQueue;
+use crate::queue::sqs::SqsQueue;
+use crate::repo::Repo;
+use crate::secret::Secret;
+use crate::store::embedded::EmbeddedTable;
+use crate::store::{StoreResult, Table};
+use crate::store::dynamo::DynamoTable;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const MIN_API_TOKEN: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Typed settings read once from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `HERALD_API_TOKEN`: the admin/API bearer token (the API refuses to start without a good one).
+    pub api_token: Option<Secret>,
+    /// `HERALD_PUBLIC_URL`: where the platforms reach Herald (webhook registration, deep links).
+    pub public_url: Option<String>,
+    /// `HERALD_CACHE_SECS`: how long a function keeps channel configs and settings (default 30).
+    pub cache_ttl: Duration,
+    /// `HERALD_MAX_ATTEMPTS`: send attempts before a delivery fails (default 6).
+    pub max_attempts: u32,
+    /// `HERALD_MAX_RECEIVES`: the queue's redrive `maxReceiveCount` (default 20), so the
+    /// dispatcher can finish a message itself on its last receive.
+    pub max_receives: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { api_token: None, public_url: None, cache_ttl: Duration::from_secs(30), max_attempts: 6, max_receives: 20 }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn env_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError::Invalid(format!("{name} must be a number, not {v:?}"))),
+    }
+}
+
+/// Why an API token cannot be used, if it cannot.
+pub fn check_api_token(token: &str) -> Result<(), ConfigError> {
+    let n = token.chars().count();
+    if n < MIN_API_TOKEN {
+        return Err(ConfigError::Invalid(format!(
+            "HERALD_API_TOKEN must be at least {MIN_API_TOKEN} characters (it has {n}); generate one with: openssl rand -base64 24"
+        )));
+    }
+    Ok(())
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let public_url = env("HERALD_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(u) = &public_url {
+            crate::domain::check_url("HERALD_PUBLIC_URL", u).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        Ok(Self {
+            api_token: env("HERALD_API_TOKEN").map(Secret::new),
+            public_url,
+            cache_ttl: Duration::from_secs(env_num("HERALD_CACHE_SECS", 30)?),
+            max_attempts: env_num("HERALD_MAX_ATTEMPTS", 6u32)?.max(1),
+            max_receives: env_num("HERALD_MAX_RECEIVES", 20u32)?.max(2),
+        })
+    }
+
+    /// The API token, checked (the API function and the local runner call this at start).
+    pub fn require_api_token(&self) -> Result<&Secret, ConfigError> {
+        let token = self.api_token.as_ref().ok_or_else(|| ConfigError::Invalid("HERALD_API_TOKEN is not set".into()))?;
+        check_api_token(token.expose())?;
+        Ok(token)
+    }
+}
+
+/// Channel configs and settings as of a moment; cached per process for `cache_ttl`.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub channels: Vec<Channel>,
+    pub settings: Settings,
+}
+
+impl Snapshot {
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+}
+
+pub struct App {
+    pub repo: Repo,
+    pub queue: Arc<dyn Queue>,
+    pub clock: Arc<dyn Clock>,
+    pub http: reqwest::Client,
+    pub config: Config,
+    snapshot: Mutex<Option<(Instant, Arc<Snapshot>)>>,
+}
+
+/// The one outbound HTTP client: short timeouts, so a slow platform delays one send by seconds
+/// at most, never a whole batch.
+pub fn http_client() -> Result<reqwest::Client, ConfigError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(4))
+        .timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ConfigError::Invalid(format!("cannot build the HTTP client: {e}")))
+}
+
+impl App {
+    pub fn new(table: Arc<dyn Table>, queue: Arc<dyn Queue>, clock: Arc<dyn Clock>, config: Config) -> Result<Self, ConfigError> {
+        Ok(Self { repo: Repo::new(table, clock.clone()), queue, clock, http: http_client()?, config, snapshot: Mutex::new(None) })
+    }
+
+    /// DynamoDB and SQS, from the standard AWS environment (`AWS_ENDPOINT_URL` for an emulator),
+    /// `HERALD_TABLE` and `HERALD_QUEUE_URL` / `HERALD_DLQ_URL`. With `create`, missing resources
+    /// are created (for an emulator; on AWS the SAM template creates them), and the queue may be
+    /// named by `HERALD_QUEUE_NAME` instead.
+    pub async fn aws(config: Config, create: bool) -> Result<Self, ConfigError> {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), env("HERALD_TABLE").unwrap_or_else(|| "herald".into()));
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue = match (env("HERALD_QUEUE_URL"), env("HERALD_DLQ_URL")) {
+            (Some(url), Some(dlq)) => SqsQueue::new(sqs, url, dlq),
+            _ if create => {
+                let name = env("HERALD_QUEUE_NAME").unwrap_or_else(|| "herald".into());
+                SqsQueue::ensure(sqs, &name, 180, config.max_receives).await.map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
+            _ => return Err(ConfigError::Invalid("HERALD_QUEUE_URL and HERALD_DLQ_URL must be set".into())),
+        };
+        if create {
+            table.ensure_table().await.map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        Self::new(Arc::new(table), Arc::new(queue), Arc::new(SystemClock), config)
+    }
+
+    /// The embedded store in `dir` and the in-process queue.
+    pub fn embedded(dir: &Path, config: Config) -> Result<Self, ConfigError> {
+        let table = EmbeddedTable::open(dir).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let queue = MemoryQueue::new(Duration::from_secs(180), config.max_receives);
+        Self::new(Arc::new(table), Arc::new(queue), Arc::new(SystemClock), config)
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+
+    /// Channel configs and settings, from the cache when fresh.
+    pub async fn snapshot(&self) -> StoreResult<Arc<Snapshot>> {
+        if let Some((at, snap)) = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(snap.clone());
+        }
+        let snap = Arc::new(Snapshot { channels: self.repo.channels().await?, settings: self.repo.settings().await? });
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), snap.clone()));
+        Ok(snap)
+    }
+
+    /// Forgets the cached snapshot (after this process changed a channel or the settings).
+    pub fn invalidate(&self) {
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}

@@ -1,0 +1,122 @@
+//! Platform modules. Each has the same face: render a [`Message`] for the platform and send it,
+//! classifying the platform's answer into a [`SendOutcome`]; inbound verification and parsing
+//! live in the same module. What differs between platforms stays inside its module.
+
+pub mod webhook;
+
+use crate::domain::channel::{Channel, ChannelSettings};
+use crate::message::Message;
+use crate::repo::Repo;
+use std::time::Duration;
+
+/// What became of one send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    Sent,
+    /// The platform asked us to wait (429 and its kin): try again after `retry_after`.
+    RateLimited { retry_after: Duration, reason: String },
+    /// Might work later (5xx, timeout, connection refused).
+    Transient { reason: String },
+    /// Will not work as it stands (bad credentials, unknown chat). `unreachable`: the recipient
+    /// cannot be reached on this platform (blocked the bot, left).
+    Permanent { reason: String, unreachable: bool },
+    /// The chat moved (a Telegram group upgraded to a supergroup): send there instead.
+    Moved { to: String },
+}
+
+impl SendOutcome {
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        SendOutcome::Permanent { reason: reason.into(), unreachable: false }
+    }
+
+    pub fn transient(reason: impl Into<String>) -> Self {
+        SendOutcome::Transient { reason: reason.into() }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SendOutcome::Sent => "sent",
+            SendOutcome::RateLimited { .. } => "rate_limited",
+            SendOutcome::Transient { .. } => "transient",
+            SendOutcome::Permanent { .. } => "permanent",
+            SendOutcome::Moved { .. } => "moved",
+        }
+    }
+}
+
+/// What a sender may use.
+pub struct SendContext<'a> {
+    pub http: &'a reqwest::Client,
+    pub repo: &'a Repo,
+}
+
+/// Sends `message` to `recipient` on `channel`.
+pub async fn send(ctx: &SendContext<'_>, channel: &Channel, _recipient: &str, message: &Message) -> SendOutcome {
+    match &channel.settings {
+        ChannelSettings::Webhook(s) => webhook::send(ctx.http, s, message).await,
+        other => SendOutcome::permanent(format!("sending on {} is not available in this version", other.kind())),
+    }
+}
+
+/// A chat moved (Telegram `migrate_to_chat_id`): the channel's default chat and any user bound
+/// to the old id now point at the new one.
+pub async fn chat_moved(app: &crate::app::App, channel: &str, from: &str, to: &str) -> Result<(), crate::store::StoreError> {
+    if let Some(mut c) = app.repo.channel(channel).await? {
+        let kind = c.kind();
+        if let ChannelSettings::Telegram(t) = &mut c.settings
+            && t.chat_id.as_deref() == Some(from)
+        {
+            t.chat_id = Some(to.to_owned());
+            app.repo.put_channel(&c).await?;
+            app.invalidate();
+        }
+        if let Some(u) = app.repo.user_by_chat(kind, from).await? {
+            let mut moved = u.value.clone();
+            moved.ids.insert(kind, to.to_owned());
+            match app.repo.save_user(&moved, Some(&u)).await {
+                Ok(()) | Err(crate::repo::BindError::Taken { .. }) => {}
+                Err(crate::repo::BindError::Store(e)) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A transport failure (no HTTP answer): timeouts and connection errors may pass. The text never
+/// carries the URL, which for some platforms holds the token.
+pub fn transport_error(e: reqwest::Error) -> SendOutcome {
+    let e = e.without_url();
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_decode() {
+        "unreadable answer"
+    } else {
+        "request failed"
+    };
+    SendOutcome::transient(format!("{what}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string())))
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare on these APIs; it gets the default).
+pub fn retry_after(headers: &http::HeaderMap, default: Duration) -> Duration {
+    headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(43_200.0)))
+        .unwrap_or(default)
+}
+
+/// The usual reading of an HTTP status, for platforms that say everything with it.
+pub fn by_status(status: http::StatusCode, headers: &http::HeaderMap) -> SendOutcome {
+    match status.as_u16() {
+        200..=299 => SendOutcome::Sent,
+        429 => SendOutcome::RateLimited { retry_after: retry_after(headers, Duration::from_secs(60)), reason: "HTTP 429".into() },
+        408 | 425 | 500..=599 => SendOutcome::transient(format!("HTTP {}", status.as_u16())),
+        404 | 410 => SendOutcome::Permanent { reason: format!("HTTP {}", status.as_u16()), unreachable: true },
+        s => SendOutcome::permanent(format!("HTTP {s}")),
+    }
+}

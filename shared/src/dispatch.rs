@@ -1,0 +1,376 @@
+//! The dispatcher: takes queue messages, sends each delivery once, and answers which messages
+//! failed (to be received again). Runs as the SQS-triggered function and in the local runner.
+//!
+//! Send once: a delivery moves queued → sending → sent / failed by conditional writes on its
+//! revision. A redelivered message whose delivery is final is acknowledged without sending; one
+//! whose delivery is `sending` under a live lease is left to its owner. The remaining window for
+//! a duplicate is a crash after the platform answered and before `sent` was written: the lease
+//! runs out and the delivery is sent again.
+
+use crate::app::App;
+use crate::channels::{self, SendContext, SendOutcome};
+use crate::domain::notification::{Delivery, DeliveryStatus, Notification};
+use crate::job::Job;
+use crate::message::Message;
+use crate::notify;
+use crate::pacing::{Pace, Pacer};
+use crate::queue::Received;
+use crate::repo::Versioned;
+use crate::store::StoreError;
+use futures_util::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// How long a `sending` claim protects a delivery from a second sender.
+pub const LEASE: Duration = Duration::from_secs(120);
+
+/// What to do with one queue message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Acknowledge (delete).
+    Done,
+    /// Leave it to come back after this long.
+    Retry(Duration),
+    /// Move it to the dead-letter queue and acknowledge it.
+    Dead,
+}
+
+/// The dispatcher's state kept for the life of the process.
+#[derive(Default)]
+pub struct Dispatcher {
+    pub pacer: Pacer,
+}
+
+fn secs(d: Duration) -> u32 {
+    d.as_secs_f64().ceil().clamp(0.0, crate::queue::MAX_VISIBILITY_SECS as f64) as u32
+}
+
+/// Exponential backoff with ±25% jitter: 10 s, 20 s, 40 s ... at most 15 minutes.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 10.0 * 2f64.powi(attempt.saturating_sub(1).min(10) as i32);
+    let jitter = (crate::ids::random_bytes::<1>()[0] as f64 / 255.0 - 0.5) * 0.5;
+    Duration::from_secs_f64((base * (1.0 + jitter)).min(900.0))
+}
+
+impl Dispatcher {
+    /// Handles a batch; returns the ids of the messages that must come back (their visibility is
+    /// already set). Messages of one FIFO group are handled in order; once one of them is
+    /// rescheduled, the rest of its group waits with it, so order holds.
+    pub async fn process(&self, app: &App, batch: Vec<Received>) -> Vec<String> {
+        let mut groups: BTreeMap<&str, Vec<&Received>> = BTreeMap::new();
+        for m in &batch {
+            groups.entry(m.group.as_str()).or_default().push(m);
+        }
+        let results = join_all(groups.into_values().map(|msgs| self.process_group(app, msgs))).await;
+        results.into_iter().flatten().collect()
+    }
+
+    async fn process_group(&self, app: &App, msgs: Vec<&Received>) -> Vec<String> {
+        let mut failed = Vec::new();
+        let mut held: Option<Duration> = None;
+        for m in msgs {
+            let step = match held {
+                Some(d) => Step::Retry(d),
+                None => self.handle(app, m).await,
+            };
+            match step {
+                Step::Done => {}
+                Step::Retry(d) => {
+                    held = Some(d);
+                    if let Err(e) = app.queue.set_visibility(&m.receipt, secs(d)).await {
+                        warn!(message = %m.id, error = %e, "could not reschedule; the queue's visibility timeout applies");
+                    }
+                    failed.push(m.id.clone());
+                }
+                Step::Dead => {
+                    if let Err(e) = app.queue.dead_letter(m).await {
+                        warn!(message = %m.id, error = %e, "could not dead-letter; it will be received again");
+                        failed.push(m.id.clone());
+                    }
+                }
+            }
+        }
+        failed
+    }
+
+    #[tracing::instrument(skip_all, fields(message = %m.id, receive = m.receive_count))]
+    async fn handle(&self, app: &App, m: &Received) -> Step {
+        match Job::parse(&m.body) {
+            None => {
+                warn!("unreadable queue message; dead-lettered");
+                Step::Dead
+            }
+            Some(Job::Expand { notification, resume }) => match notify::expand(app, &notification, resume).await {
+                Ok(()) => Step::Done,
+                Err(e) => {
+                    warn!(notification, error = %e, "fan-out step failed; will retry");
+                    Step::Retry(backoff(m.receive_count))
+                }
+            },
+            Some(Job::Deliver { notification, delivery }) => {
+                let last_chance = m.receive_count + 1 >= app.config.max_receives;
+                match self.deliver(app, &notification, &delivery, last_chance).await {
+                    Ok(step) => step,
+                    Err(e) => {
+                        warn!(notification, delivery, error = %e, "store unavailable; will retry");
+                        Step::Retry(backoff(m.receive_count))
+                    }
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, app: &App, nid: &str, did: &str, last_chance: bool) -> Result<Step, StoreError> {
+        let Some(Versioned { value: mut d, rev }) = app.repo.delivery(nid, did).await? else {
+            warn!(notification = nid, delivery = did, "no such delivery; acknowledged");
+            return Ok(Step::Done);
+        };
+        let now = app.now();
+        if d.status.is_final() {
+            return Ok(Step::Done);
+        }
+        if d.status == DeliveryStatus::Sending
+            && let Some(claimed) = d.claimed_at
+        {
+            let age = now.duration_since(claimed).unsigned_abs();
+            if age < LEASE {
+                return Ok(Step::Retry(LEASE - age));
+            }
+        }
+        if d.hold_until.is_some_and(|h| h > now) {
+            // Held for quiet hours: the sweeper enqueues it again when they end.
+            return Ok(Step::Done);
+        }
+        let snap = app.snapshot().await?;
+        let Some(n) = app.repo.notification(nid).await? else {
+            return self.fail(app, d, rev, None, "the notification no longer exists", false).await;
+        };
+        let channel = match snap.channel(&d.channel) {
+            Some(c) if c.enabled => c,
+            found => {
+                let why = format!("channel {} {}", d.channel, if found.is_some() { "is disabled" } else { "no longer exists" });
+                return self.fail(app, d, rev, Some(&n.value), &why, false).await;
+            }
+        };
+        if !last_chance && let Pace::Later(wait) = self.pacer.acquire(&app.repo, channel, &d.recipient).await? {
+            return Ok(Step::Retry(wait));
+        }
+
+        d.status = DeliveryStatus::Sending;
+        d.attempts += 1;
+        d.claimed_at = Some(now);
+        d.updated_at = now;
+        let rev = match app.repo.save_delivery(&d, rev).await {
+            Ok(r) => r,
+            // Someone else moved it on: look again later.
+            Err(StoreError::ConditionFailed) => return Ok(Step::Retry(Duration::from_secs(1))),
+            Err(e) => return Err(e),
+        };
+
+        let message = Message::new(&n.value, &d);
+        let started = Instant::now();
+        let outcome = channels::send(&SendContext { http: &app.http, repo: &app.repo }, channel, &d.recipient, &message).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        info!(delivery = %d.id, notification = %d.notification, channel = %d.channel, kind = %channel.kind(), outcome = outcome.label(), attempt = d.attempts, latency_ms, "send");
+        crate::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
+
+        let now = app.now();
+        d.updated_at = now;
+        match outcome {
+            SendOutcome::Sent => {
+                d.status = DeliveryStatus::Sent;
+                d.sent_at = Some(now);
+                d.reason = None;
+                self.save_final(app, &d, rev).await?;
+                app.repo.bump_today("sent", 1).await?;
+                Ok(Step::Done)
+            }
+            SendOutcome::RateLimited { retry_after, reason } => {
+                self.pacer.pause(&d.channel, retry_after);
+                d.status = DeliveryStatus::Queued;
+                d.attempts -= 1; // the platform asked us to wait; that was not a failed try
+                d.reason = Some(format!("rate limited: {reason}"));
+                app.repo.save_delivery(&d, rev).await?;
+                crate::metrics::emit(channel.kind().as_str(), "rescheduled", 0);
+                Ok(Step::Retry(retry_after.max(Duration::from_secs(1))))
+            }
+            SendOutcome::Transient { reason } if d.attempts < app.config.max_attempts && !last_chance => {
+                d.status = DeliveryStatus::Queued;
+                d.reason = Some(reason);
+                app.repo.save_delivery(&d, rev).await?;
+                crate::metrics::emit(channel.kind().as_str(), "retried", 0);
+                Ok(Step::Retry(backoff(d.attempts)))
+            }
+            SendOutcome::Transient { reason } => {
+                let reason = format!("gave up after {} attempts: {reason}", d.attempts);
+                self.fail(app, d, rev, Some(&n.value), &reason, false).await
+            }
+            SendOutcome::Permanent { reason, unreachable } => self.fail(app, d, rev, Some(&n.value), &reason, unreachable).await,
+            SendOutcome::Moved { to } => {
+                self.moved(app, &mut d, rev, &n.value, &to).await?;
+                Ok(Step::Done)
+            }
+        }
+    }
+
+    /// Writes a final state, retrying a failed store write briefly: the send already happened,
+    /// so giving up here is the one way to send twice.
+    async fn save_final(&self, app: &App, d: &Delivery, rev: u64) -> Result<(), StoreError> {
+        let mut last = None;
+        for attempt in 0..4 {
+            match app.repo.save_delivery(d, rev).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::ConditionFailed) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+        }
+        Err(last.unwrap_or(StoreError::ConditionFailed))
+    }
+
+    /// A delivery that will not be sent: `failed` with the reason, counted, the recipient
+    /// marked unreachable if the platform said so, another channel tried for a user, the admins
+    /// told; the message goes to the dead-letter queue (a redrive sends it again).
+    async fn fail(&self, app: &App, mut d: Delivery, rev: u64, n: Option<&Notification>, reason: &str, unreachable: bool) -> Result<Step, StoreError> {
+        d.status = DeliveryStatus::Failed;
+        d.reason = Some(reason.to_owned());
+        d.updated_at = app.now();
+        self.save_final(app, &d, rev).await?;
+        app.repo.bump_today("failed", 1).await?;
+        let short: String = reason.chars().take(60).collect();
+        app.repo.bump(&format!("{}#reasons", app.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date()), &short, 1).await?;
+        warn!(delivery = %d.id, channel = %d.channel, reason, unreachable, "delivery failed");
+        crate::metrics::emit("-", "failed", 0);
+
+        let Some(n) = n else { return Ok(Step::Dead) };
+        if unreachable && let Some(user) = &d.user {
+            mark_unreachable(app, user, &d.channel, reason).await?;
+        }
+        if let Some(user) = &d.user
+            && self.fall_back(app, n, &d, user).await?
+        {
+            return Ok(Step::Dead);
+        }
+        // One notice per channel and reason an hour; none for notices about notices.
+        let is_notice = n.template.as_ref().is_some_and(|t| t.key == "delivery.failed");
+        if !unreachable && !is_notice && app.repo.first_time("failnotice", &crate::ids::stable_id(&[&d.channel, &short]), 3600).await? {
+            let t = crate::domain::notification::Template {
+                key: "delivery.failed".into(),
+                params: crate::params! {"type" => n.ty, "recipient" => d.recipient, "channel" => d.channel, "reason" => reason},
+            };
+            if let Err(e) = notify::file(app, "failure", t.clone(), Some(&n.id)).await {
+                warn!(error = %e, "could not file the failure in the message center");
+            }
+            // And tell the admins wherever else they are reached.
+            if let Err(e) = notify::raise(app, "system", crate::domain::notification::Target::Admins, t).await {
+                warn!(error = %e, "could not notify the admins of the failure");
+            }
+        }
+        Ok(Step::Dead)
+    }
+
+    /// Sends a user's failed delivery on another channel they are bound on, if there is one not
+    /// tried yet for this notification. True if it did.
+    async fn fall_back(&self, app: &App, n: &Notification, failed: &Delivery, user: &str) -> Result<bool, StoreError> {
+        let Some(u) = app.repo.user(user).await? else { return Ok(false) };
+        let snap = app.snapshot().await?;
+        for c in snap.channels.iter().filter(|c| c.carries(&n.ty) && c.name != failed.channel) {
+            let Some(chat) = u.value.reachable_id(c.kind()) else { continue };
+            let id = Delivery::id_for(&n.id, &c.name, chat);
+            if app.repo.delivery(&n.id, &id).await?.is_some() {
+                continue;
+            }
+            let d = Delivery {
+                id,
+                channel: c.name.clone(),
+                recipient: chat.to_owned(),
+                status: DeliveryStatus::Queued,
+                reason: None,
+                note: Some(format!("fallback after {} failed", failed.channel)),
+                attempts: 0,
+                claimed_at: None,
+                sent_at: None,
+                hold_until: None,
+                updated_at: app.now(),
+                ..failed.clone()
+            };
+            app.repo.add_deliveries(std::slice::from_ref(&d), false).await?;
+            if let Err(e) = app.queue.send(vec![Job::deliver(&d)]).await {
+                warn!(error = %e, "could not enqueue the fallback; the sweeper will");
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The chat moved (Telegram group → supergroup): update where it is stored, and send the
+    /// delivery there as a new one.
+    async fn moved(&self, app: &App, d: &mut Delivery, rev: u64, n: &Notification, to: &str) -> Result<(), StoreError> {
+        d.status = DeliveryStatus::Failed;
+        d.reason = Some(format!("the chat moved to {to}; sent there instead"));
+        self.save_final(app, d, rev).await?;
+        crate::channels::chat_moved(app, &d.channel, &d.recipient, to).await?;
+        let next = Delivery {
+            id: Delivery::id_for(&n.id, &d.channel, to),
+            recipient: to.to_owned(),
+            status: DeliveryStatus::Queued,
+            reason: None,
+            note: Some(format!("chat {} moved", d.recipient)),
+            attempts: 0,
+            claimed_at: None,
+            sent_at: None,
+            updated_at: app.now(),
+            ..d.clone()
+        };
+        app.repo.add_deliveries(std::slice::from_ref(&next), false).await?;
+        if let Err(e) = app.queue.send(vec![Job::deliver(&next)]).await {
+            warn!(error = %e, "could not enqueue to the moved chat; the sweeper will");
+        }
+        Ok(())
+    }
+}
+
+async fn mark_unreachable(app: &App, user: &str, channel: &str, reason: &str) -> Result<(), StoreError> {
+    let Some(kind) = app.snapshot().await?.channel(channel).map(|c| c.kind()) else { return Ok(()) };
+    for _ in 0..3 {
+        let Some(u) = app.repo.user(user).await? else { return Ok(()) };
+        let mut updated = u.value.clone();
+        updated.unreachable.insert(kind, reason.chars().take(200).collect());
+        match app.repo.save_user(&updated, Some(&u)).await {
+            Ok(()) => return Ok(()),
+            Err(crate::repo::BindError::Store(StoreError::ConditionFailed)) => continue,
+            Err(crate::repo::BindError::Store(e)) => return Err(e),
+            Err(crate::repo::BindError::Taken { .. }) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Releases held deliveries whose time has come and re-plans notifications whose planning never
+/// finished. Run by the scheduler every few minutes and by the local runner.
+pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
+    let now = app.now();
+    let mut released = 0;
+    for held in app.repo.due_held(now, 500).await? {
+        let mut d = held.value;
+        d.hold_until = None;
+        d.updated_at = now;
+        match app.repo.save_delivery(&d, held.rev).await {
+            Ok(_) => {
+                app.queue.send(vec![Job::deliver(&d)]).await?;
+                released += 1;
+            }
+            Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut replanned = 0;
+    let stale = now.checked_sub(SignedDuration::from_secs(120)).unwrap_or(Timestamp::UNIX_EPOCH);
+    for n in app.repo.unplanned(stale, 100).await? {
+        notify::replan(app, &n).await?;
+        replanned += 1;
+    }
+    Ok((released, replanned))
+}

@@ -1,0 +1,625 @@
+//! Channel configs: one named config of one platform kind (several of one kind are told apart by
+//! name, the `source`), with that platform's settings validated field by field. Secrets are
+//! stored, never shown: [`Channel::public_json`] masks them, and a `PUT` that sends the mask back
+//! keeps the stored value.
+
+use super::*;
+use crate::secret::{MASK, Secret};
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Telegram,
+    Wecom,
+    Slack,
+    Discord,
+    Synology,
+    Vocechat,
+    Webpush,
+    Webhook,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 8] = [
+        ChannelKind::Telegram,
+        ChannelKind::Wecom,
+        ChannelKind::Slack,
+        ChannelKind::Discord,
+        ChannelKind::Synology,
+        ChannelKind::Vocechat,
+        ChannelKind::Webpush,
+        ChannelKind::Webhook,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::Wecom => "wecom",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Discord => "discord",
+            ChannelKind::Synology => "synology",
+            ChannelKind::Vocechat => "vocechat",
+            ChannelKind::Webpush => "webpush",
+            ChannelKind::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `api_base` defaults: every platform API can be pointed at a proxy or a test double instead.
+pub const TELEGRAM_API: &str = "https://api.telegram.org";
+pub const WECOM_API: &str = "https://qyapi.weixin.qq.com";
+pub const SLACK_API: &str = "https://slack.com/api";
+pub const DISCORD_API: &str = "https://discord.com/api/v10";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    pub bot_token: Secret,
+    /// Default group or chat: gets `all`- and `admin`-scope notifications.
+    #[serde(default, deserialize_with = "opt_string_or_number", skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_username: Option<String>,
+    #[serde(default, deserialize_with = "list_or_csv")]
+    pub user_whitelist: Vec<String>,
+    #[serde(default, deserialize_with = "list_or_csv")]
+    pub admin_whitelist: Vec<String>,
+    #[serde(default)]
+    pub group_quiet: bool,
+    #[serde(default)]
+    pub group_bound_only: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+    /// Forum topic (`message_thread_id`) per notification type, in the default group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub topics: BTreeMap<String, i64>,
+    /// The `secret_token` Herald registered with `setWebhook`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WecomSettings {
+    pub corp_id: String,
+    #[serde(deserialize_with = "string_or_number")]
+    pub agent_id: String,
+    pub secret: Secret,
+    /// Callback `Token` and `EncodingAESKey` (needed to receive messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_aes_key: Option<Secret>,
+    #[serde(default, deserialize_with = "list_or_csv")]
+    pub admin_whitelist: Vec<String>,
+    /// The proxy in front of `qyapi.weixin.qq.com` (MoviePilot's WECHAT_PROXY).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSettings {
+    pub bot_token: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordSettings {
+    pub bot_token: Secret,
+    #[serde(default, deserialize_with = "opt_string_or_number", skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(default, deserialize_with = "opt_string_or_number", skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SynologySettings {
+    /// The incoming-webhook URL of a channel (it holds the token, so it is a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incoming_url: Option<Secret>,
+    /// The chat bot's token, for direct messages to users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<Secret>,
+    /// The token Synology puts in outgoing webhooks and bot requests to Herald.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outgoing_token: Option<Secret>,
+    /// The NAS, e.g. `https://nas.example.com:5001` (needed for bot messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VocechatSettings {
+    pub server_url: String,
+    pub api_key: Secret,
+    #[serde(default, deserialize_with = "opt_string_or_number", skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The secret in the bot's webhook URL (`?token=`); VoceChat signs nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WebpushSettings {
+    pub vapid_public_key: String,
+    pub vapid_private_key: Secret,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub url: String,
+    /// Signs each body: `X-Herald-Signature: sha256=<hex HMAC-SHA256>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    /// Extra headers (values are treated as secrets: they often carry credentials).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Secret>,
+}
+
+/// A channel's platform settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelSettings {
+    Telegram(TelegramSettings),
+    Wecom(WecomSettings),
+    Slack(SlackSettings),
+    Discord(DiscordSettings),
+    Synology(SynologySettings),
+    Vocechat(VocechatSettings),
+    Webpush(WebpushSettings),
+    Webhook(WebhookSettings),
+}
+
+fn check_api_base(v: &Option<String>) -> Valid {
+    match v {
+        Some(u) => check_url("api_base", u),
+        None => Ok(()),
+    }
+}
+
+fn required(field: &str, s: &Secret) -> Valid {
+    if s.is_empty() {
+        return Err(Invalid::new(field, "is required"));
+    }
+    Ok(())
+}
+
+fn is_base64url(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl ChannelSettings {
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            ChannelSettings::Telegram(_) => ChannelKind::Telegram,
+            ChannelSettings::Wecom(_) => ChannelKind::Wecom,
+            ChannelSettings::Slack(_) => ChannelKind::Slack,
+            ChannelSettings::Discord(_) => ChannelKind::Discord,
+            ChannelSettings::Synology(_) => ChannelKind::Synology,
+            ChannelSettings::Vocechat(_) => ChannelKind::Vocechat,
+            ChannelSettings::Webpush(_) => ChannelKind::Webpush,
+            ChannelSettings::Webhook(_) => ChannelKind::Webhook,
+        }
+    }
+
+    /// Parses and validates the settings of `kind`; errors name the field (without `settings.`).
+    pub fn parse(kind: ChannelKind, value: Value) -> Valid<Self> {
+        let s = match kind {
+            ChannelKind::Telegram => ChannelSettings::Telegram(parse_json(value)?),
+            ChannelKind::Wecom => ChannelSettings::Wecom(parse_json(value)?),
+            ChannelKind::Slack => ChannelSettings::Slack(parse_json(value)?),
+            ChannelKind::Discord => ChannelSettings::Discord(parse_json(value)?),
+            ChannelKind::Synology => ChannelSettings::Synology(parse_json(value)?),
+            ChannelKind::Vocechat => ChannelSettings::Vocechat(parse_json(value)?),
+            ChannelKind::Webpush => ChannelSettings::Webpush(parse_json(value)?),
+            ChannelKind::Webhook => ChannelSettings::Webhook(parse_json(value)?),
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Valid {
+        match self {
+            ChannelSettings::Telegram(t) => {
+                required("bot_token", &t.bot_token)?;
+                let token = t.bot_token.expose();
+                let ok = token.split_once(':').is_some_and(|(id, rest)| {
+                    !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) && rest.len() >= 20 && is_base64url(rest)
+                });
+                if !ok {
+                    return Err(Invalid::new("bot_token", "is not a Telegram bot token (digits:secret, from @BotFather)"));
+                }
+                if let Some(c) = &t.chat_id
+                    && c.parse::<i64>().is_err()
+                    && !(c.starts_with('@') && c.len() > 1)
+                {
+                    return Err(Invalid::new("chat_id", "must be a numeric chat id or @channelname"));
+                }
+                for (field, list) in [("user_whitelist", &t.user_whitelist), ("admin_whitelist", &t.admin_whitelist)] {
+                    if list.iter().any(|id| id.parse::<i64>().is_err()) {
+                        return Err(Invalid::new(field, "must list numeric Telegram user ids"));
+                    }
+                }
+                if let Some(s) = &t.webhook_secret
+                    && (s.is_empty() || s.expose().len() > 256 || !is_base64url(s.expose()))
+                {
+                    return Err(Invalid::new("webhook_secret", "must be 1 to 256 characters of A-Z a-z 0-9 _ -"));
+                }
+                for ty in t.topics.keys() {
+                    check_type(&format!("topics.{ty}"), ty)?;
+                }
+                check_api_base(&t.api_base)
+            }
+            ChannelSettings::Wecom(w) => {
+                if w.corp_id.is_empty() {
+                    return Err(Invalid::new("corp_id", "is required"));
+                }
+                if w.agent_id.parse::<i64>().is_err() {
+                    return Err(Invalid::new("agent_id", "must be the numeric AgentId"));
+                }
+                required("secret", &w.secret)?;
+                if let Some(k) = &w.encoding_aes_key
+                    && (k.expose().len() != 43 || !k.expose().chars().all(|c| c.is_ascii_alphanumeric()))
+                {
+                    return Err(Invalid::new("encoding_aes_key", "must be the 43-character EncodingAESKey"));
+                }
+                if w.token.is_some() != w.encoding_aes_key.is_some() {
+                    return Err(Invalid::new(if w.token.is_some() { "encoding_aes_key" } else { "token" }, "token and encoding_aes_key go together"));
+                }
+                check_api_base(&w.api_base)
+            }
+            ChannelSettings::Slack(s) => {
+                required("bot_token", &s.bot_token)?;
+                if !s.bot_token.expose().starts_with("xox") {
+                    return Err(Invalid::new("bot_token", "is not a Slack bot token (xoxb-...)"));
+                }
+                check_api_base(&s.api_base)
+            }
+            ChannelSettings::Discord(d) => {
+                required("bot_token", &d.bot_token)?;
+                if let Some(k) = &d.public_key
+                    && (k.len() != 64 || hex::decode(k).is_err())
+                {
+                    return Err(Invalid::new("public_key", "must be the application's 64-hex-digit public key"));
+                }
+                for (field, v) in [("application_id", &d.application_id), ("channel_id", &d.channel_id)] {
+                    if v.as_ref().is_some_and(|id| id.parse::<u64>().is_err()) {
+                        return Err(Invalid::new(field, "must be a numeric snowflake"));
+                    }
+                }
+                check_api_base(&d.api_base)
+            }
+            ChannelSettings::Synology(s) => {
+                if let Some(u) = &s.incoming_url {
+                    check_url("incoming_url", u.expose())?;
+                }
+                if s.bot_token.is_some() && s.api_base.is_none() {
+                    return Err(Invalid::new("api_base", "is required with bot_token (the NAS address)"));
+                }
+                if s.incoming_url.is_none() && s.bot_token.is_none() {
+                    return Err(Invalid::new("incoming_url", "set incoming_url, or bot_token and api_base"));
+                }
+                check_api_base(&s.api_base)
+            }
+            ChannelSettings::Vocechat(v) => {
+                check_url("server_url", &v.server_url)?;
+                required("api_key", &v.api_key)?;
+                if v.group_id.as_ref().is_some_and(|g| g.parse::<u64>().is_err()) {
+                    return Err(Invalid::new("group_id", "must be a numeric group id"));
+                }
+                Ok(())
+            }
+            ChannelSettings::Webpush(w) => {
+                use base64::Engine;
+                let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                if b64.decode(w.vapid_public_key.trim_end_matches('=')).map(|k| k.len() == 65 && k[0] == 4) != Ok(true) {
+                    return Err(Invalid::new("vapid_public_key", "must be an uncompressed P-256 public key, base64url (65 bytes)"));
+                }
+                if b64.decode(w.vapid_private_key.expose().trim_end_matches('=')).map(|k| k.len() == 32) != Ok(true) {
+                    return Err(Invalid::new("vapid_private_key", "must be a P-256 private key, base64url (32 bytes)"));
+                }
+                if !(w.subject.starts_with("mailto:") || w.subject.starts_with("https:")) {
+                    return Err(Invalid::new("subject", "must be a mailto: or https: contact"));
+                }
+                Ok(())
+            }
+            ChannelSettings::Webhook(w) => {
+                check_url("url", &w.url)?;
+                for name in w.headers.keys() {
+                    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return Err(Invalid::new(format!("headers.{name}"), "is not a valid header name"));
+                    }
+                }
+                for (name, value) in &w.headers {
+                    if http::HeaderValue::from_str(value.expose()).is_err() {
+                        return Err(Invalid::new(format!("headers.{name}"), "is not a valid header value"));
+                    }
+                }
+                if w.secret.as_ref().is_some_and(Secret::is_empty) {
+                    return Err(Invalid::new("secret", "must not be empty (leave it out instead)"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        let v = match self {
+            ChannelSettings::Telegram(s) => serde_json::to_value(s),
+            ChannelSettings::Wecom(s) => serde_json::to_value(s),
+            ChannelSettings::Slack(s) => serde_json::to_value(s),
+            ChannelSettings::Discord(s) => serde_json::to_value(s),
+            ChannelSettings::Synology(s) => serde_json::to_value(s),
+            ChannelSettings::Vocechat(s) => serde_json::to_value(s),
+            ChannelSettings::Webpush(s) => serde_json::to_value(s),
+            ChannelSettings::Webhook(s) => serde_json::to_value(s),
+        };
+        v.unwrap_or(Value::Null)
+    }
+
+    /// The settings fields that hold secrets (a trailing `.*` means every value of a map).
+    pub fn secret_fields(kind: ChannelKind) -> &'static [&'static str] {
+        match kind {
+            ChannelKind::Telegram => &["bot_token", "webhook_secret"],
+            ChannelKind::Wecom => &["secret", "token", "encoding_aes_key"],
+            ChannelKind::Slack => &["bot_token", "signing_secret"],
+            ChannelKind::Discord => &["bot_token"],
+            ChannelKind::Synology => &["incoming_url", "bot_token", "outgoing_token"],
+            ChannelKind::Vocechat => &["api_key", "webhook_secret"],
+            ChannelKind::Webpush => &["vapid_private_key"],
+            ChannelKind::Webhook => &["secret", "headers.*"],
+        }
+    }
+
+    /// Where `all`- and `admin`-scope notifications go besides people: the default group, chat
+    /// or channel of the config, if it has one. The webhook kind's URL is its only destination.
+    pub fn default_recipient(&self) -> Option<String> {
+        match self {
+            ChannelSettings::Telegram(t) => t.chat_id.clone(),
+            ChannelSettings::Slack(s) => s.channel.clone(),
+            ChannelSettings::Discord(d) => d.channel_id.clone(),
+            ChannelSettings::Synology(s) => s.incoming_url.as_ref().map(|_| "channel".to_owned()),
+            ChannelSettings::Vocechat(v) => v.group_id.as_ref().map(|g| format!("group:{g}")),
+            ChannelSettings::Webhook(_) => Some("url".to_owned()),
+            ChannelSettings::Wecom(_) | ChannelSettings::Webpush(_) => None,
+        }
+    }
+}
+
+/// One channel config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    pub name: String,
+    pub enabled: bool,
+    /// The notification types this config carries; empty means all.
+    pub types: Vec<String>,
+    pub settings: ChannelSettings,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelInput {
+    kind: ChannelKind,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    types: Vec<String>,
+    #[serde(default = "empty_object")]
+    settings: Value,
+    #[serde(default)]
+    #[allow(dead_code)]
+    name: Option<String>,
+    #[serde(default)]
+    updated_at: Option<Timestamp>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+fn for_each_secret(kind: ChannelKind, settings: &mut Value, mut f: impl FnMut(&str, &mut Value)) {
+    let Some(obj) = settings.as_object_mut() else { return };
+    for field in ChannelSettings::secret_fields(kind) {
+        if let Some(map) = field.strip_suffix(".*") {
+            if let Some(Value::Object(m)) = obj.get_mut(map) {
+                for (k, v) in m.iter_mut() {
+                    f(&format!("{map}.{k}"), v);
+                }
+            }
+        } else if let Some(v) = obj.get_mut(*field) {
+            f(field, v);
+        }
+    }
+}
+
+fn lookup<'a>(settings: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(settings, |v, part| v.get(part))
+}
+
+impl Channel {
+    /// Builds a channel from the API's JSON (`{"kind", "enabled", "types", "settings"}`).
+    /// Secret fields sent back as the mask keep the value stored in `previous`.
+    pub fn from_json(name: &str, mut body: Value, previous: Option<&Channel>, now: Timestamp) -> Valid<Self> {
+        check_name("name", name, 64)?;
+        if let (Some(prev), Some(settings)) = (previous, body.get_mut("settings")) {
+            let old = prev.settings.to_value();
+            for_each_secret(prev.kind(), settings, |path, v| {
+                if v.as_str() == Some(MASK) {
+                    *v = lookup(&old, path).cloned().unwrap_or(Value::Null);
+                }
+            });
+        }
+        let input: ChannelInput = parse_json(body)?;
+        for (i, t) in input.types.iter().enumerate() {
+            check_type(&format!("types[{i}]"), t)?;
+        }
+        let settings = ChannelSettings::parse(input.kind, input.settings).map_err(|e| e.under("settings"))?;
+        Ok(Channel { name: name.to_owned(), enabled: input.enabled, types: input.types, settings, updated_at: input.updated_at.unwrap_or(now) })
+    }
+
+    pub fn kind(&self) -> ChannelKind {
+        self.settings.kind()
+    }
+
+    /// Whether this config carries notifications of type `ty`.
+    pub fn carries(&self, ty: &str) -> bool {
+        self.enabled && (self.types.is_empty() || self.types.iter().any(|t| t == ty))
+    }
+
+    /// The full record, secrets included (for the store only).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "kind": self.kind(),
+            "enabled": self.enabled,
+            "types": self.types,
+            "settings": self.settings.to_value(),
+            "updated_at": self.updated_at,
+        })
+    }
+
+    /// What the API shows: every secret replaced by the mask.
+    pub fn public_json(&self) -> Value {
+        let mut v = self.to_json();
+        if let Some(settings) = v.get_mut("settings") {
+            for_each_secret(self.kind(), settings, |_, v| {
+                if v.as_str().is_some_and(|s| !s.is_empty()) {
+                    *v = Value::String(MASK.to_owned());
+                }
+            });
+        }
+        v
+    }
+
+    pub fn api_base(&self) -> &str {
+        let (custom, default) = match &self.settings {
+            ChannelSettings::Telegram(t) => (&t.api_base, TELEGRAM_API),
+            ChannelSettings::Wecom(w) => (&w.api_base, WECOM_API),
+            ChannelSettings::Slack(s) => (&s.api_base, SLACK_API),
+            ChannelSettings::Discord(d) => (&d.api_base, DISCORD_API),
+            ChannelSettings::Synology(s) => (&s.api_base, ""),
+            ChannelSettings::Vocechat(v) => return v.server_url.trim_end_matches('/'),
+            ChannelSettings::Webpush(_) | ChannelSettings::Webhook(_) => return "",
+        };
+        custom.as_deref().unwrap_or(default).trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_700_000_000).unwrap()
+    }
+
+    fn telegram(settings: Value) -> Valid<Channel> {
+        Channel::from_json("tg", json!({"kind": "telegram", "settings": settings}), None, now())
+    }
+
+    #[test]
+    fn names_the_missing_field() {
+        let err = telegram(json!({})).unwrap_err();
+        assert_eq!(err.field, "settings");
+        assert!(err.message.contains("bot_token"), "{err}");
+    }
+
+    #[test]
+    fn names_the_field_with_a_bad_value() {
+        let err = telegram(json!({"bot_token": "nope"})).unwrap_err();
+        assert_eq!(err.field, "settings.bot_token");
+        let err = telegram(json!({"bot_token": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11", "chat_id": "general"})).unwrap_err();
+        assert_eq!(err.field, "settings.chat_id");
+        let err = telegram(json!({"bot_token": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11", "bot_tokn": "x"})).unwrap_err();
+        assert!(err.message.contains("unknown field"), "{err}");
+        let err = Channel::from_json("tg", json!({"kind": "icq"}), None, now()).unwrap_err();
+        assert_eq!(err.field, "kind");
+        let err = Channel::from_json("bad name", json!({"kind": "webhook"}), None, now()).unwrap_err();
+        assert_eq!(err.field, "name");
+    }
+
+    #[test]
+    fn accepts_numbers_and_comma_lists_as_moviepilot_writes_them() {
+        let c = telegram(json!({"bot_token": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11", "chat_id": -1001234, "admin_whitelist": "1, 2,3"})).unwrap();
+        let ChannelSettings::Telegram(t) = &c.settings else { panic!() };
+        assert_eq!(t.chat_id.as_deref(), Some("-1001234"));
+        assert_eq!(t.admin_whitelist, ["1", "2", "3"]);
+    }
+
+    #[test]
+    fn masks_secrets_and_keeps_them_when_the_mask_comes_back() {
+        let body = json!({"kind": "webhook", "settings": {"url": "https://example.com/h", "secret": "s3cret-value", "headers": {"Authorization": "Bearer abc"}}});
+        let c = Channel::from_json("hook", body, None, now()).unwrap();
+        let public = c.public_json();
+        assert_eq!(public["settings"]["secret"], MASK);
+        assert_eq!(public["settings"]["headers"]["Authorization"], MASK);
+        assert!(!public.to_string().contains("s3cret"));
+
+        let again = Channel::from_json("hook", public, Some(&c), now()).unwrap();
+        assert_eq!(again.settings, c.settings);
+    }
+
+    #[test]
+    fn validates_every_kind() {
+        let cases = [
+            (json!({"kind": "wecom", "settings": {"corp_id": "ww1", "agent_id": 1000002, "secret": "s"}}), true),
+            (json!({"kind": "wecom", "settings": {"corp_id": "ww1", "agent_id": "x", "secret": "s"}}), false),
+            (json!({"kind": "wecom", "settings": {"corp_id": "ww1", "agent_id": 1, "secret": "s", "token": "t"}}), false),
+            (json!({"kind": "slack", "settings": {"bot_token": "xoxb-1", "channel": "C1"}}), true),
+            (json!({"kind": "slack", "settings": {"bot_token": "abc"}}), false),
+            (json!({"kind": "discord", "settings": {"bot_token": "x", "public_key": "zz"}}), false),
+            (json!({"kind": "discord", "settings": {"bot_token": "x", "channel_id": 123}}), true),
+            (json!({"kind": "synology", "settings": {"incoming_url": "https://nas/webapi/entry.cgi?token=x"}}), true),
+            (json!({"kind": "synology", "settings": {"bot_token": "x"}}), false),
+            (json!({"kind": "vocechat", "settings": {"server_url": "https://chat.example", "api_key": "k", "group_id": 2}}), true),
+            (json!({"kind": "vocechat", "settings": {"server_url": "chat", "api_key": "k"}}), false),
+            (json!({"kind": "webpush", "settings": {"vapid_public_key": "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8", "vapid_private_key": "yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw", "subject": "mailto:a@b.c"}}), true),
+            (json!({"kind": "webpush", "settings": {"vapid_public_key": "abc", "vapid_private_key": "x", "subject": "a"}}), false),
+            (json!({"kind": "webhook", "settings": {"url": "ftp://x"}}), false),
+            (json!({"kind": "webhook", "settings": {"url": "https://x", "headers": {"bad header": "v"}}}), false),
+        ];
+        for (body, ok) in cases {
+            assert_eq!(Channel::from_json("c", body.clone(), None, now()).is_ok(), ok, "{body}");
+        }
+    }
+
+    #[test]
+    fn carries_only_its_types() {
+        let c = Channel::from_json("hook", json!({"kind": "webhook", "types": ["node"], "settings": {"url": "https://x"}}), None, now()).unwrap();
+        assert!(c.carries("node"));
+        assert!(!c.carries("account"));
+    }
+}

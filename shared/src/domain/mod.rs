@@ -1,0 +1,125 @@
+//! The domain: channel configs of every kind, users, nodes, global settings, notifications and
+//! their deliveries. Raw input becomes these validated types at the edge; nothing inside reads
+//! raw input.
+
+pub mod channel;
+pub mod node;
+pub mod notification;
+pub mod settings;
+pub mod user;
+
+pub use channel::{Channel, ChannelKind, ChannelSettings};
+pub use node::Node;
+pub use notification::{Button, Delivery, DeliveryStatus, Format, Notification, Target, Template};
+pub use settings::{Scope, Settings};
+pub use user::{Locale, Preferences, QuietHours, Role, User};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A validation failure naming the field at fault (`settings.bot_token`, `buttons[1].url`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+
+    /// The same error under a parent field (`bot_token` → `settings.bot_token`).
+    pub fn under(mut self, parent: &str) -> Self {
+        self.field = if self.field.is_empty() { parent.to_owned() } else { format!("{parent}.{}", self.field) };
+        self
+    }
+}
+
+pub type Valid<T = ()> = Result<T, Invalid>;
+
+/// Parses JSON into `T`, naming the field at fault when it does not fit.
+pub fn parse_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Valid<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        Invalid::new(if path == "." { String::new() } else { path }, message)
+    })
+}
+
+/// Names: channel names (the `source`), user ids, node ids. Kept to what is safe in a URL, a
+/// store key and a log line.
+pub fn check_name(field: &str, value: &str, max: usize) -> Valid {
+    if value.is_empty() || value.len() > max {
+        return Err(Invalid::new(field, format!("must be 1 to {max} characters")));
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | ':')) {
+        return Err(Invalid::new(field, "may hold only letters, digits and _ - . @ :"));
+    }
+    Ok(())
+}
+
+/// Notification type names: built-in (`node`) or the host app's own (`download`).
+pub fn check_type(field: &str, value: &str) -> Valid {
+    if value.is_empty() || value.len() > 64 || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.')) {
+        return Err(Invalid::new(field, "a type is 1 to 64 characters of a-z 0-9 _ - ."));
+    }
+    Ok(())
+}
+
+/// An absolute http(s) URL.
+pub fn check_url(field: &str, value: &str) -> Valid {
+    match reqwest::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        _ => Err(Invalid::new(field, "must be an absolute http or https URL")),
+    }
+}
+
+pub fn check_len(field: &str, value: &str, max: usize) -> Valid {
+    if value.chars().count() > max {
+        return Err(Invalid::new(field, format!("must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+/// Accepts a list, or a comma-separated string as MoviePilot's settings are written.
+pub fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<serde_json::Value>),
+        Csv(String),
+    }
+    let items = match Either::deserialize(d)? {
+        Either::List(v) => v
+            .into_iter()
+            .map(|x| match x {
+                serde_json::Value::String(s) => Ok(s),
+                serde_json::Value::Number(n) => Ok(n.to_string()),
+                _ => Err(serde::de::Error::custom("expected strings or numbers")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Either::Csv(s) => s.split(',').map(str::to_owned).collect(),
+    };
+    Ok(items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+}
+
+/// Accepts a string or a number (ids that platforms send as numbers: Telegram chat ids, WeCom
+/// agent ids).
+pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        _ => Err(serde::de::Error::custom("expected a string or a number")),
+    }
+}
+
+pub fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        _ => Err(serde::de::Error::custom("expected a string or a number")),
+    }
+}

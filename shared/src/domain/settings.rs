@@ -1,0 +1,200 @@
+//! Global settings: who receives each notification type, the daily report's time, node
+//! thresholds, check-in rewards and reminders.
+
+use super::*;
+use crate::domain::user::{Locale, parse_hhmm};
+use jiff::tz::TimeZone;
+use std::collections::BTreeMap;
+
+/// Who receives a notification type (MoviePilot's switch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "admin")]
+    Admin,
+    #[serde(rename = "user")]
+    User,
+    #[serde(rename = "user,admin")]
+    UserAdmin,
+    #[serde(rename = "all")]
+    All,
+}
+
+/// Built-in notification types and who gets them unless the settings say otherwise.
+pub const BUILT_IN_TYPES: [(&str, Scope); 7] = [
+    ("system", Scope::Admin),
+    ("node", Scope::Admin),
+    ("daily_report", Scope::Admin),
+    ("account", Scope::User),
+    ("announcement", Scope::All),
+    ("user_registered", Scope::Admin),
+    ("checkin", Scope::User),
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DailyReport {
+    pub enabled: bool,
+    /// Local time (`HH:MM`, in `Settings::time_zone`).
+    pub time: String,
+}
+
+impl Default for DailyReport {
+    fn default() -> Self {
+        Self { enabled: true, time: "09:00".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSettings {
+    /// A node whose last heartbeat is older than this is missing a beat.
+    pub offline_after_secs: u64,
+    /// Consecutive checks a node must miss (or pass) before its state changes.
+    pub debounce: u32,
+    /// Optional reachability checker: `{host}`, `{port}` and `{region}` are filled in; it must
+    /// answer JSON `{"reachable": bool}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_url: Option<String>,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        Self { offline_after_secs: 600, debounce: 2, probe_url: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckinSettings {
+    pub enabled: bool,
+    /// Reward drawn uniformly from `min..=max`, in `unit`.
+    pub min: i64,
+    pub max: i64,
+    pub unit: String,
+}
+
+impl Default for CheckinSettings {
+    fn default() -> Self {
+        Self { enabled: true, min: 10, max: 50, unit: "MB".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reminders {
+    /// Days before expiry to remind (e.g. 3 and 1), plus one on the day it has expired.
+    pub expiry_days: Vec<u32>,
+    /// Traffic-used percentage that triggers a reminder (and one at 100%).
+    pub traffic_percent: u64,
+}
+
+impl Default for Reminders {
+    fn default() -> Self {
+        Self { expiry_days: vec![3, 1], traffic_percent: 90 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Scope per type; types not listed use the built-in default, or for the host app's own
+    /// types the notification's `to`.
+    pub routes: BTreeMap<String, Scope>,
+    /// The deployment's time zone (daily report, check-in day, reminders).
+    pub time_zone: String,
+    /// Language for admins and groups without one of their own.
+    pub locale: Locale,
+    pub daily_report: DailyReport,
+    pub node: NodeSettings,
+    pub checkin: CheckinSettings,
+    pub reminders: Reminders,
+    /// Types held until a user's quiet hours end (others are sent silently during them).
+    pub deferrable_types: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            routes: BTreeMap::new(),
+            time_zone: "UTC".into(),
+            locale: Locale::En,
+            daily_report: DailyReport::default(),
+            node: NodeSettings::default(),
+            checkin: CheckinSettings::default(),
+            reminders: Reminders::default(),
+            deferrable_types: vec!["announcement".into(), "daily_report".into()],
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Valid {
+        for ty in self.routes.keys() {
+            check_type(&format!("routes.{ty}"), ty)?;
+        }
+        self.tz().map_err(|_| Invalid::new("time_zone", "must be an IANA time zone such as Asia/Shanghai"))?;
+        parse_hhmm(&self.daily_report.time).ok_or_else(|| Invalid::new("daily_report.time", "must be HH:MM"))?;
+        if self.node.offline_after_secs < 60 {
+            return Err(Invalid::new("node.offline_after_secs", "must be at least 60"));
+        }
+        if self.node.debounce == 0 || self.node.debounce > 100 {
+            return Err(Invalid::new("node.debounce", "must be 1 to 100"));
+        }
+        if let Some(p) = &self.node.probe_url {
+            check_url("node.probe_url", &p.replace(['{', '}'], ""))?;
+        }
+        if self.checkin.min < 0 || self.checkin.max < self.checkin.min {
+            return Err(Invalid::new("checkin.max", "must be at least checkin.min, and min at least 0"));
+        }
+        if self.reminders.traffic_percent == 0 || self.reminders.traffic_percent > 100 {
+            return Err(Invalid::new("reminders.traffic_percent", "must be 1 to 100"));
+        }
+        if self.reminders.expiry_days.iter().any(|d| *d > 365) {
+            return Err(Invalid::new("reminders.expiry_days", "days must be at most 365"));
+        }
+        for (i, t) in self.deferrable_types.iter().enumerate() {
+            check_type(&format!("deferrable_types[{i}]"), t)?;
+        }
+        Ok(())
+    }
+
+    pub fn tz(&self) -> Result<TimeZone, jiff::Error> {
+        TimeZone::get(&self.time_zone)
+    }
+
+    /// The configured scope of a type: the settings, else the built-in default.
+    pub fn scope_of(&self, ty: &str) -> Option<Scope> {
+        self.routes.get(ty).copied().or_else(|| BUILT_IN_TYPES.iter().find(|(t, _)| *t == ty).map(|(_, s)| *s))
+    }
+
+    pub fn is_deferrable(&self, ty: &str) -> bool {
+        self.deferrable_types.iter().any(|t| t == ty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_scopes_apply_until_overridden() {
+        let mut s = Settings::default();
+        assert_eq!(s.scope_of("node"), Some(Scope::Admin));
+        assert_eq!(s.scope_of("download"), None);
+        s.routes.insert("node".into(), Scope::All);
+        assert_eq!(s.scope_of("node"), Some(Scope::All));
+    }
+
+    #[test]
+    fn scopes_read_as_moviepilot_writes_them() {
+        let s: Settings = serde_json::from_str(r#"{"routes": {"download": "user,admin"}}"#).unwrap();
+        assert_eq!(s.routes["download"], Scope::UserAdmin);
+        assert!(serde_json::from_str::<Settings>(r#"{"routes": {"x": "everyone"}}"#).is_err());
+    }
+
+    #[test]
+    fn rejects_an_unknown_time_zone() {
+        let s = Settings { time_zone: "Mars/Olympus".into(), ..Settings::default() };
+        assert_eq!(s.validate().unwrap_err().field, "time_zone");
+    }
+}

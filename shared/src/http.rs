@@ -1,0 +1,180 @@
+//! The HTTP face shared by the Lambda functions (behind API Gateway) and the local runner: one
+//! request type, one response type, one error type mapped to a status in one place, and the
+//! router the local runner uses to reach the very handlers each function serves.
+
+use crate::domain::Invalid;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde::Serialize;
+use serde_json::json;
+
+/// Largest request body accepted anywhere (Telegram updates, WeCom callbacks and API calls are
+/// all far smaller); larger ones get 413.
+pub const MAX_BODY: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Request {
+    pub fn new(method: Method, uri: &http::Uri, headers: HeaderMap, body: Bytes) -> Self {
+        let query = uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        Self { method, path: uri.path().to_owned(), query, headers, body }
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as JSON, or 400 naming what is wrong.
+    pub fn json(&self) -> Result<serde_json::Value, ApiError> {
+        if self.body.len() > MAX_BODY {
+            return Err(ApiError::TooLarge);
+        }
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::Invalid(Invalid::new("", format!("body is not valid JSON: {e}"))))
+    }
+}
+
+pub type Response = http::Response<Bytes>;
+
+pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
+    let mut r = http::Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => respond(status, "application/json", body),
+        Err(_) => ApiError::Internal("response did not serialise".into()).into_response(),
+    }
+}
+
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response {
+    respond(status, "text/plain; charset=utf-8", body)
+}
+
+pub fn empty(status: StatusCode) -> Response {
+    let mut r = http::Response::new(Bytes::new());
+    *r.status_mut() = status;
+    r
+}
+
+/// Every failure a handler can answer with. The status and a generic body go to the client;
+/// internal causes go to the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid: {0}")]
+    Invalid(Invalid),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("body too large")]
+    TooLarge,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::ConditionFailed => ApiError::Conflict("changed concurrently, try again".into()),
+            crate::store::StoreError::Invalid(m) => ApiError::Invalid(Invalid::new("", m)),
+            crate::store::StoreError::Backend(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
+impl From<crate::queue::QueueError> for ApiError {
+    fn from(e: crate::queue::QueueError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            ApiError::Invalid(i) => json!({"error": "invalid", "field": i.field, "message": i.message}),
+            ApiError::Conflict(m) => json!({"error": "conflict", "message": m}),
+            ApiError::Unavailable(cause) | ApiError::Internal(cause) => {
+                tracing::error!(status = status.as_u16(), cause = %cause, "request failed");
+                json!({"error": if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal" }})
+            }
+            other => json!({"error": other.to_string().replace(' ', "_")}),
+        };
+        let mut r = json(status, &body);
+        if matches!(self, ApiError::Unauthorized) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+/// A handler's result: a response, or an error to map.
+pub type HandlerResult = Result<Response, ApiError>;
+
+pub fn finish(r: HandlerResult) -> Response {
+    r.unwrap_or_else(ApiError::into_response)
+}
+
+/// Page parameters: `?cursor=&limit=` (limit 1..=100, default 50).
+pub fn page_params(req: &Request) -> Result<(Option<String>, u32), ApiError> {
+    let limit = match req.query("limit") {
+        None => 50,
+        Some(l) => l.parse::<u32>().ok().filter(|l| (1..=100).contains(l)).ok_or_else(|| Invalid::new("limit", "must be 1 to 100"))?,
+    };
+    Ok((req.query("cursor").map(str::to_owned), limit))
+}
+
+/// Every route of every HTTP function, by path: what the local runner serves. Each Lambda
+/// function serves its own part through the same handlers.
+pub async fn route(app: &crate::app::App, req: Request) -> Response {
+    let path = req.path.clone();
+    match path.as_str() {
+        "/healthz" => json(StatusCode::OK, &json!({"ok": true})),
+        p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
+        _ => ApiError::NotFound.into_response(),
+    }
+}
+
+/// [`crate::api::handle`] as a Lambda HTTP handler.
+pub fn api_handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
+    Box::pin(crate::api::handle(app, req))
+}

@@ -1,0 +1,65 @@
+//! Identifiers and random tokens.
+
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Random bytes from the system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // The system RNG only fails when the OS cannot provide entropy at all; there is no safe
+    // way to continue then.
+    aws_lc_rs::rand::fill(&mut buf).expect("system random number generator failed");
+    buf
+}
+
+/// A 26-character id that sorts by creation time (48-bit milliseconds, then 80 random bits,
+/// Crockford base32, the ULID layout), so newest-first listings need no extra index.
+pub fn new_id(now: Timestamp) -> String {
+    let ms = now.as_millisecond().max(0) as u128 & ((1 << 48) - 1);
+    let rnd = random_bytes::<10>();
+    let mut value: u128 = ms << 80;
+    for (i, b) in rnd.iter().enumerate() {
+        value |= (*b as u128) << (8 * (9 - i));
+    }
+    let mut out = [0u8; 26];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let shift = 5 * (25 - i);
+        *slot = CROCKFORD[((value >> shift) & 0x1f) as usize];
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A URL-safe random token of `N` bytes of entropy (base64url, no padding).
+pub fn random_token<const N: usize>() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<N>())
+}
+
+/// A short stable id derived from its parts: the same parts always give the same id.
+pub fn stable_id(parts: &[&str]) -> String {
+    let joined = parts.join("\u{1f}");
+    hex::encode(&digest(&SHA256, joined.as_bytes()).as_ref()[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_time() {
+        let a = new_id(Timestamp::from_millisecond(1_700_000_000_000).unwrap());
+        let b = new_id(Timestamp::from_millisecond(1_700_000_000_001).unwrap());
+        assert_eq!(a.len(), 26);
+        assert!(a < b);
+    }
+
+    #[test]
+    fn stable_ids_are_stable_and_distinct() {
+        assert_eq!(stable_id(&["n", "c", "r"]), stable_id(&["n", "c", "r"]));
+        assert_ne!(stable_id(&["n", "c", "r"]), stable_id(&["n", "cr", ""]));
+        assert_eq!(random_token::<24>().len(), 32);
+    }
+}

@@ -1,0 +1,45 @@
+//! What travels on the queue: small references to stored records, never message content (the
+//! content is read from the store when sending, so a queue message never holds a secret or a
+//! body, and a redelivered message sees the current state).
+
+use crate::domain::notification::Delivery;
+use crate::ids::stable_id;
+use crate::queue::OutMessage;
+use crate::routing::Resume;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Send one delivery.
+    Deliver { notification: String, delivery: String },
+    /// Plan the next part of an `all` fan-out.
+    Expand { notification: String, resume: Resume },
+}
+
+impl Job {
+    pub fn deliver(d: &Delivery) -> OutMessage {
+        let job = Job::Deliver { notification: d.notification.clone(), delivery: d.id.clone() };
+        OutMessage {
+            body: job.to_body(),
+            // One FIFO group per (channel, recipient chat): messages to a chat keep their order
+            // and only one is in flight at a time.
+            group: format!("c-{}", stable_id(&[&d.channel, &d.recipient])),
+            dedup: d.id.clone(),
+        }
+    }
+
+    pub fn expand(notification: &str, resume: Resume) -> OutMessage {
+        let dedup = stable_id(&[notification, &resume.kind.to_string(), resume.cursor.as_deref().unwrap_or("")]);
+        let job = Job::Expand { notification: notification.to_owned(), resume };
+        OutMessage { body: job.to_body(), group: format!("x-{notification}"), dedup }
+    }
+
+    fn to_body(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn parse(body: &str) -> Option<Job> {
+        serde_json::from_str(body).ok()
+    }
+}

@@ -1,0 +1,96 @@
+//! Lambda glue: logging, and the adapters between the Lambda event types and Herald's handlers.
+//! A function's `main` builds its [`App`] and calls one of these; nothing else.
+
+use crate::app::App;
+use crate::dispatch::Dispatcher;
+use crate::http::{Request, Response};
+use crate::queue::Received;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+/// An HTTP handler a function serves.
+pub type HttpHandler = for<'a> fn(&'a App, Request) -> BoxFuture<'a, Response>;
+
+/// JSON logs to stdout (CloudWatch), level from `HERALD_LOG` (e.g. `info,herald=debug`).
+/// Handlers log with `skip_all` and named fields only: no request, body, token or secret.
+pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter: tracing_subscriber::filter::Targets =
+        std::env::var("HERALD_LOG").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| "info".parse().unwrap_or_default());
+    let fmt = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false).with_span_list(false).with_target(false).without_time();
+    let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+}
+
+pub fn from_lambda(req: lambda_http::Request) -> Request {
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(s) => Bytes::from(s),
+        lambda_http::Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    Request::new(parts.method, &parts.uri, parts.headers, body)
+}
+
+pub fn to_lambda(resp: Response) -> lambda_http::Response<lambda_http::Body> {
+    let (parts, body) = resp.into_parts();
+    let textual = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/") || t.starts_with("application/json") || t.starts_with("application/xml"));
+    let body = if body.is_empty() {
+        lambda_http::Body::Empty
+    } else if textual {
+        match String::from_utf8(body.to_vec()) {
+            Ok(s) => lambda_http::Body::Text(s),
+            Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+        }
+    } else {
+        lambda_http::Body::Binary(body.to_vec())
+    };
+    lambda_http::Response::from_parts(parts, body)
+}
+
+/// Serves an HTTP function (API Gateway HTTP API, payload 2.0).
+pub async fn run_http(app: App, handler: HttpHandler) -> Result<(), Error> {
+    crate::metrics::enable();
+    let app = &app;
+    lambda_http::run(service_fn(move |req: lambda_http::Request| async move { Ok::<_, Error>(to_lambda(handler(app, from_lambda(req)).await)) })).await
+}
+
+/// The SQS records as queue messages.
+pub fn received(event: SqsEvent) -> Vec<Received> {
+    event
+        .records
+        .into_iter()
+        .map(|r| Received {
+            id: r.message_id.unwrap_or_default(),
+            receipt: r.receipt_handle.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+            group: r.attributes.get("MessageGroupId").cloned().unwrap_or_default(),
+            receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+        })
+        .collect()
+}
+
+/// Handles one SQS batch: the response lists only the messages that must come back.
+pub async fn handle_sqs(app: &App, dispatcher: &Dispatcher, event: SqsEvent) -> SqsBatchResponse {
+    let failed = dispatcher.process(app, received(event)).await;
+    let mut response = SqsBatchResponse::default();
+    for id in failed {
+        response.add_failure(id);
+    }
+    response
+}
+
+/// Serves the dispatcher function (SQS event source, `ReportBatchItemFailures`).
+pub async fn run_sqs(app: App) -> Result<(), Error> {
+    crate::metrics::enable();
+    let dispatcher = Dispatcher::default();
+    let (app, dispatcher) = (&app, &dispatcher);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move { Ok::<_, Error>(handle_sqs(app, dispatcher, event.payload).await) })).await
+}

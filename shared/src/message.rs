@@ -1,0 +1,75 @@
+//! A delivery's content, rendered for its recipient's language but not yet for a platform:
+//! title, text, link, image and buttons kept apart, so each platform module can render them its
+//! own way.
+
+use crate::domain::notification::{Button, Delivery, Format, Notification};
+use crate::templates::render_template;
+use jiff::Timestamp;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub notification: String,
+    pub delivery: String,
+    pub ty: String,
+    pub title: Option<String>,
+    pub text: String,
+    pub format: Format,
+    pub link: Option<String>,
+    pub image: Option<String>,
+    pub buttons: Vec<Button>,
+    /// Deliver without sound (quiet hours).
+    pub silent: bool,
+    pub created_at: Timestamp,
+}
+
+impl Message {
+    pub fn new(n: &Notification, d: &Delivery) -> Self {
+        let (title, text, format) = match &n.template {
+            Some(t) => {
+                let (title, text) = render_template(t, d.locale);
+                (Some(title), text, Format::Text)
+            }
+            None => (n.title.clone(), n.text.clone(), n.format),
+        };
+        Message {
+            notification: n.id.clone(),
+            delivery: d.id.clone(),
+            ty: n.ty.clone(),
+            title,
+            text,
+            format,
+            link: n.link.clone(),
+            image: n.image.clone(),
+            buttons: n.buttons.clone(),
+            silent: d.silent,
+            created_at: n.created_at,
+        }
+    }
+
+    /// Title and text as plain text (for platforms without markup).
+    pub fn plain(&self) -> String {
+        let text = match self.format {
+            Format::Text | Format::Markdown => self.text.clone(),
+            Format::Html => strip_tags(&self.text),
+        };
+        match &self.title {
+            Some(t) if !t.is_empty() => format!("{t}\n{text}"),
+            _ => text,
+        }
+    }
+}
+
+/// Removes HTML tags and decodes the five basic entities (for HTML text shown as plain text).
+pub fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match (c, in_tag) {
+            ('<', _) => in_tag = true,
+            ('>', true) => in_tag = false,
+            (_, false) => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}

@@ -1,0 +1,114 @@
+//! Accepting a notification: store it (once per idempotency key), plan its deliveries, store
+//! them, enqueue one message per delivery. Used by `POST /api/v1/notify` and by everything
+//! Herald raises itself (node events, reports, reminders, failure notices).
+
+use crate::app::App;
+use crate::domain::notification::{DeliveryStatus, Notification, Target, Template};
+use crate::http::ApiError;
+use crate::ids::new_id;
+use crate::job::Job;
+use crate::queue::OutMessage;
+use crate::repo::CenterMessage;
+use crate::routing::{Planned, Resume, plan, plan_more};
+use crate::templates::render_template;
+
+/// Deliveries planned inside the request; an `all` fan-out beyond this goes on in the
+/// dispatcher, a queue message at a time.
+pub const INLINE_BUDGET: usize = 500;
+pub const EXPAND_BUDGET: usize = 2000;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Accepted {
+    pub id: String,
+    pub deliveries: u32,
+    /// False while an `all` fan-out is still being planned.
+    pub complete: bool,
+}
+
+async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(), ApiError> {
+    let mut messages: Vec<OutMessage> = planned
+        .deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Queued && d.hold_until.is_none())
+        .map(Job::deliver)
+        .collect();
+    if let Some(r) = &planned.resume {
+        messages.push(Job::expand(notification, r.clone()));
+    }
+    app.queue.send(messages).await?;
+    Ok(())
+}
+
+/// Stores, plans and enqueues `n`. With an idempotency key seen in the last 24 hours, returns
+/// the earlier notification instead and changes nothing.
+pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, ApiError> {
+    if let Some(existing) = app.repo.create_notification(&n).await? {
+        return Ok(Accepted { id: existing.id, deliveries: existing.deliveries, complete: existing.complete });
+    }
+    let snap = app.snapshot().await?;
+    let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
+    app.repo.add_deliveries(&planned.deliveries, true).await?;
+    // Until `planned` is stored, the notification stays on the PENDING index, so a crash or a
+    // queue failure here is repaired by the sweeper rather than lost.
+    enqueue(app, &planned, &n.id).await?;
+    n.deliveries = planned.deliveries.len() as u32;
+    n.planned = true;
+    n.complete = planned.resume.is_none();
+    app.repo.save_notification(&n, 0).await?;
+    Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete })
+}
+
+/// A notification Herald raises itself, from a built-in template.
+pub async fn raise(app: &App, ty: &str, to: Target, template: Template) -> Result<Accepted, ApiError> {
+    let n = Notification::built_in(new_id(app.now()), ty, to, template, app.now());
+    submit(app, n).await
+}
+
+/// Plans the next part of an `all` fan-out (the `Expand` job).
+pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<(), ApiError> {
+    let Some(current) = app.repo.notification(notification).await? else { return Ok(()) };
+    let snap = app.snapshot().await?;
+    let planned = plan_more(&app.repo, &snap.channels, &snap.settings, &current.value, resume, EXPAND_BUDGET).await?;
+    // A redelivered Expand must not reset progress: write only what is absent.
+    app.repo.add_deliveries(&planned.deliveries, false).await?;
+    enqueue(app, &planned, notification).await?;
+    let mut n = current.value;
+    n.deliveries += planned.deliveries.len() as u32;
+    n.complete = planned.resume.is_none();
+    app.repo.save_notification(&n, current.rev).await?;
+    Ok(())
+}
+
+/// Plans again a notification whose planning never finished (found by the sweeper), keeping
+/// whatever deliveries already exist and re-enqueueing those still queued (the dispatcher
+/// ignores a delivery that has moved on).
+pub async fn replan(app: &App, n: &Notification) -> Result<(), ApiError> {
+    let Some(current) = app.repo.notification(&n.id).await? else { return Ok(()) };
+    let snap = app.snapshot().await?;
+    let planned = plan(&app.repo, &snap.channels, &snap.settings, &current.value, INLINE_BUDGET).await?;
+    app.repo.add_deliveries(&planned.deliveries, false).await?;
+    enqueue(app, &planned, &n.id).await?;
+    let mut updated = current.value;
+    updated.deliveries = updated.deliveries.max(planned.deliveries.len() as u32);
+    updated.planned = true;
+    updated.complete = planned.resume.is_none();
+    app.repo.save_notification(&updated, current.rev).await?;
+    Ok(())
+}
+
+/// Files an entry in the admins' message center, in the deployment's language.
+pub async fn file(app: &App, category: &str, template: Template, notification: Option<&str>) -> Result<(), ApiError> {
+    let locale = app.snapshot().await?.settings.locale;
+    let (title, text) = render_template(&template, locale);
+    let m = CenterMessage {
+        id: new_id(app.now()),
+        category: category.to_owned(),
+        title,
+        text,
+        notification: notification.map(str::to_owned),
+        read: false,
+        created_at: app.now(),
+    };
+    app.repo.file_message(&m).await?;
+    Ok(())
+}

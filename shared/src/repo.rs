@@ -1,0 +1,540 @@
+//! Typed records over the [`Table`] port: how each thing Herald keeps is laid out in the one
+//! table, and the reads each hot path needs (all by key or by index, never a scan).
+//!
+//! | record | pk | sk | indexes |
+//! |---|---|---|---|
+//! | channel | `CHANNELS` | name | |
+//! | settings | `SETTINGS` | `-` | |
+//! | user | `U#id` | `-` | gsi1 `EXP#day`, gsi2 `ROLE#admin`, gsi3 `TRF#band` |
+//! | binding (kind, chat) → user | `B#kind#chat` | `-` | gsi1 `KIND#kind` / user |
+//! | notification | `N#id` | `N` | gsi2 `PENDING` / created (until planned) |
+//! | delivery | `N#id` | `D#id` | gsi1 `HELD` / until (while held) |
+//! | idempotency key | `IDEM#key` | `-` | TTL 24 h |
+//! | bind code | `CODE#code` | `-` | TTL 10 min |
+//! | inbound dedup mark | `SEEN#scope#id` | `-` | TTL 1 day |
+//! | check-in | `CHECKIN#user` | local day | |
+//! | node | `NODES` | id | |
+//! | message-center entry | `MC#admin` | id (time-ordered) | TTL 30 days |
+//! | counter (stats, rate windows) | `STAT#day` / `RL#key` | name / window | TTL |
+//! | cached token | `CACHE#key` | `-` | TTL |
+//! | Web Push subscription | `WP#user` | endpoint hash | |
+
+use crate::clock::Clock;
+use crate::domain::channel::{Channel, ChannelKind};
+use crate::domain::node::Node;
+use crate::domain::notification::{Delivery, Notification};
+use crate::domain::settings::Settings;
+use crate::domain::user::{Role, User};
+use crate::store::*;
+use jiff::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const DAY: i64 = 86_400;
+pub const IDEMPOTENCY_TTL: i64 = DAY;
+pub const BIND_CODE_TTL: i64 = 600;
+pub const MESSAGE_TTL: i64 = 30 * DAY;
+
+/// A record and the revision it was read at (for a conditional write back).
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub rev: u64,
+}
+
+/// A page of typed records.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub cursor: Option<String>,
+}
+
+/// An entry of the admins' message center.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CenterMessage {
+    pub id: String,
+    /// `failure`, `config`, `node`, `system`.
+    pub category: String,
+    pub title: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<String>,
+    #[serde(default)]
+    pub read: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("{kind} account {chat} is already bound to another user")]
+    Taken { kind: ChannelKind, chat: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn encode<T: Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
+    serde_json::from_str(&item.data).map_err(|e| StoreError::Backend(format!("unreadable record {}/{}: {e}", item.pk, item.sk)))
+}
+
+fn user_key(id: &str) -> String {
+    format!("U#{id}")
+}
+
+fn binding_key(kind: ChannelKind, chat: &str) -> String {
+    format!("B#{kind}#{chat}")
+}
+
+/// Traffic bands indexed for the reminders: tens of percent from 50 up, 100 for exhausted.
+pub fn traffic_band(percent: u64) -> Option<u64> {
+    (percent >= 50).then(|| (percent.min(100) / 10) * 10)
+}
+
+#[derive(Clone)]
+pub struct Repo {
+    pub table: Arc<dyn Table>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Repo {
+    pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
+        Self { table, clock }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().as_second()
+    }
+
+    async fn get_live<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> StoreResult<Option<Versioned<T>>> {
+        match self.table.get(pk, sk).await? {
+            Some(item) if item.live(self.now()) => Ok(Some(Versioned { value: decode(&item)?, rev: item.rev })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Every item of a query, following the cursor (for small partitions: channels, nodes,
+    /// admins).
+    async fn query_all(&self, q: Query) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.table.query(q.clone().after(cursor)).await?;
+            out.extend(page.items);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    // ---- channels and settings ----
+
+    pub async fn channels(&self) -> StoreResult<Vec<Channel>> {
+        let items = self.query_all(Query::new("CHANNELS")).await?;
+        items.iter().map(|i| self.channel_from(i)).collect()
+    }
+
+    fn channel_from(&self, item: &Item) -> StoreResult<Channel> {
+        let v: serde_json::Value = decode(item)?;
+        let updated = v.get("updated_at").and_then(|t| serde_json::from_value(t.clone()).ok()).unwrap_or_else(|| self.clock.now());
+        Channel::from_json(&item.sk, v, None, updated).map_err(|e| StoreError::Backend(format!("stored channel {} no longer valid: {e}", item.sk)))
+    }
+
+    pub async fn channel(&self, name: &str) -> StoreResult<Option<Channel>> {
+        self.table.get("CHANNELS", name).await?.map(|i| self.channel_from(&i)).transpose()
+    }
+
+    pub async fn put_channel(&self, c: &Channel) -> StoreResult<()> {
+        let item = Item { data: c.to_json().to_string(), ..Item::new("CHANNELS", &c.name) };
+        self.table.put(item, Cond::Any).await
+    }
+
+    pub async fn delete_channel(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.table.delete("CHANNELS", name, Cond::Any).await?.is_some())
+    }
+
+    pub async fn settings(&self) -> StoreResult<Settings> {
+        Ok(self.get_live("SETTINGS", "-").await?.map(|v| v.value).unwrap_or_default())
+    }
+
+    pub async fn put_settings(&self, s: &Settings) -> StoreResult<()> {
+        self.table.put(Item { data: encode(s)?, ..Item::new("SETTINGS", "-") }, Cond::Any).await
+    }
+
+    // ---- users and bindings ----
+
+    pub async fn user(&self, id: &str) -> StoreResult<Option<Versioned<User>>> {
+        self.get_live(&user_key(id), "-").await
+    }
+
+    fn user_item(&self, u: &User, rev: u64) -> StoreResult<Item> {
+        let mut item = Item { data: encode(u)?, rev, ..Item::new(user_key(&u.id), "-") };
+        item.gsi1 = u.expires_at.map(|t| IndexKey::new(format!("EXP#{}", t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()), &u.id));
+        item.gsi2 = (u.role == Role::Admin).then(|| IndexKey::new("ROLE#admin", &u.id));
+        item.gsi3 = u.traffic_percent().and_then(traffic_band).map(|b| IndexKey::new(format!("TRF#{b}"), &u.id));
+        Ok(item)
+    }
+
+    /// Writes a user and their chat bindings in one transaction. `previous` is the user as read
+    /// (at `previous.rev`), or `None` for a new user; a concurrent change makes this fail with
+    /// `ConditionFailed`. A chat id bound to another user fails with [`BindError::Taken`].
+    pub async fn save_user(&self, user: &User, previous: Option<&Versioned<User>>) -> Result<(), BindError> {
+        let (cond, rev) = match previous {
+            Some(p) => (Cond::Rev(p.rev), p.rev + 1),
+            None => (Cond::Absent, 0),
+        };
+        let old_ids = previous.map(|p| p.value.ids.clone()).unwrap_or_default();
+        let mut writes = vec![Write::Put(self.user_item(user, rev)?, cond)];
+        let mut added = Vec::new();
+        for (kind, chat) in &old_ids {
+            if user.ids.get(kind) != Some(chat) {
+                writes.push(Write::Delete { pk: binding_key(*kind, chat), sk: "-".into(), cond: Cond::Any });
+            }
+        }
+        for (kind, chat) in &user.ids {
+            if old_ids.get(kind) != Some(chat) {
+                let mut b = Item::new(binding_key(*kind, chat), "-");
+                b.data = encode(&serde_json::json!({"user": user.id}))?;
+                b.gsi1 = Some(IndexKey::new(format!("KIND#{kind}"), &user.id));
+                writes.push(Write::Put(b, Cond::Absent));
+                added.push((*kind, chat.clone()));
+            }
+        }
+        match self.table.transact(writes).await {
+            Ok(()) => {
+                if previous.is_none() {
+                    self.bump_total("users", 1).await?;
+                    self.bump_today("new_users", 1).await?;
+                }
+                Ok(())
+            }
+            Err(StoreError::ConditionFailed) => {
+                // Say which chat id is taken, if that was it (rather than a concurrent update).
+                for (kind, chat) in added {
+                    if let Some(owner) = self.bound_user_id(kind, &chat).await?
+                        && owner != user.id
+                    {
+                        return Err(BindError::Taken { kind, chat });
+                    }
+                }
+                Err(BindError::Store(StoreError::ConditionFailed))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        let Some(u) = self.user(id).await? else { return Ok(false) };
+        let mut writes = vec![Write::Delete { pk: user_key(id), sk: "-".into(), cond: Cond::Rev(u.rev) }];
+        for (kind, chat) in &u.value.ids {
+            writes.push(Write::Delete { pk: binding_key(*kind, chat), sk: "-".into(), cond: Cond::Any });
+        }
+        self.table.transact(writes).await?;
+        self.bump_total("users", -1).await?;
+        Ok(true)
+    }
+
+    pub async fn bound_user_id(&self, kind: ChannelKind, chat: &str) -> StoreResult<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct B {
+            user: String,
+        }
+        Ok(self.get_live::<B>(&binding_key(kind, chat), "-").await?.map(|b| b.value.user))
+    }
+
+    /// The user a chat account is bound to (every inbound message asks this).
+    pub async fn user_by_chat(&self, kind: ChannelKind, chat: &str) -> StoreResult<Option<Versioned<User>>> {
+        match self.bound_user_id(kind, chat).await? {
+            Some(id) => self.user(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn admins(&self) -> StoreResult<Vec<User>> {
+        let items = self.query_all(Query::on(Index::Gsi2, "ROLE#admin")).await?;
+        items.iter().map(decode).collect()
+    }
+
+    async fn users_of(&self, page: Page) -> StoreResult<Paged<User>> {
+        let items = page.items.iter().map(decode).collect::<StoreResult<Vec<User>>>()?;
+        Ok(Paged { items, cursor: page.cursor })
+    }
+
+    /// Users with an id on `kind`, a page at a time (the `all` fan-out).
+    pub async fn users_on(&self, kind: ChannelKind, cursor: Option<String>, limit: u32) -> StoreResult<Paged<String>> {
+        let page = self.table.query(Query::on(Index::Gsi1, format!("KIND#{kind}")).limit(limit).after(cursor)).await?;
+        Ok(Paged { items: page.items.into_iter().filter_map(|i| i.gsi1.map(|k| k.sk)).collect(), cursor: page.cursor })
+    }
+
+    pub async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>> {
+        let keys: Vec<(String, String)> = ids.iter().map(|id| (user_key(id), "-".to_owned())).collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in keys.chunks(100) {
+            for item in self.table.get_many(chunk).await? {
+                out.push(decode(&item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Users whose account expires on `day` (UTC date), a page at a time.
+    pub async fn users_expiring(&self, day: jiff::civil::Date, cursor: Option<String>, limit: u32) -> StoreResult<Paged<User>> {
+        let page = self.table.query(Query::on(Index::Gsi1, format!("EXP#{day}")).limit(limit).after(cursor)).await?;
+        self.users_of(page).await
+    }
+
+    /// Users in a traffic band (see [`traffic_band`]), a page at a time.
+    pub async fn users_in_band(&self, band: u64, cursor: Option<String>, limit: u32) -> StoreResult<Paged<User>> {
+        let page = self.table.query(Query::on(Index::Gsi3, format!("TRF#{band}")).limit(limit).after(cursor)).await?;
+        self.users_of(page).await
+    }
+
+    // ---- counters ----
+
+    fn today(&self) -> String {
+        self.clock.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date().to_string()
+    }
+
+    pub async fn bump(&self, day: &str, name: &str, delta: i64) -> StoreResult<i64> {
+        self.table.add(&format!("STAT#{day}"), name, delta, Some(self.now() + 400 * DAY)).await
+    }
+
+    /// Today's (UTC) counter `name`.
+    pub async fn bump_today(&self, name: &str, delta: i64) -> StoreResult<i64> {
+        let day = self.today();
+        self.bump(&day, name, delta).await
+    }
+
+    pub async fn bump_total(&self, name: &str, delta: i64) -> StoreResult<i64> {
+        self.table.add("STAT#total", name, delta, None).await
+    }
+
+    /// The counters of a day (`YYYY-MM-DD`, or `total`).
+    pub async fn stats(&self, day: &str) -> StoreResult<BTreeMap<String, i64>> {
+        Ok(self.query_all(Query::new(format!("STAT#{day}"))).await?.into_iter().map(|i| (i.sk, i.n)).collect())
+    }
+
+    // ---- notifications and deliveries ----
+
+    fn notification_item(&self, n: &Notification, rev: u64) -> StoreResult<Item> {
+        let mut item = Item { data: encode(n)?, rev, ..Item::new(format!("N#{}", n.id), "N") };
+        item.gsi2 = (!n.planned).then(|| IndexKey::new("PENDING", format!("{}#{}", n.created_at.as_second(), n.id)));
+        Ok(item)
+    }
+
+    /// Stores a new notification. With an idempotency key already used in the last 24 hours,
+    /// stores nothing and returns the notification that key created.
+    pub async fn create_notification(&self, n: &Notification) -> StoreResult<Option<Notification>> {
+        let item = self.notification_item(n, 0)?;
+        let Some(key) = &n.idempotency_key else {
+            self.table.put(item, Cond::Absent).await?;
+            return Ok(None);
+        };
+        let idem_key = format!("IDEM#{key}");
+        let mut idem = Item::new(&idem_key, "-");
+        idem.data = encode(&serde_json::json!({"notification": n.id}))?;
+        idem.exp = Some(self.now() + IDEMPOTENCY_TTL);
+        match self.table.transact(vec![Write::Put(idem, Cond::AbsentOrExpired(self.now())), Write::Put(item, Cond::Absent)]).await {
+            Ok(()) => Ok(None),
+            Err(StoreError::ConditionFailed) => {
+                #[derive(serde::Deserialize)]
+                struct I {
+                    notification: String,
+                }
+                let Some(i) = self.get_live::<I>(&idem_key, "-").await? else {
+                    return Err(StoreError::ConditionFailed);
+                };
+                Ok(self.notification(&i.value.notification).await?.map(|v| v.value))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn notification(&self, id: &str) -> StoreResult<Option<Versioned<Notification>>> {
+        self.get_live(&format!("N#{id}"), "N").await
+    }
+
+    pub async fn save_notification(&self, n: &Notification, rev: u64) -> StoreResult<()> {
+        self.table.put(self.notification_item(n, rev + 1)?, Cond::Rev(rev)).await
+    }
+
+    /// Notifications created before `before` whose planning never finished (a crash between
+    /// storing and enqueueing); the sweeper plans them again.
+    pub async fn unplanned(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<Notification>> {
+        let page = self.table.query(Query::on(Index::Gsi2, "PENDING").between("0", format!("{}#~", before.as_second())).limit(limit)).await?;
+        page.items.iter().map(decode).collect()
+    }
+
+    fn delivery_item(&self, d: &Delivery, rev: u64) -> StoreResult<Item> {
+        let mut item = Item { data: encode(d)?, rev, ..Item::new(format!("N#{}", d.notification), format!("D#{}", d.id)) };
+        item.gsi1 = d.hold_until.map(|t| IndexKey::new("HELD", format!("{:012}#{}#{}", t.as_second().max(0), d.notification, d.id)));
+        Ok(item)
+    }
+
+    /// Stores new deliveries. `fresh`: they cannot exist yet (first planning), so they are
+    /// written in batches; otherwise each is written only if absent, keeping any progress made.
+    pub async fn add_deliveries(&self, ds: &[Delivery], fresh: bool) -> StoreResult<()> {
+        if fresh {
+            let items = ds.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
+            return self.table.put_many(items).await;
+        }
+        for d in ds {
+            match self.table.put(self.delivery_item(d, 0)?, Cond::Absent).await {
+                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn delivery(&self, notification: &str, id: &str) -> StoreResult<Option<Versioned<Delivery>>> {
+        self.get_live(&format!("N#{notification}"), &format!("D#{id}")).await
+    }
+
+    /// Writes a delivery's new state if nobody changed it since `rev` was read.
+    pub async fn save_delivery(&self, d: &Delivery, rev: u64) -> StoreResult<u64> {
+        self.table.put(self.delivery_item(d, rev + 1)?, Cond::Rev(rev)).await?;
+        Ok(rev + 1)
+    }
+
+    pub async fn deliveries(&self, notification: &str, cursor: Option<String>, limit: u32) -> StoreResult<Paged<Delivery>> {
+        let page = self.table.query(Query::new(format!("N#{notification}")).prefix("D#").limit(limit).after(cursor)).await?;
+        Ok(Paged { items: page.items.iter().map(decode).collect::<StoreResult<_>>()?, cursor: page.cursor })
+    }
+
+    /// Held deliveries due by `now`.
+    pub async fn due_held(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Versioned<Delivery>>> {
+        let page = self.table.query(Query::on(Index::Gsi1, "HELD").between("0", format!("{:012}#~", now.as_second().max(0))).limit(limit)).await?;
+        page.items.iter().map(|i| Ok(Versioned { value: decode(i)?, rev: i.rev })).collect()
+    }
+
+    // ---- short-lived marks ----
+
+    /// True the first time `(scope, id)` is seen within `ttl` seconds (inbound dedup, reminders).
+    pub async fn first_time(&self, scope: &str, id: &str, ttl: i64) -> StoreResult<bool> {
+        let mut item = Item::new(format!("SEEN#{scope}#{id}"), "-");
+        item.exp = Some(self.now() + ttl);
+        match self.table.put(item, Cond::AbsentOrExpired(self.now())).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A one-time code that binds a chat account to `user` (expires in ten minutes).
+    pub async fn create_bind_code(&self, user: &str, code: &str) -> StoreResult<Timestamp> {
+        let mut item = Item::new(format!("CODE#{code}"), "-");
+        item.data = encode(&serde_json::json!({"user": user}))?;
+        let exp = self.now() + BIND_CODE_TTL;
+        item.exp = Some(exp);
+        self.table.put(item, Cond::Absent).await?;
+        Timestamp::from_second(exp).map_err(|e| StoreError::Invalid(e.to_string()))
+    }
+
+    /// Uses up a bind code: the user it was for, once; `None` if unknown, used or expired.
+    pub async fn take_bind_code(&self, code: &str) -> StoreResult<Option<String>> {
+        match self.table.delete(&format!("CODE#{code}"), "-", Cond::Exists).await {
+            Ok(Some(item)) if item.live(self.now()) => {
+                #[derive(serde::Deserialize)]
+                struct C {
+                    user: String,
+                }
+                Ok(Some(decode::<C>(&item)?.user))
+            }
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records a check-in for `(user, day)`; false if there already is one.
+    pub async fn check_in(&self, user: &str, day: &str, reward: i64) -> StoreResult<bool> {
+        let mut item = Item::new(format!("CHECKIN#{user}"), day);
+        item.data = encode(&serde_json::json!({"reward": reward, "at": self.clock.now()}))?;
+        item.exp = Some(self.now() + 400 * DAY);
+        match self.table.put(item, Cond::Absent).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A value cached for everyone (platform access tokens), while it lives.
+    pub async fn cached(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self.get_live::<String>(&format!("CACHE#{key}"), "-").await?.map(|v| v.value))
+    }
+
+    pub async fn cache(&self, key: &str, value: &str, ttl: i64) -> StoreResult<()> {
+        let mut item = Item::new(format!("CACHE#{key}"), "-");
+        item.data = encode(&value)?;
+        item.exp = Some(self.now() + ttl);
+        self.table.put(item, Cond::Any).await
+    }
+
+    // ---- nodes ----
+
+    pub async fn nodes(&self) -> StoreResult<Vec<Versioned<Node>>> {
+        let items = self.query_all(Query::new("NODES")).await?;
+        items.iter().map(|i| Ok(Versioned { value: decode(i)?, rev: i.rev })).collect()
+    }
+
+    pub async fn node(&self, id: &str) -> StoreResult<Option<Versioned<Node>>> {
+        self.get_live("NODES", id).await
+    }
+
+    /// Writes a node if it is still at `rev` (`None`: only if new).
+    pub async fn save_node(&self, n: &Node, rev: Option<u64>) -> StoreResult<()> {
+        let (cond, next) = match rev {
+            Some(r) => (Cond::Rev(r), r + 1),
+            None => (Cond::Absent, 0),
+        };
+        self.table.put(Item { data: encode(n)?, rev: next, ..Item::new("NODES", &n.id) }, cond).await
+    }
+
+    pub async fn delete_node(&self, id: &str) -> StoreResult<Option<Node>> {
+        self.table.delete("NODES", id, Cond::Any).await?.map(|i| decode(&i)).transpose()
+    }
+
+    // ---- message center ----
+
+    /// Files a message for each admin and in the shared feed (`*`).
+    pub async fn file_message(&self, m: &CenterMessage) -> StoreResult<()> {
+        let mut owners: Vec<String> = self.admins().await?.into_iter().map(|a| a.id).collect();
+        owners.push("*".into());
+        let items = owners
+            .iter()
+            .map(|o| {
+                // Message ids sort by time (ids::new_id), so the id is the sort key.
+                let mut item = Item::new(format!("MC#{o}"), &m.id);
+                item.data = encode(m)?;
+                item.exp = Some(m.created_at.as_second() + MESSAGE_TTL);
+                Ok(item)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.table.put_many(items).await
+    }
+
+    /// An admin's messages (`*`: the shared feed), newest first.
+    pub async fn messages(&self, owner: &str, cursor: Option<String>, limit: u32) -> StoreResult<Paged<CenterMessage>> {
+        let page = self.table.query(Query::new(format!("MC#{owner}")).backward().limit(limit).after(cursor)).await?;
+        let now = self.now();
+        let items = page.items.iter().filter(|i| i.live(now)).map(decode).collect::<StoreResult<_>>()?;
+        Ok(Paged { items, cursor: page.cursor })
+    }
+
+    /// Marks one message read; false if there is no such message.
+    pub async fn mark_read(&self, owner: &str, id: &str) -> StoreResult<bool> {
+        let Some(item) = self.table.get(&format!("MC#{owner}"), id).await? else { return Ok(false) };
+        let mut m: CenterMessage = decode(&item)?;
+        m.read = true;
+        let updated = Item { data: encode(&m)?, rev: item.rev + 1, ..item.clone() };
+        match self.table.put(updated, Cond::Rev(item.rev)).await {
+            Ok(()) | Err(StoreError::ConditionFailed) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+}

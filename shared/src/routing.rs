@@ -1,0 +1,252 @@
+//! Who receives a notification, on which channel, and how (silent, held).
+//!
+//! The type's scope (settings, else the built-in default, else the notification's `to`) picks
+//! the audience; the user is `to.user`, else the operator:
+//!
+//! | scope | people | default chats |
+//! |---|---|---|
+//! | `user` | the user; if unknown or unreachable on every channel, the admins instead | no |
+//! | `admin` | the admins | yes |
+//! | `user,admin` | the user and the admins | yes |
+//! | `all` | every user with an id on an enabled channel | yes |
+//!
+//! A person is reached on every enabled channel that carries the type and where they have an id
+//! (only their preferred channel, when they have one there); a type they switched off is
+//! skipped; during their quiet hours it is sent silently, or held if the type is deferrable.
+//! Each (channel, recipient) gets one delivery per notification, however many roles lead there.
+
+use crate::domain::channel::{Channel, ChannelKind};
+use crate::domain::notification::{Delivery, DeliveryStatus, Notification, Target};
+use crate::domain::settings::{Scope, Settings};
+use crate::domain::user::User;
+use crate::repo::Repo;
+use crate::store::StoreResult;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// Where the `all` fan-out goes on from: the channel kind being walked, and the store cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Resume {
+    pub kind: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Planned {
+    pub deliveries: Vec<Delivery>,
+    /// Set when the fan-out has more to plan.
+    pub resume: Option<Resume>,
+}
+
+struct Audience {
+    user: Option<String>,
+    admins: bool,
+    everyone: bool,
+    defaults: bool,
+}
+
+fn audience(settings: &Settings, n: &Notification) -> Audience {
+    let scope = settings.scope_of(&n.ty).unwrap_or(match n.to {
+        Target::User(_) => Scope::User,
+        Target::Admins => Scope::Admin,
+        Target::All => Scope::All,
+    });
+    let user = match &n.to {
+        Target::User(u) => Some(u.clone()),
+        _ => n.operator.clone(),
+    };
+    match scope {
+        Scope::User => Audience { user, admins: false, everyone: false, defaults: false },
+        Scope::Admin => Audience { user: None, admins: true, everyone: false, defaults: true },
+        Scope::UserAdmin => Audience { user, admins: true, everyone: false, defaults: true },
+        Scope::All => Audience { user: None, admins: false, everyone: true, defaults: true },
+    }
+}
+
+struct Planner<'a> {
+    n: &'a Notification,
+    settings: &'a Settings,
+    channels: Vec<&'a Channel>,
+    now: Timestamp,
+    seen: HashSet<String>,
+    out: Vec<Delivery>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(n: &'a Notification, settings: &'a Settings, channels: &'a [Channel], now: Timestamp) -> Self {
+        let channels = channels.iter().filter(|c| c.carries(&n.ty)).collect();
+        Self { n, settings, channels, now, seen: HashSet::new(), out: Vec::new() }
+    }
+
+    fn delivery(&self, channel: &Channel, recipient: &str, user: Option<&User>, note: Option<&str>) -> Delivery {
+        let locale = user.and_then(|u| u.locale).unwrap_or(self.settings.locale);
+        let mut d = Delivery {
+            id: Delivery::id_for(&self.n.id, &channel.name, recipient),
+            notification: self.n.id.clone(),
+            channel: channel.name.clone(),
+            recipient: recipient.to_owned(),
+            user: user.map(|u| u.id.clone()),
+            locale,
+            status: DeliveryStatus::Queued,
+            reason: None,
+            note: note.map(str::to_owned),
+            attempts: 0,
+            silent: false,
+            hold_until: None,
+            claimed_at: None,
+            sent_at: None,
+            updated_at: self.now,
+        };
+        if let Some(end) = user.and_then(|u| u.preferences.quiet_hours.as_ref()).and_then(|q| q.ends_after(self.now)) {
+            if self.settings.is_deferrable(&self.n.ty) {
+                d.hold_until = Some(end);
+            } else {
+                d.silent = true;
+            }
+        }
+        d
+    }
+
+    fn push(&mut self, d: Delivery) -> bool {
+        if self.seen.insert(d.id.clone()) {
+            self.out.push(d);
+            return true;
+        }
+        false
+    }
+
+    /// The channels (and ids) a person is reached on.
+    fn targets(&self, u: &User) -> Vec<(&'a Channel, String)> {
+        let all: Vec<(&Channel, String)> = self.channels.iter().filter_map(|c| Some((*c, u.reachable_id(c.kind())?.to_owned()))).collect();
+        match &u.preferences.preferred_channel {
+            Some(p) if all.iter().any(|(c, _)| &c.name == p) => all.into_iter().filter(|(c, _)| &c.name == p).collect(),
+            _ => all,
+        }
+    }
+
+    /// Plans a person on every channel they are reached on (limited to `kind` when given);
+    /// returns how many channels they are reached on overall.
+    fn person(&mut self, u: &User, kind: Option<ChannelKind>, note: Option<&str>) -> usize {
+        let targets = self.targets(u);
+        for (c, id) in &targets {
+            if kind.is_none_or(|k| c.kind() == k) {
+                let d = self.delivery(c, id, Some(u), note);
+                self.push(d);
+            }
+        }
+        targets.len()
+    }
+
+    fn skipped(&mut self, recipient: &str, user: Option<&str>, reason: &str) {
+        let d = Delivery {
+            id: Delivery::id_for(&self.n.id, "-", recipient),
+            notification: self.n.id.clone(),
+            channel: "-".into(),
+            recipient: recipient.to_owned(),
+            user: user.map(str::to_owned),
+            locale: self.settings.locale,
+            status: DeliveryStatus::Skipped,
+            reason: Some(reason.to_owned()),
+            note: None,
+            attempts: 0,
+            silent: false,
+            hold_until: None,
+            claimed_at: None,
+            sent_at: None,
+            updated_at: self.now,
+        };
+        self.push(d);
+    }
+
+    fn defaults(&mut self) {
+        let chats: Vec<(&Channel, String)> = self.channels.iter().filter_map(|c| Some((*c, c.settings.default_recipient()?))).collect();
+        for (c, chat) in chats {
+            let d = self.delivery(c, &chat, None, None);
+            self.push(d);
+        }
+    }
+
+    fn admins(&mut self, admins: &[User], note: Option<&str>) {
+        for a in admins.iter().filter(|a| a.preferences.wants(&self.n.ty)) {
+            self.person(a, None, note);
+        }
+    }
+}
+
+/// Plans a notification's deliveries; with `all` scope, at most about `budget` of them (the
+/// rest is planned from [`Planned::resume`] by [`plan_more`]).
+pub async fn plan(repo: &Repo, channels: &[Channel], settings: &Settings, n: &Notification, budget: usize) -> StoreResult<Planned> {
+    let mut p = Planner::new(n, settings, channels, repo.clock.now());
+    let a = audience(settings, n);
+    let mut admins: Option<Vec<User>> = None;
+    if a.admins {
+        let list = repo.admins().await?;
+        p.admins(&list, None);
+        admins = Some(list);
+    }
+    if let Some(id) = &a.user {
+        let fallback_note = match repo.user(id).await? {
+            None => Some(format!("for user {id}, who is not in the directory")),
+            Some(u) if !u.value.preferences.wants(&n.ty) => {
+                p.skipped(id, Some(id), "the user switched this type off");
+                None
+            }
+            Some(u) => (p.person(&u.value, None, None) == 0).then(|| format!("for user {id}, who has no chat id on an enabled channel")),
+        };
+        if let Some(note) = fallback_note {
+            let list = match admins.take() {
+                Some(l) => l,
+                None => repo.admins().await?,
+            };
+            // Admins already planned keep their delivery (once, not twice); new ones say why.
+            p.admins(&list, Some(&note));
+            if list.is_empty() {
+                p.skipped(id, Some(id), &format!("no recipient: {note}, and there are no admins"));
+            }
+        }
+    } else if !a.admins && !a.everyone {
+        // `user` scope without a user: MoviePilot sends such messages to the admins.
+        let list = repo.admins().await?;
+        p.admins(&list, Some("no user given"));
+    }
+    if a.defaults {
+        p.defaults();
+    }
+    let mut resume = None;
+    if a.everyone {
+        let more = walk_everyone(repo, &mut p, Resume::default(), budget).await?;
+        resume = more;
+    }
+    Ok(Planned { deliveries: p.out, resume })
+}
+
+/// Goes on with an `all` fan-out from `from`.
+pub async fn plan_more(repo: &Repo, channels: &[Channel], settings: &Settings, n: &Notification, from: Resume, budget: usize) -> StoreResult<Planned> {
+    let mut p = Planner::new(n, settings, channels, repo.clock.now());
+    let resume = walk_everyone(repo, &mut p, from, budget).await?;
+    Ok(Planned { deliveries: p.out, resume })
+}
+
+async fn walk_everyone(repo: &Repo, p: &mut Planner<'_>, from: Resume, budget: usize) -> StoreResult<Option<Resume>> {
+    let mut kinds: Vec<ChannelKind> = p.channels.iter().map(|c| c.kind()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let (mut k, mut cursor) = (from.kind, from.cursor);
+    while k < kinds.len() {
+        if p.out.len() >= budget {
+            return Ok(Some(Resume { kind: k, cursor }));
+        }
+        let page = repo.users_on(kinds[k], cursor.take(), 500).await?;
+        let users = repo.users_by_ids(&page.items).await?;
+        for u in users.iter().filter(|u| u.preferences.wants(&p.n.ty)) {
+            p.person(u, Some(kinds[k]), None);
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => k += 1,
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,326 @@
+//! The embedded adapter: the whole table in one redb file in a directory. redb commits are
+//! atomic and crash-safe (copy-on-write pages, a checksummed commit slot), so a crash leaves the
+//! last committed state and never a half-written one. Every write is one redb transaction, and
+//! redb has one writer at a time, so conditions are checked and applied atomically.
+
+use super::*;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
+const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index");
+const SEP: u8 = 0;
+const FILE: &str = "herald.redb";
+
+#[derive(Clone)]
+pub struct EmbeddedTable {
+    db: Arc<Database>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn item_key(pk: &str, sk: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(pk.len() + sk.len() + 1);
+    k.extend_from_slice(pk.as_bytes());
+    k.push(SEP);
+    k.extend_from_slice(sk.as_bytes());
+    k
+}
+
+fn index_no(index: Index) -> u8 {
+    match index {
+        Index::Gsi1 => 1,
+        Index::Gsi2 => 2,
+        Index::Gsi3 => 3,
+    }
+}
+
+fn index_key(index: Index, key: &IndexKey, pk: &str, sk: &str) -> Vec<u8> {
+    let mut k = vec![index_no(index)];
+    k.extend_from_slice(&item_key(&key.pk, &key.sk));
+    k.push(SEP);
+    k.extend_from_slice(&item_key(pk, sk));
+    k
+}
+
+/// The key prefix every entry of one query partition starts with.
+fn partition_prefix(index: Option<Index>, pk: &str) -> Vec<u8> {
+    let mut k = Vec::new();
+    if let Some(i) = index {
+        k.push(index_no(i));
+    }
+    k.extend_from_slice(pk.as_bytes());
+    k.push(SEP);
+    k
+}
+
+fn decode(bytes: &[u8]) -> StoreResult<Item> {
+    serde_json::from_slice(bytes).map_err(backend)
+}
+
+type Tx = redb::WriteTransaction;
+
+fn read_item(tx: &Tx, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
+    let table = tx.open_table(ITEMS).map_err(backend)?;
+    let found = table.get(item_key(pk, sk).as_slice()).map_err(backend)?;
+    found.map(|v| decode(v.value())).transpose()
+}
+
+fn remove_item(tx: &Tx, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
+    let old = read_item(tx, pk, sk)?;
+    if let Some(old) = &old {
+        let mut items = tx.open_table(ITEMS).map_err(backend)?;
+        items.remove(item_key(pk, sk).as_slice()).map_err(backend)?;
+        let mut index = tx.open_table(INDEX).map_err(backend)?;
+        for i in Index::ALL {
+            if let Some(key) = old.index(i) {
+                index.remove(index_key(i, key, pk, sk).as_slice()).map_err(backend)?;
+            }
+        }
+    }
+    Ok(old)
+}
+
+fn write_item(tx: &Tx, item: &Item) -> StoreResult<()> {
+    remove_item(tx, &item.pk, &item.sk)?;
+    let bytes = serde_json::to_vec(item).map_err(backend)?;
+    let mut items = tx.open_table(ITEMS).map_err(backend)?;
+    items.insert(item_key(&item.pk, &item.sk).as_slice(), bytes.as_slice()).map_err(backend)?;
+    let mut index = tx.open_table(INDEX).map_err(backend)?;
+    for i in Index::ALL {
+        if let Some(key) = item.index(i) {
+            index.insert(index_key(i, key, &item.pk, &item.sk).as_slice(), [].as_slice()).map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+impl EmbeddedTable {
+    /// Opens (or creates) the table in `dir`.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
+        let db = Database::create(dir.join(FILE)).map_err(|e| backend(format!("cannot open {}: {e}", dir.join(FILE).display())))?;
+        let tx = db.begin_write().map_err(backend)?;
+        tx.open_table(ITEMS).map_err(backend)?;
+        tx.open_table(INDEX).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
+    }
+
+    async fn write<T: Send + 'static>(&self, f: impl FnOnce(&Tx) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            let out = f(&tx)?; // dropping an uncommitted transaction aborts it
+            tx.commit().map_err(backend)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cursor(#[serde(with = "serde_bytes_b64")] Vec<u8>);
+
+mod serde_bytes_b64 {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&URL_SAFE_NO_PAD.encode(v))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        URL_SAFE_NO_PAD.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[async_trait]
+impl Table for EmbeddedTable {
+    async fn get(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
+        let key = item_key(pk, sk);
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx.open_table(ITEMS).map_err(backend)?;
+            let found = table.get(key.as_slice()).map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn get_many(&self, keys: &[(String, String)]) -> StoreResult<Vec<Item>> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|(p, s)| item_key(p, s)).collect();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx.open_table(ITEMS).map_err(backend)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                if let Some(v) = table.get(key.as_slice()).map_err(backend)? {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put(&self, item: Item, cond: Cond) -> StoreResult<()> {
+        check_item(&item)?;
+        self.write(move |tx| {
+            if !cond_holds(cond, read_item(tx, &item.pk, &item.sk)?.as_ref()) {
+                return Err(StoreError::ConditionFailed);
+            }
+            write_item(tx, &item)
+        })
+        .await
+    }
+
+    async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
+        items.iter().try_for_each(check_item)?;
+        self.write(move |tx| items.iter().try_for_each(|item| write_item(tx, item))).await
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> StoreResult<Option<Item>> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.write(move |tx| {
+            if !cond_holds(cond, read_item(tx, &pk, &sk)?.as_ref()) {
+                return Err(StoreError::ConditionFailed);
+            }
+            remove_item(tx, &pk, &sk)
+        })
+        .await
+    }
+
+    async fn add(&self, pk: &str, sk: &str, delta: i64, exp: Option<i64>) -> StoreResult<i64> {
+        check_key(pk, sk)?;
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.write(move |tx| {
+            let mut item = read_item(tx, &pk, &sk)?.unwrap_or_else(|| Item::new(pk, sk));
+            item.n = item.n.saturating_add(delta);
+            if exp.is_some() {
+                item.exp = exp;
+            }
+            write_item(tx, &item)?;
+            Ok(item.n)
+        })
+        .await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> StoreResult<()> {
+        if writes.len() > MAX_TRANSACTION {
+            return Err(StoreError::Invalid(format!("more than {MAX_TRANSACTION} writes in a transaction")));
+        }
+        for w in &writes {
+            match w {
+                Write::Put(item, _) => check_item(item)?,
+                Write::Delete { pk, sk, .. } => check_key(pk, sk)?,
+            }
+        }
+        self.write(move |tx| {
+            for w in &writes {
+                let (pk, sk, cond) = match w {
+                    Write::Put(item, cond) => (&item.pk, &item.sk, *cond),
+                    Write::Delete { pk, sk, cond } => (pk, sk, *cond),
+                };
+                if !cond_holds(cond, read_item(tx, pk, sk)?.as_ref()) {
+                    return Err(StoreError::ConditionFailed);
+                }
+            }
+            for w in &writes {
+                match w {
+                    Write::Put(item, _) => write_item(tx, item)?,
+                    Write::Delete { pk, sk, .. } => {
+                        remove_item(tx, pk, sk)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn query(&self, q: Query) -> StoreResult<Page> {
+        let prefix = partition_prefix(q.index, &q.pk);
+        let mut lower = prefix.clone();
+        let mut upper = prefix.clone();
+        match &q.sk {
+            SkRange::All => upper.push(0xff),
+            SkRange::Prefix(p) => {
+                lower.extend_from_slice(p.as_bytes());
+                upper.extend_from_slice(p.as_bytes());
+                upper.push(0xff);
+            }
+            SkRange::Between(a, b) => {
+                lower.extend_from_slice(a.as_bytes());
+                upper.extend_from_slice(b.as_bytes());
+                // Index entries carry the item key after the sort key; keep them in range.
+                upper.push(SEP);
+                upper.push(0xff);
+            }
+        }
+        let mut lo = Bound::Included(lower);
+        let mut hi = Bound::Included(upper);
+        if let Some(c) = &q.cursor {
+            let c: Cursor = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::Invalid("bad cursor".into()))?)
+                .map_err(|_| StoreError::Invalid("bad cursor".into()))?;
+            if !c.0.starts_with(&prefix) {
+                return Err(StoreError::Invalid("bad cursor".into()));
+            }
+            if q.forward {
+                lo = Bound::Excluded(c.0);
+            } else {
+                hi = Bound::Excluded(c.0);
+            }
+        }
+        let (index, sk_range, forward, limit) = (q.index, q.sk.clone(), q.forward, q.limit as usize);
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let items = tx.open_table(ITEMS).map_err(backend)?;
+            let table = tx.open_table(if index.is_some() { INDEX } else { ITEMS }).map_err(backend)?;
+            let range = table.range::<&[u8]>((lo.as_ref().map(|v| v.as_slice()), hi.as_ref().map(|v| v.as_slice()))).map_err(backend)?;
+            let mut iter: Box<dyn Iterator<Item = _>> = if forward { Box::new(range) } else { Box::new(range.rev()) };
+            let mut page = Page::default();
+            let mut last_key = None;
+            for entry in iter.by_ref() {
+                let (k, v) = entry.map_err(backend)?;
+                let key = k.value().to_vec();
+                let item = if index.is_some() {
+                    // index entry: no. ‖ ipk \0 isk \0 pk \0 sk
+                    let rest = &key[prefix.len()..];
+                    let mut parts = rest.splitn(3, |b| *b == SEP);
+                    let (isk, pk, sk) = (parts.next(), parts.next(), parts.next());
+                    let (Some(isk), Some(pk), Some(sk)) = (isk, pk, sk) else { continue };
+                    if !sk_matches(&sk_range, &String::from_utf8_lossy(isk)) {
+                        continue;
+                    }
+                    let found = items.get(item_key(&String::from_utf8_lossy(pk), &String::from_utf8_lossy(sk)).as_slice()).map_err(backend)?;
+                    match found {
+                        Some(v) => decode(v.value())?,
+                        None => continue,
+                    }
+                } else {
+                    decode(v.value())?
+                };
+                if page.items.len() == limit {
+                    page.cursor = last_key.take().map(|k| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Cursor(k)).unwrap_or_default()));
+                    break;
+                }
+                page.items.push(item);
+                last_key = Some(key);
+            }
+            Ok(page)
+        })
+        .await
+    }
+}

@@ -1,0 +1,132 @@
+//! The queue port's contract, run against the in-process adapter and against SQS FIFO (through
+//! the emulator's real wire protocol).
+
+#![allow(clippy::unwrap_used)]
+
+use herald::queue::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn msg(body: &str, group: &str) -> OutMessage {
+    OutMessage { body: body.into(), group: group.into(), dedup: herald_tests::unique(body) }
+}
+
+const WAIT: Duration = Duration::from_secs(1);
+
+async fn receive_all(q: &Arc<dyn Queue>, want: usize) -> Vec<Received> {
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        if got.len() >= want {
+            break;
+        }
+        got.extend(q.receive(10, WAIT).await.unwrap());
+    }
+    got
+}
+
+async fn delivers_each_group_in_order(q: Arc<dyn Queue>) {
+    q.send(vec![msg("a1", "A"), msg("b1", "B"), msg("a2", "A"), msg("a3", "A")]).await.unwrap();
+    let got = receive_all(&q, 4).await;
+    let a: Vec<&str> = got.iter().filter(|m| m.group == "A").map(|m| m.body.as_str()).collect();
+    assert_eq!(a, ["a1", "a2", "a3"]);
+    for m in &got {
+        q.delete(&m.receipt).await.unwrap();
+    }
+    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+}
+
+async fn holds_a_group_while_one_of_its_messages_is_in_flight(q: Arc<dyn Queue>) {
+    q.send(vec![msg("a1", "A")]).await.unwrap();
+    let first = q.receive(1, WAIT).await.unwrap();
+    assert_eq!(first.len(), 1);
+    q.send(vec![msg("a2", "A"), msg("b1", "B")]).await.unwrap();
+    let next = receive_all(&q, 1).await;
+    assert_eq!(next.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["b1"]);
+    q.delete(&first[0].receipt).await.unwrap();
+    let after = receive_all(&q, 1).await;
+    assert_eq!(after.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["a2"]);
+}
+
+async fn redelivers_after_a_visibility_change(q: Arc<dyn Queue>) {
+    q.send(vec![msg("x", "X")]).await.unwrap();
+    let first = receive_all(&q, 1).await;
+    assert_eq!(first[0].receive_count, 1);
+    q.set_visibility(&first[0].receipt, 0).await.unwrap();
+    let again = receive_all(&q, 1).await;
+    assert_eq!((again[0].body.as_str(), again[0].receive_count), ("x", 2));
+    assert_eq!(again[0].id, first[0].id);
+}
+
+async fn drops_a_duplicate_send(q: Arc<dyn Queue>) {
+    let m = msg("once", "D");
+    q.send(vec![m.clone()]).await.unwrap();
+    q.send(vec![m]).await.unwrap();
+    let got = receive_all(&q, 1).await;
+    assert_eq!(got.len(), 1);
+    q.delete(&got[0].receipt).await.unwrap();
+    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+}
+
+async fn sends_more_than_a_batch(q: Arc<dyn Queue>) {
+    let batch: Vec<OutMessage> = (0..25).map(|i| msg(&format!("m{i}"), &format!("G{i}"))).collect();
+    q.send(batch).await.unwrap();
+    let got = receive_all(&q, 25).await;
+    assert_eq!(got.len(), 25);
+}
+
+async fn dead_letters_after_too_many_receives_and_redrives(q: Arc<dyn Queue>) {
+    q.send(vec![msg("poison", "P")]).await.unwrap();
+    for _ in 0..3 {
+        let got = receive_all(&q, 1).await;
+        assert_eq!(got.len(), 1);
+        q.set_visibility(&got[0].receipt, 0).await.unwrap();
+    }
+    // The fourth receive finds it over the limit (3) and moves it to the dead-letter queue.
+    assert!(q.receive(10, Duration::from_millis(300)).await.unwrap().is_empty());
+    assert_eq!(q.depth().await.unwrap().dead, 1);
+    assert_eq!(q.redrive(10).await.unwrap(), 1);
+    let back = receive_all(&q, 1).await;
+    assert_eq!(back[0].body, "poison");
+    assert_eq!(q.depth().await.unwrap().dead, 0);
+}
+
+async fn dead_letters_on_request(q: Arc<dyn Queue>) {
+    q.send(vec![msg("bad", "Q")]).await.unwrap();
+    let got = receive_all(&q, 1).await;
+    q.dead_letter(&got[0]).await.unwrap();
+    q.delete(&got[0].receipt).await.unwrap();
+    let depth = q.depth().await.unwrap();
+    assert_eq!((depth.dead, depth.waiting), (1, 0));
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(std::sync::Arc::new(herald_tests::memory_queue(30, 3))).await;
+                }
+            )*
+        }
+        mod sqs {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(q) = herald_tests::sqs_queue(30, 3).await else { return };
+                    super::$name(std::sync::Arc::new(q)).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    delivers_each_group_in_order,
+    holds_a_group_while_one_of_its_messages_is_in_flight,
+    redelivers_after_a_visibility_change,
+    drops_a_duplicate_send,
+    sends_more_than_a_batch,
+    dead_letters_after_too_many_receives_and_redrives,
+    dead_letters_on_request,
+);
