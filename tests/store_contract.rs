@@ -93,10 +93,7 @@ async fn counts_every_concurrent_add(t: Arc<dyn Table>) {
 
 async fn applies_a_transaction_whole_or_not_at_all(t: Arc<dyn Table>) {
     t.put(item("B#telegram#42", "-", "user-a"), Cond::Any).await.unwrap();
-    let writes = vec![
-        Write::Put(item("U#b", "-", "b"), Cond::Absent),
-        Write::Put(item("B#telegram#42", "-", "user-b"), Cond::Absent),
-    ];
+    let writes = vec![Write::Put(item("U#b", "-", "b"), Cond::Absent), Write::Put(item("B#telegram#42", "-", "user-b"), Cond::Absent)];
     assert!(matches!(t.transact(writes).await, Err(StoreError::ConditionFailed)));
     assert_eq!(t.get("U#b", "-").await.unwrap(), None);
     assert_eq!(t.get("B#telegram#42", "-").await.unwrap().unwrap().data, "user-a");

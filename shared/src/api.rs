@@ -27,10 +27,8 @@ pub async fn handle(app: &App, req: Request) -> crate::http::Response {
 
 fn authorized(app: &App, req: &Request) -> bool {
     let Some(token) = &app.config.api_token else { return false };
-    let presented = req
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .or_else(|| req.query("token"));
+    let presented =
+        req.header("authorization").and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))).or_else(|| req.query("token"));
     presented.is_some_and(|p| token.matches(p.trim()))
 }
 
@@ -66,9 +64,13 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         ["notifications", id] if m == Method::GET => get_notification(app, id, req).await,
         ["messages"] if m == Method::GET => list_messages(app, req).await,
         ["messages", id, "read"] if m == Method::POST => read_message(app, id, req).await,
-        ["channels"] | ["channels", _, "test"] | ["users", _, "bind-code"] | ["notify"] | ["notifications", _] | ["messages"] | ["messages", _, "read"] => {
-            Err(ApiError::MethodNotAllowed)
-        }
+        ["channels"]
+        | ["channels", _, "test"]
+        | ["users", _, "bind-code"]
+        | ["notify"]
+        | ["notifications", _]
+        | ["messages"]
+        | ["messages", _, "read"] => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound),
     }
 }
@@ -128,7 +130,13 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     let settings = app.repo.settings().await?;
     let n = match t.text {
         Some(text) => Notification::text(new_id(app.now()), "system", None, text, Target::Admins, app.now()),
-        None => Notification::built_in(new_id(app.now()), "system", Target::Admins, Template { key: "test".into(), params: crate::params! {"channel" => name} }, app.now()),
+        None => Notification::built_in(
+            new_id(app.now()),
+            "system",
+            Target::Admins,
+            Template { key: "test".into(), params: crate::params! {"channel" => name} },
+            app.now(),
+        ),
     };
     let d = Delivery {
         id: "test".into(),

@@ -233,7 +233,15 @@ impl Dispatcher {
     /// A delivery that will not be sent: `failed` with the reason, counted, the recipient
     /// marked unreachable if the platform said so, another channel tried for a user, the admins
     /// told; the message goes to the dead-letter queue (a redrive sends it again).
-    async fn fail(&self, app: &App, mut d: Delivery, rev: u64, n: Option<&Notification>, reason: &str, unreachable: bool) -> Result<Step, StoreError> {
+    async fn fail(
+        &self,
+        app: &App,
+        mut d: Delivery,
+        rev: u64,
+        n: Option<&Notification>,
+        reason: &str,
+        unreachable: bool,
+    ) -> Result<Step, StoreError> {
         d.status = DeliveryStatus::Failed;
         d.reason = Some(reason.to_owned());
         d.updated_at = app.now();

@@ -20,7 +20,8 @@ pub fn init_logging() {
     use tracing_subscriber::util::SubscriberInitExt;
     let filter: tracing_subscriber::filter::Targets =
         std::env::var("HERALD_LOG").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| "info".parse().unwrap_or_default());
-    let fmt = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false).with_span_list(false).with_target(false).without_time();
+    let fmt =
+        tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false).with_span_list(false).with_target(false).without_time();
     let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
 }
 
@@ -59,7 +60,8 @@ pub fn to_lambda(resp: Response) -> lambda_http::Response<lambda_http::Body> {
 pub async fn run_http(app: App, handler: HttpHandler) -> Result<(), Error> {
     crate::metrics::enable();
     let app = &app;
-    lambda_http::run(service_fn(move |req: lambda_http::Request| async move { Ok::<_, Error>(to_lambda(handler(app, from_lambda(req)).await)) })).await
+    lambda_http::run(service_fn(move |req: lambda_http::Request| async move { Ok::<_, Error>(to_lambda(handler(app, from_lambda(req)).await)) }))
+        .await
 }
 
 /// The SQS records as queue messages.
@@ -92,5 +94,8 @@ pub async fn run_sqs(app: App) -> Result<(), Error> {
     crate::metrics::enable();
     let dispatcher = Dispatcher::default();
     let (app, dispatcher) = (&app, &dispatcher);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move { Ok::<_, Error>(handle_sqs(app, dispatcher, event.payload).await) })).await
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<SqsEvent>| async move { Ok::<_, Error>(handle_sqs(app, dispatcher, event.payload).await) },
+    ))
+    .await
 }

@@ -2,24 +2,24 @@
 //! embedded adapters, the platform modules, and the handlers every function and the local runner
 //! call.
 
-pub mod clock;
-pub mod ids;
-pub mod queue;
-pub mod secret;
-pub mod store;
-pub mod domain;
-pub mod repo;
-pub mod routing;
-pub mod templates;
 pub mod api;
 pub mod app;
 pub mod channels;
+pub mod clock;
 pub mod dispatch;
+pub mod domain;
 pub mod http;
+pub mod ids;
 pub mod job;
+pub mod lambda;
+pub mod local;
 pub mod message;
 pub mod metrics;
 pub mod notify;
 pub mod pacing;
-pub mod lambda;
-pub mod local;
+pub mod queue;
+pub mod repo;
+pub mod routing;
+pub mod secret;
+pub mod store;
+pub mod templates;

@@ -26,12 +26,8 @@ pub struct Accepted {
 }
 
 async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(), ApiError> {
-    let mut messages: Vec<OutMessage> = planned
-        .deliveries
-        .iter()
-        .filter(|d| d.status == DeliveryStatus::Queued && d.hold_until.is_none())
-        .map(Job::deliver)
-        .collect();
+    let mut messages: Vec<OutMessage> =
+        planned.deliveries.iter().filter(|d| d.status == DeliveryStatus::Queued && d.hold_until.is_none()).map(Job::deliver).collect();
     if let Some(r) = &planned.resume {
         messages.push(Job::expand(notification, r.clone()));
     }

@@ -50,10 +50,7 @@ pub fn limits(channel: &Channel, recipient: &str) -> (Vec<SharedLimit>, Option<D
             }
             (v, Some(Duration::from_secs(1)))
         }
-        ChannelKind::Wecom => (
-            recipient.split('|').map(|member| shared(format!("wc:{name}:{member}"), 30, 60)).collect(),
-            None,
-        ),
+        ChannelKind::Wecom => (recipient.split('|').map(|member| shared(format!("wc:{name}:{member}"), 30, 60)).collect(), None),
         ChannelKind::Slack => (vec![], Some(Duration::from_secs(1))),
         ChannelKind::Discord => (vec![shared(format!("dc:{name}"), 50, 1)], Some(Duration::from_millis(250))),
         ChannelKind::Synology | ChannelKind::Vocechat => (vec![], Some(Duration::from_millis(200))),

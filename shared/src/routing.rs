@@ -223,7 +223,14 @@ pub async fn plan(repo: &Repo, channels: &[Channel], settings: &Settings, n: &No
 }
 
 /// Goes on with an `all` fan-out from `from`.
-pub async fn plan_more(repo: &Repo, channels: &[Channel], settings: &Settings, n: &Notification, from: Resume, budget: usize) -> StoreResult<Planned> {
+pub async fn plan_more(
+    repo: &Repo,
+    channels: &[Channel],
+    settings: &Settings,
+    n: &Notification,
+    from: Resume,
+    budget: usize,
+) -> StoreResult<Planned> {
     let mut p = Planner::new(n, settings, channels, repo.clock.now());
     let resume = walk_everyone(repo, &mut p, from, budget).await?;
     Ok(Planned { deliveries: p.out, resume })

@@ -13,13 +13,31 @@ const TABLE: &[Entry] = &[
     ("node.added", "Node added", "Node {name} was added.", "节点已添加", "节点 {name} 已添加。"),
     ("node.updated", "Node updated", "Node {name} was updated: {changes}.", "节点已更新", "节点 {name} 已更新：{changes}。"),
     ("node.deleted", "Node deleted", "Node {name} was deleted.", "节点已删除", "节点 {name} 已删除。"),
-    ("node.offline", "Node offline", "Node {name} is offline (last heartbeat {last_seen}).", "节点离线", "节点 {name} 已离线（最后心跳 {last_seen}）。"),
+    (
+        "node.offline",
+        "Node offline",
+        "Node {name} is offline (last heartbeat {last_seen}).",
+        "节点离线",
+        "节点 {name} 已离线（最后心跳 {last_seen}）。",
+    ),
     ("node.online", "Node online", "Node {name} is back online after {downtime}.", "节点恢复在线", "节点 {name} 已恢复在线，离线时长 {downtime}。"),
     ("node.blocked", "Node blocked", "Node {name} is unreachable from {region}.", "节点被墙", "节点 {name} 在 {region} 无法访问。"),
     ("node.unblocked", "Node unblocked", "Node {name} is reachable again from {region}.", "节点恢复访问", "节点 {name} 在 {region} 已恢复访问。"),
-    ("account.expiring", "Account expiring", "Your account expires in {days} days, on {date}.", "账户即将到期", "你的账户将在 {days} 天后（{date}）到期。"),
+    (
+        "account.expiring",
+        "Account expiring",
+        "Your account expires in {days} days, on {date}.",
+        "账户即将到期",
+        "你的账户将在 {days} 天后（{date}）到期。",
+    ),
     ("account.expired", "Account expired", "Your account expired on {date}.", "账户已到期", "你的账户已于 {date} 到期。"),
-    ("account.traffic", "Traffic almost used up", "You have used {percent}% of your traffic ({used} of {total}).", "流量即将用尽", "你已使用 {percent}% 的流量（{used} / {total}）。"),
+    (
+        "account.traffic",
+        "Traffic almost used up",
+        "You have used {percent}% of your traffic ({used} of {total}).",
+        "流量即将用尽",
+        "你已使用 {percent}% 的流量（{used} / {total}）。",
+    ),
     ("account.traffic_exhausted", "Traffic used up", "You have used all of your traffic ({total}).", "流量已用尽", "你的流量已全部用完（{total}）。"),
     ("checkin.done", "Check-in", "User {user} checked in and earned {reward} {unit}.", "签到", "用户 {user} 签到，获得 {reward} {unit}。"),
     (
@@ -29,8 +47,20 @@ const TABLE: &[Entry] = &[
         "每日报告 {date}",
         "用户：{users}（新增 {new_users}）\n签到：{checkins}\n节点：{nodes_online} 在线，{nodes_offline} 离线{downtime}\n通知：成功 {sent}，失败 {failed}{reasons}",
     ),
-    ("delivery.failed", "Delivery failed", "A {type} notification could not be sent to {recipient} on {channel}: {reason}", "通知发送失败", "{type} 通知无法通过 {channel} 发送给 {recipient}：{reason}"),
-    ("queue.dead_letters", "Dead letters waiting", "{count} messages are in the dead-letter queue. Redrive them with POST /api/v1/deadletters/redrive once the cause is fixed.", "死信队列有消息", "死信队列中有 {count} 条消息。修复原因后，用 POST /api/v1/deadletters/redrive 重新投递。"),
+    (
+        "delivery.failed",
+        "Delivery failed",
+        "A {type} notification could not be sent to {recipient} on {channel}: {reason}",
+        "通知发送失败",
+        "{type} 通知无法通过 {channel} 发送给 {recipient}：{reason}",
+    ),
+    (
+        "queue.dead_letters",
+        "Dead letters waiting",
+        "{count} messages are in the dead-letter queue. Redrive them with POST /api/v1/deadletters/redrive once the cause is fixed.",
+        "死信队列有消息",
+        "死信队列中有 {count} 条消息。修复原因后，用 POST /api/v1/deadletters/redrive 重新投递。",
+    ),
 ];
 
 /// The title and text of `key` in `locale` (falling back to en), with `params` filled in.

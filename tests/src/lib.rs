@@ -67,3 +67,79 @@ pub async fn sqs_queue(visibility_secs: u32, max_receives: u32) -> Option<SqsQue
 pub fn memory_queue(visibility_secs: u32, max_receives: u32) -> MemoryQueue {
     MemoryQueue::new(Duration::from_secs(visibility_secs as u64), max_receives)
 }
+
+pub mod servers;
+
+use herald::app::{App, Config};
+use herald::clock::Clock;
+use herald::http::{Request, Response};
+use herald::secret::Secret;
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// Herald on the embedded store and the in-process queue, in a temporary directory.
+pub fn embedded_app() -> (tempfile::TempDir, App) {
+    embedded_app_with(std::sync::Arc::new(herald::clock::SystemClock))
+}
+
+pub fn embedded_app_with(clock: std::sync::Arc<dyn Clock>) -> (tempfile::TempDir, App) {
+    let dir = tempfile::tempdir().unwrap();
+    let table = EmbeddedTable::open(dir.path()).unwrap();
+    let config = Config { api_token: Some(Secret::new(TOKEN)), cache_ttl: Duration::ZERO, ..Config::default() };
+    let app = App::new(std::sync::Arc::new(table), std::sync::Arc::new(memory_queue(180, 20)), clock, config).unwrap();
+    (dir, app)
+}
+
+/// Herald on DynamoDB and SQS (the emulator), each test with its own table and queues.
+pub async fn aws_app() -> Option<App> {
+    let table = dynamo_table().await?;
+    let queue = sqs_queue(180, 20).await?;
+    let config = Config { api_token: Some(Secret::new(TOKEN)), cache_ttl: Duration::ZERO, ..Config::default() };
+    Some(App::new(std::sync::Arc::new(table), std::sync::Arc::new(queue), std::sync::Arc::new(herald::clock::SystemClock), config).unwrap())
+}
+
+/// A request as a client would send it, with the API token.
+pub fn request(method: &str, path: &str, body: Option<serde_json::Value>) -> Request {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let uri: http::Uri = path.parse().unwrap();
+    let body = body.map(|b| bytes::Bytes::from(b.to_string())).unwrap_or_default();
+    Request::new(method.parse().unwrap(), &uri, headers, body)
+}
+
+/// Sends a request through the router every function and the local runner use.
+pub async fn call(app: &App, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    let resp: Response = herald::http::route(app, request(method, path, body)).await;
+    let status = resp.status().as_u16();
+    let v = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
+    (status, v)
+}
+
+/// Works the queue until it is empty (and nothing is in flight), as the dispatcher would.
+pub async fn drain(app: &App, dispatcher: &herald::dispatch::Dispatcher) {
+    for _ in 0..200 {
+        let batch = app.queue.receive(10, Duration::from_millis(50)).await.unwrap();
+        if batch.is_empty() {
+            let depth = app.queue.depth().await.unwrap();
+            if depth.waiting == 0 && depth.in_flight == 0 {
+                return;
+            }
+            continue;
+        }
+        let failed = dispatcher.process(app, batch.clone()).await;
+        for m in batch.iter().filter(|m| !failed.contains(&m.id)) {
+            app.queue.delete(&m.receipt).await.unwrap();
+        }
+    }
+}
+
+/// Starts the local runner's HTTP server and workers on a free port; returns its base URL.
+pub async fn start_local(app: App) -> (String, std::sync::Arc<App>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = std::sync::Arc::new(app);
+    let dispatcher = std::sync::Arc::new(herald::dispatch::Dispatcher::default());
+    tokio::spawn(herald::local::work(app.clone(), dispatcher));
+    tokio::spawn(herald::local::serve(app.clone(), listener));
+    (url, app)
+}

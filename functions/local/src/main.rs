@@ -32,7 +32,10 @@ async fn run() -> Result<(), ConfigError> {
     if new {
         println!("API token (kept in {}): {}", data_dir.join("api-token").display(), token.expose());
     } else {
-        println!("API token: from {}", if std::env::var_os("HERALD_API_TOKEN").is_some() { "HERALD_API_TOKEN".into() } else { data_dir.join("api-token").display().to_string() });
+        println!(
+            "API token: from {}",
+            if std::env::var_os("HERALD_API_TOKEN").is_some() { "HERALD_API_TOKEN".into() } else { data_dir.join("api-token").display().to_string() }
+        );
     }
     println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz)");
     herald::local::run(app, addr, 4).await

@@ -14,14 +14,24 @@ use std::time::Duration;
 pub enum SendOutcome {
     Sent,
     /// The platform asked us to wait (429 and its kin): try again after `retry_after`.
-    RateLimited { retry_after: Duration, reason: String },
+    RateLimited {
+        retry_after: Duration,
+        reason: String,
+    },
     /// Might work later (5xx, timeout, connection refused).
-    Transient { reason: String },
+    Transient {
+        reason: String,
+    },
     /// Will not work as it stands (bad credentials, unknown chat). `unreachable`: the recipient
     /// cannot be reached on this platform (blocked the bot, left).
-    Permanent { reason: String, unreachable: bool },
+    Permanent {
+        reason: String,
+        unreachable: bool,
+    },
     /// The chat moved (a Telegram group upgraded to a supergroup): send there instead.
-    Moved { to: String },
+    Moved {
+        to: String,
+    },
 }
 
 impl SendOutcome {

@@ -251,9 +251,9 @@ impl ChannelSettings {
             ChannelSettings::Telegram(t) => {
                 required("bot_token", &t.bot_token)?;
                 let token = t.bot_token.expose();
-                let ok = token.split_once(':').is_some_and(|(id, rest)| {
-                    !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) && rest.len() >= 20 && is_base64url(rest)
-                });
+                let ok = token
+                    .split_once(':')
+                    .is_some_and(|(id, rest)| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) && rest.len() >= 20 && is_base64url(rest));
                 if !ok {
                     return Err(Invalid::new("bot_token", "is not a Telegram bot token (digits:secret, from @BotFather)"));
                 }
@@ -573,7 +573,8 @@ mod tests {
 
     #[test]
     fn accepts_numbers_and_comma_lists_as_moviepilot_writes_them() {
-        let c = telegram(json!({"bot_token": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11", "chat_id": -1001234, "admin_whitelist": "1, 2,3"})).unwrap();
+        let c =
+            telegram(json!({"bot_token": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11", "chat_id": -1001234, "admin_whitelist": "1, 2,3"})).unwrap();
         let ChannelSettings::Telegram(t) = &c.settings else { panic!() };
         assert_eq!(t.chat_id.as_deref(), Some("-1001234"));
         assert_eq!(t.admin_whitelist, ["1", "2", "3"]);
@@ -606,7 +607,10 @@ mod tests {
             (json!({"kind": "synology", "settings": {"bot_token": "x"}}), false),
             (json!({"kind": "vocechat", "settings": {"server_url": "https://chat.example", "api_key": "k", "group_id": 2}}), true),
             (json!({"kind": "vocechat", "settings": {"server_url": "chat", "api_key": "k"}}), false),
-            (json!({"kind": "webpush", "settings": {"vapid_public_key": "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8", "vapid_private_key": "yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw", "subject": "mailto:a@b.c"}}), true),
+            (
+                json!({"kind": "webpush", "settings": {"vapid_public_key": "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8", "vapid_private_key": "yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw", "subject": "mailto:a@b.c"}}),
+                true,
+            ),
             (json!({"kind": "webpush", "settings": {"vapid_public_key": "abc", "vapid_private_key": "x", "subject": "a"}}), false),
             (json!({"kind": "webhook", "settings": {"url": "ftp://x"}}), false),
             (json!({"kind": "webhook", "settings": {"url": "https://x", "headers": {"bad header": "v"}}}), false),

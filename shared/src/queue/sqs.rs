@@ -44,13 +44,7 @@ impl SqsQueue {
             .await
             .map_err(backend)?;
         let dlq_url = dlq.queue_url().unwrap_or_default().to_owned();
-        let attrs = client
-            .get_queue_attributes()
-            .queue_url(&dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(backend)?;
+        let attrs = client.get_queue_attributes().queue_url(&dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await.map_err(backend)?;
         let dlq_arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
         let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string();
         let main = client

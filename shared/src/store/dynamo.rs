@@ -5,9 +5,8 @@ use super::*;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes,
-    Projection, ProjectionType, Put, PutRequest, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection,
+    ProjectionType, Put, PutRequest, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -109,11 +108,9 @@ fn condition(cond: Cond) -> (Option<&'static str>, Option<HashMap<String, String
             Some(HashMap::from([("#exp".to_owned(), "exp".to_owned())])),
             Some(HashMap::from([(":now".to_owned(), num(now))])),
         ),
-        Cond::Rev(r) => (
-            Some("#rev = :rev"),
-            Some(HashMap::from([("#rev".to_owned(), "rev".to_owned())])),
-            Some(HashMap::from([(":rev".to_owned(), num(r))])),
-        ),
+        Cond::Rev(r) => {
+            (Some("#rev = :rev"), Some(HashMap::from([("#rev".to_owned(), "rev".to_owned())])), Some(HashMap::from([(":rev".to_owned(), num(r))])))
+        }
     }
 }
 
@@ -195,7 +192,10 @@ impl Table for DynamoTable {
             let mut pending: Vec<Attrs> = chunk.iter().map(|(p, s)| key(p, s)).collect();
             let mut attempt = 0;
             while !pending.is_empty() {
-                let ka = KeysAndAttributes::builder().set_keys(Some(std::mem::take(&mut pending))).build().map_err(|e| StoreError::Backend(e.to_string()))?;
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .build()
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
                 let res = self.client.batch_get_item().request_items(&self.table, ka).send().await.map_err(backend)?;
                 for a in res.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
                     out.push(from_attrs(a)?);

@@ -113,10 +113,7 @@ impl EmbeddedTable {
         Ok(Self { db: Arc::new(db) })
     }
 
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
     }
