@@ -64,6 +64,11 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         ["notifications", id] if m == Method::GET => get_notification(app, id, req).await,
         ["messages"] if m == Method::GET => list_messages(app, req).await,
         ["messages", id, "read"] if m == Method::POST => read_message(app, id, req).await,
+        ["status"] if m == Method::GET => Ok(json(StatusCode::OK, &status(app).await?)),
+        ["deadletters", "redrive"] if m == Method::POST => {
+            let moved = crate::dispatch::redrive(app, 1000).await?;
+            Ok(json(StatusCode::OK, &json!({"moved": moved})))
+        }
         ["channels"]
         | ["channels", _, "test"]
         | ["users", _, "bind-code"]
@@ -293,4 +298,25 @@ async fn read_message(app: &App, id: &str, req: &Request) -> HandlerResult {
         return Err(ApiError::NotFound);
     }
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// Queue depth, nodes and today's counters: what an operator (and the bot's `/status`) looks at.
+pub async fn status(app: &App) -> Result<Value, ApiError> {
+    let depth = app.queue.depth().await?;
+    let nodes = app.repo.nodes().await?;
+    let count = |f: &dyn Fn(&crate::domain::node::Node) -> bool| nodes.iter().filter(|n| f(&n.value)).count();
+    let day = app.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date().to_string();
+    let today = app.repo.stats(&day).await?;
+    let total = app.repo.stats("total").await?;
+    Ok(json!({
+        "queue": depth,
+        "nodes": {
+            "total": nodes.len(),
+            "online": count(&|n| n.status == crate::domain::node::NodeStatus::Online),
+            "offline": count(&|n| n.status == crate::domain::node::NodeStatus::Offline),
+            "blocked": count(&|n| n.blocked),
+        },
+        "today": today,
+        "users": total.get("users").copied().unwrap_or(0),
+    }))
 }

@@ -38,11 +38,23 @@ pub struct Config {
     /// `HERALD_MAX_RECEIVES`: the queue's redrive `maxReceiveCount` (default 20), so the
     /// dispatcher can finish a message itself on its last receive.
     pub max_receives: u32,
+    /// `HERALD_RETRY_BASE_SECS`: the first retry's delay; each next one doubles (default 10).
+    pub retry_base: Duration,
+    /// `HERALD_HTTP_TIMEOUT_SECS`: the longest one outbound call may take (default 10).
+    pub http_timeout: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { api_token: None, public_url: None, cache_ttl: Duration::from_secs(30), max_attempts: 6, max_receives: 20 }
+        Self {
+            api_token: None,
+            public_url: None,
+            cache_ttl: Duration::from_secs(30),
+            max_attempts: 6,
+            max_receives: 20,
+            retry_base: Duration::from_secs(10),
+            http_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -80,6 +92,8 @@ impl Config {
             cache_ttl: Duration::from_secs(env_num("HERALD_CACHE_SECS", 30)?),
             max_attempts: env_num("HERALD_MAX_ATTEMPTS", 6u32)?.max(1),
             max_receives: env_num("HERALD_MAX_RECEIVES", 20u32)?.max(2),
+            retry_base: Duration::from_secs(env_num("HERALD_RETRY_BASE_SECS", 10)?),
+            http_timeout: Duration::from_secs(env_num("HERALD_HTTP_TIMEOUT_SECS", 10)?.max(1)),
         })
     }
 
@@ -115,10 +129,10 @@ pub struct App {
 
 /// The one outbound HTTP client: short timeouts, so a slow platform delays one send by seconds
 /// at most, never a whole batch.
-pub fn http_client() -> Result<reqwest::Client, ConfigError> {
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ConfigError> {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(4))
-        .timeout(Duration::from_secs(10))
+        .connect_timeout(timeout.min(Duration::from_secs(4)))
+        .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(50))
         .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -127,7 +141,7 @@ pub fn http_client() -> Result<reqwest::Client, ConfigError> {
 
 impl App {
     pub fn new(table: Arc<dyn Table>, queue: Arc<dyn Queue>, clock: Arc<dyn Clock>, config: Config) -> Result<Self, ConfigError> {
-        Ok(Self { repo: Repo::new(table, clock.clone()), queue, clock, http: http_client()?, config, snapshot: Mutex::new(None) })
+        Ok(Self { repo: Repo::new(table, clock.clone()), queue, clock, http: http_client(config.http_timeout)?, config, snapshot: Mutex::new(None) })
     }
 
     /// DynamoDB and SQS, from the standard AWS environment (`AWS_ENDPOINT_URL` for an emulator),

@@ -47,9 +47,9 @@ fn secs(d: Duration) -> u32 {
     d.as_secs_f64().ceil().clamp(0.0, crate::queue::MAX_VISIBILITY_SECS as f64) as u32
 }
 
-/// Exponential backoff with ±25% jitter: 10 s, 20 s, 40 s ... at most 15 minutes.
-pub fn backoff(attempt: u32) -> Duration {
-    let base = 10.0 * 2f64.powi(attempt.saturating_sub(1).min(10) as i32);
+/// Exponential backoff with ±25% jitter: `base`, 2×, 4× ... at most 15 minutes.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let base = base.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(10) as i32);
     let jitter = (crate::ids::random_bytes::<1>()[0] as f64 / 255.0 - 0.5) * 0.5;
     Duration::from_secs_f64((base * (1.0 + jitter)).min(900.0))
 }
@@ -106,7 +106,7 @@ impl Dispatcher {
                 Ok(()) => Step::Done,
                 Err(e) => {
                     warn!(notification, error = %e, "fan-out step failed; will retry");
-                    Step::Retry(backoff(m.receive_count))
+                    Step::Retry(backoff(app.config.retry_base, m.receive_count))
                 }
             },
             Some(Job::Deliver { notification, delivery }) => {
@@ -115,7 +115,7 @@ impl Dispatcher {
                     Ok(step) => step,
                     Err(e) => {
                         warn!(notification, delivery, error = %e, "store unavailable; will retry");
-                        Step::Retry(backoff(m.receive_count))
+                        Step::Retry(backoff(app.config.retry_base, m.receive_count))
                     }
                 }
             }
@@ -201,7 +201,7 @@ impl Dispatcher {
                 d.reason = Some(reason);
                 app.repo.save_delivery(&d, rev).await?;
                 crate::metrics::emit(channel.kind().as_str(), "retried", 0);
-                Ok(Step::Retry(backoff(d.attempts)))
+                Ok(Step::Retry(backoff(app.config.retry_base, d.attempts)))
             }
             SendOutcome::Transient { reason } => {
                 let reason = format!("gave up after {} attempts: {reason}", d.attempts);
@@ -272,7 +272,7 @@ impl Dispatcher {
                 warn!(error = %e, "could not file the failure in the message center");
             }
             // And tell the admins wherever else they are reached.
-            if let Err(e) = notify::raise(app, "system", crate::domain::notification::Target::Admins, t).await {
+            if let Err(e) = notify::raise(app, "system", crate::domain::notification::Target::Admins, t, &[&d.channel]).await {
                 warn!(error = %e, "could not notify the admins of the failure");
             }
         }
@@ -374,6 +374,12 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
             Err(e) => return Err(e.into()),
         }
     }
+    let dead = app.queue.depth().await?.dead;
+    let day = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date().to_string();
+    if dead > 0 && app.repo.first_time("deadletters", &day, 86_400).await? {
+        let t = crate::domain::notification::Template { key: "queue.dead_letters".into(), params: crate::params! {"count" => dead} };
+        notify::file(app, "failure", t, None).await?;
+    }
     let mut replanned = 0;
     let stale = now.checked_sub(SignedDuration::from_secs(120)).unwrap_or(Timestamp::UNIX_EPOCH);
     for n in app.repo.unplanned(stale, 100).await? {
@@ -381,4 +387,36 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
         replanned += 1;
     }
     Ok((released, replanned))
+}
+
+/// Sends dead-lettered messages again: each delivery that failed goes back to `queued` with its
+/// attempts reset, and its message onto the queue. Returns how many messages moved.
+pub async fn redrive(app: &App, max: usize) -> Result<usize, crate::http::ApiError> {
+    let mut moved = 0;
+    while moved < max {
+        let batch = app.queue.dead_letters((max - moved).min(crate::queue::MAX_BATCH)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            let mut out = crate::queue::OutMessage { body: m.body.clone(), group: m.group.clone(), dedup: String::new() };
+            if let Some(Job::Deliver { notification, delivery }) = Job::parse(&m.body)
+                && let Some(v) = app.repo.delivery(&notification, &delivery).await?
+                && v.value.status == DeliveryStatus::Failed
+            {
+                let mut d = v.value;
+                d.status = DeliveryStatus::Queued;
+                d.attempts = 0;
+                d.reason = Some(format!("redriven after: {}", d.reason.unwrap_or_default()));
+                d.updated_at = app.now();
+                app.repo.save_delivery(&d, v.rev).await?;
+            }
+            // A fresh deduplication id: the original may still be inside SQS's five-minute window.
+            out.dedup = format!("{}-r{}", m.id, app.now().as_millisecond());
+            app.queue.send(vec![out]).await?;
+            app.queue.delete_dead(&m.receipt).await?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
 }

@@ -54,9 +54,10 @@ pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, ApiError
     Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete })
 }
 
-/// A notification Herald raises itself, from a built-in template.
-pub async fn raise(app: &App, ty: &str, to: Target, template: Template) -> Result<Accepted, ApiError> {
-    let n = Notification::built_in(new_id(app.now()), ty, to, template, app.now());
+/// A notification Herald raises itself, from a built-in template, on every channel but `avoid`.
+pub async fn raise(app: &App, ty: &str, to: Target, template: Template, avoid: &[&str]) -> Result<Accepted, ApiError> {
+    let mut n = Notification::built_in(new_id(app.now()), ty, to, template, app.now());
+    n.avoid = avoid.iter().map(|c| c.to_string()).collect();
     submit(app, n).await
 }
 

@@ -76,7 +76,7 @@ struct Planner<'a> {
 
 impl<'a> Planner<'a> {
     fn new(n: &'a Notification, settings: &'a Settings, channels: &'a [Channel], now: Timestamp) -> Self {
-        let channels = channels.iter().filter(|c| c.carries(&n.ty)).collect();
+        let channels = channels.iter().filter(|c| c.carries(&n.ty) && !n.avoid.contains(&c.name)).collect();
         Self { n, settings, channels, now, seen: HashSet::new(), out: Vec::new() }
     }
 

@@ -83,10 +83,20 @@ pub fn embedded_app() -> (tempfile::TempDir, App) {
 }
 
 pub fn embedded_app_with(clock: std::sync::Arc<dyn Clock>) -> (tempfile::TempDir, App) {
+    embedded_app_custom(clock, |_| {})
+}
+
+/// The test configuration: the test token, no caching, quick retries.
+pub fn test_config() -> Config {
+    Config { api_token: Some(Secret::new(TOKEN)), cache_ttl: Duration::ZERO, retry_base: Duration::ZERO, ..Config::default() }
+}
+
+pub fn embedded_app_custom(clock: std::sync::Arc<dyn Clock>, tweak: impl FnOnce(&mut Config)) -> (tempfile::TempDir, App) {
     let dir = tempfile::tempdir().unwrap();
     let table = EmbeddedTable::open(dir.path()).unwrap();
-    let config = Config { api_token: Some(Secret::new(TOKEN)), cache_ttl: Duration::ZERO, ..Config::default() };
-    let app = App::new(std::sync::Arc::new(table), std::sync::Arc::new(memory_queue(180, 20)), clock, config).unwrap();
+    let mut config = test_config();
+    tweak(&mut config);
+    let app = App::new(std::sync::Arc::new(table), std::sync::Arc::new(memory_queue(180, config.max_receives)), clock, config).unwrap();
     (dir, app)
 }
 
@@ -94,7 +104,7 @@ pub fn embedded_app_with(clock: std::sync::Arc<dyn Clock>) -> (tempfile::TempDir
 pub async fn aws_app() -> Option<App> {
     let table = dynamo_table().await?;
     let queue = sqs_queue(180, 20).await?;
-    let config = Config { api_token: Some(Secret::new(TOKEN)), cache_ttl: Duration::ZERO, ..Config::default() };
+    let config = test_config();
     Some(App::new(std::sync::Arc::new(table), std::sync::Arc::new(queue), std::sync::Arc::new(herald::clock::SystemClock), config).unwrap())
 }
 

@@ -96,6 +96,9 @@ pub struct Notification {
     pub idempotency_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<Template>,
+    /// Channels not to use (a failure notice avoids the channel that failed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub avoid: Vec<String>,
     pub created_at: Timestamp,
     /// Deliveries planned so far.
     #[serde(default)]
@@ -189,6 +192,7 @@ impl NotifyRequest {
             operator: self.operator,
             idempotency_key: self.idempotency_key,
             template: None,
+            avoid: Vec::new(),
             created_at: now,
             deliveries: 0,
             planned: false,
@@ -219,6 +223,7 @@ impl Notification {
             operator: None,
             idempotency_key: None,
             template: Some(template),
+            avoid: Vec::new(),
             created_at: now,
             deliveries: 0,
             planned: false,

@@ -155,22 +155,31 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
-    async fn redrive(&self, max: usize) -> QueueResult<usize> {
-        let moved = {
-            let mut st = self.lock();
-            let n = max.min(st.dead.len());
-            let now = Instant::now();
-            let moved: Vec<Entry> = st.dead.drain(..n).collect();
-            for mut e in moved.iter().cloned() {
-                e.visible_at = now;
-                e.receipt = None;
-                e.receive_count = 0;
-                st.main.push_back(e);
+    async fn dead_letters(&self, max: usize) -> QueueResult<Vec<Received>> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        st.next += 1;
+        let stamp = st.next;
+        let mut out = Vec::new();
+        for e in st.dead.iter_mut().filter(|e| e.visible_at <= now).take(max.clamp(1, MAX_BATCH)) {
+            e.receive_count += 1;
+            e.visible_at = now + self.visibility;
+            let receipt = format!("dead#{}#{stamp}", e.id);
+            e.receipt = Some(receipt.clone());
+            out.push(Received { id: e.id.clone(), receipt, body: e.body.clone(), group: e.group.clone(), receive_count: e.receive_count });
+        }
+        Ok(out)
+    }
+
+    async fn delete_dead(&self, receipt: &str) -> QueueResult<()> {
+        let mut st = self.lock();
+        match st.dead.iter().position(|e| e.receipt.as_deref() == Some(receipt)) {
+            Some(i) => {
+                st.dead.remove(i);
+                Ok(())
             }
-            moved.len()
-        };
-        self.notify.notify_waiters();
-        Ok(moved)
+            None => Err(QueueError::Backend("receipt handle is not valid".into())),
+        }
     }
 
     async fn depth(&self) -> QueueResult<Depth> {

@@ -69,8 +69,11 @@ pub trait Queue: Send + Sync {
     /// Puts a copy of the message on the dead-letter queue; the caller acknowledges the original.
     async fn dead_letter(&self, message: &Received) -> QueueResult<()>;
 
-    /// Moves up to `max` dead-lettered messages back onto the queue; returns how many moved.
-    async fn redrive(&self, max: usize) -> QueueResult<usize>;
+    /// Receives up to `max` (≤ 10) messages from the dead-letter queue (to redrive them).
+    async fn dead_letters(&self, max: usize) -> QueueResult<Vec<Received>>;
+
+    /// Removes a message from the dead-letter queue.
+    async fn delete_dead(&self, receipt: &str) -> QueueResult<()>;
 
     async fn depth(&self) -> QueueResult<Depth>;
 }

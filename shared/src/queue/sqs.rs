@@ -188,22 +188,13 @@ impl Queue for SqsQueue {
         self.send_to(&self.dlq_url, vec![copy]).await
     }
 
-    async fn redrive(&self, max: usize) -> QueueResult<usize> {
-        let mut moved = 0;
-        while moved < max {
-            let batch = self.receive_from(&self.dlq_url, (max - moved).min(MAX_BATCH), Duration::ZERO).await?;
-            if batch.is_empty() {
-                break;
-            }
-            for m in batch {
-                // A fresh deduplication id: the original one may still be inside its window.
-                let dedup = format!("{}-r{}", m.id, m.receive_count);
-                self.send_to(&self.url, vec![OutMessage { body: m.body.clone(), group: m.group.clone(), dedup }]).await?;
-                self.client.delete_message().queue_url(&self.dlq_url).receipt_handle(&m.receipt).send().await.map_err(backend)?;
-                moved += 1;
-            }
-        }
-        Ok(moved)
+    async fn dead_letters(&self, max: usize) -> QueueResult<Vec<Received>> {
+        self.receive_from(&self.dlq_url, max, Duration::ZERO).await
+    }
+
+    async fn delete_dead(&self, receipt: &str) -> QueueResult<()> {
+        self.client.delete_message().queue_url(&self.dlq_url).receipt_handle(receipt).send().await.map_err(backend)?;
+        Ok(())
     }
 
     async fn depth(&self) -> QueueResult<Depth> {

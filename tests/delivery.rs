@@ -1,0 +1,170 @@
+//! The dispatcher's promises, against a local webhook endpoint that misbehaves on cue: each
+//! delivery sent once, retries with backoff, 429 honoured by rescheduling, permanent failures
+//! recorded, dead-lettered, filed for the admins and redrivable.
+
+#![allow(clippy::unwrap_used)]
+
+use herald::app::App;
+use herald::dispatch::Dispatcher;
+use herald_tests::servers::{Reply, TestServer};
+use herald_tests::{call, drain, embedded_app_custom};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A server answering with `replies` in turn, then 200 for ever.
+async fn scripted(replies: Vec<Reply>) -> TestServer {
+    let n = AtomicUsize::new(0);
+    TestServer::start(move |_| replies.get(n.fetch_add(1, Ordering::SeqCst)).cloned().unwrap_or_else(|| Reply::ok("{}"))).await
+}
+
+async fn app_with_hook(url: &str, tweak: impl FnOnce(&mut herald::app::Config)) -> (tempfile::TempDir, App) {
+    let (dir, app) = embedded_app_custom(Arc::new(herald::clock::SystemClock), tweak);
+    let (status, _) = call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": url}}))).await;
+    assert_eq!(status, 201);
+    call(&app, "PUT", "/api/v1/users/a1", Some(json!({"role": "admin"}))).await;
+    (dir, app)
+}
+
+async fn notify(app: &App) -> String {
+    let (status, v) = call(app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 is offline", "to": "admins"}))).await;
+    assert_eq!(status, 202, "{v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn delivery(app: &App, id: &str) -> Value {
+    let (_, v) = call(app, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+    v["deliveries"][0].clone()
+}
+
+#[tokio::test]
+async fn sends_once_even_when_the_queue_delivers_the_message_again() {
+    let hook = scripted(vec![]).await;
+    let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
+    let d = Dispatcher::default();
+    let id = notify(&app).await;
+    drain(&app, &d).await;
+    assert_eq!(hook.received().len(), 1);
+
+    // SQS delivers at least once: the same job again (past the FIFO dedup window) sends nothing.
+    let did = app.repo.deliveries(&id, None, 10).await.unwrap().items[0].id.clone();
+    let mut again = herald::job::Job::deliver(&app.repo.delivery(&id, &did).await.unwrap().unwrap().value);
+    again.dedup = "a-later-copy".into();
+    app.queue.send(vec![again]).await.unwrap();
+    drain(&app, &d).await;
+    assert_eq!(hook.received().len(), 1);
+    assert_eq!(delivery(&app, &id).await["status"], "sent");
+}
+
+#[tokio::test]
+async fn retries_transient_failures_then_sends() {
+    let hook = scripted(vec![Reply::status(500), Reply::status(502)]).await;
+    let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
+    let id = notify(&app).await;
+    drain(&app, &Dispatcher::default()).await;
+    let d = delivery(&app, &id).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
+    assert_eq!(hook.received().len(), 3);
+}
+
+#[tokio::test]
+async fn treats_a_timeout_as_transient() {
+    let hook = scripted(vec![Reply::ok("{}").after(Duration::from_millis(2500))]).await;
+    let (_d, app) = app_with_hook(&hook.url, |c| c.http_timeout = Duration::from_secs(1)).await;
+    let id = notify(&app).await;
+    drain(&app, &Dispatcher::default()).await;
+    let d = delivery(&app, &id).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(2)));
+}
+
+#[tokio::test]
+async fn honours_retry_after_by_rescheduling_not_counting_it_as_a_try() {
+    let hook = scripted(vec![Reply::status(429).header("retry-after", "1")]).await;
+    let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
+    let id = notify(&app).await;
+    let started = Instant::now();
+    drain(&app, &Dispatcher::default()).await;
+    let got = hook.received();
+    assert_eq!(got.len(), 2);
+    assert!(got[1].at.duration_since(got[0].at) >= Duration::from_millis(950));
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    let d = delivery(&app, &id).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(1)));
+}
+
+#[tokio::test]
+async fn gives_up_after_the_last_attempt_and_dead_letters() {
+    let hook = TestServer::start(|_| Reply::status(503)).await;
+    let (_d, app) = app_with_hook(&hook.url, |c| c.max_attempts = 3).await;
+    let id = notify(&app).await;
+    drain(&app, &Dispatcher::default()).await;
+    let d = delivery(&app, &id).await;
+    assert_eq!(d["status"], "failed");
+    assert_eq!(d["reason"], "gave up after 3 attempts: HTTP 503");
+    assert_eq!(hook.received().len(), 3);
+    assert_eq!(app.queue.depth().await.unwrap().dead, 1);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_recorded_filed_for_the_admins_and_redrivable() {
+    let broken = Arc::new(AtomicUsize::new(1));
+    let flag = broken.clone();
+    let hook = TestServer::start(move |_| if flag.load(Ordering::SeqCst) == 1 { Reply::status(400) } else { Reply::ok("{}") }).await;
+    let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
+    let id = notify(&app).await;
+    drain(&app, &Dispatcher::default()).await;
+    let d = delivery(&app, &id).await;
+    assert_eq!((d["status"].as_str(), d["reason"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some("HTTP 400"), Some(1)));
+    assert_eq!(app.queue.depth().await.unwrap().dead, 1);
+
+    // The admins' message center says so, for each admin and in the shared feed.
+    for path in ["/api/v1/messages", "/api/v1/messages?admin=a1"] {
+        let (status, m) = call(&app, "GET", path, None).await;
+        assert_eq!(status, 200);
+        let first = &m["messages"][0];
+        assert_eq!(first["category"], "failure");
+        assert!(first["text"].as_str().unwrap().contains("HTTP 400"), "{m}");
+        assert_eq!(first["read"], false);
+    }
+    let (_, m) = call(&app, "GET", "/api/v1/messages?admin=a1", None).await;
+    let mid = m["messages"][0]["id"].as_str().unwrap();
+    assert_eq!(call(&app, "POST", &format!("/api/v1/messages/{mid}/read?admin=a1"), None).await.0, 204);
+    let (_, m) = call(&app, "GET", "/api/v1/messages?admin=a1", None).await;
+    assert_eq!(m["messages"][0]["read"], true);
+    assert_eq!(call(&app, "POST", "/api/v1/messages/nope/read", None).await.0, 404);
+
+    // Fixed, then redriven: sent.
+    broken.store(0, Ordering::SeqCst);
+    let (status, r) = call(&app, "POST", "/api/v1/deadletters/redrive", None).await;
+    assert_eq!((status, r["moved"].as_u64()), (200, Some(1)));
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(delivery(&app, &id).await["status"], "sent");
+    assert_eq!(app.queue.depth().await.unwrap().dead, 0);
+}
+
+#[tokio::test]
+async fn the_test_endpoint_reports_the_platforms_answer() {
+    let hook = scripted(vec![Reply::ok("{}"), Reply::status(500)]).await;
+    let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
+    let (status, ok) = call(&app, "POST", "/api/v1/channels/hook/test", None).await;
+    assert_eq!((status, ok["ok"].as_bool(), ok["outcome"].as_str()), (200, Some(true), Some("sent")));
+    assert_eq!(hook.received()[0].json()["title"], "Test message");
+    let (_, failed) = call(&app, "POST", "/api/v1/channels/hook/test", Some(json!({"text": "hello"}))).await;
+    assert_eq!((failed["ok"].as_bool(), failed["detail"].as_str()), (Some(false), Some("HTTP 500")));
+    // Sent now, not queued.
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 0);
+    assert_eq!(call(&app, "POST", "/api/v1/channels/none/test", None).await.0, 404);
+}
+
+#[tokio::test]
+async fn status_shows_the_queue_and_todays_counts() {
+    let hook = scripted(vec![]).await;
+    let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
+    notify(&app).await;
+    drain(&app, &Dispatcher::default()).await;
+    let (status, s) = call(&app, "GET", "/api/v1/status", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(s["today"]["sent"], 1);
+    assert_eq!(s["queue"]["dead"], 0);
+}
