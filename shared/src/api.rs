@@ -48,6 +48,11 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
             _ => Err(ApiError::MethodNotAllowed),
         },
         ["channels", name, "test"] if m == Method::POST => test_channel(app, name, req).await,
+        ["channels", name, "register"] if m == Method::POST => {
+            let c = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
+            let r = register(app, &c).await;
+            Ok(json(if r["ok"] == true { StatusCode::OK } else { StatusCode::BAD_GATEWAY }, &r))
+        }
         ["settings"] => match *m {
             Method::GET => Ok(json(StatusCode::OK, &app.repo.settings().await?)),
             Method::PUT => put_settings(app, req).await,
@@ -103,7 +108,24 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     app.repo.put_channel(&channel).await?;
     app.invalidate();
     let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    Ok(json(status, &channel.public_json()))
+    let mut body = channel.public_json();
+    // Platforms that are told where Herald is (webhook, commands, menus) are told on save.
+    if channel.enabled && matches!(channel.kind(), crate::domain::ChannelKind::Telegram) {
+        body["registration"] = register(app, &channel).await;
+        if let Some(saved) = app.repo.channel(name).await? {
+            body["settings"] = saved.public_json()["settings"].clone();
+        }
+    }
+    Ok(json(status, &body))
+}
+
+/// Registers a channel with its platform (Telegram: webhook and commands).
+async fn register(app: &App, channel: &Channel) -> Value {
+    let result = match channel.kind() {
+        crate::domain::ChannelKind::Telegram => crate::channels::telegram::register(app, channel).await,
+        other => Err(format!("{other} channels have nothing to register")),
+    };
+    result.unwrap_or_else(|detail| json!({"ok": false, "detail": detail}))
 }
 
 async fn delete_channel(app: &App, name: &str) -> HandlerResult {
@@ -155,13 +177,14 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         note: None,
         attempts: 1,
         silent: false,
+        parts_done: 0,
         hold_until: None,
         claimed_at: None,
         sent_at: None,
         updated_at: app.now(),
     };
     let started = std::time::Instant::now();
-    let outcome = channels::send(&SendContext { http: &app.http, repo: &app.repo }, &channel, &recipient, &Message::new(&n, &d)).await;
+    let outcome = channels::send(&SendContext { http: &app.http, repo: &app.repo }, &channel, &recipient, &Message::new(&n, &d), 0).await.outcome;
     let ms = started.elapsed().as_millis() as u64;
     let (ok, detail) = match &outcome {
         SendOutcome::Sent => (true, None),

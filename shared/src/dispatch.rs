@@ -26,6 +26,12 @@ use tracing::{info, warn};
 /// How long a `sending` claim protects a delivery from a second sender.
 pub const LEASE: Duration = Duration::from_secs(120);
 
+/// While another sender's claim is alive: how long it has left.
+fn lease_left(status: DeliveryStatus, claimed_at: Option<Timestamp>, now: Timestamp) -> Option<Duration> {
+    let age = now.duration_since(claimed_at?).unsigned_abs();
+    (status == DeliveryStatus::Sending && age < LEASE).then(|| LEASE - age)
+}
+
 /// What to do with one queue message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -109,6 +115,16 @@ impl Dispatcher {
                     Step::Retry(backoff(app.config.retry_base, m.receive_count))
                 }
             },
+            Some(Job::Call { call }) => {
+                let last_chance = m.receive_count + 1 >= app.config.max_receives;
+                match self.run_call(app, &call, last_chance).await {
+                    Ok(step) => step,
+                    Err(e) => {
+                        warn!(call, error = %e, "store unavailable; will retry");
+                        Step::Retry(backoff(app.config.retry_base, m.receive_count))
+                    }
+                }
+            }
             Some(Job::Deliver { notification, delivery }) => {
                 let last_chance = m.receive_count + 1 >= app.config.max_receives;
                 match self.deliver(app, &notification, &delivery, last_chance).await {
@@ -131,13 +147,8 @@ impl Dispatcher {
         if d.status.is_final() {
             return Ok(Step::Done);
         }
-        if d.status == DeliveryStatus::Sending
-            && let Some(claimed) = d.claimed_at
-        {
-            let age = now.duration_since(claimed).unsigned_abs();
-            if age < LEASE {
-                return Ok(Step::Retry(LEASE - age));
-            }
+        if let Some(wait) = lease_left(d.status, d.claimed_at, now) {
+            return Ok(Step::Retry(wait));
         }
         if d.hold_until.is_some_and(|h| h > now) {
             // Held for quiet hours: the sweeper enqueues it again when they end.
@@ -171,7 +182,9 @@ impl Dispatcher {
 
         let message = Message::new(&n.value, &d);
         let started = Instant::now();
-        let outcome = channels::send(&SendContext { http: &app.http, repo: &app.repo }, channel, &d.recipient, &message).await;
+        let report = channels::send(&SendContext { http: &app.http, repo: &app.repo }, channel, &d.recipient, &message, d.parts_done).await;
+        let outcome = report.outcome;
+        d.parts_done = report.parts_done;
         let latency_ms = started.elapsed().as_millis() as u64;
         info!(delivery = %d.id, notification = %d.notification, channel = %d.channel, kind = %channel.kind(), outcome = outcome.label(), attempt = d.attempts, latency_ms, "send");
         crate::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
@@ -215,19 +228,82 @@ impl Dispatcher {
         }
     }
 
-    /// Writes a final state, retrying a failed store write briefly: the send already happened,
-    /// so giving up here is the one way to send twice.
-    async fn save_final(&self, app: &App, d: &Delivery, rev: u64) -> Result<(), StoreError> {
-        let mut last = None;
-        for attempt in 0..4 {
-            match app.repo.save_delivery(d, rev).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::ConditionFailed) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+    /// Makes one stored platform call (a bot's reply), once, like a delivery.
+    async fn run_call(&self, app: &App, id: &str, last_chance: bool) -> Result<Step, StoreError> {
+        let Some(Versioned { value: mut c, rev }) = app.repo.call(id).await? else { return Ok(Step::Done) };
+        let now = app.now();
+        if c.status.is_final() {
+            return Ok(Step::Done);
         }
-        Err(last.unwrap_or(StoreError::ConditionFailed))
+        if let Some(wait) = lease_left(c.status, c.claimed_at, now) {
+            return Ok(Step::Retry(wait));
+        }
+        let snap = app.snapshot().await?;
+        let Some(channel) = snap.channel(&c.channel).filter(|ch| ch.enabled) else {
+            c.status = DeliveryStatus::Failed;
+            c.reason = Some(format!("channel {} is gone or disabled", c.channel));
+            app.repo.save_call(&c, rev).await?;
+            return Ok(Step::Dead);
+        };
+        if !last_chance && let Pace::Later(wait) = self.pacer.acquire(&app.repo, channel, &c.chat).await? {
+            return Ok(Step::Retry(wait));
+        }
+        c.status = DeliveryStatus::Sending;
+        c.attempts += 1;
+        c.claimed_at = Some(now);
+        c.updated_at = now;
+        let rev = match app.repo.save_call(&c, rev).await {
+            Ok(r) => r,
+            Err(StoreError::ConditionFailed) => return Ok(Step::Retry(Duration::from_secs(1))),
+            Err(e) => return Err(e),
+        };
+        let started = Instant::now();
+        let outcome = channels::execute(&SendContext { http: &app.http, repo: &app.repo }, channel, &c.method, &c.payload).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        info!(call = %c.id, method = %c.method, channel = %c.channel, outcome = outcome.label(), attempt = c.attempts, latency_ms, "call");
+        crate::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
+        c.updated_at = app.now();
+        let step = match outcome {
+            SendOutcome::Sent => {
+                c.status = DeliveryStatus::Sent;
+                c.reason = None;
+                Step::Done
+            }
+            SendOutcome::RateLimited { retry_after, reason } => {
+                self.pacer.pause(&c.channel, retry_after);
+                c.status = DeliveryStatus::Queued;
+                c.attempts -= 1;
+                c.reason = Some(reason);
+                Step::Retry(retry_after.max(Duration::from_secs(1)))
+            }
+            SendOutcome::Transient { reason } if c.attempts < app.config.max_attempts && !last_chance => {
+                c.status = DeliveryStatus::Queued;
+                c.reason = Some(reason);
+                Step::Retry(backoff(app.config.retry_base, c.attempts))
+            }
+            SendOutcome::Transient { reason } | SendOutcome::Permanent { reason, .. } => {
+                warn!(call = %c.id, method = %c.method, reason, "call failed");
+                c.status = DeliveryStatus::Failed;
+                c.reason = Some(reason);
+                Step::Dead
+            }
+            SendOutcome::Moved { to } => {
+                c.status = DeliveryStatus::Failed;
+                c.reason = Some(format!("the chat moved to {to}"));
+                Step::Done
+            }
+        };
+        match step {
+            Step::Retry(_) => {
+                app.repo.save_call(&c, rev).await?;
+            }
+            _ => persist(|| app.repo.save_call(&c, rev)).await?,
+        }
+        Ok(step)
+    }
+
+    async fn save_final(&self, app: &App, d: &Delivery, rev: u64) -> Result<(), StoreError> {
+        persist(|| app.repo.save_delivery(d, rev)).await
     }
 
     /// A delivery that will not be sent: `failed` with the reason, counted, the recipient
@@ -338,6 +414,21 @@ impl Dispatcher {
         }
         Ok(())
     }
+}
+
+/// Writes a final state, retrying a failed store write briefly: the platform call already
+/// happened, so giving up here is the one way to make it twice. A condition failure means
+/// someone else wrote a newer state; that is final too.
+async fn persist<T, F: std::future::Future<Output = Result<T, StoreError>>>(write: impl Fn() -> F) -> Result<(), StoreError> {
+    let mut last = StoreError::ConditionFailed;
+    for attempt in 0..4 {
+        match write().await {
+            Ok(_) | Err(StoreError::ConditionFailed) => return Ok(()),
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+    }
+    Err(last)
 }
 
 async fn mark_unreachable(app: &App, user: &str, channel: &str, reason: &str) -> Result<(), StoreError> {

@@ -15,24 +15,30 @@ pub enum Job {
     Deliver { notification: String, delivery: String },
     /// Plan the next part of an `all` fan-out.
     Expand { notification: String, resume: Resume },
+    /// Make one stored platform call (a bot's reply).
+    Call { call: String },
+}
+
+/// One FIFO group per (channel, chat): a chat's messages keep their order, one in flight.
+pub fn chat_group(channel: &str, chat: &str) -> String {
+    format!("c-{}", stable_id(&[channel, chat]))
 }
 
 impl Job {
     pub fn deliver(d: &Delivery) -> OutMessage {
         let job = Job::Deliver { notification: d.notification.clone(), delivery: d.id.clone() };
-        OutMessage {
-            body: job.to_body(),
-            // One FIFO group per (channel, recipient chat): messages to a chat keep their order
-            // and only one is in flight at a time.
-            group: format!("c-{}", stable_id(&[&d.channel, &d.recipient])),
-            dedup: d.id.clone(),
-        }
+        OutMessage { body: job.to_body(), group: chat_group(&d.channel, &d.recipient), dedup: d.id.clone() }
     }
 
     pub fn expand(notification: &str, resume: Resume) -> OutMessage {
         let dedup = stable_id(&[notification, &resume.kind.to_string(), resume.cursor.as_deref().unwrap_or("")]);
         let job = Job::Expand { notification: notification.to_owned(), resume };
         OutMessage { body: job.to_body(), group: format!("x-{notification}"), dedup }
+    }
+
+    pub fn call(c: &crate::domain::notification::Call) -> OutMessage {
+        let job = Job::Call { call: c.id.clone() };
+        OutMessage { body: job.to_body(), group: chat_group(&c.channel, &c.chat), dedup: c.id.clone() }
     }
 
     fn to_body(&self) -> String {

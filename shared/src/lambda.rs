@@ -99,3 +99,9 @@ pub async fn run_sqs(app: App) -> Result<(), Error> {
     ))
     .await
 }
+
+/// Reads an API Gateway event (as in `events/`) into Herald's request, the way the Lambda
+/// runtime does (for tests and tools).
+pub fn request_from_event(event: &str) -> Result<Request, String> {
+    lambda_http::request::from_str(event).map(from_lambda).map_err(|e| e.to_string())
+}

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod bot;
 pub mod channels;
 pub mod clock;
 pub mod dispatch;
@@ -13,6 +14,7 @@ pub mod ids;
 pub mod job;
 pub mod lambda;
 pub mod local;
+pub mod markup;
 pub mod message;
 pub mod metrics;
 pub mod notify;

@@ -3,6 +3,7 @@
 //! own way.
 
 use crate::domain::notification::{Button, Delivery, Format, Notification};
+use crate::domain::user::Locale;
 use crate::templates::render_template;
 use jiff::Timestamp;
 
@@ -19,6 +20,8 @@ pub struct Message {
     pub buttons: Vec<Button>,
     /// Deliver without sound (quiet hours).
     pub silent: bool,
+    /// The recipient's language (for the words a platform module adds, like a link button's).
+    pub locale: Locale,
     pub created_at: Timestamp,
 }
 
@@ -42,6 +45,7 @@ impl Message {
             image: n.image.clone(),
             buttons: n.buttons.clone(),
             silent: d.silent,
+            locale: d.locale,
             created_at: n.created_at,
         }
     }

@@ -17,12 +17,13 @@
 //! | message-center entry | `MC#admin` | id (time-ordered) | TTL 30 days |
 //! | counter (stats, rate windows) | `STAT#day` / `RL#key` | name / window | TTL |
 //! | cached token | `CACHE#key` | `-` | TTL |
+//! | platform call (bot reply) | `CALL#id` | `-` | TTL 7 days |
 //! | Web Push subscription | `WP#user` | endpoint hash | |
 
 use crate::clock::Clock;
 use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::node::Node;
-use crate::domain::notification::{Delivery, Notification};
+use crate::domain::notification::{Call, Delivery, Notification};
 use crate::domain::settings::Settings;
 use crate::domain::user::{Role, User};
 use crate::store::*;
@@ -413,6 +414,26 @@ impl Repo {
         page.items.iter().map(|i| Ok(Versioned { value: decode(i)?, rev: i.rev })).collect()
     }
 
+    // ---- platform calls (bot replies) ----
+
+    pub async fn add_calls(&self, calls: &[Call]) -> StoreResult<()> {
+        let items = calls
+            .iter()
+            .map(|c| Ok(Item { data: encode(c)?, exp: Some(self.now() + 7 * DAY), ..Item::new(format!("CALL#{}", c.id), "-") }))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.table.put_many(items).await
+    }
+
+    pub async fn call(&self, id: &str) -> StoreResult<Option<Versioned<Call>>> {
+        self.get_live(&format!("CALL#{id}"), "-").await
+    }
+
+    pub async fn save_call(&self, c: &Call, rev: u64) -> StoreResult<u64> {
+        let item = Item { data: encode(c)?, rev: rev + 1, exp: Some(self.now() + 7 * DAY), ..Item::new(format!("CALL#{}", c.id), "-") };
+        self.table.put(item, Cond::Rev(rev)).await?;
+        Ok(rev + 1)
+    }
+
     // ---- short-lived marks ----
 
     /// True the first time `(scope, id)` is seen within `ttl` seconds (inbound dedup, reminders).
@@ -451,14 +472,21 @@ impl Repo {
         }
     }
 
-    /// Records a check-in for `(user, day)`; false if there already is one.
-    pub async fn check_in(&self, user: &str, day: &str, reward: i64) -> StoreResult<bool> {
-        let mut item = Item::new(format!("CHECKIN#{user}"), day);
-        item.data = encode(&serde_json::json!({"reward": reward, "at": self.clock.now()}))?;
-        item.exp = Some(self.now() + 400 * DAY);
-        match self.table.put(item, Cond::Absent).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
+    /// Records a check-in for `(user, day)` and adds the reward to the user, in one transaction.
+    /// `Ok(None)`: already checked in that day. `ConditionFailed`: the user changed meanwhile
+    /// (read again and retry).
+    pub async fn check_in(&self, user: &Versioned<User>, day: &str, reward: i64) -> StoreResult<Option<User>> {
+        let key = format!("CHECKIN#{}", user.value.id);
+        let mut mark = Item::new(&key, day);
+        mark.data = encode(&serde_json::json!({"reward": reward, "at": self.clock.now()}))?;
+        mark.exp = Some(self.now() + 400 * DAY);
+        let mut updated = user.value.clone();
+        updated.rewards = updated.rewards.saturating_add(reward);
+        updated.updated_at = self.clock.now();
+        let writes = vec![Write::Put(mark, Cond::Absent), Write::Put(self.user_item(&updated, user.rev + 1)?, Cond::Rev(user.rev))];
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(Some(updated)),
+            Err(StoreError::ConditionFailed) if self.table.get(&key, day).await?.is_some() => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -63,6 +63,110 @@ const TABLE: &[Entry] = &[
     ),
 ];
 
+/// The bot's words: (key, en, zh-CN).
+const PHRASES: &[(&str, &str, &str)] = &[
+    ("bot.open_link", "Open", "打开"),
+    ("bot.cmd.start", "Start", "开始"),
+    ("bot.cmd.help", "Show the commands", "查看命令"),
+    ("bot.cmd.menu", "Your menu", "我的菜单"),
+    ("bot.cmd.my", "Your account", "我的账户"),
+    ("bot.cmd.checkin", "Daily check-in", "每日签到"),
+    ("bot.cmd.bind", "Bind your account: /bind CODE", "绑定账户：/bind 绑定码"),
+    ("bot.cmd.unbind", "Unbind this chat account", "解除绑定"),
+    ("bot.cmd.ping", "Your user and chat id", "查看用户和会话 ID"),
+    ("bot.cmd.status", "Service status (admins)", "服务状态（管理员）"),
+    ("bot.cmd.broadcast", "Announce to everyone (admins)", "群发公告（管理员）"),
+    ("bot.welcome", "Hello {name}! Send /help to see what I can do.", "你好 {name}！发送 /help 查看可用命令。"),
+    ("bot.hint", "Send /help to see what I can do.", "发送 /help 查看可用命令。"),
+    (
+        "bot.bind_hint",
+        "Your account is not bound yet. Get a code from the panel and send /bind CODE.",
+        "你的账户尚未绑定。请在面板获取绑定码，然后发送 /bind 绑定码。",
+    ),
+    ("bot.bind_usage", "Send /bind CODE with the code from the panel.", "请发送 /bind 绑定码（绑定码在面板获取）。"),
+    ("bot.bind_invalid", "This code is invalid or has expired. Get a new one from the panel.", "绑定码无效或已过期，请在面板重新获取。"),
+    (
+        "bot.bind_taken",
+        "This {platform} account is already bound to another account. Send /unbind first.",
+        "该{platform}账户已绑定其他账户，请先发送 /unbind 解绑。",
+    ),
+    ("bot.bind_same", "This account is already bound to {user}.", "该账户已绑定 {user}。"),
+    ("bot.bound", "Bound to {user}. Your notifications will come here.", "已绑定 {user}，之后的通知会发到这里。"),
+    (
+        "bot.bound_replaced",
+        "Bound to {user}. This replaces the {platform} account bound before ({old}).",
+        "已绑定 {user}，替换了之前绑定的{platform}账户（{old}）。",
+    ),
+    (
+        "bot.replaced_here",
+        "This chat is no longer bound to {user}: another {platform} account was bound in its place.",
+        "此会话已不再绑定 {user}：已有另一个{platform}账户替代绑定。",
+    ),
+    (
+        "bot.unbind_ask",
+        "Unbind this account from {user}? Notifications will stop coming here.",
+        "确定解除与 {user} 的绑定？之后将不再在这里收到通知。",
+    ),
+    ("bot.unbind_confirm", "Send /unbind yes to confirm.", "发送 /unbind yes 确认。"),
+    ("bot.unbound", "Unbound. Bind again any time with /bind CODE.", "已解除绑定。随时可以用 /bind 绑定码 重新绑定。"),
+    ("bot.kept", "Nothing changed.", "未做更改。"),
+    ("bot.yes_unbind", "Yes, unbind", "确认解绑"),
+    ("bot.no", "No", "取消"),
+    ("bot.menu", "What would you like to do?", "请选择："),
+    ("bot.menu.my", "My account", "我的账户"),
+    ("bot.menu.checkin", "Check in", "签到"),
+    ("bot.menu.prefs", "Notifications", "通知设置"),
+    ("bot.menu.unbind", "Unbind", "解除绑定"),
+    ("bot.menu.back", "Back", "返回"),
+    ("bot.menu_text", "Commands: /my /checkin /unbind /help", "可用命令：/my /checkin /unbind /help"),
+    ("bot.prefs", "Tap a type to switch it on or off:", "点击类型切换开关："),
+    ("bot.pref_on", "{type}: on", "{type}：开启"),
+    ("bot.pref_off", "{type}: off", "{type}：关闭"),
+    (
+        "bot.my",
+        "{user}\nPlan: {plan}\nExpires: {expires}\nTraffic: {traffic}\nCheck-in rewards: {rewards}",
+        "{user}\n套餐：{plan}\n到期：{expires}\n流量：{traffic}\n签到奖励：{rewards}",
+    ),
+    ("bot.days_left", "{date} ({days} days left)", "{date}（剩余 {days} 天）"),
+    ("bot.expired_on", "{date} (expired)", "{date}（已过期）"),
+    ("bot.checked_in", "Checked in: +{reward} {unit}. Total {total} {unit}.", "签到成功：+{reward} {unit}，累计 {total} {unit}。"),
+    ("bot.already", "You have already checked in today.", "今天已经签到过了。"),
+    ("bot.checkin_off", "Check-in is turned off.", "签到功能已关闭。"),
+    ("bot.not_whitelisted", "You are not on this bot's user whitelist.", "你不在用户白名单中，无法使用此机器人"),
+    ("bot.admin_only", "Only administrators may run this command.", "只有管理员才有权限执行此命令"),
+    ("bot.menu_denied", "You may not run menu commands.", "用户无权限执行菜单命令"),
+    ("bot.unknown", "Unknown command. Send /help.", "未知命令，发送 /help 查看帮助。"),
+    ("bot.help", "Commands:", "可用命令："),
+    ("bot.ping", "Your id: {user}\nThis chat: {chat}", "你的 ID：{user}\n当前会话：{chat}"),
+    ("bot.group_only", "/my works in the official group only.", "/my 只能在官方群组中使用。"),
+    (
+        "bot.removed",
+        "{name} has not bound an account and will be removed. Bind it in a private chat with me, then come back.",
+        "{name} 未绑定账户，将被移出群组。请私聊我完成绑定后再加入。",
+    ),
+    (
+        "bot.status",
+        "Nodes: {online} online, {offline} offline, {blocked} blocked ({total} in all)\nQueue: {waiting} waiting, {in_flight} in flight, {dead} dead letters\nToday: {sent} sent, {failed} failed",
+        "节点：{online} 在线，{offline} 离线，{blocked} 被墙（共 {total}）\n队列：{waiting} 等待，{in_flight} 发送中，{dead} 死信\n今日：成功 {sent}，失败 {failed}",
+    ),
+    ("bot.broadcast_usage", "Send /broadcast followed by the text.", "请发送 /broadcast 加上公告内容。"),
+    ("bot.broadcast_done", "Queued for {count} recipients.", "已加入队列，共 {count} 个接收者。"),
+    ("platform.telegram", "Telegram", "Telegram "),
+    ("platform.wecom", "WeCom", "企业微信"),
+];
+
+/// A phrase of the bot in `locale`, with `params` filled in.
+pub fn phrase_with(key: &str, params: &BTreeMap<String, String>, locale: Locale) -> String {
+    match PHRASES.iter().find(|p| p.0 == key) {
+        Some((_, en, zh)) => fill(if locale == Locale::ZhCn { zh } else { en }, params),
+        None => key.to_owned(),
+    }
+}
+
+pub fn phrase(key: &str, locale: Locale) -> String {
+    phrase_with(key, &BTreeMap::new(), locale)
+}
+
 /// The title and text of `key` in `locale` (falling back to en), with `params` filled in.
 pub fn render(key: &str, params: &BTreeMap<String, String>, locale: Locale) -> (String, String) {
     let Some(e) = TABLE.iter().find(|e| e.0 == key) else {
@@ -167,6 +271,10 @@ mod tests {
         for e in TABLE {
             assert!(!e.1.is_empty() && !e.2.is_empty() && !e.3.is_empty() && !e.4.is_empty(), "{}", e.0);
         }
+        for p in PHRASES {
+            assert!(!p.1.is_empty() && !p.2.is_empty(), "{}", p.0);
+        }
+        assert_eq!(phrase("bot.no", Locale::ZhCn), "取消");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! classifying the platform's answer into a [`SendOutcome`]; inbound verification and parsing
 //! live in the same module. What differs between platforms stays inside its module.
 
+pub mod telegram;
 pub mod webhook;
 
 use crate::domain::channel::{Channel, ChannelSettings};
@@ -61,11 +62,38 @@ pub struct SendContext<'a> {
     pub repo: &'a Repo,
 }
 
-/// Sends `message` to `recipient` on `channel`.
-pub async fn send(ctx: &SendContext<'_>, channel: &Channel, _recipient: &str, message: &Message) -> SendOutcome {
+/// The outcome of a send, and how many parts of a long message are done (sent now or before).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub outcome: SendOutcome,
+    pub parts_done: u32,
+}
+
+impl From<SendOutcome> for Report {
+    fn from(outcome: SendOutcome) -> Self {
+        let parts_done = u32::from(outcome == SendOutcome::Sent);
+        Report { outcome, parts_done }
+    }
+}
+
+/// Sends `message` to `recipient` on `channel`, skipping the first `parts_done` parts of a
+/// long message (sent by an earlier attempt).
+pub async fn send(ctx: &SendContext<'_>, channel: &Channel, recipient: &str, message: &Message, parts_done: u32) -> Report {
     match &channel.settings {
-        ChannelSettings::Webhook(s) => webhook::send(ctx.http, s, message).await,
-        other => SendOutcome::permanent(format!("sending on {} is not available in this version", other.kind())),
+        ChannelSettings::Webhook(s) => webhook::send(ctx.http, s, message).await.into(),
+        ChannelSettings::Telegram(s) => telegram::send(ctx.http, channel.api_base(), s, recipient, message, parts_done).await,
+        other => SendOutcome::permanent(format!("sending on {} is not available in this version", other.kind())).into(),
+    }
+}
+
+/// Makes one stored platform call (a bot's reply).
+pub async fn execute(ctx: &SendContext<'_>, channel: &Channel, method: &str, payload: &serde_json::Value) -> SendOutcome {
+    match &channel.settings {
+        ChannelSettings::Telegram(s) => match telegram::Api::new(ctx.http, channel.api_base(), s).call(method, payload).await {
+            Ok(_) => SendOutcome::Sent,
+            Err(outcome) => outcome,
+        },
+        other => SendOutcome::permanent(format!("{} has no calls", other.kind())),
     }
 }
 

@@ -10,7 +10,7 @@ pub mod user;
 
 pub use channel::{Channel, ChannelKind, ChannelSettings};
 pub use node::Node;
-pub use notification::{Button, Delivery, DeliveryStatus, Format, Notification, Target, Template};
+pub use notification::{Button, Call, Delivery, DeliveryStatus, Format, Notification, Target, Template};
 pub use settings::{Scope, Settings};
 pub use user::{Locale, Preferences, QuietHours, Role, User};
 

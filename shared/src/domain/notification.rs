@@ -270,6 +270,9 @@ pub struct Delivery {
     /// Send without sound (quiet hours).
     #[serde(default)]
     pub silent: bool,
+    /// Parts of a long message already sent (a retry goes on from there, sending none twice).
+    #[serde(default)]
+    pub parts_done: u32,
     /// Held until then (quiet hours of a deferrable type).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_until: Option<Timestamp>,
@@ -326,4 +329,24 @@ mod tests {
             assert_eq!(serde_json::from_value::<Target>(v).unwrap(), t);
         }
     }
+}
+
+/// A platform call that is not a notification: a bot's reply, a button's answer, a kick. Kept in
+/// the store like a delivery, so it too is made once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub id: String,
+    pub channel: String,
+    /// The chat it concerns (its FIFO group, so a chat's replies keep their order).
+    pub chat: String,
+    pub method: String,
+    pub payload: serde_json::Value,
+    pub status: DeliveryStatus,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
 }

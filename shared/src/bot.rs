@@ -1,0 +1,532 @@
+//! The chat bot, platform-neutral: commands (`/start [code]`, `/bind`, `/help`, `/ping`, `/menu`,
+//! `/my`, `/checkin`, `/unbind`, admin `/status` and `/broadcast`), menu buttons, whitelists and
+//! group rules. A platform module turns its update into an [`Inbound`] and the [`Action`]s back
+//! into its own calls; no outbound call happens here.
+
+use crate::app::App;
+use crate::domain::channel::{Channel, ChannelKind, ChannelSettings};
+use crate::domain::notification::{Notification, Target};
+use crate::domain::settings::{BUILT_IN_TYPES, Settings};
+use crate::domain::user::{Locale, User};
+use crate::http::ApiError;
+use crate::params;
+use crate::repo::{BindError, Versioned};
+use crate::store::StoreError;
+use crate::templates::{human_bytes, phrase, phrase_with};
+use std::collections::BTreeMap;
+
+/// Who wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub id: String,
+    pub name: String,
+    /// The platform's language tag for the person, if it says.
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A message's text (a command or not); WeCom menu clicks arrive as their command.
+    Text(String),
+    /// A button press: its id (to answer it), its data, and the message it is on.
+    Button { id: String, data: String, message: Option<String> },
+    /// People joined the group.
+    Joined(Vec<Sender>),
+    /// The bot was added to a group.
+    AddedToGroup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub chat: String,
+    pub group: bool,
+    pub from: Sender,
+    pub input: Input,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Answer in the chat (or edit the message `edit` in place), with rows of buttons
+    /// `(label, data)` on platforms that have them.
+    Reply { text: String, buttons: Vec<Vec<(String, String)>>, edit: Option<String> },
+    /// Write to another chat.
+    Tell { chat: String, text: String },
+    /// Answer a button press (stops the client's spinner).
+    Answer { id: String, text: Option<String>, alert: bool },
+    /// Remove a member from a group, free to come back.
+    Remove { chat: String, user: String },
+    /// Leave this group.
+    Leave,
+}
+
+/// The bot settings of a channel config.
+struct Conf {
+    kind: ChannelKind,
+    buttons: bool,
+    user_whitelist: Vec<String>,
+    admin_whitelist: Vec<String>,
+    group: Option<String>,
+    quiet: bool,
+    bound_only: bool,
+    username: Option<String>,
+}
+
+impl Conf {
+    fn of(c: &Channel) -> Conf {
+        match &c.settings {
+            ChannelSettings::Telegram(t) => Conf {
+                kind: ChannelKind::Telegram,
+                buttons: true,
+                user_whitelist: t.user_whitelist.clone(),
+                admin_whitelist: t.admin_whitelist.clone(),
+                group: t.chat_id.clone(),
+                quiet: t.group_quiet,
+                bound_only: t.group_bound_only,
+                username: t.bot_username.as_ref().map(|u| u.trim_start_matches('@').to_owned()),
+            },
+            ChannelSettings::Wecom(w) => Conf {
+                kind: ChannelKind::Wecom,
+                buttons: false,
+                user_whitelist: Vec::new(),
+                admin_whitelist: w.admin_whitelist.clone(),
+                group: None,
+                quiet: false,
+                bound_only: false,
+                username: None,
+            },
+            other => Conf {
+                kind: other.kind(),
+                buttons: false,
+                user_whitelist: Vec::new(),
+                admin_whitelist: Vec::new(),
+                group: None,
+                quiet: false,
+                bound_only: false,
+                username: None,
+            },
+        }
+    }
+}
+
+struct Ctx<'a> {
+    app: &'a App,
+    settings: &'a Settings,
+    conf: Conf,
+    inbound: &'a Inbound,
+    user: Option<Versioned<User>>,
+    admin: bool,
+    locale: Locale,
+}
+
+fn reply(text: String) -> Action {
+    Action::Reply { text, buttons: Vec::new(), edit: None }
+}
+
+/// A command line: `/cmd@bot arg` → ("cmd", Some("bot"), "arg").
+pub fn parse_command(text: &str) -> Option<(String, Option<String>, String)> {
+    let text = text.trim();
+    let rest = text.strip_prefix('/')?;
+    let (head, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let (cmd, bot) = match head.split_once('@') {
+        Some((c, b)) => (c, Some(b.to_owned())),
+        None => (head, None),
+    };
+    (!cmd.is_empty()).then(|| (cmd.to_ascii_lowercase(), bot, arg.trim().to_owned()))
+}
+
+/// What the bot does with one inbound message.
+pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: &Inbound) -> Result<Vec<Action>, ApiError> {
+    let conf = Conf::of(channel);
+    let in_group = inbound.group;
+    // The bot stays only in the configured group.
+    if in_group
+        && let Some(g) = &conf.group
+        && &inbound.chat != g
+    {
+        return Ok(vec![Action::Leave]);
+    }
+    let user = app.repo.user_by_chat(conf.kind, &inbound.from.id).await?;
+    let admin = conf.admin_whitelist.contains(&inbound.from.id) || user.as_ref().is_some_and(|u| u.value.is_admin());
+    let locale =
+        user.as_ref().and_then(|u| u.value.locale).or_else(|| inbound.from.language.as_deref().map(Locale::from_tag)).unwrap_or(settings.locale);
+    let mut ctx = Ctx { app, settings, conf, inbound, user, admin, locale };
+    match &inbound.input {
+        Input::AddedToGroup => Ok(Vec::new()),
+        Input::Joined(members) => ctx.joined(members).await,
+        _ if !ctx.conf.user_whitelist.is_empty() && !ctx.conf.user_whitelist.contains(&inbound.from.id) && !ctx.admin => {
+            Ok(if in_group { Vec::new() } else { vec![reply(ctx.p("bot.not_whitelisted"))] })
+        }
+        Input::Text(text) => ctx.text(text).await,
+        Input::Button { id, data, message } => ctx.button(id, data, message.clone()).await,
+    }
+}
+
+impl Ctx<'_> {
+    fn p(&self, key: &str) -> String {
+        phrase(key, self.locale)
+    }
+
+    fn pw(&self, key: &str, params: BTreeMap<String, String>) -> String {
+        phrase_with(key, &params, self.locale)
+    }
+
+    fn platform(&self) -> String {
+        self.p(&format!("platform.{}", self.conf.kind))
+    }
+
+    fn user_label(u: &User) -> String {
+        u.name.clone().unwrap_or_else(|| u.id.clone())
+    }
+
+    async fn joined(&self, members: &[Sender]) -> Result<Vec<Action>, ApiError> {
+        let Some(group) = &self.conf.group else { return Ok(Vec::new()) };
+        if !self.conf.bound_only || &self.inbound.chat != group {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for m in members {
+            if self.app.repo.bound_user_id(self.conf.kind, &m.id).await?.is_none() {
+                out.push(reply(self.pw("bot.removed", params! {"name" => m.name})));
+                out.push(Action::Remove { chat: group.clone(), user: m.id.clone() });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn text(&mut self, text: &str) -> Result<Vec<Action>, ApiError> {
+        let group = self.inbound.group;
+        let Some((cmd, bot, arg)) = parse_command(text) else {
+            return Ok(if group { Vec::new() } else { vec![reply(self.p("bot.hint"))] });
+        };
+        if let (Some(to), Some(me)) = (&bot, &self.conf.username)
+            && !to.eq_ignore_ascii_case(me)
+        {
+            return Ok(Vec::new()); // a command for another bot
+        }
+        if group && self.conf.quiet && (bot.is_none() || cmd == "start") {
+            return Ok(Vec::new());
+        }
+        match cmd.as_str() {
+            "start" if !arg.is_empty() => self.bind(&arg).await,
+            "start" => {
+                let hello = self.pw("bot.welcome", params! {"name" => self.inbound.from.name});
+                Ok(vec![reply(if self.user.is_none() && !group { format!("{hello}\n{}", self.p("bot.bind_hint")) } else { hello })])
+            }
+            "bind" if arg.is_empty() => Ok(vec![reply(self.p("bot.bind_usage"))]),
+            "bind" => self.bind(&arg).await,
+            "help" => Ok(vec![reply(self.help())]),
+            "ping" => Ok(vec![reply(self.pw("bot.ping", params! {"user" => self.inbound.from.id, "chat" => self.inbound.chat}))]),
+            "menu" => Ok(vec![self.menu(None)]),
+            "my" => {
+                if group && self.conf.group.as_deref() != Some(self.inbound.chat.as_str()) {
+                    return Ok(vec![reply(self.p("bot.group_only"))]);
+                }
+                let mut r = self.my()?;
+                if group
+                    && self.conf.buttons
+                    && let Action::Reply { buttons, .. } = &mut r
+                {
+                    buttons.push(vec![(self.p("bot.menu.checkin"), "ci".into())]);
+                }
+                Ok(vec![r])
+            }
+            "checkin" => Ok(vec![reply(self.checkin().await?)]),
+            "unbind" => self.unbind_ask(&arg).await,
+            "status" | "broadcast" if !self.admin => Ok(vec![reply(self.p("bot.admin_only"))]),
+            "status" => Ok(vec![reply(self.status().await?)]),
+            "broadcast" if arg.is_empty() => Ok(vec![reply(self.p("bot.broadcast_usage"))]),
+            "broadcast" => {
+                let n = Notification::text(crate::ids::new_id(self.app.now()), "announcement", None, arg, Target::All, self.app.now());
+                let accepted = crate::notify::submit(self.app, n).await?;
+                Ok(vec![reply(self.pw("bot.broadcast_done", params! {"count" => accepted.deliveries}))])
+            }
+            _ => Ok(vec![reply(self.p("bot.unknown"))]),
+        }
+    }
+
+    fn help(&self) -> String {
+        let mut names = vec!["start", "help", "menu", "my", "checkin", "bind", "unbind", "ping"];
+        if self.admin {
+            names.extend(["status", "broadcast"]);
+        }
+        let lines: Vec<String> = names.iter().map(|c| format!("/{c} — {}", self.p(&format!("bot.cmd.{c}")))).collect();
+        format!("{}\n{}", self.p("bot.help"), lines.join("\n"))
+    }
+
+    async fn bind(&mut self, code: &str) -> Result<Vec<Action>, ApiError> {
+        let kind = self.conf.kind;
+        let from = self.inbound.from.id.clone();
+        let code = code.trim();
+        if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Ok(vec![reply(self.p("bot.bind_invalid"))]);
+        }
+        if let Some(u) = &self.user {
+            // Bound already: this code is not spent on a second binding of the same account.
+            return Ok(vec![reply(self.pw("bot.bind_same", params! {"user" => Self::user_label(&u.value)}))]);
+        }
+        let Some(user_id) = self.app.repo.take_bind_code(code).await? else {
+            return Ok(vec![reply(self.p("bot.bind_invalid"))]);
+        };
+        for _ in 0..3 {
+            let Some(current) = self.app.repo.user(&user_id).await? else {
+                return Ok(vec![reply(self.p("bot.bind_invalid"))]);
+            };
+            let mut u = current.value.clone();
+            let old = u.ids.insert(kind, from.clone());
+            u.unreachable.remove(&kind);
+            u.updated_at = self.app.now();
+            match self.app.repo.save_user(&u, Some(&current)).await {
+                Ok(()) => {
+                    self.locale = u.locale.unwrap_or(self.locale);
+                    let label = Self::user_label(&u);
+                    let mut out = Vec::new();
+                    match old {
+                        Some(old) if old != from => {
+                            out.push(reply(self.pw("bot.bound_replaced", params! {"user" => label, "platform" => self.platform(), "old" => old})));
+                            out.push(Action::Tell {
+                                chat: old,
+                                text: self.pw("bot.replaced_here", params! {"user" => label, "platform" => self.platform()}),
+                            });
+                        }
+                        _ => out.push(reply(self.pw("bot.bound", params! {"user" => label}))),
+                    }
+                    return Ok(out);
+                }
+                Err(BindError::Taken { .. }) => return Ok(vec![reply(self.pw("bot.bind_taken", params! {"platform" => self.platform()}))]),
+                Err(BindError::Store(StoreError::ConditionFailed)) => continue,
+                Err(BindError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::Conflict("the user changed concurrently".into()))
+    }
+
+    fn my(&self) -> Result<Action, ApiError> {
+        let Some(u) = &self.user else { return Ok(reply(self.p("bot.bind_hint"))) };
+        let u = &u.value;
+        let tz = self.settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
+        let now = self.app.now();
+        let expires = match u.expires_at {
+            None => "-".to_owned(),
+            Some(t) => {
+                let date = t.to_zoned_datetime(tz.clone()).date().to_string();
+                if t <= now {
+                    self.pw("bot.expired_on", params! {"date" => date})
+                } else {
+                    let days = (t.as_second() - now.as_second() + 86_399) / 86_400;
+                    self.pw("bot.days_left", params! {"date" => date, "days" => days})
+                }
+            }
+        };
+        let traffic = match (u.traffic_used, u.traffic_total) {
+            (Some(used), Some(total)) => format!("{} / {} ({}%)", human_bytes(used), human_bytes(total), u.traffic_percent().unwrap_or(0)),
+            (Some(used), None) => human_bytes(used),
+            _ => "-".to_owned(),
+        };
+        let text = self.pw(
+            "bot.my",
+            params! {
+                "user" => Self::user_label(u),
+                "plan" => u.plan.clone().unwrap_or_else(|| "-".into()),
+                "expires" => expires,
+                "traffic" => traffic,
+                "rewards" => format!("{} {}", u.rewards, self.settings.checkin.unit),
+            },
+        );
+        Ok(reply(text))
+    }
+
+    async fn checkin(&mut self) -> Result<String, ApiError> {
+        let Some(mut current) = self.user.clone() else { return Ok(self.p("bot.bind_hint")) };
+        let c = &self.settings.checkin;
+        if !c.enabled {
+            return Ok(self.p("bot.checkin_off"));
+        }
+        let tz = self.settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
+        let day = self.app.now().to_zoned_datetime(tz).date().to_string();
+        let span = (c.max - c.min).max(0) as u64 + 1;
+        let roll = u64::from_le_bytes(crate::ids::random_bytes::<8>());
+        let reward = c.min + (roll % span) as i64;
+        for _ in 0..3 {
+            match self.app.repo.check_in(&current, &day, reward).await {
+                Ok(Some(updated)) => {
+                    self.app.repo.bump(&day, "checkins", 1).await?;
+                    return Ok(self.pw("bot.checked_in", params! {"reward" => reward, "unit" => c.unit, "total" => updated.rewards}));
+                }
+                Ok(None) => return Ok(self.p("bot.already")),
+                Err(StoreError::ConditionFailed) => match self.app.repo.user(&current.value.id).await? {
+                    Some(u) => current = u,
+                    None => return Ok(self.p("bot.bind_hint")),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::Conflict("the user changed concurrently".into()))
+    }
+
+    async fn unbind_ask(&mut self, arg: &str) -> Result<Vec<Action>, ApiError> {
+        let Some(u) = &self.user else { return Ok(vec![reply(self.p("bot.bind_hint"))]) };
+        if self.conf.buttons {
+            let buttons = vec![vec![(self.p("bot.yes_unbind"), "ub:y".to_owned()), (self.p("bot.no"), "ub:n".to_owned())]];
+            let text = self.pw("bot.unbind_ask", params! {"user" => Self::user_label(&u.value)});
+            return Ok(vec![Action::Reply { text, buttons, edit: None }]);
+        }
+        if arg.eq_ignore_ascii_case("yes") {
+            return self.unbind(None).await;
+        }
+        Ok(vec![reply(format!("{}\n{}", self.pw("bot.unbind_ask", params! {"user" => Self::user_label(&u.value)}), self.p("bot.unbind_confirm")))])
+    }
+
+    async fn unbind(&mut self, edit: Option<String>) -> Result<Vec<Action>, ApiError> {
+        let kind = self.conf.kind;
+        for _ in 0..3 {
+            let Some(current) = self.user.clone() else { return Ok(vec![reply(self.p("bot.bind_hint"))]) };
+            let mut u = current.value.clone();
+            u.ids.remove(&kind);
+            u.unreachable.remove(&kind);
+            u.updated_at = self.app.now();
+            match self.app.repo.save_user(&u, Some(&current)).await {
+                Ok(()) => {
+                    let mut out = vec![Action::Reply { text: self.p("bot.unbound"), buttons: Vec::new(), edit }];
+                    if self.conf.bound_only
+                        && let Some(g) = &self.conf.group
+                    {
+                        out.push(Action::Remove { chat: g.clone(), user: self.inbound.from.id.clone() });
+                    }
+                    self.user = None;
+                    return Ok(out);
+                }
+                Err(BindError::Store(StoreError::ConditionFailed)) => self.user = self.app.repo.user(&current.value.id).await?,
+                Err(BindError::Store(e)) => return Err(e.into()),
+                Err(BindError::Taken { .. }) => return Err(ApiError::Conflict("binding changed".into())),
+            }
+        }
+        Err(ApiError::Conflict("the user changed concurrently".into()))
+    }
+
+    async fn status(&self) -> Result<String, ApiError> {
+        let s = crate::api::status(self.app).await?;
+        let n = |path: &[&str]| path.iter().fold(&s, |v, k| &v[*k]).as_u64().unwrap_or(0);
+        Ok(self.pw(
+            "bot.status",
+            params! {
+                "online" => n(&["nodes", "online"]), "offline" => n(&["nodes", "offline"]), "blocked" => n(&["nodes", "blocked"]), "total" => n(&["nodes", "total"]),
+                "waiting" => n(&["queue", "waiting"]), "in_flight" => n(&["queue", "in_flight"]), "dead" => n(&["queue", "dead"]),
+                "sent" => n(&["today", "sent"]), "failed" => n(&["today", "failed"]),
+            },
+        ))
+    }
+
+    /// The types a user may switch, in a stable order (buttons carry an index: callback data is
+    /// at most 64 bytes).
+    fn switchable_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = BUILT_IN_TYPES.iter().map(|(t, _)| t.to_string()).filter(|t| t != "system").collect();
+        types.extend(self.settings.routes.keys().filter(|t| *t != "system").cloned());
+        types.sort();
+        types.dedup();
+        types
+    }
+
+    fn menu(&self, edit: Option<String>) -> Action {
+        if !self.conf.buttons {
+            return reply(self.p("bot.menu_text"));
+        }
+        if self.user.is_none() {
+            return Action::Reply { text: self.p("bot.bind_hint"), buttons: Vec::new(), edit };
+        }
+        let b = |key: &str, data: &str| vec![(self.p(key), data.to_owned())];
+        let buttons = vec![b("bot.menu.my", "m:my"), b("bot.menu.checkin", "ci"), b("bot.menu.prefs", "m:prefs"), b("bot.menu.unbind", "m:ub")];
+        Action::Reply { text: self.p("bot.menu"), buttons, edit }
+    }
+
+    fn prefs(&self, edit: Option<String>) -> Action {
+        let disabled = self.user.as_ref().map(|u| u.value.preferences.disabled_types.clone()).unwrap_or_default();
+        let mut buttons: Vec<Vec<(String, String)>> = self
+            .switchable_types()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let on = !disabled.contains(t);
+                vec![(format!("{} {t}", if on { "✅" } else { "⬜" }), format!("p:{i}"))]
+            })
+            .collect();
+        buttons.push(vec![(self.p("bot.menu.back"), "m:".to_owned())]);
+        Action::Reply { text: self.p("bot.prefs"), buttons, edit }
+    }
+
+    async fn toggle(&mut self, index: usize) -> Result<Option<String>, ApiError> {
+        let Some(ty) = self.switchable_types().get(index).cloned() else { return Ok(None) };
+        for _ in 0..3 {
+            let Some(current) = self.user.clone() else { return Ok(None) };
+            let mut u = current.value.clone();
+            let on = if let Some(i) = u.preferences.disabled_types.iter().position(|t| *t == ty) {
+                u.preferences.disabled_types.remove(i);
+                true
+            } else {
+                u.preferences.disabled_types.push(ty.clone());
+                false
+            };
+            u.updated_at = self.app.now();
+            match self.app.repo.save_user(&u, Some(&current)).await {
+                Ok(()) => {
+                    self.user = Some(Versioned { value: u, rev: current.rev + 1 });
+                    return Ok(Some(self.pw(if on { "bot.pref_on" } else { "bot.pref_off" }, params! {"type" => ty})));
+                }
+                Err(BindError::Store(StoreError::ConditionFailed)) => self.user = self.app.repo.user(&current.value.id).await?,
+                Err(BindError::Store(e)) => return Err(e.into()),
+                Err(BindError::Taken { .. }) => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    async fn button(&mut self, id: &str, data: &str, message: Option<String>) -> Result<Vec<Action>, ApiError> {
+        let answer = |text: Option<String>, alert: bool| Action::Answer { id: id.to_owned(), text, alert };
+        if self.user.is_none() && data != "ub:n" {
+            return Ok(vec![answer(Some(self.p("bot.bind_hint")), true)]);
+        }
+        let out = match data {
+            "m:" => vec![answer(None, false), self.menu(message)],
+            "m:my" => {
+                let Action::Reply { text, .. } = self.my()? else { return Ok(vec![answer(None, false)]) };
+                vec![answer(None, false), Action::Reply { text, buttons: vec![vec![(self.p("bot.menu.back"), "m:".into())]], edit: message }]
+            }
+            "ci" => {
+                let text = self.checkin().await?;
+                vec![answer(Some(text), true)]
+            }
+            "m:prefs" => vec![answer(None, false), self.prefs(message)],
+            "m:ub" | "ub" => {
+                let label = self.user.as_ref().map(|u| Self::user_label(&u.value)).unwrap_or_default();
+                let buttons = vec![vec![(self.p("bot.yes_unbind"), "ub:y".to_owned()), (self.p("bot.no"), "ub:n".to_owned())]];
+                vec![answer(None, false), Action::Reply { text: self.pw("bot.unbind_ask", params! {"user" => label}), buttons, edit: message }]
+            }
+            "ub:y" => {
+                let mut out = vec![answer(None, false)];
+                out.extend(self.unbind(message).await?);
+                out
+            }
+            "ub:n" => vec![answer(None, false), Action::Reply { text: self.p("bot.kept"), buttons: Vec::new(), edit: message }],
+            p if p.starts_with("p:") => {
+                let Some(i) = p[2..].parse::<usize>().ok() else { return Ok(vec![answer(None, false)]) };
+                let said = self.toggle(i).await?;
+                vec![answer(said, false), self.prefs(message)]
+            }
+            _ => vec![answer(None, false)],
+        };
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_commands_as_telegram_writes_them() {
+        assert_eq!(parse_command("/start abc"), Some(("start".into(), None, "abc".into())));
+        assert_eq!(parse_command("/my@herald_bot"), Some(("my".into(), Some("herald_bot".into()), String::new())));
+        assert_eq!(parse_command("  /Bind   X1  "), Some(("bind".into(), None, "X1".into())));
+        assert_eq!(parse_command("hello"), None);
+        assert_eq!(parse_command("/"), None);
+    }
+}
