@@ -168,3 +168,24 @@ async fn status_shows_the_queue_and_todays_counts() {
     assert_eq!(s["today"]["sent"], 1);
     assert_eq!(s["queue"]["dead"], 0);
 }
+
+#[tokio::test]
+async fn shared_limits_hold_across_instances() {
+    use herald::pacing::{Pace, Pacer};
+    let clock = Arc::new(herald::clock::ManualClock::new("2026-11-23T12:00:10Z".parse().unwrap()));
+    let (_d, app) = embedded_app_custom(clock.clone(), |_| {});
+    call(&app, "PUT", "/api/v1/channels/wc", Some(json!({"kind": "wecom", "settings": {"corp_id": "c", "agent_id": 1, "secret": "s"}}))).await;
+    let channel = app.repo.channel("wc").await.unwrap().unwrap();
+    // Two dispatcher instances, one store: 30 a minute to one member between them.
+    let (a, b) = (Pacer::default(), Pacer::default());
+    for i in 0..30 {
+        let p = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(p.acquire(&app.repo, &channel, "zhangsan").await.unwrap(), Pace::Go, "send {i}");
+    }
+    let Pace::Later(wait) = b.acquire(&app.repo, &channel, "zhangsan").await.unwrap() else { panic!("the 31st must wait") };
+    assert!(wait >= Duration::from_secs(45) && wait <= Duration::from_secs(60), "{wait:?}");
+    // Another member has a budget of its own; the next minute the first has one again.
+    assert_eq!(a.acquire(&app.repo, &channel, "lisi").await.unwrap(), Pace::Go);
+    clock.advance(jiff::SignedDuration::from_secs(60));
+    assert_eq!(a.acquire(&app.repo, &channel, "zhangsan").await.unwrap(), Pace::Go);
+}

@@ -110,7 +110,7 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     let mut body = channel.public_json();
     // Platforms that are told where Herald is (webhook, commands, menus) are told on save.
-    if channel.enabled && matches!(channel.kind(), crate::domain::ChannelKind::Telegram) {
+    if channel.enabled && matches!(channel.kind(), crate::domain::ChannelKind::Telegram | crate::domain::ChannelKind::Wecom) {
         body["registration"] = register(app, &channel).await;
         if let Some(saved) = app.repo.channel(name).await? {
             body["settings"] = saved.public_json()["settings"].clone();
@@ -119,10 +119,11 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     Ok(json(status, &body))
 }
 
-/// Registers a channel with its platform (Telegram: webhook and commands).
+/// Registers a channel with its platform (Telegram: webhook and commands; WeCom: the menu).
 async fn register(app: &App, channel: &Channel) -> Value {
     let result = match channel.kind() {
         crate::domain::ChannelKind::Telegram => crate::channels::telegram::register(app, channel).await,
+        crate::domain::ChannelKind::Wecom => crate::channels::wecom::create_menu(app, channel).await,
         other => Err(format!("{other} channels have nothing to register")),
     };
     result.unwrap_or_else(|detail| json!({"ok": false, "detail": detail}))

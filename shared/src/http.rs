@@ -171,6 +171,7 @@ pub async fn route(app: &crate::app::App, req: Request) -> Response {
         "/healthz" => json(StatusCode::OK, &json!({"ok": true})),
         p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
         "/callback/telegram" => crate::channels::telegram::webhook(app, req).await,
+        "/callback/wecom" => crate::channels::wecom::callback(app, req).await,
         _ => ApiError::NotFound.into_response(),
     }
 }

@@ -96,17 +96,23 @@ impl Pacer {
             tokio::time::sleep(wait).await;
             lock(&self.next).insert(chat_key, Instant::now() + gap);
         }
-        for limit in &shared {
-            if let Pace::Later(d) = take(repo, limit).await? {
-                return Ok(Pace::Later(d));
+        // A WeCom message to many members counts against each member's budget.
+        let mut later = None;
+        for chunk in shared.chunks(64) {
+            for pace in futures_util::future::join_all(chunk.iter().map(|l| take(repo, l))).await {
+                if let Pace::Later(d) = pace? {
+                    later = Some(later.map_or(d, |l: Duration| l.max(d)));
+                }
             }
         }
-        Ok(Pace::Go)
+        Ok(later.map_or(Pace::Go, Pace::Later))
     }
 }
 
-/// Takes the next slot of a shared limit: its window's counter says which slot is ours; we wait
-/// for it if it is near, and try the next window (at most twice) if this one is full.
+/// Takes the next slot of a shared limit: its window's counter says which slot is ours. In a
+/// window of a second, slots are spread evenly and we wait for ours; longer windows are a budget
+/// (WeCom's 30 a minute, Telegram's 20 a minute per group) that may be spent at once. A full
+/// window means trying the next one (at most twice), or coming back later.
 async fn take(repo: &Repo, limit: &SharedLimit) -> StoreResult<Pace> {
     let len = limit.window.as_millis().max(1) as i64;
     for _ in 0..3 {
@@ -115,7 +121,8 @@ async fn take(repo: &Repo, limit: &SharedLimit) -> StoreResult<Pace> {
         let start = index * len;
         let n = repo.table.add(&format!("RL#{}", limit.key), &index.to_string(), 1, Some((start + len) / 1000 + 120)).await?;
         if n <= limit.count as i64 {
-            let slot = start + (n - 1) * len / limit.count as i64;
+            let spread = len <= 1000;
+            let slot = if spread { start + (n - 1) * len / limit.count as i64 } else { now };
             let wait = Duration::from_millis((slot - now).max(0) as u64);
             if wait > MAX_INLINE_WAIT {
                 return Ok(Pace::Later(wait));

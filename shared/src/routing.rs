@@ -140,6 +140,41 @@ impl<'a> Planner<'a> {
         targets.len()
     }
 
+    /// WeCom sends one message to many members at once (`touser=a|b|c`, at most 1000): the
+    /// page's WeCom deliveries that can share a message become one delivery.
+    fn merge_wecom(&mut self, start: usize) {
+        let page: Vec<Delivery> = self.out.drain(start..).collect();
+        let mut groups: Vec<((String, crate::domain::Locale, bool), Vec<Delivery>)> = Vec::new();
+        for d in page {
+            if d.hold_until.is_some() {
+                self.out.push(d);
+                continue;
+            }
+            let key = (d.channel.clone(), d.locale, d.silent);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, v)) => v.push(d),
+                None => groups.push((key, vec![d])),
+            }
+        }
+        for (_, members) in groups {
+            if members.len() == 1 {
+                self.out.extend(members);
+                continue;
+            }
+            for chunk in members.chunks(1000) {
+                let joined = chunk.iter().map(|d| d.recipient.as_str()).collect::<Vec<_>>().join("|");
+                let first = &chunk[0];
+                self.out.push(Delivery {
+                    id: Delivery::id_for(&self.n.id, &first.channel, &joined),
+                    recipient: joined,
+                    user: None,
+                    note: Some(format!("{} recipients in one message", chunk.len())),
+                    ..first.clone()
+                });
+            }
+        }
+    }
+
     fn skipped(&mut self, recipient: &str, user: Option<&str>, reason: &str) {
         let d = Delivery {
             id: Delivery::id_for(&self.n.id, "-", recipient),
@@ -238,6 +273,9 @@ pub async fn plan_more(
     Ok(Planned { deliveries: p.out, resume })
 }
 
+/// Users read per page of the `all` fan-out (WeCom takes up to 1000 recipients per call).
+const PAGE: u32 = 1000;
+
 async fn walk_everyone(repo: &Repo, p: &mut Planner<'_>, from: Resume, budget: usize) -> StoreResult<Option<Resume>> {
     let mut kinds: Vec<ChannelKind> = p.channels.iter().map(|c| c.kind()).collect();
     kinds.sort();
@@ -247,10 +285,14 @@ async fn walk_everyone(repo: &Repo, p: &mut Planner<'_>, from: Resume, budget: u
         if p.out.len() >= budget {
             return Ok(Some(Resume { kind: k, cursor }));
         }
-        let page = repo.users_on(kinds[k], cursor.take(), 500).await?;
+        let page = repo.users_on(kinds[k], cursor.take(), PAGE).await?;
         let users = repo.users_by_ids(&page.items).await?;
+        let start = p.out.len();
         for u in users.iter().filter(|u| u.preferences.wants(&p.n.ty)) {
             p.person(u, Some(kinds[k]), None);
+        }
+        if kinds[k] == ChannelKind::Wecom {
+            p.merge_wecom(start);
         }
         match page.cursor {
             Some(c) => cursor = Some(c),

@@ -70,6 +70,7 @@ pub fn memory_queue(visibility_secs: u32, max_receives: u32) -> MemoryQueue {
 
 pub mod servers;
 pub mod telegram;
+pub mod wecom;
 
 use herald::app::{App, Config};
 use herald::clock::Clock;

@@ -4,6 +4,7 @@
 
 pub mod telegram;
 pub mod webhook;
+pub mod wecom;
 
 use crate::domain::channel::{Channel, ChannelSettings};
 use crate::message::Message;
@@ -82,6 +83,7 @@ pub async fn send(ctx: &SendContext<'_>, channel: &Channel, recipient: &str, mes
     match &channel.settings {
         ChannelSettings::Webhook(s) => webhook::send(ctx.http, s, message).await.into(),
         ChannelSettings::Telegram(s) => telegram::send(ctx.http, channel.api_base(), s, recipient, message, parts_done).await,
+        ChannelSettings::Wecom(s) => wecom::send(ctx.http, channel.api_base(), ctx.repo, s, recipient, message, parts_done).await,
         other => SendOutcome::permanent(format!("sending on {} is not available in this version", other.kind())).into(),
     }
 }
@@ -93,6 +95,12 @@ pub async fn execute(ctx: &SendContext<'_>, channel: &Channel, method: &str, pay
             Ok(_) => SendOutcome::Sent,
             Err(outcome) => outcome,
         },
+        ChannelSettings::Wecom(s) => {
+            match wecom::Client::new(ctx.http, channel.api_base(), s, ctx.repo).post("/cgi-bin/message/send", &[], payload).await {
+                Ok(_) => SendOutcome::Sent,
+                Err(outcome) => outcome,
+            }
+        }
         other => SendOutcome::permanent(format!("{} has no calls", other.kind())),
     }
 }

@@ -1,0 +1,147 @@
+//! A local stand-in for the WeCom API: `gettoken` (tokens that expire), `message/send` with its
+//! errcodes (42001 expired token, 40014 invalid token, 45009 too frequent, 60020 untrusted IP,
+//! 81013 no valid recipient, `invaliduser`), WeCom's silent drop beyond 30 messages a minute to
+//! one member, and `menu/create`.
+
+use crate::servers::{Recorded, Reply, TestServer};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const CORP: &str = "wx5823bf96d3bd56c7";
+pub const SECRET: &str = "wecom-app-secret";
+pub const AGENT: &str = "1000002";
+/// The official sample's callback token and key.
+pub const TOKEN: &str = "QDG6eK";
+pub const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+
+pub struct State {
+    tokens: HashMap<String, Instant>,
+    pub token_ttl: Duration,
+    pub tokens_issued: u32,
+    pub untrusted_ip: bool,
+    pub throttle_once: bool,
+    pub invalid_users: HashSet<String>,
+    sends: HashMap<String, Vec<Instant>>,
+    /// Members WeCom silently dropped a message for (over 30 a minute).
+    pub dropped: Vec<String>,
+    /// Message bodies WeCom accepted.
+    pub delivered: Vec<Value>,
+    pub menus: Vec<Value>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            tokens: HashMap::new(),
+            token_ttl: Duration::from_secs(7200),
+            tokens_issued: 0,
+            untrusted_ip: false,
+            throttle_once: false,
+            invalid_users: HashSet::new(),
+            sends: HashMap::new(),
+            dropped: Vec::new(),
+            delivered: Vec::new(),
+            menus: Vec::new(),
+        }
+    }
+}
+
+pub struct FakeWecom {
+    pub server: TestServer,
+    pub state: Arc<Mutex<State>>,
+}
+
+fn query(req: &Recorded) -> HashMap<String, String> {
+    req.query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.replace("%7C", "|"))).collect()
+}
+
+fn err(code: i64, msg: &str) -> Reply {
+    Reply::ok(json!({"errcode": code, "errmsg": msg}).to_string())
+}
+
+fn respond(state: &Mutex<State>, req: &Recorded) -> Reply {
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let q = query(req);
+    if st.untrusted_ip {
+        return err(60020, "not allow to access from your ip, hint: [1700000000_1_abc], from ip: 203.0.113.9");
+    }
+    if req.path == "/cgi-bin/gettoken" {
+        if q.get("corpid").map(String::as_str) != Some(CORP) || q.get("corpsecret").map(String::as_str) != Some(SECRET) {
+            return err(40001, "invalid credential");
+        }
+        st.tokens_issued += 1;
+        let token = format!("tok-{}", st.tokens_issued);
+        let ttl = st.token_ttl;
+        st.tokens.insert(token.clone(), Instant::now() + ttl);
+        return Reply::ok(json!({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": ttl.as_secs()}).to_string());
+    }
+    match q.get("access_token").and_then(|t| st.tokens.get(t)) {
+        None => return err(40014, "invalid access_token"),
+        Some(until) if *until <= Instant::now() => return err(42001, "access_token expired"),
+        Some(_) => {}
+    }
+    match req.path.as_str() {
+        "/cgi-bin/message/send" => {
+            if st.throttle_once {
+                st.throttle_once = false;
+                return err(45009, "api freq out of limit");
+            }
+            let body = req.json();
+            for kind in ["text", "markdown"] {
+                if body[kind]["content"].as_str().is_some_and(|c| c.len() > 2048) {
+                    return err(45002, "content size out of limit");
+                }
+            }
+            let members: Vec<String> = body["touser"].as_str().unwrap_or_default().split('|').map(str::to_owned).collect();
+            if members.iter().any(|m| m == "@all") {
+                return err(40003, "test server refuses @all: Herald must never send it");
+            }
+            let invalid: Vec<String> = members.iter().filter(|m| st.invalid_users.contains(*m)).cloned().collect();
+            if invalid.len() == members.len() {
+                return err(81013, "user & party & tag all invalid");
+            }
+            let now = Instant::now();
+            for m in members.iter().filter(|m| !invalid.contains(m)) {
+                let sent = st.sends.entry(m.clone()).or_default();
+                sent.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+                if sent.len() >= 30 {
+                    st.dropped.push(m.clone());
+                } else {
+                    sent.push(now);
+                }
+            }
+            st.delivered.push(body);
+            Reply::ok(
+                json!({"errcode": 0, "errmsg": "ok", "invaliduser": invalid.join("|"), "msgid": format!("m{}", st.delivered.len())}).to_string(),
+            )
+        }
+        "/cgi-bin/menu/create" => {
+            st.menus.push(req.json());
+            err(0, "ok")
+        }
+        _ => Reply::status(404),
+    }
+}
+
+impl FakeWecom {
+    pub async fn start() -> Self {
+        let state: Arc<Mutex<State>> = Arc::default();
+        let s = state.clone();
+        let server = TestServer::start(move |req| respond(&s, req)).await;
+        Self { server, state }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn delivered(&self) -> Vec<Value> {
+        self.with(|s| s.delivered.clone())
+    }
+
+    pub fn calls(&self, path: &str) -> usize {
+        self.server.received().iter().filter(|r| r.path == path).count()
+    }
+}
