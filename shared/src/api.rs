@@ -33,12 +33,19 @@ fn authorized(app: &App, req: &Request) -> bool {
 }
 
 async fn route(app: &App, req: &Request) -> HandlerResult {
-    if !authorized(app, req) {
-        return Err(ApiError::Unauthorized);
-    }
     let Some(rest) = req.path.strip_prefix(PREFIX) else { return Err(ApiError::NotFound) };
     let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let m = &req.method;
+    // A node may send its own heartbeat with its own key instead of the API token.
+    if let ["nodes", id, "heartbeat"] = parts.as_slice()
+        && m == Method::POST
+        && !authorized(app, req)
+    {
+        return node_heartbeat(app, id, req, false).await;
+    }
+    if !authorized(app, req) {
+        return Err(ApiError::Unauthorized);
+    }
     match parts.as_slice() {
         ["channels"] if m == Method::GET => list_channels(app).await,
         ["channels", name] => match *m {
@@ -70,6 +77,23 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         ["messages"] if m == Method::GET => list_messages(app, req).await,
         ["messages", id, "read"] if m == Method::POST => read_message(app, id, req).await,
         ["status"] if m == Method::GET => Ok(json(StatusCode::OK, &status(app).await?)),
+        ["nodes"] if m == Method::GET => {
+            let nodes: Vec<Value> = app.repo.nodes().await?.iter().map(|n| node_json(&n.value)).collect();
+            Ok(json(StatusCode::OK, &json!({"nodes": nodes})))
+        }
+        ["nodes", id] => match *m {
+            Method::GET => Ok(json(StatusCode::OK, &node_json(&app.repo.node(id).await?.ok_or(ApiError::NotFound)?.value))),
+            Method::PUT => put_node(app, id, req).await,
+            Method::DELETE => delete_node(app, id).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["nodes", id, "heartbeat"] if m == Method::POST => node_heartbeat(app, id, req, true).await,
+        ["jobs", name, "run"] if m == Method::POST => {
+            if !crate::jobs::JOBS.contains(name) {
+                return Err(ApiError::NotFound);
+            }
+            Ok(json(StatusCode::OK, &crate::jobs::run(app, name, true, None).await?))
+        }
         ["deadletters", "redrive"] if m == Method::POST => {
             let moved = crate::dispatch::redrive(app, 1000).await?;
             Ok(json(StatusCode::OK, &json!({"moved": moved})))
@@ -329,7 +353,7 @@ pub async fn status(app: &App) -> Result<Value, ApiError> {
     let depth = app.queue.depth().await?;
     let nodes = app.repo.nodes().await?;
     let count = |f: &dyn Fn(&crate::domain::node::Node) -> bool| nodes.iter().filter(|n| f(&n.value)).count();
-    let day = app.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date().to_string();
+    let day = app.repo.local_day(app.now()).to_string();
     let today = app.repo.stats(&day).await?;
     let total = app.repo.stats("total").await?;
     Ok(json!({
@@ -343,4 +367,85 @@ pub async fn status(app: &App) -> Result<Value, ApiError> {
         "today": today,
         "users": total.get("users").copied().unwrap_or(0),
     }))
+}
+
+// ---- nodes ----
+
+fn node_json(n: &crate::domain::node::Node) -> Value {
+    let mut v = serde_json::to_value(n).unwrap_or(Value::Null);
+    if let Some(k) = v.get_mut("key")
+        && !k.is_null()
+    {
+        *k = Value::String(crate::secret::MASK.into());
+    }
+    v
+}
+
+async fn put_node(app: &App, id: &str, req: &Request) -> HandlerResult {
+    check_name("id", id, 128)?;
+    let input: crate::domain::node::NodeInput = parse_body(req)?;
+    input.validate()?;
+    for _ in 0..3 {
+        let existing = app.repo.node(id).await?;
+        let (node, changed) = input.clone().apply(id, existing.as_ref().map(|e| e.value.clone()), app.now());
+        match app.repo.save_node(&node, existing.as_ref().map(|e| e.rev)).await {
+            Ok(()) => {
+                let notice = match (&existing, changed.is_empty()) {
+                    (None, _) => Some(("node.added", crate::params! {"name" => node.name})),
+                    (Some(_), false) => Some(("node.updated", crate::params! {"name" => node.name, "changes" => changed.join(", ")})),
+                    (Some(_), true) => None,
+                };
+                if let Some((key, params)) = notice {
+                    crate::jobs::node_notice(app, key, params).await?;
+                }
+                let status = if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+                return Ok(json(status, &json!({"node": node_json(&node), "changed": changed})));
+            }
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict("the node changed concurrently, try again".into()))
+}
+
+async fn delete_node(app: &App, id: &str) -> HandlerResult {
+    let node = app.repo.delete_node(id).await?.ok_or(ApiError::NotFound)?;
+    crate::jobs::node_notice(app, "node.deleted", crate::params! {"name" => node.name}).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Heartbeat {
+    /// Reachability as the host (or a checker it runs) sees it; fed to the blocked debounce.
+    #[serde(default)]
+    blocked: Option<bool>,
+}
+
+/// `POST /api/v1/nodes/{id}/heartbeat`, with the API token or the node's own key
+/// (`Authorization: Bearer KEY` or `?key=KEY`).
+async fn node_heartbeat(app: &App, id: &str, req: &Request, api_token: bool) -> HandlerResult {
+    let hb: Heartbeat = if req.body.is_empty() { Heartbeat::default() } else { parse_body(req)? };
+    for _ in 0..5 {
+        let Some(v) = app.repo.node(id).await? else {
+            return Err(if api_token { ApiError::NotFound } else { ApiError::Unauthorized });
+        };
+        if !api_token {
+            let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).or_else(|| req.query("key")).unwrap_or_default();
+            if !v.value.key.as_ref().is_some_and(|k| k.matches(presented)) {
+                return Err(ApiError::Unauthorized);
+            }
+        }
+        let mut n = v.value.clone();
+        n.last_heartbeat = Some(app.now());
+        if hb.blocked.is_some() {
+            n.reported_blocked = hb.blocked;
+        }
+        match app.repo.save_node(&n, Some(v.rev)).await {
+            Ok(()) => return Ok(json(StatusCode::OK, &json!({"status": n.status, "blocked": n.blocked, "last_heartbeat": n.last_heartbeat}))),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict("the node changed concurrently, try again".into()))
 }

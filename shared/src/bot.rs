@@ -341,8 +341,7 @@ impl Ctx<'_> {
         if !c.enabled {
             return Ok(self.p("bot.checkin_off"));
         }
-        let tz = self.settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
-        let day = self.app.now().to_zoned_datetime(tz).date().to_string();
+        let day = self.app.repo.local_day(self.app.now()).to_string();
         let span = (c.max - c.min).max(0) as u64 + 1;
         let roll = u64::from_le_bytes(crate::ids::random_bytes::<8>());
         let reward = c.min + (roll % span) as i64;

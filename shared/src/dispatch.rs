@@ -324,7 +324,7 @@ impl Dispatcher {
         self.save_final(app, &d, rev).await?;
         app.repo.bump_today("failed", 1).await?;
         let short: String = reason.chars().take(60).collect();
-        app.repo.bump(&format!("{}#reasons", app.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date()), &short, 1).await?;
+        app.repo.bump(&format!("{}#reasons", app.repo.local_day(app.now())), &short, 1).await?;
         warn!(delivery = %d.id, channel = %d.channel, reason, unreachable, "delivery failed");
         crate::metrics::emit("-", "failed", 0);
 
@@ -466,7 +466,7 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
         }
     }
     let dead = app.queue.depth().await?.dead;
-    let day = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date().to_string();
+    let day = app.repo.local_day(now).to_string();
     if dead > 0 && app.repo.first_time("deadletters", &day, 86_400).await? {
         let t = crate::domain::notification::Template { key: "queue.dead_letters".into(), params: crate::params! {"count" => dead} };
         notify::file(app, "failure", t, None).await?;

@@ -105,3 +105,29 @@ pub async fn run_sqs(app: App) -> Result<(), Error> {
 pub fn request_from_event(event: &str) -> Result<Request, String> {
     lambda_http::request::from_str(event).map(from_lambda).map_err(|e| e.to_string())
 }
+
+/// Which job a scheduler event asks for: EventBridge Scheduler sends the schedule's input
+/// (`{"job": "daily"}`); an EventBridge rule's "Scheduled Event" means the regular tick.
+pub fn job_of(event: &serde_json::Value) -> Result<String, String> {
+    match event.get("job").and_then(|j| j.as_str()) {
+        Some(j) if crate::jobs::JOBS.contains(&j) => Ok(j.to_owned()),
+        Some(j) => Err(format!("unknown job {j:?} (known: {})", crate::jobs::JOBS.join(", "))),
+        None if event.get("detail-type").and_then(|d| d.as_str()) == Some("Scheduled Event") => Ok("tick".into()),
+        None => Err("the event names no job".into()),
+    }
+}
+
+/// Serves the scheduler function (EventBridge Scheduler).
+pub async fn run_scheduler(app: App) -> Result<(), Error> {
+    crate::metrics::enable();
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let job = job_of(&event.payload)?;
+        // Stop in time: the rest is picked up by the next run.
+        let left = (event.context.deadline as i64 - jiff::Timestamp::now().as_millisecond()).max(0) as u64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(left);
+        let force = event.payload.get("force").and_then(|f| f.as_bool()).unwrap_or(false);
+        crate::jobs::run(app, &job, force, Some(deadline)).await.map_err(|e| Error::from(e.to_string()))
+    }))
+    .await
+}

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod ids;
 pub mod job;
+pub mod jobs;
 pub mod lambda;
 pub mod local;
 pub mod markup;

@@ -103,26 +103,36 @@ pub async fn work(app: Arc<App>, dispatcher: Arc<Dispatcher>) {
     }
 }
 
-/// Runs the periodic jobs the scheduler function runs on AWS.
+/// Runs the periodic jobs the scheduler function runs on AWS: the sweeper every half minute,
+/// the node check and the daily job every `every`.
 pub async fn tick(app: Arc<App>, every: Duration) {
-    let mut interval = tokio::time::interval(every);
+    let mut sweeps = tokio::time::interval(Duration::from_secs(30));
+    let mut ticks = tokio::time::interval(every);
     loop {
-        interval.tick().await;
-        if let Err(e) = sweep(&app).await {
-            warn!(error = %e, "sweep failed");
+        tokio::select! {
+            _ = sweeps.tick() => {
+                if let Err(e) = sweep(&app).await {
+                    warn!(error = %e, "sweep failed");
+                }
+            }
+            _ = ticks.tick() => {
+                if let Err(e) = crate::jobs::run(&app, "tick", false, None).await {
+                    warn!(error = %e, "scheduled jobs failed");
+                }
+            }
         }
     }
 }
 
 /// Starts everything and runs until the process ends.
-pub async fn run(app: App, addr: SocketAddr, workers: usize) -> Result<(), ConfigError> {
+pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) -> Result<(), ConfigError> {
     let listener = TcpListener::bind(addr).await.map_err(|e| ConfigError::Invalid(format!("cannot listen on {addr}: {e}")))?;
     let app = Arc::new(app);
     let dispatcher = Arc::new(Dispatcher::default());
     for _ in 0..workers.max(1) {
         tokio::spawn(work(app.clone(), dispatcher.clone()));
     }
-    tokio::spawn(tick(app.clone(), Duration::from_secs(30)));
+    tokio::spawn(tick(app.clone(), every));
     info!(%addr, "Herald is listening");
     serve(app, listener).await;
     Ok(())

@@ -25,6 +25,7 @@ use crate::domain::channel::{Channel, ChannelKind};
 use crate::domain::node::Node;
 use crate::domain::notification::{Call, Delivery, Notification};
 use crate::domain::settings::Settings;
+
 use crate::domain::user::{Role, User};
 use crate::store::*;
 use jiff::Timestamp;
@@ -100,11 +101,28 @@ pub fn traffic_band(percent: u64) -> Option<u64> {
 pub struct Repo {
     pub table: Arc<dyn Table>,
     pub clock: Arc<dyn Clock>,
+    /// The deployment's time zone as last read from the settings: counters are kept per local day.
+    tz: Arc<std::sync::Mutex<jiff::tz::TimeZone>>,
 }
+
+/// How long notifications and their deliveries are kept.
+pub const RETENTION: i64 = 90 * DAY;
 
 impl Repo {
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
-        Self { table, clock }
+        Self { table, clock, tz: Arc::new(std::sync::Mutex::new(jiff::tz::TimeZone::UTC)) }
+    }
+
+    fn remember_tz(&self, s: &Settings) {
+        if let Ok(tz) = s.tz() {
+            *self.tz.lock().unwrap_or_else(|e| e.into_inner()) = tz;
+        }
+    }
+
+    /// The local date (deployment time zone) of `t`.
+    pub fn local_day(&self, t: Timestamp) -> jiff::civil::Date {
+        let tz = self.tz.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        t.to_zoned_datetime(tz).date()
     }
 
     fn now(&self) -> i64 {
@@ -160,11 +178,15 @@ impl Repo {
     }
 
     pub async fn settings(&self) -> StoreResult<Settings> {
-        Ok(self.get_live("SETTINGS", "-").await?.map(|v| v.value).unwrap_or_default())
+        let s: Settings = self.get_live("SETTINGS", "-").await?.map(|v| v.value).unwrap_or_default();
+        self.remember_tz(&s);
+        Ok(s)
     }
 
     pub async fn put_settings(&self, s: &Settings) -> StoreResult<()> {
-        self.table.put(Item { data: encode(s)?, ..Item::new("SETTINGS", "-") }, Cond::Any).await
+        self.table.put(Item { data: encode(s)?, ..Item::new("SETTINGS", "-") }, Cond::Any).await?;
+        self.remember_tz(s);
+        Ok(())
     }
 
     // ---- users and bindings ----
@@ -227,6 +249,22 @@ impl Repo {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Writes many new users and their bindings in batches, without the per-user transaction
+    /// (bulk imports and benchmarks; the ids must not be bound elsewhere).
+    pub async fn seed_users(&self, users: &[User]) -> StoreResult<()> {
+        let mut items = Vec::with_capacity(users.len() * 2);
+        for u in users {
+            items.push(self.user_item(u, 0)?);
+            for (kind, chat) in &u.ids {
+                let mut b = Item::new(binding_key(*kind, chat), "-");
+                b.data = encode(&serde_json::json!({"user": u.id}))?;
+                b.gsi1 = Some(IndexKey::new(format!("KIND#{kind}"), &u.id));
+                items.push(b);
+            }
+        }
+        self.table.put_many(items).await
     }
 
     pub async fn delete_user(&self, id: &str) -> StoreResult<bool> {
@@ -298,14 +336,14 @@ impl Repo {
     // ---- counters ----
 
     fn today(&self) -> String {
-        self.clock.now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date().to_string()
+        self.local_day(self.clock.now()).to_string()
     }
 
     pub async fn bump(&self, day: &str, name: &str, delta: i64) -> StoreResult<i64> {
         self.table.add(&format!("STAT#{day}"), name, delta, Some(self.now() + 400 * DAY)).await
     }
 
-    /// Today's (UTC) counter `name`.
+    /// Today's (local) counter `name`.
     pub async fn bump_today(&self, name: &str, delta: i64) -> StoreResult<i64> {
         let day = self.today();
         self.bump(&day, name, delta).await
@@ -323,7 +361,7 @@ impl Repo {
     // ---- notifications and deliveries ----
 
     fn notification_item(&self, n: &Notification, rev: u64) -> StoreResult<Item> {
-        let mut item = Item { data: encode(n)?, rev, ..Item::new(format!("N#{}", n.id), "N") };
+        let mut item = Item { data: encode(n)?, rev, exp: Some(n.created_at.as_second() + RETENTION), ..Item::new(format!("N#{}", n.id), "N") };
         item.gsi2 = (!n.planned).then(|| IndexKey::new("PENDING", format!("{}#{}", n.created_at.as_second(), n.id)));
         Ok(item)
     }
@@ -356,6 +394,22 @@ impl Repo {
         }
     }
 
+    /// Stores many new notifications at once (batch writes; no idempotency keys).
+    pub async fn put_notifications(&self, ns: &[Notification]) -> StoreResult<()> {
+        let items = ns.iter().map(|n| self.notification_item(n, 0)).collect::<StoreResult<Vec<_>>>()?;
+        self.table.put_many(items).await
+    }
+
+    /// Which of these notification ids exist already.
+    pub async fn existing_notifications(&self, ids: &[String]) -> StoreResult<std::collections::HashSet<String>> {
+        let keys: Vec<(String, String)> = ids.iter().map(|id| (format!("N#{id}"), "N".to_owned())).collect();
+        let mut out = std::collections::HashSet::new();
+        for chunk in keys.chunks(100) {
+            out.extend(self.table.get_many(chunk).await?.into_iter().filter_map(|i| i.pk.strip_prefix("N#").map(str::to_owned)));
+        }
+        Ok(out)
+    }
+
     pub async fn notification(&self, id: &str) -> StoreResult<Option<Versioned<Notification>>> {
         self.get_live(&format!("N#{id}"), "N").await
     }
@@ -372,7 +426,8 @@ impl Repo {
     }
 
     fn delivery_item(&self, d: &Delivery, rev: u64) -> StoreResult<Item> {
-        let mut item = Item { data: encode(d)?, rev, ..Item::new(format!("N#{}", d.notification), format!("D#{}", d.id)) };
+        let key = Item::new(format!("N#{}", d.notification), format!("D#{}", d.id));
+        let mut item = Item { data: encode(d)?, rev, exp: Some(self.now() + RETENTION), ..key };
         item.gsi1 = d.hold_until.map(|t| IndexKey::new("HELD", format!("{:012}#{}#{}", t.as_second().max(0), d.notification, d.id)));
         Ok(item)
     }

@@ -212,50 +212,65 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Plans a notification's deliveries; with `all` scope, at most about `budget` of them (the
-/// rest is planned from [`Planned::resume`] by [`plan_more`]).
-pub async fn plan(repo: &Repo, channels: &[Channel], settings: &Settings, n: &Notification, budget: usize) -> StoreResult<Planned> {
-    let mut p = Planner::new(n, settings, channels, repo.clock.now());
-    let a = audience(settings, n);
-    let mut admins: Option<Vec<User>> = None;
+/// What the planner must know about people, read beforehand (so that many notifications can be
+/// planned with the reads of one).
+pub struct Known<'a> {
+    /// The notification's user, if it has one and they are in the directory.
+    pub user: Option<&'a User>,
+    pub admins: &'a [User],
+}
+
+/// Plans everything but the `all` walk, from what is already known (no store access).
+fn plan_people(p: &mut Planner<'_>, a: &Audience, known: &Known<'_>) {
     if a.admins {
-        let list = repo.admins().await?;
-        p.admins(&list, None);
-        admins = Some(list);
+        p.admins(known.admins, None);
     }
     if let Some(id) = &a.user {
-        let fallback_note = match repo.user(id).await? {
+        let fallback_note = match known.user {
             None => Some(format!("for user {id}, who is not in the directory")),
-            Some(u) if !u.value.preferences.wants(&n.ty) => {
+            Some(u) if !u.preferences.wants(&p.n.ty) => {
                 p.skipped(id, Some(id), "the user switched this type off");
                 None
             }
-            Some(u) => (p.person(&u.value, None, None) == 0).then(|| format!("for user {id}, who has no chat id on an enabled channel")),
+            Some(u) => (p.person(u, None, None) == 0).then(|| format!("for user {id}, who has no chat id on an enabled channel")),
         };
         if let Some(note) = fallback_note {
-            let list = match admins.take() {
-                Some(l) => l,
-                None => repo.admins().await?,
-            };
             // Admins already planned keep their delivery (once, not twice); new ones say why.
-            p.admins(&list, Some(&note));
-            if list.is_empty() {
+            p.admins(known.admins, Some(&note));
+            if known.admins.is_empty() {
                 p.skipped(id, Some(id), &format!("no recipient: {note}, and there are no admins"));
             }
         }
     } else if !a.admins && !a.everyone {
         // `user` scope without a user: MoviePilot sends such messages to the admins.
-        let list = repo.admins().await?;
-        p.admins(&list, Some("no user given"));
+        p.admins(known.admins, Some("no user given"));
     }
     if a.defaults {
         p.defaults();
     }
-    let mut resume = None;
-    if a.everyone {
-        let more = walk_everyone(repo, &mut p, Resume::default(), budget).await?;
-        resume = more;
-    }
+}
+
+/// Plans a notification for known people (the batch path: reminders, reports); the `all` scope
+/// is not walked here.
+pub fn plan_known(channels: &[Channel], settings: &Settings, n: &Notification, known: &Known<'_>, now: jiff::Timestamp) -> Vec<Delivery> {
+    let mut p = Planner::new(n, settings, channels, now);
+    plan_people(&mut p, &audience(settings, n), known);
+    p.out
+}
+
+/// Plans a notification's deliveries; with `all` scope, at most about `budget` of them (the
+/// rest is planned from [`Planned::resume`] by [`plan_more`]).
+pub async fn plan(repo: &Repo, channels: &[Channel], settings: &Settings, n: &Notification, budget: usize) -> StoreResult<Planned> {
+    let mut p = Planner::new(n, settings, channels, repo.clock.now());
+    let a = audience(settings, n);
+    let user = match &a.user {
+        Some(id) => repo.user(id).await?.map(|v| v.value),
+        None => None,
+    };
+    let needs_admins = a.admins || !a.everyone && (a.user.is_none() || user.as_ref().is_none_or(|u| p.targets(u).is_empty()));
+    let admins = if needs_admins { repo.admins().await? } else { Vec::new() };
+    plan_people(&mut p, &a, &Known { user: user.as_ref(), admins: &admins });
+    let resume = if a.everyone { walk_everyone(repo, &mut p, Resume::default(), budget).await? } else { None };
     Ok(Planned { deliveries: p.out, resume })
 }
 

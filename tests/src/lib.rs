@@ -155,3 +155,26 @@ pub async fn start_local(app: App) -> (String, std::sync::Arc<App>) {
     tokio::spawn(herald::local::serve(app.clone(), listener));
     (url, app)
 }
+
+/// Stores `n` users bound on Telegram whose accounts expire at `expires_at` (in one batch write),
+/// and counts them as the API would.
+pub async fn seed_users(app: &App, n: usize, expires_at: &str) -> usize {
+    use herald::domain::{ChannelKind, User};
+    let now = herald::clock::Clock::now(&*app.clock);
+    let at: jiff::Timestamp = expires_at.parse().unwrap();
+    let mut created = 0;
+    let ids: Vec<String> = (0..n).map(|i| format!("user{i:06}")).collect();
+    for chunk in ids.chunks(2000) {
+        let mut items = Vec::new();
+        for id in chunk {
+            let mut u = User::new(id, now);
+            u.expires_at = Some(at);
+            u.ids.insert(ChannelKind::Telegram, format!("{}", 100_000 + created));
+            items.push(u);
+            created += 1;
+        }
+        app.repo.seed_users(&items).await.unwrap();
+    }
+    app.repo.bump_total("users", n as i64).await.unwrap();
+    created
+}

@@ -2,7 +2,8 @@
 //!
 //! `HERALD_LISTEN` (default `127.0.0.1:9000`), `HERALD_DATA_DIR` (default `./.herald`),
 //! `HERALD_BACKEND` (`embedded`, the default, or `aws` for DynamoDB and SQS, e.g. an emulator at
-//! `AWS_ENDPOINT_URL`), and the functions' own variables (`HERALD_API_TOKEN`, ...).
+//! `AWS_ENDPOINT_URL`), `HERALD_TICK_SECS` (node check and daily job, default 300, as the
+//! scheduler on AWS), and the functions' own variables (`HERALD_API_TOKEN`, ...).
 
 use herald::app::{App, Config, ConfigError};
 use std::path::PathBuf;
@@ -38,5 +39,6 @@ async fn run() -> Result<(), ConfigError> {
         );
     }
     println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz)");
-    herald::local::run(app, addr, 4).await
+    let every = var("HERALD_TICK_SECS", "300").parse().map_err(|_| ConfigError::Invalid("HERALD_TICK_SECS must be a number of seconds".into()))?;
+    herald::local::run(app, addr, 4, std::time::Duration::from_secs(every)).await
 }

@@ -37,6 +37,9 @@ pub struct Node {
     pub status: NodeStatus,
     #[serde(default)]
     pub blocked: bool,
+    /// Blocked or not, as the host app (or the node) last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_blocked: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_heartbeat: Option<Timestamp>,
     /// When `status` last changed.
@@ -118,6 +121,7 @@ impl NodeInput {
             key: None,
             status: NodeStatus::Unknown,
             blocked: false,
+            reported_blocked: None,
             last_heartbeat: None,
             status_since: None,
             blocked_since: None,

@@ -84,7 +84,7 @@ impl Default for CheckinSettings {
 pub struct Reminders {
     /// Days before expiry to remind (e.g. 3 and 1), plus one on the day it has expired.
     pub expiry_days: Vec<u32>,
-    /// Traffic-used percentage that triggers a reminder (and one at 100%).
+    /// Traffic-used percentage (50-100) that triggers a reminder (and one at 100%).
     pub traffic_percent: u64,
 }
 
@@ -146,8 +146,8 @@ impl Settings {
         if self.checkin.min < 0 || self.checkin.max < self.checkin.min {
             return Err(Invalid::new("checkin.max", "must be at least checkin.min, and min at least 0"));
         }
-        if self.reminders.traffic_percent == 0 || self.reminders.traffic_percent > 100 {
-            return Err(Invalid::new("reminders.traffic_percent", "must be 1 to 100"));
+        if !(50..=100).contains(&self.reminders.traffic_percent) {
+            return Err(Invalid::new("reminders.traffic_percent", "must be 50 to 100"));
         }
         if self.reminders.expiry_days.iter().any(|d| *d > 365) {
             return Err(Invalid::new("reminders.expiry_days", "days must be at most 365"));

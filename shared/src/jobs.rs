@@ -1,0 +1,476 @@
+//! Scheduled work: the node check (every few minutes), the daily report and the expiry and
+//! traffic reminders (once a day at the configured local time), and the sweeper. Each runs on
+//! demand too (`POST /api/v1/jobs/{name}/run`), and every decision reads the injected clock.
+
+use crate::app::App;
+use crate::domain::node::{Node, NodeStatus};
+use crate::domain::notification::{Notification, Target, Template};
+use crate::domain::settings::{NodeSettings, Settings};
+use crate::domain::user::{User, parse_hhmm};
+use crate::http::ApiError;
+use crate::ids::stable_id;
+use crate::job::Job;
+use crate::notify;
+use crate::params;
+use crate::queue::OutMessage;
+use crate::repo::traffic_band;
+use crate::routing::{Known, plan_known};
+use crate::store::StoreError;
+use crate::templates::{human_bytes, human_duration};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+pub const JOBS: [&str; 4] = ["tick", "node-check", "daily", "sweep"];
+
+/// Runs a job by name. `force`: the daily job runs even if it is not due or already ran today.
+/// `deadline`: when to stop and leave the rest to the next run.
+pub async fn run(app: &App, name: &str, force: bool, deadline: Option<Instant>) -> Result<Value, ApiError> {
+    match name {
+        "tick" => {
+            let nodes = node_check(app).await?;
+            let (released, replanned) = crate::dispatch::sweep(app).await?;
+            let daily = daily(app, false, deadline).await?;
+            Ok(json!({"nodes": nodes, "sweep": {"released": released, "replanned": replanned}, "daily": daily}))
+        }
+        "node-check" => Ok(json!({"nodes": node_check(app).await?})),
+        "daily" => Ok(json!({"daily": daily(app, force, deadline).await?})),
+        "sweep" => {
+            let (released, replanned) = crate::dispatch::sweep(app).await?;
+            Ok(json!({"sweep": {"released": released, "replanned": replanned}}))
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+// ---- nodes ----
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    Offline,
+    Online { downtime: i64 },
+    Blocked,
+    Unblocked,
+}
+
+/// One check of one node: its next state and what changed. `reachable` is the probe's answer,
+/// if there is a probe.
+pub fn step(node: &Node, now: Timestamp, s: &NodeSettings, reachable: Option<bool>) -> (Node, Vec<Transition>) {
+    let mut n = node.clone();
+    let mut out = Vec::new();
+    let fresh = n.last_heartbeat.is_some_and(|t| now.duration_since(t) < SignedDuration::from_secs(s.offline_after_secs as i64));
+    match (n.status, fresh) {
+        (NodeStatus::Unknown, true) => {
+            n.status = NodeStatus::Online;
+            n.status_since = Some(now);
+            n.streak = 0;
+        }
+        (NodeStatus::Unknown, false) => {}
+        (NodeStatus::Online, true) | (NodeStatus::Offline, false) => n.streak = 0,
+        (NodeStatus::Online, false) | (NodeStatus::Offline, true) => {
+            n.streak += 1;
+            if n.streak >= s.debounce {
+                n.streak = 0;
+                if n.status == NodeStatus::Online {
+                    // Down since it was last heard from, not since we noticed.
+                    n.status = NodeStatus::Offline;
+                    n.status_since = n.last_heartbeat.or(Some(now));
+                    out.push(Transition::Offline);
+                } else {
+                    let since = n.status_since.replace(now);
+                    n.status = NodeStatus::Online;
+                    out.push(Transition::Online { downtime: since.map(|t| now.as_second() - t.as_second()).unwrap_or(0).max(0) });
+                }
+            }
+        }
+    }
+    if let Some(blocked) = reachable.map(|r| !r).or(n.reported_blocked) {
+        if blocked == n.blocked {
+            n.block_streak = 0;
+        } else {
+            n.block_streak += 1;
+            if n.block_streak >= s.debounce {
+                n.blocked = blocked;
+                n.block_streak = 0;
+                n.blocked_since = blocked.then_some(now);
+                out.push(if blocked { Transition::Blocked } else { Transition::Unblocked });
+            }
+        }
+    }
+    (n, out)
+}
+
+/// Asks the configured checker whether a node is reachable (from its region).
+async fn probe(app: &App, template: &str, node: &Node) -> Option<bool> {
+    let host = node.host.as_deref()?;
+    let url = template
+        .replace("{host}", host)
+        .replace("{port}", &node.port.map(|p| p.to_string()).unwrap_or_default())
+        .replace("{region}", node.region.as_deref().unwrap_or(""));
+    match app.http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r.json::<Value>().await.ok()?.get("reachable")?.as_bool(),
+        Ok(r) => {
+            warn!(node = %node.id, status = r.status().as_u16(), "probe answered with an error");
+            None
+        }
+        Err(e) => {
+            warn!(node = %node.id, error = %e.without_url(), "probe unreachable");
+            None
+        }
+    }
+}
+
+fn local_time(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Raises the notice for a node event (scope `node`: the admins and the group by default).
+pub async fn node_notice(app: &App, key: &str, params: std::collections::BTreeMap<String, String>) -> Result<(), ApiError> {
+    notify::raise(app, "node", Target::Admins, Template { key: key.into(), params }, &[]).await?;
+    Ok(())
+}
+
+/// Checks every node once: heartbeats against the threshold, the probe if configured, with
+/// the debounce; each change is written conditionally and told once.
+pub async fn node_check(app: &App) -> Result<Value, ApiError> {
+    let settings = app.snapshot().await?.settings.clone();
+    let mut changes = Vec::new();
+    let nodes = app.repo.nodes().await?;
+    for v in nodes.iter().filter(|v| v.value.enabled) {
+        let reachable = match &settings.node.probe_url {
+            Some(t) => probe(app, t, &v.value).await,
+            None => None,
+        };
+        let now = app.now();
+        let (next, transitions) = step(&v.value, now, &settings.node, reachable);
+        if next == v.value {
+            continue;
+        }
+        match app.repo.save_node(&next, Some(v.rev)).await {
+            Ok(()) => {}
+            // Changed meanwhile (a heartbeat, another check): the next check sees it.
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        for t in transitions {
+            let name = next.name.clone();
+            let region = next.region.clone().unwrap_or_else(|| "-".into());
+            let (key, p) = match t {
+                Transition::Offline => {
+                    let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
+                    let seen = next.last_heartbeat.map(|t| local_time(t, &tz)).unwrap_or_else(|| "-".into());
+                    ("node.offline", params! {"name" => name, "last_seen" => seen})
+                }
+                Transition::Online { downtime } => {
+                    let day = app.repo.local_day(now).to_string();
+                    app.repo.bump(&day, &format!("downtime#{}", next.id), downtime).await?;
+                    ("node.online", params! {"name" => name, "downtime" => human_duration(downtime, settings.locale)})
+                }
+                Transition::Blocked => ("node.blocked", params! {"name" => name, "region" => region}),
+                Transition::Unblocked => ("node.unblocked", params! {"name" => name, "region" => region}),
+            };
+            info!(node = %next.id, event = key, "node changed");
+            changes.push(json!({"node": next.id, "event": key}));
+            if let Err(e) = node_notice(app, key, p).await {
+                warn!(node = %next.id, error = %e, "node notice not raised");
+            }
+        }
+    }
+    Ok(json!({"checked": nodes.len(), "changes": changes}))
+}
+
+// ---- the daily job ----
+
+/// Runs the daily report and reminders if due (the configured local time has passed and today's
+/// run has not finished), or now if `force`.
+pub async fn daily(app: &App, force: bool, deadline: Option<Instant>) -> Result<Value, ApiError> {
+    let settings = app.snapshot().await?.settings.clone();
+    let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = app.now().to_zoned_datetime(tz.clone());
+    let today = now.date();
+    let at = parse_hhmm(&settings.daily_report.time).unwrap_or_default();
+    let done_key = today.to_string();
+    if !force && (now.time() < at || app.repo.cached(&format!("daily-done:{done_key}")).await?.is_some()) {
+        return Ok(json!({"ran": false}));
+    }
+    let yesterday = today.yesterday().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut report = Value::Null;
+    if settings.daily_report.enabled {
+        let key = if force { None } else { Some(format!("daily-report:{yesterday}")) };
+        report = report_numbers(app, &settings, yesterday).await?;
+        let mut n = Notification::built_in(
+            crate::ids::new_id(app.now()),
+            "daily_report",
+            Target::Admins,
+            report_template(&report, yesterday, &settings),
+            app.now(),
+        );
+        n.idempotency_key = key;
+        notify::submit(app, n).await?;
+    }
+    let reminders = reminders(app, &settings, today, deadline).await?;
+    let finished = reminders["finished"] == true;
+    if finished {
+        app.repo.cache(&format!("daily-done:{done_key}"), "1", 2 * 86_400).await?;
+    }
+    Ok(json!({"ran": true, "report": report, "reminders": reminders}))
+}
+
+/// The report's figures for `day` (a local date).
+pub async fn report_numbers(app: &App, settings: &Settings, day: jiff::civil::Date) -> Result<Value, ApiError> {
+    let stats = app.repo.stats(&day.to_string()).await?;
+    let total = app.repo.stats("total").await?;
+    let mut reasons: Vec<(String, i64)> = app.repo.stats(&format!("{day}#reasons")).await?.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    reasons.truncate(3);
+    let nodes = app.repo.nodes().await?;
+    let now = app.now();
+    let mut downtime: Vec<(String, i64)> = nodes
+        .iter()
+        .map(|n| {
+            let mut secs = stats.get(&format!("downtime#{}", n.value.id)).copied().unwrap_or(0);
+            // A node still down counts until now.
+            if n.value.status == NodeStatus::Offline
+                && let Some(since) = n.value.status_since
+            {
+                secs += now.as_second() - since.as_second();
+            }
+            (n.value.name.clone(), secs)
+        })
+        .filter(|(_, s)| *s > 0)
+        .collect();
+    downtime.sort_by_key(|d| std::cmp::Reverse(d.1));
+    let count = |k: &str| stats.get(k).copied().unwrap_or(0);
+    let _ = settings;
+    Ok(json!({
+        "date": day.to_string(),
+        "users": total.get("users").copied().unwrap_or(0),
+        "new_users": count("new_users"),
+        "checkins": count("checkins"),
+        "nodes_online": nodes.iter().filter(|n| n.value.status == NodeStatus::Online).count(),
+        "nodes_offline": nodes.iter().filter(|n| n.value.status == NodeStatus::Offline).count(),
+        "downtime": downtime.iter().map(|(n, s)| json!({"node": n, "seconds": s})).collect::<Vec<_>>(),
+        "sent": count("sent"),
+        "failed": count("failed"),
+        "top_failure_reasons": reasons.iter().map(|(r, n)| json!({"reason": r, "count": n})).collect::<Vec<_>>(),
+    }))
+}
+
+fn report_template(r: &Value, day: jiff::civil::Date, settings: &Settings) -> Template {
+    let downtime: Vec<String> = r["downtime"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| format!("{} {}", d["node"].as_str().unwrap_or_default(), human_duration(d["seconds"].as_i64().unwrap_or(0), settings.locale)))
+        .collect();
+    let reasons: Vec<String> = r["top_failure_reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| format!("{} ({})", x["reason"].as_str().unwrap_or_default(), x["count"]))
+        .collect();
+    let n = |k: &str| r[k].as_i64().unwrap_or(0).to_string();
+    Template {
+        key: "report.daily".into(),
+        params: params! {
+            "date" => day,
+            "users" => n("users"), "new_users" => n("new_users"), "checkins" => n("checkins"),
+            "nodes_online" => n("nodes_online"), "nodes_offline" => n("nodes_offline"),
+            "downtime" => if downtime.is_empty() { String::new() } else { format!(" — {}", downtime.join(", ")) },
+            "sent" => n("sent"), "failed" => n("failed"),
+            "reasons" => if reasons.is_empty() { String::new() } else { format!("\n{}", reasons.join("\n")) },
+        },
+    }
+}
+
+// ---- reminders ----
+
+/// A reminder to send: its user, its wording, and the key that makes it once per period.
+struct Reminder {
+    user: User,
+    template: Template,
+    key: String,
+}
+
+/// Stores and enqueues reminders in batches, with as few requests as the queue allows: messages
+/// go out ten at a time, the remainder carried into the next batch.
+struct Batcher<'a> {
+    app: &'a App,
+    settings: &'a Settings,
+    admins: Vec<User>,
+    pending: Vec<OutMessage>,
+    /// Notifications not yet marked planned, with the position their last message ends at.
+    waiting: VecDeque<(Notification, usize)>,
+    added: usize,
+    sent: usize,
+    deliveries: usize,
+    skipped: usize,
+    reminded: usize,
+}
+
+impl<'a> Batcher<'a> {
+    async fn new(app: &'a App, settings: &'a Settings) -> Result<Self, ApiError> {
+        let admins = app.repo.admins().await?;
+        Ok(Self { app, settings, admins, pending: Vec::new(), waiting: VecDeque::new(), added: 0, sent: 0, deliveries: 0, skipped: 0, reminded: 0 })
+    }
+
+    async fn add(&mut self, batch: Vec<Reminder>) -> Result<(), ApiError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let now = self.app.now();
+        // The id comes from the key: a second run finds the reminder it already sent.
+        let ids: Vec<String> = batch.iter().map(|r| format!("R{}", stable_id(&[&r.key]))).collect();
+        let existing = self.app.repo.existing_notifications(&ids).await?;
+        let snap = self.app.snapshot().await?;
+        let (mut ns, mut ds) = (Vec::new(), Vec::new());
+        for (r, id) in batch.into_iter().zip(ids) {
+            if existing.contains(&id) {
+                self.skipped += 1;
+                continue;
+            }
+            let mut n = Notification::built_in(id, "account", Target::User(r.user.id.clone()), r.template, now);
+            let planned = plan_known(&snap.channels, self.settings, &n, &Known { user: Some(&r.user), admins: &self.admins }, now);
+            n.deliveries = planned.len() as u32;
+            n.complete = true;
+            let msgs: Vec<OutMessage> =
+                planned.iter().filter(|d| d.status == crate::domain::DeliveryStatus::Queued && d.hold_until.is_none()).map(Job::deliver).collect();
+            self.added += msgs.len();
+            self.pending.extend(msgs);
+            self.waiting.push_back((n.clone(), self.added));
+            ds.extend(planned);
+            ns.push(n);
+        }
+        self.reminded += ns.len();
+        self.deliveries += ds.len();
+        // Stored unplanned first: if the run dies before their messages are queued, the sweeper
+        // plans them again; nothing is lost, and a re-run skips them.
+        self.app.repo.put_notifications(&ns).await?;
+        self.app.repo.add_deliveries(&ds, true).await?;
+        self.flush(false).await
+    }
+
+    async fn flush(&mut self, all: bool) -> Result<(), ApiError> {
+        let n = if all { self.pending.len() } else { self.pending.len() / 10 * 10 };
+        if n > 0 {
+            let out: Vec<OutMessage> = self.pending.drain(..n).collect();
+            self.app.queue.send(out).await?;
+            self.sent += n;
+        }
+        let mut done = Vec::new();
+        while self.waiting.front().is_some_and(|(_, end)| *end <= self.sent) {
+            if let Some((mut note, _)) = self.waiting.pop_front() {
+                note.planned = true;
+                done.push(note);
+            }
+        }
+        self.app.repo.put_notifications(&done).await?;
+        Ok(())
+    }
+}
+
+fn out_of_time(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < Duration::from_secs(20))
+}
+
+/// Expiry reminders (N days before, and the day after it expired) and traffic reminders (past
+/// the threshold, and used up), each once per period, found through the indexes.
+pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date, deadline: Option<Instant>) -> Result<Value, ApiError> {
+    let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
+    let mut b = Batcher::new(app, settings).await?;
+    let mut finished = true;
+    let mut days: Vec<i64> = settings.reminders.expiry_days.iter().map(|d| *d as i64).collect();
+    days.sort_unstable();
+    days.dedup();
+    days.push(-1); // expired yesterday
+    'expiry: for d in days {
+        let target = today.checked_add(SignedDuration::from_hours(24 * d)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        // The local day, in UTC dates (the index's key): at most two of them.
+        let start = target.to_zoned_datetime(tz.clone()).map_err(|e| ApiError::Internal(e.to_string()))?.timestamp();
+        let end = start.checked_add(SignedDuration::from_hours(24)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut utc_days = vec![start.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()];
+        let last = end.checked_sub(SignedDuration::from_secs(1)).unwrap_or(end).to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+        if last != utc_days[0] {
+            utc_days.push(last);
+        }
+        for utc in utc_days {
+            let mut cursor = None;
+            loop {
+                if out_of_time(deadline) {
+                    finished = false;
+                    break 'expiry;
+                }
+                let page = app.repo.users_expiring(utc, cursor, 1000).await?;
+                let batch = page
+                    .items
+                    .into_iter()
+                    .filter(|u| u.expires_at.is_some_and(|t| t >= start && t < end))
+                    .filter_map(|u| {
+                        let at = u.expires_at?;
+                        let date = at.to_zoned_datetime(tz.clone()).date().to_string();
+                        let (key, template) = if d < 0 {
+                            (
+                                format!("expired:{}:{}", u.id, at.as_second()),
+                                Template { key: "account.expired".into(), params: params! {"date" => date} },
+                            )
+                        } else {
+                            (
+                                format!("expiring:{}:{d}:{}", u.id, at.as_second()),
+                                Template { key: "account.expiring".into(), params: params! {"days" => d, "date" => date} },
+                            )
+                        };
+                        Some(Reminder { user: u, template, key })
+                    })
+                    .collect();
+                b.add(batch).await?;
+                match page.cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+    }
+    let threshold = settings.reminders.traffic_percent;
+    let month = today.strftime("%Y-%m").to_string();
+    let mut band = traffic_band(threshold).unwrap_or(50);
+    'traffic: while finished && band <= 100 {
+        let mut cursor = None;
+        loop {
+            if out_of_time(deadline) {
+                finished = false;
+                break 'traffic;
+            }
+            let page = app.repo.users_in_band(band, cursor, 1000).await?;
+            let batch = page
+                .items
+                .into_iter()
+                .filter_map(|u| {
+                    let pct = u.traffic_percent()?;
+                    let (used, total) = (u.traffic_used?, u.traffic_total?);
+                    if pct >= 100 {
+                        let t = Template { key: "account.traffic_exhausted".into(), params: params! {"total" => human_bytes(total)} };
+                        Some(Reminder { key: format!("traffic100:{}:{month}", u.id), user: u, template: t })
+                    } else if pct >= threshold {
+                        let t = Template {
+                            key: "account.traffic".into(),
+                            params: params! {"percent" => pct, "used" => human_bytes(used), "total" => human_bytes(total)},
+                        };
+                        Some(Reminder { key: format!("traffic{threshold}:{}:{month}", u.id), user: u, template: t })
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            b.add(batch).await?;
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        band += 10;
+    }
+    b.flush(true).await?;
+    Ok(json!({"finished": finished, "reminded": b.reminded, "skipped": b.skipped, "deliveries": b.deliveries, "queued": b.sent}))
+}

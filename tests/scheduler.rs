@@ -1,0 +1,324 @@
+//! The scheduler's jobs with a moved clock: the node state machine (threshold, debounce,
+//! recovery, blocked), node change notices, the daily report's numbers against a known data set,
+//! reminder windows across time zones and daylight-saving changes, once per period.
+
+#![allow(clippy::unwrap_used)]
+
+use herald::app::App;
+use herald::clock::ManualClock;
+use herald::dispatch::Dispatcher;
+use herald_tests::servers::{Recorded, Reply, TestServer};
+use herald_tests::{call, drain, embedded_app_custom};
+use jiff::SignedDuration;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+struct World {
+    _dir: tempfile::TempDir,
+    app: App,
+    clock: Arc<ManualClock>,
+    hook: TestServer,
+    d: Dispatcher,
+}
+
+/// Herald with a webhook channel that carries everything (the admins' view), an admin, and
+/// the settings given.
+async fn world(at: &str, settings: Value) -> World {
+    let clock = Arc::new(ManualClock::new(at.parse().unwrap()));
+    let (dir, app) = embedded_app_custom(clock.clone(), |_| {});
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    assert_eq!(call(&app, "PUT", "/api/v1/settings", Some(settings)).await.0, 200);
+    call(&app, "PUT", "/api/v1/channels/ops", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    call(&app, "PUT", "/api/v1/users/admin", Some(json!({"role": "admin"}))).await;
+    World { _dir: dir, app, clock, hook, d: Dispatcher::default() }
+}
+
+impl World {
+    async fn texts(&self) -> Vec<String> {
+        drain(&self.app, &self.d).await;
+        self.hook.received().iter().map(|r: &Recorded| r.json()["text"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+
+    async fn job(&self, name: &str) -> Value {
+        let (status, v) = call(&self.app, "POST", &format!("/api/v1/jobs/{name}/run"), None).await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
+    fn advance_mins(&self, m: i64) {
+        self.clock.advance(SignedDuration::from_mins(m));
+    }
+}
+
+#[tokio::test]
+async fn a_node_goes_offline_and_online_once_each_after_the_debounce() {
+    let w = world("2026-11-23T12:00:00Z", json!({"node": {"offline_after_secs": 600, "debounce": 2}})).await;
+    let (status, v) =
+        call(&w.app, "PUT", "/api/v1/nodes/hk1", Some(json!({"name": "HK 1", "host": "hk1.example.net", "port": 443, "region": "cn"}))).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(w.texts().await, ["Node HK 1 was added."]);
+
+    assert_eq!(call(&w.app, "POST", "/api/v1/nodes/hk1/heartbeat", None).await.0, 200);
+    w.job("node-check").await;
+    assert_eq!(call(&w.app, "GET", "/api/v1/nodes/hk1", None).await.1["status"], "online");
+
+    // Silent for 11 minutes: the first late check only counts; the second changes the state.
+    w.advance_mins(11);
+    w.job("node-check").await;
+    assert_eq!(w.texts().await.len(), 1);
+    w.advance_mins(5);
+    w.job("node-check").await;
+    w.advance_mins(5);
+    w.job("node-check").await;
+    let texts = w.texts().await;
+    assert_eq!(texts.len(), 2, "told once: {texts:?}");
+    assert_eq!(texts[1], "Node HK 1 is offline (last heartbeat 2026-11-23 12:00).");
+
+    // One heartbeat then silence again is a flap: no change.
+    call(&w.app, "POST", "/api/v1/nodes/hk1/heartbeat", None).await;
+    w.job("node-check").await;
+    w.advance_mins(11);
+    w.job("node-check").await;
+    assert_eq!(w.texts().await.len(), 2);
+
+    // Back for two checks: online, with the downtime since it was last heard from (12:00).
+    for _ in 0..2 {
+        call(&w.app, "POST", "/api/v1/nodes/hk1/heartbeat", None).await;
+        w.job("node-check").await;
+        w.advance_mins(5);
+    }
+    let texts = w.texts().await;
+    assert_eq!(texts.len(), 3);
+    assert_eq!(texts[2], "Node HK 1 is back online after 37m.");
+}
+
+#[tokio::test]
+async fn node_changes_are_announced_with_what_changed() {
+    let w = world("2026-11-23T12:00:00Z", json!({})).await;
+    call(&w.app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "N1", "host": "a.example", "port": 443}))).await;
+    let (status, v) = call(&w.app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "N1", "host": "b.example", "port": 8443}))).await;
+    assert_eq!((status, v["changed"].clone()), (200, json!(["host", "port"])));
+    // The same document again changes nothing and says nothing.
+    call(&w.app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "N1", "host": "b.example", "port": 8443}))).await;
+    assert_eq!(call(&w.app, "DELETE", "/api/v1/nodes/n1", None).await.0, 204);
+    assert_eq!(call(&w.app, "DELETE", "/api/v1/nodes/n1", None).await.0, 404);
+    assert_eq!(w.texts().await, ["Node N1 was added.", "Node N1 was updated: host, port.", "Node N1 was deleted."]);
+}
+
+#[tokio::test]
+async fn a_node_may_send_its_own_heartbeat_with_its_key() {
+    let w = world("2026-11-23T12:00:00Z", json!({})).await;
+    call(&w.app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "N1", "key": "node-key-0123456789"}))).await;
+    let (_, n) = call(&w.app, "GET", "/api/v1/nodes/n1", None).await;
+    assert_eq!(n["key"], "********");
+    let beat = |key: Option<&str>, node: &str| {
+        let mut req = herald_tests::request("POST", &format!("/api/v1/nodes/{node}/heartbeat"), None);
+        req.headers.remove("authorization");
+        if let Some(k) = key {
+            req.headers.insert("authorization", format!("Bearer {k}").parse().unwrap());
+        }
+        req
+    };
+    assert_eq!(herald::http::route(&w.app, beat(Some("node-key-0123456789"), "n1")).await.status(), 200);
+    assert_eq!(herald::http::route(&w.app, beat(Some("wrong-key-0123456789"), "n1")).await.status(), 401);
+    assert_eq!(herald::http::route(&w.app, beat(None, "n1")).await.status(), 401);
+    assert_eq!(herald::http::route(&w.app, beat(Some("node-key-0123456789"), "n2")).await.status(), 401);
+    assert_eq!(call(&w.app, "POST", "/api/v1/nodes/n2/heartbeat", None).await.0, 404);
+    assert!(call(&w.app, "GET", "/api/v1/nodes/n1", None).await.1["last_heartbeat"].is_string());
+}
+
+#[tokio::test]
+async fn blocked_comes_from_the_probe_or_the_host_with_the_same_debounce() {
+    let reachable = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let r = reachable.clone();
+    let probe = TestServer::start(move |_| Reply::ok(json!({"reachable": r.load(std::sync::atomic::Ordering::SeqCst)}).to_string())).await;
+    let url = format!("{}/check?host={{host}}&port={{port}}&region={{region}}", probe.url);
+    let w = world("2026-11-23T12:00:00Z", json!({"node": {"debounce": 2, "probe_url": url}})).await;
+    call(&w.app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "N1", "host": "n1.example", "port": 443, "region": "cn-sh"}))).await;
+    reachable.store(false, std::sync::atomic::Ordering::SeqCst);
+    w.job("node-check").await;
+    w.job("node-check").await;
+    w.job("node-check").await;
+    assert_eq!(probe.received()[0].query, "host=n1.example&port=443&region=cn-sh");
+    reachable.store(true, std::sync::atomic::Ordering::SeqCst);
+    w.job("node-check").await;
+    w.job("node-check").await;
+    assert_eq!(w.texts().await[1..], ["Node N1 is unreachable from cn-sh.".to_owned(), "Node N1 is reachable again from cn-sh.".to_owned()]);
+
+    // Without a probe, the host's report counts.
+    let w = world("2026-11-23T12:00:00Z", json!({"node": {"debounce": 2}})).await;
+    call(&w.app, "PUT", "/api/v1/nodes/n2", Some(json!({"name": "N2", "region": "cn"}))).await;
+    call(&w.app, "POST", "/api/v1/nodes/n2/heartbeat", Some(json!({"blocked": true}))).await;
+    w.job("node-check").await;
+    w.job("node-check").await;
+    assert_eq!(call(&w.app, "GET", "/api/v1/nodes/n2", None).await.1["blocked"], true);
+}
+
+#[tokio::test]
+async fn the_daily_report_counts_yesterday_once_at_the_configured_local_time() {
+    // Shanghai is UTC+8: 2026-11-22 10:00 local = 02:00 UTC.
+    let w = world("2026-11-22T02:00:00Z", json!({"time_zone": "Asia/Shanghai", "daily_report": {"time": "09:00"}, "node": {"debounce": 1}})).await;
+    let broken = TestServer::start(|_| Reply::status(400)).await;
+    call(&w.app, "PUT", "/api/v1/channels/bad", Some(json!({"kind": "webhook", "types": ["download"], "settings": {"url": broken.url}}))).await;
+    for u in ["u1", "u2"] {
+        call(&w.app, "PUT", &format!("/api/v1/users/{u}"), Some(json!({}))).await;
+    }
+    call(&w.app, "POST", "/api/v1/notify", Some(json!({"type": "download", "text": "done", "to": "admins"}))).await;
+    call(&w.app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "N1"}))).await;
+    call(&w.app, "POST", "/api/v1/nodes/n1/heartbeat", None).await;
+    w.job("node-check").await;
+    w.advance_mins(30);
+    w.job("node-check").await; // offline from 10:30 local
+    w.texts().await;
+    let admin = w.app.repo.user("u1").await.unwrap().unwrap();
+    w.app.repo.check_in(&admin, &w.app.repo.local_day(w.app.now()).to_string(), 10).await.unwrap();
+    w.app.repo.bump(&w.app.repo.local_day(w.app.now()).to_string(), "checkins", 1).await.unwrap();
+
+    // Next day 08:59 local: not yet; 09:00: the report, once.
+    w.clock.set("2026-11-23T00:59:00Z".parse().unwrap());
+    w.job("tick").await;
+    let before = w.texts().await.len();
+    w.clock.set("2026-11-23T01:00:00Z".parse().unwrap());
+    let v = w.job("tick").await;
+    assert_eq!(v["daily"]["ran"], true, "{v}");
+    let r = &v["daily"]["report"];
+    assert_eq!((r["date"].as_str(), r["users"].as_i64(), r["new_users"].as_i64()), (Some("2026-11-22"), Some(3), Some(3)));
+    assert_eq!((r["checkins"].as_i64(), r["nodes_offline"].as_i64()), (Some(1), Some(1)));
+    assert!(r["sent"].as_i64().unwrap() >= 3, "{r}");
+    assert_eq!(r["failed"], 1);
+    assert_eq!(r["top_failure_reasons"][0]["reason"], "HTTP 400");
+    assert_eq!(r["downtime"][0]["node"], "N1");
+    w.job("tick").await;
+    let texts = w.texts().await;
+    let reports: Vec<&String> = texts[before..].iter().filter(|t| t.starts_with("Users:")).collect();
+    assert_eq!(reports.len(), 1, "{texts:?}");
+    assert!(reports[0].contains("Check-ins: 1") && reports[0].contains("1 failed") && reports[0].contains("HTTP 400 (1)"), "{}", reports[0]);
+}
+
+async fn reminded(w: &World) -> Vec<(String, String)> {
+    drain(&w.app, &w.d).await;
+    w.hook
+        .received()
+        .iter()
+        .filter(|r| r.json()["type"] == "account")
+        .map(|r| (r.json()["title"].as_str().unwrap().to_owned(), r.json()["text"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn expiry_reminders_follow_the_local_day_and_come_once() {
+    let w = world("2026-11-23T01:00:00Z", json!({"time_zone": "Asia/Shanghai", "reminders": {"expiry_days": [3, 1]}})).await;
+    // Today is 2026-11-23 in Shanghai. u3 expires 26th 00:30 local (= 25th 16:30 UTC): 3 days.
+    let users = [("u3", "2026-11-25T16:30:00Z"), ("u1", "2026-11-24T15:59:00Z"), ("u2", "2026-11-25T15:00:00Z"), ("gone", "2026-11-22T03:00:00Z")];
+    for (id, at) in users {
+        call(&w.app, "PUT", &format!("/api/v1/users/{id}"), Some(json!({"expires_at": at, "ids": {"webhook": id}}))).await;
+    }
+    let v = w.job("daily").await;
+    assert_eq!(v["daily"]["reminders"]["reminded"], 3, "{v}");
+    let mut got = reminded(&w).await;
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("Account expired".to_owned(), "Your account expired on 2026-11-22.".to_owned()),
+            ("Account expiring".to_owned(), "Your account expires in 1 days, on 2026-11-24.".to_owned()),
+            ("Account expiring".to_owned(), "Your account expires in 3 days, on 2026-11-26.".to_owned()),
+        ]
+    );
+    // However often the job runs, each reminder goes once.
+    let v = w.job("daily").await;
+    assert_eq!((v["daily"]["reminders"]["reminded"].as_u64(), v["daily"]["reminders"]["skipped"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(reminded(&w).await.len(), 3);
+}
+
+#[tokio::test]
+async fn expiry_reminders_hold_across_a_daylight_saving_change() {
+    // New York springs forward on 2026-03-08. Today (03-06, 09:00 local EST) + 3 days = 03-09.
+    let w = world("2026-03-06T14:00:00Z", json!({"time_zone": "America/New_York", "reminders": {"expiry_days": [3]}})).await;
+    // 03-09 00:30 EDT = 04:30 UTC (in); 03-08 23:30 EDT = 03:30 UTC on the 9th (out: the 8th).
+    call(&w.app, "PUT", "/api/v1/users/in", Some(json!({"expires_at": "2026-03-09T04:30:00Z", "ids": {"webhook": "in"}}))).await;
+    call(&w.app, "PUT", "/api/v1/users/out", Some(json!({"expires_at": "2026-03-09T03:30:00Z", "ids": {"webhook": "out"}}))).await;
+    let v = w.job("daily").await;
+    assert_eq!(v["daily"]["reminders"]["reminded"], 1, "{v}");
+    assert_eq!(reminded(&w).await[0].1, "Your account expires in 3 days, on 2026-03-09.");
+}
+
+#[tokio::test]
+async fn traffic_reminders_at_the_threshold_and_when_used_up_once_a_month() {
+    let w = world("2026-11-23T10:00:00Z", json!({"reminders": {"traffic_percent": 90, "expiry_days": []}})).await;
+    let gb = 1u64 << 30;
+    for (id, used) in [("low", 50 * gb), ("high", 95 * gb), ("out", 100 * gb)] {
+        call(&w.app, "PUT", &format!("/api/v1/users/{id}"), Some(json!({"traffic_used": used, "traffic_total": 100 * gb, "ids": {"webhook": id}})))
+            .await;
+    }
+    w.job("daily").await;
+    w.job("daily").await;
+    let mut got: Vec<String> = reminded(&w).await.into_iter().map(|(_, t)| t).collect();
+    got.sort();
+    assert_eq!(got, ["You have used 95% of your traffic (95.0 GB of 100.0 GB).", "You have used all of your traffic (100.0 GB)."]);
+}
+
+#[tokio::test]
+async fn fans_out_thousands_of_reminders_in_queue_batches_of_ten() {
+    use herald::queue::{OutMessage, Queue};
+    struct Counting(herald::queue::memory::MemoryQueue, std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize);
+    #[async_trait::async_trait]
+    impl Queue for Counting {
+        async fn send(&self, m: Vec<OutMessage>) -> herald::queue::QueueResult<()> {
+            self.1.fetch_add(m.len().div_ceil(10), std::sync::atomic::Ordering::SeqCst);
+            self.2.fetch_add(m.len(), std::sync::atomic::Ordering::SeqCst);
+            self.0.send(m).await
+        }
+        async fn receive(&self, max: usize, wait: std::time::Duration) -> herald::queue::QueueResult<Vec<herald::queue::Received>> {
+            self.0.receive(max, wait).await
+        }
+        async fn delete(&self, r: &str) -> herald::queue::QueueResult<()> {
+            self.0.delete(r).await
+        }
+        async fn set_visibility(&self, r: &str, s: u32) -> herald::queue::QueueResult<()> {
+            self.0.set_visibility(r, s).await
+        }
+        async fn dead_letter(&self, m: &herald::queue::Received) -> herald::queue::QueueResult<()> {
+            self.0.dead_letter(m).await
+        }
+        async fn dead_letters(&self, max: usize) -> herald::queue::QueueResult<Vec<herald::queue::Received>> {
+            self.0.dead_letters(max).await
+        }
+        async fn delete_dead(&self, r: &str) -> herald::queue::QueueResult<()> {
+            self.0.delete_dead(r).await
+        }
+        async fn depth(&self) -> herald::queue::QueueResult<herald::queue::Depth> {
+            self.0.depth().await
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
+    let queue = Arc::new(Counting(herald_tests::memory_queue(180, 20), Default::default(), Default::default()));
+    let clock = Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap()));
+    let app = App::new(table, queue.clone(), clock, herald_tests::test_config()).unwrap();
+    call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": herald_tests::telegram::BOT_TOKEN}}))).await;
+    let n = herald_tests::seed_users(&app, 2_345, "2026-11-26T12:00:00Z").await;
+    assert_eq!(n, 2_345);
+    let v = herald::jobs::run(&app, "daily", true, None).await.unwrap();
+    let r = &v["daily"]["reminders"];
+    assert_eq!((r["reminded"].as_u64(), r["deliveries"].as_u64(), r["finished"].as_bool()), (Some(2_345), Some(2_345), Some(true)), "{v}");
+    let sent = queue.2.load(std::sync::atomic::Ordering::SeqCst);
+    // The daily report itself is one more notification with its own (admin-less: no) messages.
+    assert_eq!(sent, 2_345);
+    assert_eq!(queue.1.load(std::sync::atomic::Ordering::SeqCst), sent.div_ceil(10));
+    // Nothing left for the sweeper: every reminder was marked planned.
+    assert!(app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap().is_empty());
+}
+
+#[test]
+fn scheduler_events_name_their_job() {
+    for (file, job) in [("tick.json", Ok("tick")), ("daily.json", Ok("daily")), ("scheduled-event.json", Ok("tick"))] {
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{}/../events/scheduler/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap();
+        assert_eq!(herald::lambda::job_of(&v).as_deref(), job.map_err(|_: ()| String::new()).as_deref(), "{file}");
+    }
+    let bad: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/../events/scheduler/invalid-job.json", env!("CARGO_MANIFEST_DIR"))).unwrap())
+            .unwrap();
+    assert!(herald::lambda::job_of(&bad).unwrap_err().contains("unknown job"));
+}
