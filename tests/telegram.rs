@@ -398,7 +398,9 @@ async fn honours_telegrams_flood_control_and_reschedules() {
     drain(&app, &Dispatcher::default()).await;
     let texts: Vec<String> = fake.delivered().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
     assert_eq!(texts, ["m0", "m1", "m2"], "in order, each once");
-    assert!(started.elapsed() >= std::time::Duration::from_millis(3900), "2 s wait, then one per second");
+    // 2 s for Telegram, then one a second per chat (fixed windows: two may fall either side of
+    // a window's edge, which Telegram's short bursts allow).
+    assert!(started.elapsed() >= std::time::Duration::from_millis(2900), "{:?}", started.elapsed());
     assert_eq!(fake.with(|s| s.too_many), 0, "our own pacing caused no 429");
     let (_, first) = call(&app, "GET", &format!("/api/v1/notifications/{first}"), None).await;
     assert_eq!((first["deliveries"][0]["status"].as_str(), first["deliveries"][0]["attempts"].as_u64()), (Some("sent"), Some(1)));

@@ -18,10 +18,18 @@ use std::time::{Duration, Instant};
 
 pub const MIN_API_TOKEN: usize = 16;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ConfigError {
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A function's `main` returns this when it cannot start: the process prints it (through
+/// `Debug`) on its way out, so it reads as the plain message.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Typed settings read once from the environment.
@@ -42,6 +50,9 @@ pub struct Config {
     pub retry_base: Duration,
     /// `HERALD_HTTP_TIMEOUT_SECS`: the longest one outbound call may take (default 10).
     pub http_timeout: Duration,
+    /// `HERALD_LEASE_SECS`: how long a `sending` claim keeps a delivery from a second sender
+    /// (default 120; longer than any one send, shorter than the queue's visibility timeout).
+    pub lease: Duration,
 }
 
 impl Default for Config {
@@ -54,6 +65,7 @@ impl Default for Config {
             max_receives: 20,
             retry_base: Duration::from_secs(10),
             http_timeout: Duration::from_secs(10),
+            lease: Duration::from_secs(120),
         }
     }
 }
@@ -94,6 +106,7 @@ impl Config {
             max_receives: env_num("HERALD_MAX_RECEIVES", 20u32)?.max(2),
             retry_base: Duration::from_secs(env_num("HERALD_RETRY_BASE_SECS", 10)?),
             http_timeout: Duration::from_secs(env_num("HERALD_HTTP_TIMEOUT_SECS", 10)?.max(1)),
+            lease: Duration::from_secs(env_num("HERALD_LEASE_SECS", 120)?.max(1)),
         })
     }
 

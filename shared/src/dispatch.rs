@@ -23,13 +23,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
-/// How long a `sending` claim protects a delivery from a second sender.
-pub const LEASE: Duration = Duration::from_secs(120);
-
 /// While another sender's claim is alive: how long it has left.
-fn lease_left(status: DeliveryStatus, claimed_at: Option<Timestamp>, now: Timestamp) -> Option<Duration> {
+fn lease_left(lease: Duration, status: DeliveryStatus, claimed_at: Option<Timestamp>, now: Timestamp) -> Option<Duration> {
     let age = now.duration_since(claimed_at?).unsigned_abs();
-    (status == DeliveryStatus::Sending && age < LEASE).then(|| LEASE - age)
+    (status == DeliveryStatus::Sending && age < lease).then(|| lease - age)
 }
 
 /// What to do with one queue message.
@@ -47,6 +44,10 @@ pub enum Step {
 #[derive(Default)]
 pub struct Dispatcher {
     pub pacer: Pacer,
+    /// Sends whose outcome is not written yet: a crash now is the one way to send twice.
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    /// Counters for the daily report, added up over a batch and written once per batch.
+    tally: std::sync::Mutex<BTreeMap<(String, String), i64>>,
 }
 
 fn secs(d: Duration) -> u32 {
@@ -70,7 +71,18 @@ impl Dispatcher {
             groups.entry(m.group.as_str()).or_default().push(m);
         }
         let results = join_all(groups.into_values().map(|msgs| self.process_group(app, msgs))).await;
+        let counts = std::mem::take(&mut *self.tally.lock().unwrap_or_else(|e| e.into_inner()));
+        for ((day, name), n) in counts {
+            if let Err(e) = app.repo.bump(&day, &name, n).await {
+                warn!(error = %e, "daily counters not written");
+            }
+        }
         results.into_iter().flatten().collect()
+    }
+
+    fn count(&self, app: &App, day_suffix: &str, name: &str) {
+        let day = format!("{}{day_suffix}", app.repo.local_day(app.now()));
+        *self.tally.lock().unwrap_or_else(|e| e.into_inner()).entry((day, name.to_owned())).or_default() += 1;
     }
 
     async fn process_group(&self, app: &App, msgs: Vec<&Received>) -> Vec<String> {
@@ -147,7 +159,7 @@ impl Dispatcher {
         if d.status.is_final() {
             return Ok(Step::Done);
         }
-        if let Some(wait) = lease_left(d.status, d.claimed_at, now) {
+        if let Some(wait) = lease_left(app.config.lease, d.status, d.claimed_at, now) {
             return Ok(Step::Retry(wait));
         }
         if d.hold_until.is_some_and(|h| h > now) {
@@ -182,6 +194,7 @@ impl Dispatcher {
 
         let message = Message::new(&n.value, &d);
         let started = Instant::now();
+        let _window = InFlight::enter(&self.in_flight);
         let report = channels::send(&SendContext { http: &app.http, repo: &app.repo }, channel, &d.recipient, &message, d.parts_done).await;
         let outcome = report.outcome;
         d.parts_done = report.parts_done;
@@ -197,7 +210,7 @@ impl Dispatcher {
                 d.sent_at = Some(now);
                 d.reason = None;
                 self.save_final(app, &d, rev).await?;
-                app.repo.bump_today("sent", 1).await?;
+                self.count(app, "", "sent");
                 Ok(Step::Done)
             }
             SendOutcome::RateLimited { retry_after, reason } => {
@@ -235,7 +248,7 @@ impl Dispatcher {
         if c.status.is_final() {
             return Ok(Step::Done);
         }
-        if let Some(wait) = lease_left(c.status, c.claimed_at, now) {
+        if let Some(wait) = lease_left(app.config.lease, c.status, c.claimed_at, now) {
             return Ok(Step::Retry(wait));
         }
         let snap = app.snapshot().await?;
@@ -322,9 +335,9 @@ impl Dispatcher {
         d.reason = Some(reason.to_owned());
         d.updated_at = app.now();
         self.save_final(app, &d, rev).await?;
-        app.repo.bump_today("failed", 1).await?;
+        self.count(app, "", "failed");
         let short: String = reason.chars().take(60).collect();
-        app.repo.bump(&format!("{}#reasons", app.repo.local_day(app.now())), &short, 1).await?;
+        self.count(app, "#reasons", &short);
         warn!(delivery = %d.id, channel = %d.channel, reason, unreachable, "delivery failed");
         crate::metrics::emit("-", "failed", 0);
 
@@ -413,6 +426,23 @@ impl Dispatcher {
             warn!(error = %e, "could not enqueue to the moved chat; the sweeper will");
         }
         Ok(())
+    }
+}
+
+/// Counts a send from its start until its outcome is written (the guard drops at the end of
+/// `deliver`).
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

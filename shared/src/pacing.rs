@@ -1,13 +1,12 @@
 //! Pacing: sends go out no faster than each platform allows, across every Lambda instance.
 //!
-//! - Limits that must hold across instances (Telegram's 30/s per bot and 20/min per group,
-//!   WeCom's 30/min per member) are fixed windows counted in the store (`Table::add`, one
-//!   atomic update per send); inside a window the n-th send waits for its slot, so sends are
-//!   spread evenly rather than bursting at the window's start.
-//! - One-per-second-per-chat limits are kept in the instance: the FIFO queue gives each chat one
-//!   message in flight at a time, so one instance at a time sends to a chat.
-//! - A 429 pauses the channel in this instance until its `retry_after` (the message itself is
-//!   rescheduled by the dispatcher).
+//! Every limit is a fixed window counted in the store (`Table::add`: one atomic update per limit
+//! per send), so it holds however many dispatcher instances run: Telegram's 30 a second per bot,
+//! one a second per chat and 20 a minute per group; WeCom's 30 a minute per member; Discord's 50
+//! a second per bot. Inside a window of a second the n-th send waits for its own slot, so sends
+//! are spread evenly instead of bursting at the window's start; longer windows are a budget.
+//! A 429 also pauses the channel in this instance until its `retry_after` (the message itself
+//! is rescheduled by the dispatcher).
 //!
 //! A wait of up to [`MAX_INLINE_WAIT`] is taken in place (that is pacing, at the platform's own
 //! rate); anything longer is handed back as `Later`, and the dispatcher reschedules the message
@@ -36,32 +35,31 @@ pub struct SharedLimit {
     pub window: Duration,
 }
 
-/// The limits a send to `recipient` on `channel` is under: shared ones, and the per-chat
-/// spacing kept in the instance.
-pub fn limits(channel: &Channel, recipient: &str) -> (Vec<SharedLimit>, Option<Duration>) {
+/// The limits a send to `recipient` on `channel` is under.
+pub fn limits(channel: &Channel, recipient: &str) -> Vec<SharedLimit> {
     let name = &channel.name;
-    let shared = |key: String, count, secs| SharedLimit { key, count, window: Duration::from_secs(secs) };
+    let limit = |key: String, count, millis| SharedLimit { key, count, window: Duration::from_millis(millis) };
     match channel.kind() {
         ChannelKind::Telegram => {
-            let mut v = vec![shared(format!("tg:{name}"), 30, 1)];
-            // Group and channel chat ids are negative.
+            // The chat's own limit first: it is the one that makes a send wait, and a bot slot
+            // taken before waiting would go unused.
+            let mut v = vec![limit(format!("tgc:{name}:{recipient}"), 1, 1000), limit(format!("tg:{name}"), 30, 1000)];
+            // Group and channel chat ids are negative (or @names).
             if recipient.starts_with('-') || recipient.starts_with('@') {
-                v.push(shared(format!("tgg:{name}:{recipient}"), 20, 60));
+                v.push(limit(format!("tgg:{name}:{recipient}"), 20, 60_000));
             }
-            (v, Some(Duration::from_secs(1)))
+            v
         }
-        ChannelKind::Wecom => (recipient.split('|').map(|member| shared(format!("wc:{name}:{member}"), 30, 60)).collect(), None),
-        ChannelKind::Slack => (vec![], Some(Duration::from_secs(1))),
-        ChannelKind::Discord => (vec![shared(format!("dc:{name}"), 50, 1)], Some(Duration::from_millis(250))),
-        ChannelKind::Synology | ChannelKind::Vocechat => (vec![], Some(Duration::from_millis(200))),
-        ChannelKind::Webpush | ChannelKind::Webhook => (vec![], None),
+        ChannelKind::Wecom => recipient.split('|').map(|member| limit(format!("wc:{name}:{member}"), 30, 60_000)).collect(),
+        ChannelKind::Slack => vec![limit(format!("sl:{name}:{recipient}"), 1, 1000)],
+        ChannelKind::Discord => vec![limit(format!("dc:{name}"), 50, 1000), limit(format!("dcc:{name}:{recipient}"), 5, 5000)],
+        ChannelKind::Synology | ChannelKind::Vocechat => vec![limit(format!("ch:{name}"), 5, 1000)],
+        ChannelKind::Webpush | ChannelKind::Webhook => Vec::new(),
     }
 }
 
 #[derive(Default)]
 pub struct Pacer {
-    /// Per chat: when the next send may go.
-    next: Mutex<HashMap<String, Instant>>,
     /// Per channel: paused until (after a 429).
     paused: Mutex<HashMap<String, Instant>>,
 }
@@ -86,15 +84,14 @@ impl Pacer {
                 return Ok(Pace::Later(until - now));
             }
         }
-        let (shared, spacing) = limits(channel, recipient);
-        let chat_key = format!("{}:{recipient}", channel.name);
-        if let Some(gap) = spacing {
-            let wait = lock(&self.next).get(&chat_key).map(|t| t.saturating_duration_since(Instant::now())).unwrap_or_default();
-            if wait > MAX_INLINE_WAIT {
-                return Ok(Pace::Later(wait));
+        let shared = limits(channel, recipient);
+        if shared.len() <= 3 {
+            for limit in &shared {
+                if let Pace::Later(d) = take(repo, limit).await? {
+                    return Ok(Pace::Later(d));
+                }
             }
-            tokio::time::sleep(wait).await;
-            lock(&self.next).insert(chat_key, Instant::now() + gap);
+            return Ok(Pace::Go);
         }
         // A WeCom message to many members counts against each member's budget.
         let mut later = None;

@@ -68,6 +68,9 @@ pub fn memory_queue(visibility_secs: u32, max_receives: u32) -> MemoryQueue {
     MemoryQueue::new(Duration::from_secs(visibility_secs as u64), max_receives)
 }
 
+pub mod counting;
+pub mod faults;
+pub mod runtime;
 pub mod servers;
 pub mod telegram;
 pub mod wecom;
@@ -177,4 +180,17 @@ pub async fn seed_users(app: &App, n: usize, expires_at: &str) -> usize {
     }
     app.repo.bump_total("users", n as i64).await.unwrap();
     created
+}
+
+/// Stores users `f00000`.. bound to Telegram chats `500000`.. (one chat each).
+pub async fn seed_chats(app: &App, n: usize) {
+    let now = herald::clock::Clock::now(&*app.clock);
+    let users: Vec<herald::domain::User> = (0..n)
+        .map(|i| {
+            let mut u = herald::domain::User::new(&format!("f{i:05}"), now);
+            u.ids.insert(herald::domain::ChannelKind::Telegram, format!("{}", 500_000 + i));
+            u
+        })
+        .collect();
+    app.repo.seed_users(&users).await.unwrap();
 }

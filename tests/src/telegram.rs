@@ -32,8 +32,32 @@ impl Bucket {
     }
 }
 
+/// Faults to inject into `sendMessage`, decided by a seeded generator (repeatable runs).
+#[derive(Debug, Clone)]
+pub struct Faults {
+    /// Share of sends answered 500.
+    pub server_errors: f64,
+    /// Share of sends that hang past the client's timeout, then fail (never delivered).
+    pub timeouts: f64,
+    pub hang: std::time::Duration,
+    /// Every `burst_every` sends, the next `burst_len` get 429 with `retry_after` 1.
+    pub burst_every: u64,
+    pub burst_len: u64,
+    pub seed: u64,
+}
+
 #[derive(Default)]
 pub struct State {
+    pub faults: Option<Faults>,
+    rng: u64,
+    sends: u64,
+    burst_left: u64,
+    /// Injected faults, by kind (not counted as our pacing's fault).
+    pub injected_5xx: u64,
+    pub injected_timeouts: u64,
+    pub injected_429: u64,
+    /// Times of every send that reached the limits check (attempts, for the achieved rate).
+    pub attempts: Vec<Instant>,
     next_id: i64,
     buckets: HashMap<String, Bucket>,
     pub blocked: HashSet<String>,
@@ -87,6 +111,33 @@ fn respond(state: &Mutex<State>, req: &Recorded) -> Reply {
             if st.blocked.contains(&chat) {
                 return fail(403, "Forbidden: bot was blocked by the user", None);
             }
+            if let Some(f) = st.faults.clone() {
+                st.sends += 1;
+                if st.rng == 0 {
+                    st.rng = f.seed | 1;
+                }
+                // xorshift64*: a tiny, repeatable generator.
+                st.rng ^= st.rng >> 12;
+                st.rng ^= st.rng << 25;
+                st.rng ^= st.rng >> 27;
+                let roll = (st.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+                if f.burst_every > 0 && st.sends.is_multiple_of(f.burst_every) {
+                    st.burst_left = f.burst_len;
+                }
+                if st.burst_left > 0 {
+                    st.burst_left -= 1;
+                    st.injected_429 += 1;
+                    return fail(429, "Too Many Requests: retry after 1", Some(json!({"retry_after": 1})));
+                }
+                if roll < f.timeouts {
+                    st.injected_timeouts += 1;
+                    return fail(500, "Internal Server Error", None).after(f.hang);
+                }
+                if roll < f.timeouts + f.server_errors {
+                    st.injected_5xx += 1;
+                    return fail(502, "Bad Gateway", None);
+                }
+            }
             if let Some(after) = st.throttle.remove(&chat) {
                 return fail(429, &format!("Too Many Requests: retry after {after}"), Some(json!({"retry_after": after})));
             }
@@ -103,6 +154,7 @@ fn respond(state: &Mutex<State>, req: &Recorded) -> Reply {
             if p["parse_mode"] == "HTML" && text.contains("<unclosed") {
                 return fail(400, "Bad Request: can't parse entities: Unclosed start tag", None);
             }
+            st.attempts.push(Instant::now());
             if !st.unlimited {
                 let group = chat.starts_with('-');
                 let limits: [(String, f64, f64); 2] = [

@@ -31,6 +31,11 @@ impl SqsQueue {
         Self { client, url: url.into(), dlq_url: dlq_url.into() }
     }
 
+    /// The queue's and the dead-letter queue's URLs.
+    pub fn urls(&self) -> (&str, &str) {
+        (&self.url, &self.dlq_url)
+    }
+
     /// Creates `name.fifo` and its dead-letter queue `name-dlq.fifo` if missing (for the emulator
     /// and `herald-local` on the aws backend; on AWS the SAM template creates them) and returns
     /// the adapter.

@@ -106,6 +106,16 @@ impl EmbeddedTable {
     pub fn open(dir: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
         let db = Database::create(dir.join(FILE)).map_err(|e| backend(format!("cannot open {}: {e}", dir.join(FILE).display())))?;
+        Self::init(db)
+    }
+
+    /// A table that lives in memory only (benchmarks, throwaway runs).
+    pub fn in_memory() -> StoreResult<Self> {
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(backend)?;
+        Self::init(db)
+    }
+
+    fn init(db: Database) -> StoreResult<Self> {
         let tx = db.begin_write().map_err(backend)?;
         tx.open_table(ITEMS).map_err(backend)?;
         tx.open_table(INDEX).map_err(backend)?;

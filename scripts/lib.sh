@@ -1,0 +1,55 @@
+# Shared by scripts/test.sh and scripts/bench.sh: the pinned Python tools, and the emulator.
+MOTO=5.2.5
+CFN_LINT=1.58.0
+CHECKOV=3.2.495
+CARGO_LAMBDA=1.9.2
+APPRISE=2.2.0
+
+step() { printf '\n== %s\n' "$*"; }
+
+# .venv: moto's server, cfn-lint and cargo-lambda; .venv-checkov: checkov (it pins its own
+# dependencies); .venv-bench: Apprise, only for the benchmarks.
+python_tools() {
+  if ! .venv/bin/python -c "import importlib.metadata as m; assert (m.version('moto'), m.version('cfn-lint'), m.version('cargo-lambda')) == ('$MOTO', '$CFN_LINT', '$CARGO_LAMBDA')" 2>/dev/null; then
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet "moto[server]==$MOTO" "cfn-lint==$CFN_LINT" "cargo-lambda==$CARGO_LAMBDA"
+  fi
+  if [ ! -x .venv-checkov/bin/checkov ]; then
+    python3 -m venv .venv-checkov
+    .venv-checkov/bin/pip install --quiet "checkov==$CHECKOV"
+  fi
+}
+
+apprise_tools() {
+  if ! .venv-bench/bin/python -c "import importlib.metadata as m; assert m.version('apprise') == '$APPRISE'" 2>/dev/null; then
+    python3 -m venv .venv-bench
+    .venv-bench/bin/pip install --quiet "apprise==$APPRISE"
+  fi
+}
+
+# Starts moto's server on a free loopback port, stopped when the calling script exits.
+start_emulator() {
+  mkdir -p target
+  local port
+  port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  .venv/bin/moto_server -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &
+  MOTO_PID=$!
+  trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do
+    curl -sf -X POST "http://127.0.0.1:$port/moto-api/reset" > /dev/null && break
+    sleep 0.2
+  done
+  curl -sf -X POST "http://127.0.0.1:$port/moto-api/reset" > /dev/null || { cat target/moto.log; echo "the emulator did not start"; exit 1; }
+  export HERALD_TEST_EMULATOR="http://127.0.0.1:$port" HERALD_REQUIRE_EMULATOR=1
+  echo "moto $MOTO on $HERALD_TEST_EMULATOR"
+}
+
+# Every function for Lambda, with cargo-lambda (x86_64 here: the arm64 target needs a rustup
+# download, see the README), as zips in target/lambda/.
+lambda_build() {
+  .venv/bin/cargo-lambda lambda build --release --compiler cargo --disable-optimizations --output-format zip
+  for zip in target/lambda/*/bootstrap.zip; do
+    name=$(basename "$(dirname "$zip")")
+    printf '%-20s binary %9d bytes   zip %9d bytes\n' "$name" "$(stat -c %s "target/x86_64-unknown-linux-gnu/release/$name")" "$(stat -c %s "$zip")"
+  done
+}

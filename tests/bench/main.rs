@@ -1,0 +1,589 @@
+//! `herald-bench`: Herald's measurements, printed as Markdown for docs/benchmarks.md.
+//!
+//! `make bench` runs it in full after a release build; `herald-bench --smoke` (in the test
+//! command) runs every section tiny, so the harness cannot rot. Sections: start-up, delivery
+//! rate against the limits, the fault run, Apprise side by side, the daily fan-out, peak memory,
+//! and the cost model built from those figures.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use herald::app::App;
+use herald::dispatch::Dispatcher;
+use herald_tests::counting::{CountingQueue, CountingTable, Counts};
+use herald_tests::runtime::{RuntimeApi, peak_rss_kib};
+use herald_tests::servers::{Reply, TestServer};
+use herald_tests::telegram::{BOT_TOKEN, FakeTelegram};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Opts {
+    smoke: bool,
+    bins: String,
+    zips: String,
+    apprise_python: Option<String>,
+    emulator: Option<String>,
+    fanout: usize,
+    fanout_emulator: usize,
+    only: Option<String>,
+}
+
+fn opts() -> Opts {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let value = |f: &str| args.iter().position(|a| a == f).and_then(|i| args.get(i + 1)).cloned();
+    let smoke = flag("--smoke");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    Opts {
+        smoke,
+        bins: value("--bins").unwrap_or_else(|| format!("{root}/target/{}", if smoke { "debug" } else { "x86_64-unknown-linux-gnu/release" })),
+        zips: value("--zips").unwrap_or_else(|| format!("{root}/target/lambda")),
+        apprise_python: value("--apprise-python"),
+        emulator: std::env::var("HERALD_TEST_EMULATOR").ok().filter(|v| !v.is_empty()),
+        fanout: value("--fanout").and_then(|v| v.parse().ok()).unwrap_or(if smoke { 500 } else { 100_000 }),
+        fanout_emulator: value("--fanout-emulator").and_then(|v| v.parse().ok()).unwrap_or(if smoke { 200 } else { 100_000 }),
+        only: value("--only"),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+fn cpu_seconds() -> f64 {
+    // utime + stime of this process, from /proc (clock ticks of 100 Hz on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+const FUNCTIONS: [&str; 5] = ["herald-api", "herald-telegram", "herald-wecom", "herald-dispatcher", "herald-scheduler"];
+
+fn function_env(rt: &RuntimeApi, name: &str) -> Vec<(String, String)> {
+    let mut env = rt.env(name);
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("HERALD_TABLE", "herald"),
+        ("HERALD_QUEUE_URL", "http://127.0.0.1:9/q.fifo"),
+        ("HERALD_DLQ_URL", "http://127.0.0.1:9/d.fifo"),
+        ("HERALD_API_TOKEN", "bench-api-token-0123456789"),
+        ("HERALD_LOG", "warn"),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    env
+}
+
+/// Time from exec to the function's first `next` (its init done, SDK clients built).
+async fn cold_start(path: &str, name: &str) -> Option<f64> {
+    let rt = RuntimeApi::start().await;
+    let t0 = Instant::now();
+    let mut child = Command::new(path).env_clear().envs(function_env(&rt, name)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    let started = rt.started(Duration::from_secs(20)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    started.ok().map(|t| t.duration_since(t0).as_secs_f64() * 1000.0)
+}
+
+async fn startup(o: &Opts, out: &mut String) -> Value {
+    let runs = if o.smoke { 3 } else { 21 };
+    let mut names: Vec<&str> = FUNCTIONS.to_vec();
+    names.push("bare-lambda");
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    // Interleaved, so that a busy moment of the machine hits every binary alike.
+    for _ in 0..runs {
+        for (i, n) in names.iter().enumerate() {
+            if let Some(ms) = cold_start(&format!("{}/{n}", o.bins), n).await {
+                samples[i].push(ms);
+            }
+        }
+    }
+    let bare = median(samples[names.len() - 1].clone());
+    writeln!(out, "| binary | start-up median (ms, {runs} cold starts) | × bare | stripped size | zip |\n|---|---|---|---|---|").ok();
+    let mut result = serde_json::Map::new();
+    for (i, n) in names.iter().enumerate() {
+        let m = median(samples[i].clone());
+        let size = std::fs::metadata(format!("{}/{n}", o.bins)).map(|m| m.len()).unwrap_or(0);
+        let zip = std::fs::metadata(format!("{}/{n}/bootstrap.zip", o.zips)).map(|m| m.len()).unwrap_or(0);
+        let ratio = if bare > 0.0 { m / bare } else { 0.0 };
+        writeln!(
+            out,
+            "| {n} | {m:.1} | {ratio:.2} | {:.2} MB | {} |",
+            size as f64 / 1e6,
+            if zip > 0 { format!("{:.2} MB", zip as f64 / 1e6) } else { "-".into() }
+        )
+        .ok();
+        result.insert(n.to_string(), json!({"median_ms": m, "ratio": ratio, "bytes": size, "zip_bytes": zip}));
+    }
+    Value::Object(result)
+}
+
+/// Herald in this process: the store in memory (or a file), the in-process queue, counting.
+fn local_app(config: herald::app::Config, file: Option<&std::path::Path>) -> (App, Arc<Counts>) {
+    let counts = Arc::new(Counts::default());
+    let table: Arc<dyn herald::store::Table> = match file {
+        Some(dir) => Arc::new(herald::store::embedded::EmbeddedTable::open(dir).unwrap()),
+        None => Arc::new(herald::store::embedded::EmbeddedTable::in_memory().unwrap()),
+    };
+    let queue = Arc::new(herald::queue::memory::MemoryQueue::new(Duration::from_secs(30), config.max_receives));
+    let app = App::new(
+        Arc::new(CountingTable(table, counts.clone())),
+        Arc::new(CountingQueue(queue, counts.clone())),
+        Arc::new(herald::clock::SystemClock),
+        config,
+    )
+    .unwrap();
+    (app, counts)
+}
+
+async fn notify_all(app: &App, n: usize, users: usize) {
+    for i in 0..n {
+        let body = json!({"type": "account", "text": format!("m{i:06}"), "to": {"user": format!("f{:05}", i % users)}});
+        let (status, v) = herald_tests::call(app, "POST", "/api/v1/notify", Some(body)).await;
+        assert_eq!(status, 202, "{v}");
+    }
+}
+
+async fn rate(o: &Opts, out: &mut String) -> Value {
+    // 1. Against Telegram's limits: N messages to N chats, one dispatcher instance.
+    let n = if o.smoke { 40 } else { 600 };
+    let fake = FakeTelegram::start().await;
+    let (app, _) = local_app(herald_tests::test_config(), None);
+    let (status, _) = herald_tests::call(
+        &app,
+        "PUT",
+        "/api/v1/channels/tg",
+        Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": fake.url()}})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    herald_tests::seed_chats(&app, n).await;
+    notify_all(&app, n, n).await;
+    let app = Arc::new(app);
+    let worker = tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    let t0 = Instant::now();
+    while fake.with(|s| s.delivered.len()) < n && t0.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.abort();
+    let (attempts, too_many, delivered) = fake.with(|s| (s.attempts.clone(), s.too_many, s.delivered.clone()));
+    let busy = attempts.last().zip(attempts.first()).map(|(l, f)| l.duration_since(*f).as_secs_f64()).unwrap_or(0.0);
+    let achieved = if busy > 0.0 { (attempts.len() - 1) as f64 / busy } else { 0.0 };
+    let unique: std::collections::HashSet<String> = delivered.iter().map(|m| m["text"].to_string()).collect();
+    writeln!(out, "| target | messages | achieved | of the limit | 429 caused | lost | duplicated |\n|---|---|---|---|---|---|---|").ok();
+    writeln!(
+        out,
+        "| Telegram stand-in (30/s per bot, 1/s per chat) | {n} to {n} chats | {achieved:.2}/s | {:.1}% | {too_many} | {} | {} |",
+        achieved / 30.0 * 100.0,
+        n - unique.len(),
+        delivered.len() - unique.len()
+    )
+    .ok();
+
+    // 2. An unthrottled webhook endpoint: deliveries per second per instance.
+    let m = if o.smoke { 100 } else { 5000 };
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    let (app, _) = local_app(herald_tests::test_config(), None);
+    herald_tests::call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    for i in 0..m {
+        herald_tests::call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("w{i}"), "to": "admins"}))).await;
+    }
+    let app = Arc::new(app);
+    let t0 = Instant::now();
+    let worker = tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    while hook.received().len() < m && t0.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    worker.abort();
+    let per_sec = hook.received().len() as f64 / secs;
+    writeln!(out, "| local webhook endpoint (no limit) | {m} | {per_sec:.0}/s per instance | - | 0 | {} | - |", m - hook.received().len()).ok();
+    json!({"telegram": {"n": n, "achieved_per_sec": achieved, "of_limit": achieved / 30.0, "too_many": too_many}, "webhook": {"n": m, "per_sec": per_sec}})
+}
+
+async fn faults(o: &Opts, out: &mut String) -> Value {
+    let n = if o.smoke { 60 } else { 3000 };
+    let mut config = herald_tests::test_config();
+    herald_tests::faults::config(&mut config);
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
+    let queue = Arc::new(herald::queue::memory::MemoryQueue::new(Duration::from_secs(3), config.max_receives));
+    let app = App::new(table, queue, Arc::new(herald::clock::SystemClock), config).unwrap();
+    let r = herald_tests::faults::run(app, n, n, 42).await;
+    writeln!(
+        out,
+        "| deliveries | delivered | lost | duplicated (in flight at the kill) | failed | injected 5xx / timeouts / 429 | 429 from our pacing | attempts/s | of 30/s | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} ({}) | {} | {} / {} / {} | {} | {:.2} | {:.1}% | {:.0} |",
+        r.deliveries, r.delivered, r.lost, r.duplicated, r.in_flight_at_kill, r.failed, r.injected_5xx, r.injected_timeouts, r.injected_429, r.pacing_429, r.attempts_per_second, r.rate_of_limit * 100.0, r.seconds
+    )
+    .ok();
+    serde_json::to_value(&r).unwrap_or_default()
+}
+
+async fn apprise(o: &Opts, out: &mut String) -> Value {
+    let n = if o.smoke { 20 } else { 1000 };
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    let url = format!("{}/hook", hook.url);
+    // Herald: the API takes the notifications, the dispatcher sends them, all in this process.
+    let (app, _) = local_app(herald_tests::test_config(), None);
+    herald_tests::call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": url}}))).await;
+    let app = Arc::new(app);
+    let worker = tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    for i in 0..n {
+        herald_tests::call(
+            &app,
+            "POST",
+            "/api/v1/notify",
+            Some(json!({"type": "node", "title": "Herald", "text": format!("message {i}"), "to": "admins"})),
+        )
+        .await;
+    }
+    while hook.received().len() < n && t0.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (herald_wall, herald_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+    worker.abort();
+    let herald_got = hook.received().len();
+    let mut result = json!({"n": n, "herald": {"wall": herald_wall, "cpu": herald_cpu, "received": herald_got}});
+    writeln!(out, "| sender | {n} notifications to one local JSON endpoint | wall | CPU | received |\n|---|---|---|---|---|").ok();
+    writeln!(out, "| Herald (API + queue + dispatcher, one process) | | {herald_wall:.2} s | {herald_cpu:.2} s | {herald_got} |").ok();
+    let Some(python) = &o.apprise_python else {
+        writeln!(out, "| Apprise | (not run: pass --apprise-python) | | | |").ok();
+        return result;
+    };
+    let before = hook.received().len();
+    let script = format!(
+        "import apprise, time, resource, json\na = apprise.Apprise()\na.add('json://{}/hook')\nt = time.perf_counter()\nfor i in range({n}):\n    a.notify(title='Herald', body='message %d' % i)\nwall = time.perf_counter() - t\nr = resource.getrusage(resource.RUSAGE_SELF)\nprint(json.dumps({{'wall': wall, 'cpu': r.ru_utime + r.ru_stime, 'version': apprise.__version__}}))",
+        hook.url.trim_start_matches("http://")
+    );
+    let output = tokio::task::spawn_blocking({
+        let python = python.clone();
+        move || Command::new(python).arg("-c").arg(script).output()
+    })
+    .await
+    .unwrap();
+    match output {
+        Ok(o) if o.status.success() => {
+            let v: Value = serde_json::from_slice(o.stdout.trim_ascii()).unwrap_or(Value::Null);
+            let got = hook.received().len() - before;
+            let (wall, cpu) = (v["wall"].as_f64().unwrap_or(0.0), v["cpu"].as_f64().unwrap_or(0.0));
+            writeln!(out, "| Apprise {} (library, `json://`) | | {wall:.2} s | {cpu:.2} s | {got} |", v["version"].as_str().unwrap_or("?")).ok();
+            writeln!(out, "\nHerald's wall time is {:.1}% of Apprise's; CPU {:.1}%.", herald_wall / wall * 100.0, herald_cpu / cpu * 100.0).ok();
+            result["apprise"] = json!({"wall": wall, "cpu": cpu, "received": got, "version": v["version"]});
+        }
+        Ok(o) => {
+            writeln!(out, "| Apprise | failed: {} | | | |", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")).ok();
+        }
+        Err(e) => {
+            writeln!(out, "| Apprise | could not run {python}: {e} | | | |").ok();
+        }
+    }
+    result
+}
+
+async fn fanout(o: &Opts, out: &mut String) -> Value {
+    writeln!(out, "| store | users | seed | daily job | store reads | store writes | queue requests | messages | ⌈messages/10⌉ |\n|---|---|---|---|---|---|---|---|---|").ok();
+    let mut result = serde_json::Map::new();
+    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72)).to_string();
+    let row = |name: &str, v: &Value, out: &mut String| {
+        let m = v["messages"].as_u64().unwrap_or(0);
+        writeln!(
+            out,
+            "| {name} | {} | {:.1} s | {:.1} s | {} | {} | {} | {m} | {} |",
+            v["users"],
+            v["seed_secs"].as_f64().unwrap_or(0.0),
+            v["secs"].as_f64().unwrap_or(0.0),
+            v["reads"],
+            v["writes"],
+            v["queue_requests"],
+            m.div_ceil(10)
+        )
+        .ok();
+    };
+    // Embedded: the local runner's file store.
+    let dir = tempfile::tempdir().unwrap();
+    let (app, counts) = local_app(herald_tests::test_config(), Some(dir.path()));
+    herald_tests::call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN}}))).await;
+    let v = fanout_with(&app, &counts, o.fanout, &expires).await;
+    row("embedded (redb file)", &v, out);
+    result.insert("embedded".into(), v);
+    if let Some(endpoint) = &o.emulator {
+        let config = herald_tests::sdk_config(endpoint).await;
+        let table = herald::store::dynamo::DynamoTable::new(aws_sdk_dynamodb::Client::new(&config), herald_tests::unique("bench"));
+        table.ensure_table().await.unwrap();
+        let queue = herald::queue::sqs::SqsQueue::ensure(aws_sdk_sqs::Client::new(&config), &herald_tests::unique("bench"), 180, 20).await.unwrap();
+        let counts = Arc::new(Counts::default());
+        let app = App::new(
+            Arc::new(CountingTable(Arc::new(table), counts.clone())),
+            Arc::new(CountingQueue(Arc::new(queue), counts.clone())),
+            Arc::new(herald::clock::SystemClock),
+            herald_tests::test_config(),
+        )
+        .unwrap();
+        herald_tests::call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN}}))).await;
+        let v = fanout_with(&app, &counts, o.fanout_emulator, &expires).await;
+        row("DynamoDB + SQS (moto emulator)", &v, out);
+        result.insert("emulator".into(), v);
+    }
+    Value::Object(result)
+}
+
+async fn fanout_with(app: &App, counts: &Counts, n: usize, expires: &str) -> Value {
+    let t0 = Instant::now();
+    herald_tests::seed_users(app, n, expires).await;
+    let seeded = t0.elapsed().as_secs_f64();
+    let (r0, w0, q0, m0) = counts.get();
+    let t0 = Instant::now();
+    let v = herald::jobs::run(app, "daily", true, None).await.unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let (r1, w1, q1, m1) = counts.get();
+    json!({"users": n, "seed_secs": seeded, "secs": secs, "reads": r1 - r0, "writes": w1 - w0, "queue_requests": q1 - q0, "messages": m1 - m0, "result": v["daily"]["reminders"]})
+}
+
+/// Peak memory of the real function binaries under load: the API taking notifications, the
+/// dispatcher sending batches, the scheduler's daily fan-out (against the emulator).
+async fn memory(o: &Opts, out: &mut String) -> Value {
+    let Some(endpoint) = &o.emulator else {
+        writeln!(out, "(not measured: no emulator)").ok();
+        return Value::Null;
+    };
+    let n = if o.smoke { 20 } else { 2000 };
+    let users = if o.smoke { 100 } else { 20_000 };
+    let config = herald_tests::sdk_config(endpoint).await;
+    let table_name = herald_tests::unique("mem");
+    let table = herald::store::dynamo::DynamoTable::new(aws_sdk_dynamodb::Client::new(&config), &table_name);
+    table.ensure_table().await.unwrap();
+    let queue = herald::queue::sqs::SqsQueue::ensure(aws_sdk_sqs::Client::new(&config), &herald_tests::unique("mem"), 180, 20).await.unwrap();
+    let (qurl, dlq) = queue.urls();
+    let (qurl, dlq) = (qurl.to_owned(), dlq.to_owned());
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    let app = App::new(Arc::new(table), Arc::new(queue), Arc::new(herald::clock::SystemClock), herald_tests::test_config()).unwrap();
+    herald_tests::call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    herald_tests::call(
+        &app,
+        "PUT",
+        "/api/v1/channels/tg",
+        Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": "http://127.0.0.1:9"}})),
+    )
+    .await;
+    herald_tests::call(&app, "PUT", "/api/v1/users/admin", Some(json!({"role": "admin"}))).await;
+    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72)).to_string();
+    herald_tests::seed_users(&app, users, &expires).await;
+    let run = |name: &'static str| {
+        let (endpoint, table_name, qurl, dlq) = (endpoint.clone(), table_name.clone(), qurl.clone(), dlq.clone());
+        async move {
+            let rt = RuntimeApi::start().await;
+            let mut env = rt.env(name);
+            for (k, v) in [
+                ("AWS_ENDPOINT_URL", endpoint.as_str()),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("HERALD_TABLE", table_name.as_str()),
+                ("HERALD_QUEUE_URL", qurl.as_str()),
+                ("HERALD_DLQ_URL", dlq.as_str()),
+                ("HERALD_API_TOKEN", herald_tests::TOKEN),
+                ("HERALD_LOG", "warn"),
+            ] {
+                env.push((k.into(), v.into()));
+            }
+            (rt, env)
+        }
+    };
+    let mut rows = serde_json::Map::new();
+    writeln!(out, "| function | load | peak RSS |\n|---|---|---|").ok();
+    // API: n notifications.
+    let (rt, env) = run("herald-api").await;
+    let mut child = Command::new(format!("{}/herald-api", o.bins)).env_clear().envs(env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    rt.started(Duration::from_secs(30)).await.ok();
+    let mut api_ms = Vec::new();
+    for i in 0..n {
+        let body = json!({"type": "node", "text": format!("mem {i}"), "to": "admins"}).to_string();
+        let event = json!({"version": "2.0", "routeKey": "$default", "rawPath": "/api/v1/notify", "rawQueryString": "", "headers": {"authorization": format!("Bearer {}", herald_tests::TOKEN), "content-type": "application/json"}, "requestContext": {"http": {"method": "POST", "path": "/api/v1/notify", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"}, "requestId": format!("r{i}"), "routeKey": "$default", "stage": "$default", "timeEpoch": 0, "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d", "time": "23/Nov/2026:12:00:00 +0000"}, "body": body, "isBase64Encoded": false});
+        let t = Instant::now();
+        rt.call(event).await;
+        api_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let api_kib = peak_rss_kib(child.id()).unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let api_median = median(api_ms);
+    writeln!(out, "| herald-api | {n} notify requests (median {api_median:.1} ms each, emulator) | {:.1} MB |", api_kib as f64 / 1024.0).ok();
+    rows.insert("herald-api".into(), json!(api_kib));
+    rows.insert("api_ms".into(), json!(api_median));
+    // Dispatcher: the queued deliveries, in SQS batches of ten.
+    let (rt, env) = run("herald-dispatcher").await;
+    let mut child =
+        Command::new(format!("{}/herald-dispatcher", o.bins)).env_clear().envs(env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    rt.started(Duration::from_secs(30)).await.ok();
+    let mut batches = 0;
+    let mut batch_ms = Vec::new();
+    loop {
+        let msgs = herald::queue::Queue::receive(&*app.queue, 10, Duration::from_millis(200)).await.unwrap();
+        if msgs.is_empty() {
+            break;
+        }
+        let records: Vec<Value> = msgs
+            .iter()
+            .map(|m| json!({"messageId": m.id, "receiptHandle": m.receipt, "body": m.body, "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": m.group}, "messageAttributes": {}, "eventSource": "aws:sqs"}))
+            .collect();
+        let t = Instant::now();
+        rt.call(json!({"Records": records})).await;
+        batch_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        for m in msgs {
+            let _ = herald::queue::Queue::delete(&*app.queue, &m.receipt).await;
+        }
+        batches += 1;
+    }
+    let disp_kib = peak_rss_kib(child.id()).unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    writeln!(out, "| herald-dispatcher | {batches} batches of up to 10 ({} sends) | {:.1} MB |", hook.received().len(), disp_kib as f64 / 1024.0)
+        .ok();
+    rows.insert("herald-dispatcher".into(), json!(disp_kib));
+    // Scheduler: the daily job over the seeded users.
+    let (rt, env) = run("herald-scheduler").await;
+    let mut child =
+        Command::new(format!("{}/herald-scheduler", o.bins)).env_clear().envs(env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    rt.started(Duration::from_secs(30)).await.ok();
+    let t0 = Instant::now();
+    let id = rt.invoke(json!({"job": "daily", "force": true}));
+    let r = rt.result(&id, Duration::from_secs(1800)).await;
+    let secs = t0.elapsed().as_secs_f64();
+    let sched_kib = peak_rss_kib(child.id()).unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let reminded = r.and_then(|r| r.ok()).map(|v| v["daily"]["reminders"]["reminded"].clone()).unwrap_or(Value::Null);
+    writeln!(out, "| herald-scheduler | daily job over {users} users ({reminded} reminders, {secs:.1} s) | {:.1} MB |", sched_kib as f64 / 1024.0)
+        .ok();
+    rows.insert("herald-scheduler".into(), json!(sched_kib));
+    Value::Object(rows)
+}
+
+/// AWS list prices, us-east-1, arm64, as published on 2026-11-01 (Lambda, API Gateway HTTP APIs,
+/// SQS FIFO, DynamoDB on-demand after the November 2024 reduction, CloudWatch Logs ingestion).
+const PRICES: [(&str, f64); 7] = [
+    ("lambda_request", 0.20 / 1e6),
+    ("lambda_gb_second", 0.000_013_333_4),
+    ("apigw_http_request", 1.00 / 1e6),
+    ("sqs_fifo_request", 0.50 / 1e6),
+    ("dynamodb_write", 0.625 / 1e6),
+    ("dynamodb_read", 0.125 / 1e6),
+    ("logs_gb", 0.50),
+];
+
+fn price(name: &str) -> f64 {
+    PRICES.iter().find(|p| p.0 == name).map(|p| p.1).unwrap_or(0.0)
+}
+
+/// Requests per notification, counted on the in-process stack (the same code paths as on AWS):
+/// one notification to one recipient through the API and the dispatcher.
+async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Value>) -> Value {
+    let n = if o.smoke { 50 } else { 1000 };
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    let (app, counts) = local_app(herald_tests::test_config(), None);
+    herald_tests::call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    let (r0, w0, q0, _) = counts.get();
+    for i in 0..n {
+        herald_tests::call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("c{i}"), "to": "admins"}))).await;
+    }
+    let app = Arc::new(app);
+    let worker = tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    let t0 = Instant::now();
+    while hook.received().len() < n && t0.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    worker.abort();
+    let (r1, w1, q1, _) = counts.get();
+    let per = |a: u64, b: u64| (b - a) as f64 / n as f64;
+    let (reads, writes, sends) = (per(r0, r1), per(w0, w1), per(q0, q1));
+    // SQS: the send (batched by the API per request: one), the event source's receive and delete
+    // of each batch of ten.
+    let sqs = sends + 0.2;
+    let api_ms = measured.get("memory").and_then(|m| m["api_ms"].as_f64()).unwrap_or(10.0);
+    let batch_ms = measured.get("memory").and_then(|m| m["batch_ms"].as_f64()).unwrap_or(100.0);
+    let gb = 128.0 / 1024.0;
+    let million = 1e6;
+    let items = [
+        ("API Gateway HTTP API (1 request)", million * price("apigw_http_request")),
+        ("Lambda requests (API 1 + dispatcher 0.1)", million * 1.1 * price("lambda_request")),
+        (
+            "Lambda duration (API + dispatcher batch / 10, 128 MB)",
+            million * ((api_ms.max(1.0) + batch_ms / 10.0) / 1000.0) * gb * price("lambda_gb_second"),
+        ),
+        ("SQS FIFO requests", million * sqs * price("sqs_fifo_request")),
+        ("DynamoDB writes (on demand)", million * writes * price("dynamodb_write")),
+        ("DynamoDB reads (on demand)", million * reads * price("dynamodb_read")),
+        ("CloudWatch Logs (~600 bytes)", million * 600.0 / 1e9 * price("logs_gb")),
+    ];
+    writeln!(out, "Counted per notification (one recipient): {reads:.2} store reads, {writes:.2} store writes, {sqs:.2} SQS requests; durations from the peak-memory run (API {api_ms:.1} ms, dispatcher {batch_ms:.1} ms a batch of ten, against the emulator).\n").ok();
+    writeln!(out, "| item | $ per million notifications |\n|---|---|").ok();
+    let mut total = 0.0;
+    for (name, usd) in items {
+        total += usd;
+        writeln!(out, "| {name} | {usd:.3} |").ok();
+    }
+    let no_api = total - items[0].1;
+    writeln!(
+        out,
+        "| **total** | **{total:.2}** |\n\nWithout API Gateway (notifications raised inside Herald: reminders, node events, reports): {no_api:.2}."
+    )
+    .ok();
+    json!({"reads": reads, "writes": writes, "sqs": sqs, "total_usd": total, "without_api_gateway": no_api})
+}
+
+#[tokio::main]
+async fn main() {
+    let o = opts();
+    let mut report = String::new();
+    let mut all = serde_json::Map::new();
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_default();
+    writeln!(
+        report,
+        "Machine: {} × {machine}; {}.\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        jiff::Timestamp::now().strftime("%Y-%m-%d")
+    )
+    .ok();
+    let sections: [(&str, &str); 6] = [
+        ("startup", "Start-up"),
+        ("rate", "Delivery rate"),
+        ("faults", "Fault run"),
+        ("apprise", "Apprise side by side"),
+        ("fanout", "Daily fan-out"),
+        ("memory", "Peak memory"),
+    ];
+    for (key, title) in sections {
+        if o.only.as_deref().is_some_and(|w| w != key) {
+            continue;
+        }
+        let mut out = String::new();
+        eprintln!("bench: {title}...");
+        let v = match key {
+            "startup" => startup(&o, &mut out).await,
+            "rate" => rate(&o, &mut out).await,
+            "faults" => faults(&o, &mut out).await,
+            "apprise" => apprise(&o, &mut out).await,
+            "fanout" => fanout(&o, &mut out).await,
+            "memory" => memory(&o, &mut out).await,
+            _ => cost(&o, &mut out, &all).await,
+        };
+        writeln!(report, "### {title}\n\n{out}").ok();
+        all.insert(key.into(), v);
+    }
+    println!("{report}");
+    if let Ok(path) = std::env::var("HERALD_BENCH_JSON") {
+        std::fs::write(path, serde_json::to_string_pretty(&Value::Object(all)).unwrap_or_default()).ok();
+    }
+}

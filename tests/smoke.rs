@@ -1,0 +1,171 @@
+//! The real function binaries under a Lambda Runtime API, against the DynamoDB / SQS emulator,
+//! each invoked with its sample events from `events/`. The test command builds the binaries
+//! first (`cargo build --workspace`); `HERALD_BIN_DIR` points elsewhere if needed.
+
+#![allow(clippy::unwrap_used)]
+
+use herald_tests::runtime::RuntimeApi;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn bin(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var("HERALD_BIN_DIR").unwrap_or_else(|_| format!("{}/../target/debug", env!("CARGO_MANIFEST_DIR")));
+    let path = std::path::Path::new(&dir).join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first (the test command does)", path.display());
+    path
+}
+
+fn sample(path: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(format!("{}/../events/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap()
+}
+
+struct Env {
+    endpoint: String,
+    table: String,
+    queue: String,
+    dlq: String,
+}
+
+impl Env {
+    fn spawn(&self, rt: &RuntimeApi, name: &str, extra: &[(&str, &str)]) -> Child {
+        let mut cmd = Command::new(bin(name));
+        cmd.env_clear()
+            .envs(rt.env(name))
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("HERALD_TABLE", &self.table)
+            .env("HERALD_QUEUE_URL", &self.queue)
+            .env("HERALD_DLQ_URL", &self.dlq)
+            .env("HERALD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    }
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn status(r: &Option<Result<Value, Value>>) -> u64 {
+    match r {
+        Some(Ok(v)) => v["statusCode"].as_u64().unwrap_or(0),
+        other => panic!("no HTTP answer: {other:?}"),
+    }
+}
+
+async fn seed(env: &Env) {
+    let config = herald_tests::sdk_config(&env.endpoint).await;
+    let table = herald::store::dynamo::DynamoTable::new(aws_sdk_dynamodb::Client::new(&config), &env.table);
+    let queue = herald::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&config), &env.queue, &env.dlq);
+    let app = herald::app::App::new(
+        std::sync::Arc::new(table),
+        std::sync::Arc::new(queue),
+        std::sync::Arc::new(herald::clock::SystemClock),
+        herald_tests::test_config(),
+    )
+    .unwrap();
+    let now = app.now();
+    let tg = json!({"kind": "telegram", "settings": {"bot_token": herald_tests::telegram::BOT_TOKEN, "webhook_secret": "events-webhook-secret-0123456789", "api_base": "http://127.0.0.1:9"}});
+    app.repo.put_channel(&herald::domain::Channel::from_json("tg", tg, None, now).unwrap()).await.unwrap();
+    let wc = json!({"kind": "wecom", "settings": {"corp_id": "wx5823bf96d3bd56c7", "agent_id": 1, "secret": "s", "token": "QDG6eK", "encoding_aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "api_base": "http://127.0.0.1:9"}});
+    app.repo.put_channel(&herald::domain::Channel::from_json("wc", wc, None, now).unwrap()).await.unwrap();
+    app.repo.save_user(&herald::domain::User::new("1001", now), None).await.unwrap();
+    app.repo.create_bind_code("1001", "evt-bind-code-0001").await.unwrap();
+}
+
+#[tokio::test]
+async fn every_function_binary_answers_its_sample_events() {
+    let Some(endpoint) = herald_tests::emulator() else { return };
+    let config = herald_tests::sdk_config(&endpoint).await;
+    let table = herald_tests::unique("smoke");
+    herald::store::dynamo::DynamoTable::new(aws_sdk_dynamodb::Client::new(&config), &table).ensure_table().await.unwrap();
+    let q = herald::queue::sqs::SqsQueue::ensure(aws_sdk_sqs::Client::new(&config), &herald_tests::unique("smoke"), 180, 20).await.unwrap();
+    let (queue, dlq) = q.urls();
+    let env = Env { endpoint, table, queue: queue.to_owned(), dlq: dlq.to_owned() };
+    seed(&env).await;
+
+    // API
+    let rt = RuntimeApi::start().await;
+    let _f = Running(env.spawn(&rt, "herald-api", &[("HERALD_API_TOKEN", "events-api-token-0123456789")]));
+    rt.started(Duration::from_secs(30)).await.unwrap();
+    for (file, want) in [
+        ("api/put-channel.json", 201),
+        ("api/put-user.json", 200),
+        ("api/notify.json", 202),
+        ("api/get-status.json", 200),
+        ("api/unauthorized.json", 401),
+        ("api/invalid-notify.json", 400),
+    ] {
+        assert_eq!(status(&rt.call(sample(file)).await), want, "{file}");
+    }
+
+    // Telegram receiver
+    let rt = RuntimeApi::start().await;
+    let _f = Running(env.spawn(&rt, "herald-telegram", &[]));
+    let bound = rt.call(sample("telegram/start-bind.json")).await;
+    assert_eq!(status(&bound), 200);
+    let reply: Value = serde_json::from_str(bound.unwrap().unwrap()["body"].as_str().unwrap()).unwrap();
+    assert_eq!(reply["method"], "sendMessage");
+    assert_eq!(status(&rt.call(sample("telegram/checkin.json")).await), 200);
+    assert_eq!(status(&rt.call(sample("telegram/invalid-secret.json")).await), 401);
+    assert_eq!(status(&rt.call(sample("telegram/invalid-body.json")).await), 400);
+
+    // WeCom receiver
+    let rt = RuntimeApi::start().await;
+    let _f = Running(env.spawn(&rt, "herald-wecom", &[]));
+    let check = rt.call(sample("wecom/url-check.json")).await;
+    assert_eq!(status(&check), 200);
+    assert_eq!(check.unwrap().unwrap()["body"], "1616140317555161061");
+    assert_eq!(status(&rt.call(sample("wecom/url-check-invalid-signature.json")).await), 401);
+    assert_eq!(status(&rt.call(sample("wecom/message.json")).await), 401, "a 2014 timestamp is outside the replay window");
+
+    // Dispatcher
+    let rt = RuntimeApi::start().await;
+    let _f = Running(env.spawn(&rt, "herald-dispatcher", &[]));
+    for file in ["dispatcher/deliver.json", "dispatcher/unreadable.json"] {
+        let r = rt.call(sample(file)).await.unwrap().unwrap();
+        assert_eq!(r["batchItemFailures"], json!([]), "{file}: {r}");
+    }
+    let depth = herald::queue::Queue::depth(&q).await.unwrap();
+    assert_eq!(depth.dead, 1, "the unreadable message went to the dead-letter queue");
+
+    // Scheduler
+    let rt = RuntimeApi::start().await;
+    let _f = Running(env.spawn(&rt, "herald-scheduler", &[]));
+    let tick = rt.call(sample("scheduler/tick.json")).await.unwrap().unwrap();
+    assert!(tick["nodes"]["checked"].is_number(), "{tick}");
+    assert!(rt.call(sample("scheduler/scheduled-event.json")).await.unwrap().is_ok());
+    let bad = rt.call(sample("scheduler/invalid-job.json")).await.unwrap().unwrap_err();
+    assert!(bad.to_string().contains("unknown job"), "{bad}");
+}
+
+#[tokio::test]
+async fn the_api_function_refuses_to_start_with_a_short_token_and_says_why() {
+    let rt = RuntimeApi::start().await;
+    let env = Env { endpoint: "http://127.0.0.1:9".into(), table: "t".into(), queue: "q".into(), dlq: "d".into() };
+    let mut cmd = Command::new(bin("herald-api"));
+    cmd.env_clear()
+        .envs(rt.env("herald-api"))
+        .env("HERALD_API_TOKEN", "short")
+        .env("HERALD_TABLE", &env.table)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("HERALD_API_TOKEN must be at least 16 characters (it has 5)"), "{said}");
+    // It never asked for work.
+    assert!(rt.started(Duration::from_millis(200)).await.is_err());
+}
