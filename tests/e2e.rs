@@ -77,3 +77,59 @@ async fn healthz_answers_without_a_token() {
     let r = reqwest::Client::new().post(format!("{base}/api/v1/notify")).bearer_auth(TOKEN).body(big).send().await.unwrap();
     assert_eq!(r.status(), 413);
 }
+
+#[tokio::test]
+async fn telegram_bind_check_in_account_and_unbind_through_the_local_runner() {
+    use herald_tests::telegram::{BOT_TOKEN, FakeTelegram};
+    let fake = FakeTelegram::start().await;
+    fake.with(|s| s.unlimited = true);
+    let (_dir, app) =
+        herald_tests::embedded_app_custom(std::sync::Arc::new(herald::clock::SystemClock), |c| c.public_url = Some("https://herald.test".into()));
+    let (base, _app) = start_local(app).await;
+    let client = reqwest::Client::new();
+    let api = |path: &str| format!("{base}/api/v1/{path}");
+    let put = |path: String, body: Value| client.put(api(&path)).bearer_auth(TOKEN).json(&body).send();
+
+    let settings = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": fake.url(), "webhook_secret": "e2e-webhook-secret"}});
+    assert_eq!(put("channels/tg".into(), settings).await.unwrap().status(), 201);
+    assert_eq!(
+        put("users/u1".into(), json!({"name": "Ada", "plan": "pro", "traffic_used": 1073741824u64, "traffic_total": 10737418240u64}))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let code: Value = client.post(api("users/u1/bind-code")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let code = code["code"].as_str().unwrap().to_owned();
+
+    let mut update_id = 0;
+    let mut update = |payload: Value| {
+        update_id += 1;
+        let mut u = payload;
+        u["update_id"] = json!(update_id);
+        client.post(format!("{base}/callback/telegram?source=tg")).header("x-telegram-bot-api-secret-token", "e2e-webhook-secret").json(&u).send()
+    };
+    let text = |t: &str| json!({"message": {"message_id": 1, "from": {"id": 42, "is_bot": false, "first_name": "Ada", "language_code": "en"}, "chat": {"id": 42, "type": "private"}, "date": 1, "text": t}});
+
+    let r: Value = update(text(&format!("/start {code}"))).await.unwrap().json().await.unwrap();
+    assert_eq!(r["text"], "Bound to Ada. Your notifications will come here.");
+    let r: Value = update(text("/checkin")).await.unwrap().json().await.unwrap();
+    assert!(r["text"].as_str().unwrap().starts_with("Checked in: +"));
+    let r: Value = update(text("/my")).await.unwrap().json().await.unwrap();
+    assert!(r["text"].as_str().unwrap().contains("1.0 GB / 10.0 GB (10%)"), "{r}");
+    let r: Value = update(text("/unbind")).await.unwrap().json().await.unwrap();
+    assert_eq!(r["reply_markup"]["inline_keyboard"][0][0]["callback_data"], "ub:y");
+    let press = json!({"callback_query": {"id": "cb1", "from": {"id": 42, "is_bot": false, "first_name": "Ada"}, "message": {"message_id": 9, "chat": {"id": 42, "type": "private"}}, "chat_instance": "1", "data": "ub:y"}});
+    let r: Value = update(press).await.unwrap().json().await.unwrap();
+    assert_eq!(r["method"], "answerCallbackQuery");
+    // The edit goes through the queue and the local runner's dispatcher.
+    for _ in 0..100 {
+        if !fake.calls("editMessageText").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fake.calls("editMessageText")[0]["text"], "Unbound. Bind again any time with /bind CODE.");
+    let u: Value = client.get(api("users/u1")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    assert!(u["ids"].get("telegram").is_none() && u["rewards"].as_i64().unwrap() >= 10, "{u}");
+}

@@ -129,6 +129,19 @@ impl Snapshot {
     pub fn channel(&self, name: &str) -> Option<&Channel> {
         self.channels.iter().find(|c| c.name == name)
     }
+
+    /// The enabled channel of `kind` an inbound request is for: `?source=NAME`, or, without one,
+    /// the only channel of that kind.
+    pub fn source(&self, kind: crate::domain::ChannelKind, source: Option<&str>) -> Option<&Channel> {
+        let mut of_kind = self.channels.iter().filter(|c| c.kind() == kind && c.enabled);
+        match source {
+            Some(name) => of_kind.find(|c| c.name == name),
+            None => {
+                let first = of_kind.next()?;
+                of_kind.next().is_none().then_some(first)
+            }
+        }
+    }
 }
 
 pub struct App {

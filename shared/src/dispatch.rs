@@ -40,6 +40,23 @@ pub enum Step {
     Dead,
 }
 
+/// What a send's outcome means for the record.
+enum Verdict {
+    Sent,
+    /// Back to `queued`, to be tried again after `after`; `counted`: whether that try counts
+    /// towards the attempts (a 429 does not).
+    Again {
+        after: Duration,
+        reason: String,
+        counted: bool,
+    },
+    Fail {
+        reason: String,
+        unreachable: bool,
+    },
+    Moved(String),
+}
+
 /// The dispatcher's state kept for the life of the process.
 #[derive(Default)]
 pub struct Dispatcher {
@@ -204,8 +221,8 @@ impl Dispatcher {
 
         let now = app.now();
         d.updated_at = now;
-        match outcome {
-            SendOutcome::Sent => {
+        match self.judge(app, &d.channel, channel.kind().as_str(), outcome, d.attempts, last_chance) {
+            Verdict::Sent => {
                 d.status = DeliveryStatus::Sent;
                 d.sent_at = Some(now);
                 d.reason = None;
@@ -213,31 +230,38 @@ impl Dispatcher {
                 self.count(app, "", "sent");
                 Ok(Step::Done)
             }
-            SendOutcome::RateLimited { retry_after, reason } => {
-                self.pacer.pause(&d.channel, retry_after);
+            Verdict::Again { after, reason, counted } => {
                 d.status = DeliveryStatus::Queued;
-                d.attempts -= 1; // the platform asked us to wait; that was not a failed try
-                d.reason = Some(format!("rate limited: {reason}"));
-                app.repo.save_delivery(&d, rev).await?;
-                crate::metrics::emit(channel.kind().as_str(), "rescheduled", 0);
-                Ok(Step::Retry(retry_after.max(Duration::from_secs(1))))
-            }
-            SendOutcome::Transient { reason } if d.attempts < app.config.max_attempts && !last_chance => {
-                d.status = DeliveryStatus::Queued;
+                d.attempts -= u32::from(!counted);
                 d.reason = Some(reason);
                 app.repo.save_delivery(&d, rev).await?;
-                crate::metrics::emit(channel.kind().as_str(), "retried", 0);
-                Ok(Step::Retry(backoff(app.config.retry_base, d.attempts)))
+                Ok(Step::Retry(after))
             }
-            SendOutcome::Transient { reason } => {
-                let reason = format!("gave up after {} attempts: {reason}", d.attempts);
-                self.fail(app, d, rev, Some(&n.value), &reason, false).await
-            }
-            SendOutcome::Permanent { reason, unreachable } => self.fail(app, d, rev, Some(&n.value), &reason, unreachable).await,
-            SendOutcome::Moved { to } => {
+            Verdict::Fail { reason, unreachable } => self.fail(app, d, rev, Some(&n.value), &reason, unreachable).await,
+            Verdict::Moved(to) => {
                 self.moved(app, &mut d, rev, &n.value, &to).await?;
                 Ok(Step::Done)
             }
+        }
+    }
+
+    /// What a send's outcome means for its record, the same for deliveries and calls.
+    fn judge(&self, app: &App, channel: &str, kind: &str, outcome: SendOutcome, attempts: u32, last_chance: bool) -> Verdict {
+        match outcome {
+            SendOutcome::Sent => Verdict::Sent,
+            SendOutcome::RateLimited { retry_after, reason } => {
+                self.pacer.pause(channel, retry_after);
+                crate::metrics::emit(kind, "rescheduled", 0);
+                // The platform asked us to wait: not a failed try.
+                Verdict::Again { after: retry_after.max(Duration::from_secs(1)), reason: format!("rate limited: {reason}"), counted: false }
+            }
+            SendOutcome::Transient { reason } if attempts < app.config.max_attempts && !last_chance => {
+                crate::metrics::emit(kind, "retried", 0);
+                Verdict::Again { after: backoff(app.config.retry_base, attempts), reason, counted: true }
+            }
+            SendOutcome::Transient { reason } => Verdict::Fail { reason: format!("gave up after {attempts} attempts: {reason}"), unreachable: false },
+            SendOutcome::Permanent { reason, unreachable } => Verdict::Fail { reason, unreachable },
+            SendOutcome::Moved { to } => Verdict::Moved(to),
         }
     }
 
@@ -276,31 +300,25 @@ impl Dispatcher {
         info!(call = %c.id, method = %c.method, channel = %c.channel, outcome = outcome.label(), attempt = c.attempts, latency_ms, "call");
         crate::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
         c.updated_at = app.now();
-        let step = match outcome {
-            SendOutcome::Sent => {
+        let step = match self.judge(app, &c.channel, channel.kind().as_str(), outcome, c.attempts, last_chance) {
+            Verdict::Sent => {
                 c.status = DeliveryStatus::Sent;
                 c.reason = None;
                 Step::Done
             }
-            SendOutcome::RateLimited { retry_after, reason } => {
-                self.pacer.pause(&c.channel, retry_after);
+            Verdict::Again { after, reason, counted } => {
                 c.status = DeliveryStatus::Queued;
-                c.attempts -= 1;
+                c.attempts -= u32::from(!counted);
                 c.reason = Some(reason);
-                Step::Retry(retry_after.max(Duration::from_secs(1)))
+                Step::Retry(after)
             }
-            SendOutcome::Transient { reason } if c.attempts < app.config.max_attempts && !last_chance => {
-                c.status = DeliveryStatus::Queued;
-                c.reason = Some(reason);
-                Step::Retry(backoff(app.config.retry_base, c.attempts))
-            }
-            SendOutcome::Transient { reason } | SendOutcome::Permanent { reason, .. } => {
+            Verdict::Fail { reason, .. } => {
                 warn!(call = %c.id, method = %c.method, reason, "call failed");
                 c.status = DeliveryStatus::Failed;
                 c.reason = Some(reason);
                 Step::Dead
             }
-            SendOutcome::Moved { to } => {
+            Verdict::Moved(to) => {
                 c.status = DeliveryStatus::Failed;
                 c.reason = Some(format!("the chat moved to {to}"));
                 Step::Done

@@ -446,18 +446,6 @@ pub fn calls(chat: &str, actions: &[Action]) -> Vec<(String, &'static str, Value
     out
 }
 
-/// Picks the Telegram channel an update is for: `?source=NAME`, or the only Telegram channel.
-fn channel_for(snap: &crate::app::Snapshot, source: Option<&str>) -> Option<Channel> {
-    let mut tg = snap.channels.iter().filter(|c| c.kind() == ChannelKind::Telegram && c.enabled);
-    match source {
-        Some(name) => tg.find(|c| c.name == name).cloned(),
-        None => {
-            let first = tg.next()?;
-            tg.next().is_none().then(|| first.clone())
-        }
-    }
-}
-
 /// `POST /callback/telegram?source=NAME`.
 pub async fn webhook(app: &App, req: Request) -> Response {
     crate::http::finish(handle_update(app, &req).await)
@@ -476,7 +464,7 @@ async fn handle_update(app: &App, req: &Request) -> HandlerResult {
     let snap = app.snapshot().await?;
     // Nothing is read before the secret is checked; an unknown source is as unauthenticated as a
     // wrong secret.
-    let channel = channel_for(&snap, req.query("source")).ok_or(ApiError::Unauthorized)?;
+    let channel = snap.source(ChannelKind::Telegram, req.query("source")).cloned().ok_or(ApiError::Unauthorized)?;
     let ChannelSettings::Telegram(t) = &channel.settings else { return Err(ApiError::Unauthorized) };
     let presented = req.header(SECRET_HEADER).unwrap_or_default();
     if !t.webhook_secret.as_ref().is_some_and(|s| s.matches(presented)) {

@@ -275,17 +275,6 @@ fn cdata(s: &str) -> String {
     format!("<![CDATA[{}]]>", s.replace("]]>", "]]]]><![CDATA[>"))
 }
 
-fn channel_for(snap: &crate::app::Snapshot, source: Option<&str>) -> Option<Channel> {
-    let mut wc = snap.channels.iter().filter(|c| c.kind() == ChannelKind::Wecom && c.enabled);
-    match source {
-        Some(name) => wc.find(|c| c.name == name).cloned(),
-        None => {
-            let first = wc.next()?;
-            wc.next().is_none().then(|| first.clone())
-        }
-    }
-}
-
 /// `GET, POST /callback/wecom?source=NAME`.
 pub async fn callback(app: &App, req: Request) -> Response {
     crate::http::finish(handle(app, &req).await)
@@ -306,7 +295,7 @@ async fn handle(app: &App, req: &Request) -> HandlerResult {
         return Err(ApiError::MethodNotAllowed);
     }
     let snap = app.snapshot().await?;
-    let channel = channel_for(&snap, req.query("source")).ok_or(ApiError::Unauthorized)?;
+    let channel = snap.source(ChannelKind::Wecom, req.query("source")).cloned().ok_or(ApiError::Unauthorized)?;
     let ChannelSettings::Wecom(s) = &channel.settings else { return Err(ApiError::Unauthorized) };
     let (Some(token), Some(key)) = (&s.token, &s.encoding_aes_key) else { return Err(ApiError::Unauthorized) };
     let crypto = Crypto::new(token.expose(), key.expose(), &s.corp_id).map_err(|_| ApiError::Unauthorized)?;
