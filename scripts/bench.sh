@@ -12,6 +12,7 @@ start_emulator
 
 step "release builds"
 lambda_build
+lambda_build_arm64
 cargo build --release --target x86_64-unknown-linux-gnu -p herald-tests --bins --locked
 
 step "webhook handling cost (criterion)"

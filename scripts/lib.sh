@@ -53,3 +53,13 @@ lambda_build() {
     printf '%-20s binary %9d bytes   zip %9d bytes\n' "$name" "$(stat -c %s "target/x86_64-unknown-linux-gnu/release/$name")" "$(stat -c %s "$zip")"
   done
 }
+
+# The same for arm64 (what Lambda runs), when the aarch64 target can be had (rustup downloads
+# it; CI does not depend on this). Zig, from the cargo-lambda wheel, is the cross-linker.
+lambda_build_arm64() {
+  if ! rustup target list --installed | grep -q aarch64-unknown-linux-gnu && ! rustup target add aarch64-unknown-linux-gnu; then
+    echo "no aarch64 target: arm64 sizes not measured"
+    return 0
+  fi
+  PATH="$PWD/.venv/bin:$PATH" .venv/bin/cargo-lambda lambda build --release --arm64 --disable-optimizations --output-format zip --lambda-dir target/lambda-arm64
+}

@@ -539,16 +539,31 @@ pub async fn redrive(app: &App, max: usize) -> Result<usize, crate::http::ApiErr
         }
         for m in batch {
             let mut out = crate::queue::OutMessage { body: m.body.clone(), group: m.group.clone(), dedup: String::new() };
-            if let Some(Job::Deliver { notification, delivery }) = Job::parse(&m.body)
-                && let Some(v) = app.repo.delivery(&notification, &delivery).await?
-                && v.value.status == DeliveryStatus::Failed
-            {
-                let mut d = v.value;
-                d.status = DeliveryStatus::Queued;
-                d.attempts = 0;
-                d.reason = Some(format!("redriven after: {}", d.reason.unwrap_or_default()));
-                d.updated_at = app.now();
-                app.repo.save_delivery(&d, v.rev).await?;
+            match Job::parse(&m.body) {
+                Some(Job::Deliver { notification, delivery }) => {
+                    if let Some(v) = app.repo.delivery(&notification, &delivery).await?
+                        && v.value.status == DeliveryStatus::Failed
+                    {
+                        let mut d = v.value;
+                        d.status = DeliveryStatus::Queued;
+                        d.attempts = 0;
+                        d.reason = Some(format!("redriven after: {}", d.reason.unwrap_or_default()));
+                        d.updated_at = app.now();
+                        app.repo.save_delivery(&d, v.rev).await?;
+                    }
+                }
+                Some(Job::Call { call }) => {
+                    if let Some(v) = app.repo.call(&call).await?
+                        && v.value.status == DeliveryStatus::Failed
+                    {
+                        let mut c = v.value;
+                        c.status = DeliveryStatus::Queued;
+                        c.attempts = 0;
+                        c.updated_at = app.now();
+                        app.repo.save_call(&c, v.rev).await?;
+                    }
+                }
+                _ => {}
             }
             // A fresh deduplication id: the original may still be inside SQS's five-minute window.
             out.dedup = format!("{}-r{}", m.id, app.now().as_millisecond());

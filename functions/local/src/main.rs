@@ -24,7 +24,7 @@ async fn run() -> Result<(), ConfigError> {
     let data_dir = PathBuf::from(var("HERALD_DATA_DIR", ".herald"));
     let mut config = Config::from_env()?;
     let (token, new) = herald::local::api_token(config.api_token.as_ref(), &data_dir)?;
-    config.api_token = Some(token.clone());
+    config.api_token = Some(token);
     let app = match var("HERALD_BACKEND", "embedded").as_str() {
         "embedded" => App::embedded(&data_dir, config)?,
         "aws" => App::aws(config, true).await?,

@@ -19,6 +19,8 @@ const FILE: &str = "herald.redb";
 #[derive(Clone)]
 pub struct EmbeddedTable {
     db: Arc<Database>,
+    /// No file behind it: commits need no sync, and nothing blocks.
+    in_memory: bool,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -106,36 +108,43 @@ impl EmbeddedTable {
     pub fn open(dir: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
         let db = Database::create(dir.join(FILE)).map_err(|e| backend(format!("cannot open {}: {e}", dir.join(FILE).display())))?;
-        Self::init(db)
+        Self::init(db, false)
     }
 
     /// A table that lives in memory only (benchmarks, throwaway runs).
     pub fn in_memory() -> StoreResult<Self> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(backend)?;
-        Self::init(db)
+        Self::init(db, true)
     }
 
-    fn init(db: Database) -> StoreResult<Self> {
+    fn init(db: Database, in_memory: bool) -> StoreResult<Self> {
         let tx = db.begin_write().map_err(backend)?;
         tx.open_table(ITEMS).map_err(backend)?;
         tx.open_table(INDEX).map_err(backend)?;
         tx.commit().map_err(backend)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db: Arc::new(db), in_memory })
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
+    /// Reads run in place: they are lookups in pages the OS has cached, microseconds, and a
+    /// hop to the blocking pool would cost more than the read.
+    async fn blocking<T>(&self, f: impl FnOnce(&Database) -> StoreResult<T>) -> StoreResult<T> {
+        f(&self.db)
     }
 
+    /// Writes commit with a sync to disk (milliseconds), so they run on the blocking pool; in
+    /// memory there is nothing to sync, and nothing to wait for.
     async fn write<T: Send + 'static>(&self, f: impl FnOnce(&Tx) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-        self.blocking(move |db| {
+        let run = move |db: &Database| {
             let tx = db.begin_write().map_err(backend)?;
             let out = f(&tx)?; // dropping an uncommitted transaction aborts it
             tx.commit().map_err(backend)?;
             Ok(out)
-        })
-        .await
+        };
+        if self.in_memory {
+            return run(&self.db);
+        }
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || run(&db)).await.map_err(backend)?
     }
 }
 
