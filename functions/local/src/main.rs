@@ -30,14 +30,10 @@ async fn run() -> Result<(), ConfigError> {
         "aws" => App::aws(config, true).await?,
         other => return Err(ConfigError::Invalid(format!("HERALD_BACKEND must be embedded or aws, not {other}"))),
     };
-    if new {
-        println!("API token (kept in {}): {}", data_dir.join("api-token").display(), token.expose());
-    } else {
-        println!(
-            "API token: from {}",
-            if std::env::var_os("HERALD_API_TOKEN").is_some() { "HERALD_API_TOKEN".into() } else { data_dir.join("api-token").display().to_string() }
-        );
-    }
+    // The token itself is never printed: it is in the file, readable by this user only.
+    let source =
+        if std::env::var_os("HERALD_API_TOKEN").is_some() { "HERALD_API_TOKEN".to_owned() } else { data_dir.join("api-token").display().to_string() };
+    println!("API token: {} {source}", if new { "generated, in" } else { "from" });
     println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz)");
     let every = var("HERALD_TICK_SECS", "300").parse().map_err(|_| ConfigError::Invalid("HERALD_TICK_SECS must be a number of seconds".into()))?;
     herald::local::run(app, addr, 4, std::time::Duration::from_secs(every)).await
