@@ -244,6 +244,7 @@ async fn sends_an_all_notification_to_many_members_in_one_call_never_at_all() {
     assert_eq!(sent[0]["touser"], "a|b|c");
     let d = first_delivery(&app, &id).await;
     assert_eq!((d["status"].as_str(), d["recipient"].as_str()), (Some("sent"), Some("a|b|c")));
+    assert_eq!(d["reason"], "WeCom did not know: c", "invaliduser is recorded on the delivery");
 }
 
 #[tokio::test]

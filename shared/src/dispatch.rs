@@ -213,7 +213,7 @@ impl Dispatcher {
         let started = Instant::now();
         let _window = InFlight::enter(&self.in_flight);
         let report = channels::send(&SendContext { http: &app.http, repo: &app.repo }, channel, &d.recipient, &message, d.parts_done).await;
-        let outcome = report.outcome;
+        let (outcome, note) = (report.outcome, report.note);
         d.parts_done = report.parts_done;
         let latency_ms = started.elapsed().as_millis() as u64;
         info!(delivery = %d.id, notification = %d.notification, channel = %d.channel, kind = %channel.kind(), outcome = outcome.label(), attempt = d.attempts, latency_ms, "send");
@@ -221,11 +221,11 @@ impl Dispatcher {
 
         let now = app.now();
         d.updated_at = now;
-        match self.judge(app, &d.channel, channel.kind().as_str(), outcome, d.attempts, last_chance) {
+        match self.judge(app, (&d.channel, &d.recipient), channel.kind().as_str(), outcome, d.attempts, last_chance) {
             Verdict::Sent => {
                 d.status = DeliveryStatus::Sent;
                 d.sent_at = Some(now);
-                d.reason = None;
+                d.reason = note;
                 self.save_final(app, &d, rev).await?;
                 self.count(app, "", "sent");
                 Ok(Step::Done)
@@ -246,11 +246,11 @@ impl Dispatcher {
     }
 
     /// What a send's outcome means for its record, the same for deliveries and calls.
-    fn judge(&self, app: &App, channel: &str, kind: &str, outcome: SendOutcome, attempts: u32, last_chance: bool) -> Verdict {
+    fn judge(&self, app: &App, (channel, chat): (&str, &str), kind: &str, outcome: SendOutcome, attempts: u32, last_chance: bool) -> Verdict {
         match outcome {
             SendOutcome::Sent => Verdict::Sent,
             SendOutcome::RateLimited { retry_after, reason } => {
-                self.pacer.pause(channel, retry_after);
+                self.pacer.pause(channel, chat, retry_after);
                 crate::metrics::emit(kind, "rescheduled", 0);
                 // The platform asked us to wait: not a failed try.
                 Verdict::Again { after: retry_after.max(Duration::from_secs(1)), reason: format!("rate limited: {reason}"), counted: false }
@@ -300,7 +300,7 @@ impl Dispatcher {
         info!(call = %c.id, method = %c.method, channel = %c.channel, outcome = outcome.label(), attempt = c.attempts, latency_ms, "call");
         crate::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
         c.updated_at = app.now();
-        let step = match self.judge(app, &c.channel, channel.kind().as_str(), outcome, c.attempts, last_chance) {
+        let step = match self.judge(app, (&c.channel, &c.chat), channel.kind().as_str(), outcome, c.attempts, last_chance) {
             Verdict::Sent => {
                 c.status = DeliveryStatus::Sent;
                 c.reason = None;

@@ -5,8 +5,8 @@
 //! one a second per chat and 20 a minute per group; WeCom's 30 a minute per member; Discord's 50
 //! a second per bot. Inside a window of a second the n-th send waits for its own slot, so sends
 //! are spread evenly instead of bursting at the window's start; longer windows are a budget.
-//! A 429 also pauses the channel in this instance until its `retry_after` (the message itself
-//! is rescheduled by the dispatcher).
+//! A 429 also pauses that chat in this instance until its `retry_after` (the message itself is
+//! rescheduled by the dispatcher).
 //!
 //! A wait of up to [`MAX_INLINE_WAIT`] is taken in place (that is pacing, at the platform's own
 //! rate); anything longer is handed back as `Later`, and the dispatcher reschedules the message
@@ -60,8 +60,10 @@ pub fn limits(channel: &Channel, recipient: &str) -> Vec<SharedLimit> {
 
 #[derive(Default)]
 pub struct Pacer {
-    /// Per channel: paused until (after a 429).
-    paused: Mutex<HashMap<String, Instant>>,
+    /// Per (channel, chat): paused until (after a 429). Telegram's and Discord's 429s are mostly
+    /// about one chat; a bot-wide limit shows as 429s on every chat, each paused in turn, while
+    /// the shared windows keep the bot under its published rate.
+    paused: Mutex<HashMap<(String, String), Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -69,16 +71,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Pacer {
-    pub fn pause(&self, channel: &str, for_: Duration) {
-        let until = Instant::now() + for_;
+    pub fn pause(&self, channel: &str, chat: &str, for_: Duration) {
+        let now = Instant::now();
+        let until = now + for_;
         let mut p = lock(&self.paused);
-        let e = p.entry(channel.to_owned()).or_insert(until);
+        if p.len() > 1000 {
+            p.retain(|_, t| *t > now);
+        }
+        let e = p.entry((channel.to_owned(), chat.to_owned())).or_insert(until);
         *e = (*e).max(until);
     }
 
     /// Takes a slot for one send, waiting briefly if the slot is near.
     pub async fn acquire(&self, repo: &Repo, channel: &Channel, recipient: &str) -> StoreResult<Pace> {
-        if let Some(until) = lock(&self.paused).get(&channel.name).copied() {
+        if let Some(until) = lock(&self.paused).get(&(channel.name.clone(), recipient.to_owned())).copied() {
             let now = Instant::now();
             if until > now {
                 return Ok(Pace::Later(until - now));

@@ -63,17 +63,19 @@ pub struct SendContext<'a> {
     pub repo: &'a Repo,
 }
 
-/// The outcome of a send, and how many parts of a long message are done (sent now or before).
+/// The outcome of a send, how many parts of a long message are done (sent now or before), and
+/// anything the platform said that belongs on the delivery (WeCom's `invaliduser`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub outcome: SendOutcome,
     pub parts_done: u32,
+    pub note: Option<String>,
 }
 
 impl From<SendOutcome> for Report {
     fn from(outcome: SendOutcome) -> Self {
         let parts_done = u32::from(outcome == SendOutcome::Sent);
-        Report { outcome, parts_done }
+        Report { outcome, parts_done, note: None }
     }
 }
 

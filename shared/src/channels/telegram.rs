@@ -201,10 +201,10 @@ pub async fn send(http: &reqwest::Client, base: &str, t: &TelegramSettings, chat
         }
         match result {
             Ok(_) => done += 1,
-            Err(outcome) => return Report { outcome, parts_done: done },
+            Err(outcome) => return Report { outcome, parts_done: done, note: None },
         }
     }
-    Report { outcome: SendOutcome::Sent, parts_done: done }
+    Report { outcome: SendOutcome::Sent, parts_done: done, note: None }
 }
 
 // ---- registration ----

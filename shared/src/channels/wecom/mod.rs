@@ -20,7 +20,6 @@ use crypto::Crypto;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
-use tracing::warn;
 
 /// WeCom's limits in bytes (UTF-8).
 const MAX_TEXT: usize = 2048;
@@ -198,13 +197,11 @@ pub async fn send(http: &reqwest::Client, base: &str, repo: &Repo, s: &WecomSett
                     invalid.push(bad.to_owned());
                 }
             }
-            Err(outcome) => return Report { outcome, parts_done: done },
+            Err(outcome) => return Report { outcome, parts_done: done, note: None },
         }
     }
-    if !invalid.is_empty() {
-        warn!(invalid = %invalid.join("|"), "WeCom did not know some recipients");
-    }
-    Report { outcome: SendOutcome::Sent, parts_done: done }
+    let note = (!invalid.is_empty()).then(|| format!("WeCom did not know: {}", invalid.join("|")));
+    Report { outcome: SendOutcome::Sent, parts_done: done, note }
 }
 
 /// Creates the app's menu from the bot's commands (at most 3 groups of 5 `click` buttons whose
