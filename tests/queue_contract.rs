@@ -74,6 +74,29 @@ async fn sends_more_than_a_batch(q: Arc<dyn Queue>) {
     assert_eq!(got.len(), 25);
 }
 
+async fn keeps_each_groups_order_across_many_batches(q: Arc<dyn Queue>) {
+    // 45 messages, 3 groups: batches go out several at a time, a group's order must survive.
+    let batch: Vec<OutMessage> = (0..45).map(|i| msg(&format!("{i:02}"), ["A", "B", "C"][i % 3])).collect();
+    q.send(batch).await.unwrap();
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for _ in 0..60 {
+        let got = q.receive(10, WAIT).await.unwrap();
+        for m in &got {
+            seen.entry(m.group.clone()).or_default().push(m.body.clone());
+            q.delete(&m.receipt).await.unwrap();
+        }
+        if seen.values().map(Vec::len).sum::<usize>() == 45 {
+            break;
+        }
+    }
+    for (g, bodies) in seen {
+        let mut sorted = bodies.clone();
+        sorted.sort();
+        assert_eq!(bodies, sorted, "group {g}");
+        assert_eq!(bodies.len(), 15);
+    }
+}
+
 async fn dead_letters_after_too_many_receives_and_redrives(q: Arc<dyn Queue>) {
     q.send(vec![msg("poison", "P")]).await.unwrap();
     for _ in 0..3 {
@@ -131,6 +154,7 @@ contract!(
     redelivers_after_a_visibility_change,
     drops_a_duplicate_send,
     sends_more_than_a_batch,
+    keeps_each_groups_order_across_many_batches,
     dead_letters_after_too_many_receives_and_redrives,
     dead_letters_on_request,
 );

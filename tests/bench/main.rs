@@ -220,7 +220,8 @@ async fn faults(o: &Opts, out: &mut String) -> Value {
     let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
     let queue = Arc::new(herald::queue::memory::MemoryQueue::new(Duration::from_secs(3), config.max_receives));
     let app = App::new(table, queue, Arc::new(herald::clock::SystemClock), config).unwrap();
-    let r = herald_tests::faults::run(app, n, n, 42).await;
+    // Five instances: the template's DispatcherMaxConcurrency.
+    let r = herald_tests::faults::run(app, n, n, 5, 42).await;
     writeln!(
         out,
         "| deliveries | delivered | lost | duplicated (in flight at the kill) | failed | injected 5xx / timeouts / 429 | 429 from our pacing | attempts/s | of 30/s | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} ({}) | {} | {} / {} / {} | {} | {:.2} | {:.1}% | {:.0} |",
@@ -407,7 +408,7 @@ async fn memory(o: &Opts, out: &mut String) -> Value {
         writeln!(out, "(not measured: no emulator)").ok();
         return Value::Null;
     };
-    let n = if o.smoke { 20 } else { 2000 };
+    let n = if o.smoke { 20 } else { 500 };
     let users = if o.smoke { 100 } else { 1_000 };
     let config = herald_tests::sdk_config(endpoint).await;
     let table_name = herald_tests::unique("mem");
@@ -498,9 +499,16 @@ async fn memory(o: &Opts, out: &mut String) -> Value {
     let disp_kib = peak_rss_kib(child.id()).unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
-    writeln!(out, "| herald-dispatcher | {batches} batches of up to 10 ({} sends) | {:.1} MB |", hook.received().len(), disp_kib as f64 / 1024.0)
-        .ok();
+    let batch_median = median(batch_ms);
+    writeln!(
+        out,
+        "| herald-dispatcher | {batches} batches of up to 10 ({} sends; median {batch_median:.1} ms a batch, emulator) | {:.1} MB |",
+        hook.received().len(),
+        disp_kib as f64 / 1024.0
+    )
+    .ok();
     rows.insert("herald-dispatcher".into(), json!(disp_kib));
+    rows.insert("batch_ms".into(), json!(batch_median));
     // Scheduler: the daily job over the seeded users.
     let (rt, env) = run("herald-scheduler").await;
     let mut child =
@@ -609,13 +617,14 @@ async fn main() {
         jiff::Timestamp::now().strftime("%Y-%m-%d")
     )
     .ok();
-    let sections: [(&str, &str); 6] = [
+    let sections: [(&str, &str); 7] = [
         ("startup", "Start-up"),
         ("rate", "Delivery rate"),
         ("faults", "Fault run"),
         ("apprise", "Apprise side by side"),
         ("fanout", "Daily fan-out"),
         ("memory", "Peak memory"),
+        ("cost", "Cost per million notifications"),
     ];
     for (key, title) in sections {
         if o.only.as_deref().is_some_and(|w| !w.split(',').any(|x| x == key)) {

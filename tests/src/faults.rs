@@ -1,6 +1,6 @@
 //! The dispatcher under faults: thousands of deliveries against a Telegram stand-in that fails
 //! a share of sends with 5xx, hangs past the timeout on others, answers 429 in bursts and
-//! enforces Telegram's limits; three dispatcher instances share the queue and the store, and one
+//! enforces Telegram's limits; several dispatcher instances share the queue and the store, and one
 //! is killed mid-batch and replaced. Used by the test suite (scaled down) and the benchmarks.
 
 use crate::telegram::{BOT_TOKEN, FakeTelegram, Faults};
@@ -31,9 +31,10 @@ pub struct FaultReport {
     pub rate_of_limit: f64,
 }
 
-/// Runs `n` notifications to `chats` users (round robin) through three dispatcher instances.
-/// `app` must have a short lease, queue visibility, retry base and HTTP timeout (see the callers).
-pub async fn run(app: App, n: usize, chats: usize, seed: u64) -> FaultReport {
+/// Runs `n` notifications to `chats` users (round robin) through `instances` dispatcher
+/// instances (one of them killed). `app` must have a short lease, queue visibility, retry base
+/// and HTTP timeout (see [`config`]).
+pub async fn run(app: App, n: usize, chats: usize, instances: usize, seed: u64) -> FaultReport {
     let fake = FakeTelegram::start().await;
     fake.with(|s| {
         s.faults = Some(Faults {
@@ -66,7 +67,7 @@ pub async fn run(app: App, n: usize, chats: usize, seed: u64) -> FaultReport {
     let started = Instant::now();
     let a = Arc::new(Dispatcher::default());
     let worker_a = tokio::spawn(herald::local::work(app.clone(), a.clone()));
-    let others: Vec<_> = (0..2).map(|_| tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())))).collect();
+    let others: Vec<_> = (1..instances.max(2)).map(|_| tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())))).collect();
     // Kill instance A mid-run (mid-batch: it works batches back to back), and start a new one.
     let mut in_flight_at_kill = 0;
     let mut killed = false;

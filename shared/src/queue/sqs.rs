@@ -4,6 +4,7 @@ use super::*;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
+use futures_util::future::join_all;
 use std::collections::HashMap;
 
 #[derive(Clone)]
@@ -14,6 +15,8 @@ pub struct SqsQueue {
 }
 
 const SEND_RETRIES: usize = 3;
+/// Send batches in flight at once.
+const CONCURRENCY: usize = 8;
 
 fn backend<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> QueueError {
     QueueError::Backend(match (e.code(), e.message()) {
@@ -64,58 +67,88 @@ impl SqsQueue {
         Ok(Self::new(client, main.queue_url().unwrap_or_default(), dlq_url))
     }
 
+    /// Sends batches of ten, several at once: batches go in waves of up to [`CONCURRENCY`], and a
+    /// batch sharing a message group with one in the current wave waits for the next wave, so
+    /// every group keeps its order. Entries SQS refuses for a passing reason are retried.
     async fn send_to(&self, url: &str, messages: Vec<OutMessage>) -> QueueResult<()> {
         let total = messages.len();
         let mut failed = 0;
         let mut reason = String::new();
-        for chunk in messages.chunks(MAX_BATCH) {
-            let mut pending: Vec<(usize, &OutMessage)> = chunk.iter().enumerate().collect();
-            for attempt in 0..=SEND_RETRIES {
-                if pending.is_empty() {
-                    break;
-                }
-                let entries = pending
-                    .iter()
-                    .map(|(i, m)| {
-                        SendMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .message_body(&m.body)
-                            .message_group_id(&m.group)
-                            .message_deduplication_id(&m.dedup)
-                            .build()
-                            .map_err(invalid)
-                    })
-                    .collect::<QueueResult<Vec<_>>>()?;
-                let out = match self.client.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await {
-                    Ok(out) => out,
-                    Err(e) if attempt < SEND_RETRIES => {
-                        reason = backend(e).to_string();
-                        continue;
+        let mut wave: Vec<&[OutMessage]> = Vec::new();
+        let mut groups: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut chunks = messages.chunks(MAX_BATCH).peekable();
+        while let Some(chunk) = chunks.next() {
+            wave.push(chunk);
+            groups.extend(chunk.iter().map(|m| m.group.as_str()));
+            let next_overlaps = chunks.peek().is_some_and(|c| c.iter().any(|m| groups.contains(m.group.as_str())));
+            if wave.len() == CONCURRENCY || next_overlaps || chunks.peek().is_none() {
+                for (f, r) in join_all(wave.drain(..).map(|c| self.send_batch(url, c))).await {
+                    failed += f;
+                    if !r.is_empty() {
+                        reason = r;
                     }
-                    Err(e) => return Err(QueueError::Partial { failed: failed + pending.len(), total, reason: backend(e).to_string() }),
-                };
-                let retry: Vec<usize> = out
-                    .failed()
-                    .iter()
-                    .filter_map(|f| {
-                        reason = format!("{}: {}", f.code(), f.message().unwrap_or_default());
-                        // A sender fault (bad entry) will fail the same way again.
-                        if f.sender_fault() {
-                            failed += 1;
-                            None
-                        } else {
-                            f.id().parse().ok()
-                        }
-                    })
-                    .collect();
-                pending.retain(|(i, _)| retry.contains(i));
+                }
+                groups.clear();
             }
-            failed += pending.len();
         }
         if failed > 0 {
             return Err(QueueError::Partial { failed, total, reason });
         }
         Ok(())
+    }
+
+    /// One SendMessageBatch, with retries of what failed for a passing reason: (failed, reason).
+    async fn send_batch(&self, url: &str, chunk: &[OutMessage]) -> (usize, String) {
+        let mut failed = 0;
+        let mut reason = String::new();
+        let mut pending: Vec<(usize, &OutMessage)> = chunk.iter().enumerate().collect();
+        for attempt in 0..=SEND_RETRIES {
+            if pending.is_empty() {
+                break;
+            }
+            let entries = match pending
+                .iter()
+                .map(|(i, m)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&m.body)
+                        .message_group_id(&m.group)
+                        .message_deduplication_id(&m.dedup)
+                        .build()
+                        .map_err(invalid)
+                })
+                .collect::<QueueResult<Vec<_>>>()
+            {
+                Ok(e) => e,
+                Err(e) => return (failed + pending.len(), e.to_string()),
+            };
+            let out = match self.client.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await {
+                Ok(out) => out,
+                Err(e) => {
+                    reason = backend(e).to_string();
+                    if attempt == SEND_RETRIES {
+                        return (failed + pending.len(), reason);
+                    }
+                    continue;
+                }
+            };
+            let retry: Vec<usize> = out
+                .failed()
+                .iter()
+                .filter_map(|f| {
+                    reason = format!("{}: {}", f.code(), f.message().unwrap_or_default());
+                    // A sender fault (bad entry) will fail the same way again.
+                    if f.sender_fault() {
+                        failed += 1;
+                        None
+                    } else {
+                        f.id().parse().ok()
+                    }
+                })
+                .collect();
+            pending.retain(|(i, _)| retry.contains(i));
+        }
+        (failed + pending.len(), reason)
     }
 
     async fn count(&self, url: &str) -> QueueResult<(u64, u64)> {

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::join_all;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -120,9 +121,59 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
+/// Batch requests in flight at once for one `get_many` / `put_many` (a 100,000-user fan-out is
+/// thousands of them; one at a time it would be latency-bound).
+const CONCURRENCY: usize = 8;
+
 impl DynamoTable {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
+    }
+
+    async fn get_chunk(&self, chunk: &[(String, String)]) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::with_capacity(chunk.len());
+        let mut pending: Vec<Attrs> = chunk.iter().map(|(p, s)| key(p, s)).collect();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let ka =
+                KeysAndAttributes::builder().set_keys(Some(std::mem::take(&mut pending))).build().map_err(|e| StoreError::Backend(e.to_string()))?;
+            let res = self.client.batch_get_item().request_items(&self.table, ka).send().await.map_err(backend)?;
+            for a in res.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                out.push(from_attrs(a)?);
+            }
+            pending = res.unprocessed_keys().and_then(|u| u.get(&self.table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt > RETRIES {
+                    return Err(StoreError::Backend("BatchGetItem left keys unprocessed".into()));
+                }
+                backoff(attempt).await;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_chunk(&self, chunk: &[Item]) -> StoreResult<()> {
+        let mut pending: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|i| {
+                let put = PutRequest::builder().set_item(Some(to_attrs(i))).build().map_err(|e| StoreError::Backend(e.to_string()))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<StoreResult<_>>()?;
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let res = self.client.batch_write_item().request_items(&self.table, std::mem::take(&mut pending)).send().await.map_err(backend)?;
+            pending = res.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt > RETRIES {
+                    return Err(StoreError::Backend("BatchWriteItem left items unprocessed".into()));
+                }
+                backoff(attempt).await;
+            }
+        }
+        Ok(())
     }
 
     /// Creates the table with its indexes and TTL if it does not exist (for the emulator and
@@ -188,26 +239,13 @@ impl Table for DynamoTable {
 
     async fn get_many(&self, keys: &[(String, String)]) -> StoreResult<Vec<Item>> {
         let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut pending: Vec<Attrs> = chunk.iter().map(|(p, s)| key(p, s)).collect();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .build()
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-                let res = self.client.batch_get_item().request_items(&self.table, ka).send().await.map_err(backend)?;
-                for a in res.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                    out.push(from_attrs(a)?);
-                }
-                pending = res.unprocessed_keys().and_then(|u| u.get(&self.table)).map(|k| k.keys().to_vec()).unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > RETRIES {
-                        return Err(StoreError::Backend("BatchGetItem left keys unprocessed".into()));
-                    }
-                    backoff(attempt).await;
-                }
+        for wave in keys.chunks(100 * CONCURRENCY) {
+            let mut calls = Vec::new();
+            for chunk in wave.chunks(100) {
+                calls.push(self.get_chunk(chunk));
+            }
+            for items in join_all(calls).await {
+                out.extend(items?);
             }
         }
         Ok(out)
@@ -231,26 +269,12 @@ impl Table for DynamoTable {
 
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
         items.iter().try_for_each(check_item)?;
-        for chunk in items.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|i| {
-                    let put = PutRequest::builder().set_item(Some(to_attrs(i))).build().map_err(|e| StoreError::Backend(e.to_string()))?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<StoreResult<_>>()?;
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let res = self.client.batch_write_item().request_items(&self.table, std::mem::take(&mut pending)).send().await.map_err(backend)?;
-                pending = res.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > RETRIES {
-                        return Err(StoreError::Backend("BatchWriteItem left items unprocessed".into()));
-                    }
-                    backoff(attempt).await;
-                }
+        for wave in items.chunks(25 * CONCURRENCY) {
+            let mut calls = Vec::new();
+            for chunk in wave.chunks(25) {
+                calls.push(self.put_chunk(chunk));
             }
+            join_all(calls).await.into_iter().collect::<StoreResult<()>>()?;
         }
         Ok(())
     }
