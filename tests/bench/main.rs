@@ -224,8 +224,22 @@ async fn faults(o: &Opts, out: &mut String) -> Value {
     let r = herald_tests::faults::run(app, n, n, 5, 42).await;
     writeln!(
         out,
-        "| deliveries | delivered | lost | duplicated (in flight at the kill) | failed | injected 5xx / timeouts / 429 | 429 from our pacing | attempts/s | of 30/s | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} ({}) | {} | {} / {} / {} | {} | {:.2} | {:.1}% | {:.0} |",
-        r.deliveries, r.delivered, r.lost, r.duplicated, r.in_flight_at_kill, r.failed, r.injected_5xx, r.injected_timeouts, r.injected_429, r.pacing_429, r.attempts_per_second, r.rate_of_limit * 100.0, r.seconds
+        "| deliveries | delivered | lost | duplicated (in flight at the kill) | failed | injected 5xx / timeouts / 429 | 429 from our pacing | attempts/s, steady (of 30/s) | attempts/s, whole run | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} ({}) | {} | {} / {} / {} | {} | {:.2} ({:.1}%) | {:.2} ({:.1}%) | {:.0} |",
+        r.deliveries,
+        r.delivered,
+        r.lost,
+        r.duplicated,
+        r.in_flight_at_kill,
+        r.failed,
+        r.injected_5xx,
+        r.injected_timeouts,
+        r.injected_429,
+        r.pacing_429,
+        r.steady_per_second,
+        r.steady_of_limit * 100.0,
+        r.attempts_per_second,
+        r.rate_of_limit * 100.0,
+        r.seconds
     )
     .ok();
     serde_json::to_value(&r).unwrap_or_default()

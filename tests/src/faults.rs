@@ -26,9 +26,13 @@ pub struct FaultReport {
     /// Sends in flight when the instance was killed (the documented duplicate window).
     pub in_flight_at_kill: usize,
     pub seconds: f64,
-    /// Send attempts per second at the bot while the queue was busy, against its limit of 30.
+    /// Send attempts per second at the bot over the whole run (the retries' tail included).
     pub attempts_per_second: f64,
     pub rate_of_limit: f64,
+    /// The same between the 10th and the 90th percentile of the attempts: the steady state, while
+    /// the queue held work for every slot.
+    pub steady_per_second: f64,
+    pub steady_of_limit: f64,
 }
 
 /// Runs `n` notifications to `chats` users (round robin) through `instances` dispatcher
@@ -111,6 +115,11 @@ pub async fn run(app: App, n: usize, chats: usize, instances: usize, seed: u64) 
         _ => 0.0,
     };
     let rate = if busy > 0.0 { (attempts.len() - 1) as f64 / busy } else { 0.0 };
+    let (p10, p90) = (attempts.len() / 10, attempts.len() * 9 / 10);
+    let steady = match (attempts.get(p10), attempts.get(p90)) {
+        (Some(a), Some(b)) if b > a => (p90 - p10) as f64 / b.duration_since(*a).as_secs_f64(),
+        _ => 0.0,
+    };
     FaultReport {
         deliveries: n,
         delivered: counts.len(),
@@ -125,6 +134,8 @@ pub async fn run(app: App, n: usize, chats: usize, instances: usize, seed: u64) 
         seconds,
         attempts_per_second: rate,
         rate_of_limit: rate / 30.0,
+        steady_per_second: steady,
+        steady_of_limit: steady / 30.0,
     }
 }
 
