@@ -44,8 +44,8 @@ start_emulator() {
   echo "moto $MOTO on $HERALD_TEST_EMULATOR"
 }
 
-# Every function for Lambda, with cargo-lambda (x86_64 here: the arm64 target needs a rustup
-# download, see the README), as zips in target/lambda/.
+# Every function for Lambda, with cargo-lambda, as zips in target/lambda/ (x86_64, the build
+# machine's own target, which needs no download; `lambda_build_arm64` below builds what Lambda runs).
 lambda_build() {
   .venv/bin/cargo-lambda lambda build --release --compiler cargo --disable-optimizations --output-format zip
   for zip in target/lambda/*/bootstrap.zip; do

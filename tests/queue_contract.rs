@@ -1,5 +1,6 @@
-//! The queue port's contract, run against the in-process adapter and against SQS FIFO (through
-//! the emulator's real wire protocol).
+//! The queue port's contract, run against the in-process adapter (in memory, and kept in a
+//! directory as the local runner uses it) and against SQS FIFO (through the emulator's real wire
+//! protocol).
 
 #![allow(clippy::unwrap_used)]
 
@@ -136,6 +137,16 @@ macro_rules! contract {
                 }
             )*
         }
+        mod file {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let q = herald::queue::memory::MemoryQueue::open(dir.path(), std::time::Duration::from_secs(30), 3).unwrap();
+                    super::$name(std::sync::Arc::new(q)).await;
+                }
+            )*
+        }
         mod sqs {
             $(
                 #[tokio::test]
@@ -158,3 +169,35 @@ contract!(
     dead_letters_after_too_many_receives_and_redrives,
     dead_letters_on_request,
 );
+
+/// The local runner's queue keeps what was queued, in order, and its dead letters across a
+/// restart; what was acknowledged stays gone.
+#[tokio::test]
+async fn the_file_queue_survives_a_restart() {
+    use herald::queue::memory::MemoryQueue;
+    let dir = tempfile::tempdir().unwrap();
+    let open = || -> Arc<dyn Queue> { Arc::new(MemoryQueue::open(dir.path(), Duration::from_secs(30), 3).unwrap()) };
+    let q = open();
+    q.send(vec![msg("a1", "A"), msg("b1", "B"), msg("a2", "A"), msg("a3", "A")]).await.unwrap();
+    let first = q.receive(2, WAIT).await.unwrap();
+    let bodies: Vec<&str> = first.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["a1", "b1"]);
+    q.delete(&first[0].receipt).await.unwrap();
+    q.dead_letter(&first[1]).await.unwrap();
+    q.delete(&first[1].receipt).await.unwrap();
+    drop(q);
+
+    let q = open();
+    let got = receive_all(&q, 2).await;
+    assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["a2", "a3"]);
+    let dead = q.dead_letters(10).await.unwrap();
+    assert_eq!(dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["b1"]);
+    for m in &got {
+        q.delete(&m.receipt).await.unwrap();
+    }
+    q.delete_dead(&dead[0].receipt).await.unwrap();
+    drop(q);
+
+    let depth = open().depth().await.unwrap();
+    assert_eq!((depth.waiting, depth.in_flight, depth.dead), (0, 0, 0));
+}

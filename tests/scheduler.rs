@@ -280,6 +280,30 @@ async fn fans_out_thousands_of_reminders_in_queue_batches_of_ten() {
     assert!(app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap().is_empty());
 }
 
+/// A daily run that nears its deadline stops; the next run goes on, and nobody is reminded twice.
+#[tokio::test]
+async fn a_run_out_of_time_stops_and_the_next_one_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
+    let counts = Arc::new(herald_tests::counting::Counts::default());
+    let queue = Arc::new(herald_tests::counting::CountingQueue(Arc::new(herald_tests::memory_queue(180, 20)), counts.clone()));
+    let clock = Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap()));
+    let app = App::new(table, queue, clock, herald_tests::test_config()).unwrap();
+    call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": herald_tests::telegram::BOT_TOKEN}}))).await;
+    herald_tests::seed_users(&app, 1_500, "2026-11-26T12:00:00Z").await;
+    // Out of time from the start: nothing is done, and the run says it did not finish.
+    let v = herald::jobs::run(&app, "daily", true, Some(std::time::Instant::now())).await.unwrap();
+    assert_eq!((v["daily"]["reminders"]["finished"].as_bool(), counts.get().3), (Some(false), 0), "{v}");
+    // Out of time part-way (it stops with 20 s left), then the next run without a deadline.
+    let soon = std::time::Instant::now() + std::time::Duration::from_millis(20_030);
+    herald::jobs::run(&app, "daily", true, Some(soon)).await.unwrap();
+    let v = herald::jobs::run(&app, "daily", true, None).await.unwrap();
+    assert_eq!(v["daily"]["reminders"]["finished"].as_bool(), Some(true), "{v}");
+    let (_, _, requests, messages) = counts.get();
+    assert_eq!(messages, 1_500, "each user reminded once over the three runs");
+    assert!(requests <= messages.div_ceil(10) + 3, "{requests} queue requests");
+}
+
 #[test]
 fn scheduler_events_name_their_job() {
     for (file, job) in [("tick.json", Ok("tick")), ("daily.json", Ok("daily")), ("scheduled-event.json", Ok("tick"))] {

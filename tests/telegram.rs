@@ -405,3 +405,39 @@ async fn honours_telegrams_flood_control_and_reschedules() {
     let (_, first) = call(&app, "GET", &format!("/api/v1/notifications/{first}"), None).await;
     assert_eq!((first["deliveries"][0]["status"].as_str(), first["deliveries"][0]["attempts"].as_u64()), (Some("sent"), Some(1)));
 }
+
+/// `POST /api/v1/channels/{name}/test` sends now, without the queue, and reports Telegram's verdict.
+#[tokio::test]
+async fn the_test_route_sends_now_and_reports_the_answer() {
+    let (_d, app, fake) = setup(json!({})).await;
+    let (status, ok) = call(&app, "POST", "/api/v1/channels/tg/test", None).await;
+    assert_eq!((status, ok["ok"].clone(), ok["recipient"].clone()), (200, json!(true), json!(GROUP)), "{ok}");
+    assert_eq!(fake.delivered().len(), 1);
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 0);
+    fake.with(|s| s.blocked.insert("42".into()));
+    let (_, blocked) = call(&app, "POST", "/api/v1/channels/tg/test", Some(json!({"recipient": "42"}))).await;
+    assert_eq!((blocked["ok"].clone(), blocked["outcome"].clone()), (json!(false), json!("permanent")), "{blocked}");
+    assert!(!blocked.to_string().contains(BOT_TOKEN));
+}
+
+/// Two `/checkin`s racing (Telegram retries, two instances): one reward, one "already".
+#[tokio::test]
+async fn racing_check_ins_reward_once() {
+    let (_d, app, _fake) = setup(json!({})).await;
+    user(&app, "2001", json!({"name": "Lin"})).await;
+    let code = bind_code(&app, "2001").await;
+    post(&app, text(77, &format!("/bind {code}"))).await;
+    let (a, b) = tokio::join!(post(&app, text(77, "/checkin")), post(&app, text(77, "/checkin")));
+    let replies = [a.1["text"].as_str().unwrap().to_owned(), b.1["text"].as_str().unwrap().to_owned()];
+    assert_eq!(replies.iter().filter(|t| t.starts_with("Checked in: +")).count(), 1, "{replies:?}");
+    assert_eq!(replies.iter().filter(|t| *t == "You have already checked in today.").count(), 1, "{replies:?}");
+    let rewards = app.repo.user("2001").await.unwrap().unwrap().value.rewards;
+    let reward: i64 = replies
+        .iter()
+        .find_map(|t| t.strip_prefix("Checked in: +"))
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(rewards, reward);
+}

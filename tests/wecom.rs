@@ -276,3 +276,17 @@ async fn reschedules_on_45009() {
     assert!(delivery["reason"].as_str().unwrap().contains("45009"));
     assert_eq!(app.queue.depth().await.unwrap().in_flight, 1);
 }
+
+/// `POST /api/v1/channels/{name}/test` sends now and reports WeCom's verdict, 60020 included.
+#[tokio::test]
+async fn the_test_route_sends_now_and_reports_the_answer() {
+    let (_d, app, fake, _) = setup(NOW, json!({})).await;
+    let (status, ok) = call(&app, "POST", "/api/v1/channels/wc/test", Some(json!({"recipient": "zhangsan"}))).await;
+    assert_eq!((status, ok["ok"].clone()), (200, json!(true)), "{ok}");
+    assert_eq!(fake.delivered().len(), 1);
+    fake.with(|s| s.untrusted_ip = true);
+    let (_, denied) = call(&app, "POST", "/api/v1/channels/wc/test", Some(json!({"recipient": "zhangsan"}))).await;
+    assert_eq!(denied["ok"], false, "{denied}");
+    assert!(denied["detail"].as_str().unwrap_or_default().contains("60020"), "{denied}");
+    assert!(!denied.to_string().contains(SECRET));
+}

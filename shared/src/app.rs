@@ -192,10 +192,10 @@ impl App {
         Self::new(Arc::new(table), Arc::new(queue), Arc::new(SystemClock), config)
     }
 
-    /// The embedded store in `dir` and the in-process queue.
+    /// The embedded store and the in-process queue, both kept in `dir`.
     pub fn embedded(dir: &Path, config: Config) -> Result<Self, ConfigError> {
         let table = EmbeddedTable::open(dir).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let queue = MemoryQueue::new(Duration::from_secs(180), config.max_receives);
+        let queue = MemoryQueue::open(dir, Duration::from_secs(180), config.max_receives).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Self::new(Arc::new(table), Arc::new(queue), Arc::new(SystemClock), config)
     }
 

@@ -216,8 +216,9 @@ async fn faults(o: &Opts, out: &mut String) -> Value {
     let n = if o.smoke { 60 } else { 3000 };
     let mut config = herald_tests::test_config();
     herald_tests::faults::config(&mut config);
-    let dir = tempfile::tempdir().unwrap();
-    let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
+    // The store stands in for DynamoDB, which takes writes side by side: in memory, not the
+    // embedded file (one writer, a disk sync per commit), whose commits would set the pace here.
+    let table = Arc::new(herald::store::embedded::EmbeddedTable::in_memory().unwrap());
     let queue = Arc::new(herald::queue::memory::MemoryQueue::new(Duration::from_secs(3), config.max_receives));
     let app = App::new(table, queue, Arc::new(herald::clock::SystemClock), config).unwrap();
     // Five instances: the template's DispatcherMaxConcurrency.
@@ -542,8 +543,10 @@ async fn memory(o: &Opts, out: &mut String) -> Value {
     Value::Object(rows)
 }
 
-/// AWS list prices, us-east-1, arm64, as published on 2026-11-01 (Lambda, API Gateway HTTP APIs,
-/// SQS FIFO, DynamoDB on-demand after the November 2024 reduction, CloudWatch Logs ingestion).
+/// AWS list prices, us-east-1, arm64 (Lambda, API Gateway HTTP APIs, SQS FIFO, DynamoDB on-demand
+/// after its November 2024 reduction, CloudWatch Logs ingestion). No AWS page can be read from the
+/// build machine: check them against aws.amazon.com/pricing before relying on the totals.
+const PRICES_DATE: &str = "AWS list prices as of the November 2024 DynamoDB on-demand reduction (not re-checked since)";
 const PRICES: [(&str, f64); 7] = [
     ("lambda_request", 0.20 / 1e6),
     ("lambda_gb_second", 0.000_013_333_4),
@@ -565,7 +568,9 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
     let hook = TestServer::start(|_| Reply::ok("{}")).await;
     let (app, counts) = local_app(herald_tests::test_config(), None);
     herald_tests::call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    counts.bill.store(true, std::sync::atomic::Ordering::SeqCst);
     let (r0, w0, q0, _) = counts.get();
+    let (wu0, ru0) = counts.units();
     for i in 0..n {
         herald_tests::call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("c{i}"), "to": "admins"}))).await;
     }
@@ -577,8 +582,10 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
     }
     worker.abort();
     let (r1, w1, q1, _) = counts.get();
+    let (wu1, ru1) = counts.units();
     let per = |a: u64, b: u64| (b - a) as f64 / n as f64;
     let (reads, writes, sends) = (per(r0, r1), per(w0, w1), per(q0, q1));
+    let (wcu, rcu) = (per(wu0, wu1), (ru1 - ru0) / n as f64);
     // SQS: the send (batched by the API per request: one), the event source's receive and delete
     // of each batch of ten.
     let sqs = sends + 0.2;
@@ -594,11 +601,15 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
             million * ((api_ms.max(1.0) + batch_ms / 10.0) / 1000.0) * gb * price("lambda_gb_second"),
         ),
         ("SQS FIFO requests", million * sqs * price("sqs_fifo_request")),
-        ("DynamoDB writes (on demand)", million * writes * price("dynamodb_write")),
-        ("DynamoDB reads (on demand)", million * reads * price("dynamodb_read")),
+        ("DynamoDB writes (on demand, write units)", million * wcu * price("dynamodb_write")),
+        ("DynamoDB reads (on demand, read units)", million * rcu * price("dynamodb_read")),
         ("CloudWatch Logs (~600 bytes)", million * 600.0 / 1e9 * price("logs_gb")),
     ];
-    writeln!(out, "Counted per notification (one recipient): {reads:.2} store reads, {writes:.2} store writes, {sqs:.2} SQS requests; durations from the peak-memory run (API {api_ms:.1} ms, dispatcher {batch_ms:.1} ms a batch of ten, against the emulator).\n").ok();
+    writeln!(
+        out,
+        "Counted per notification (one recipient, a webhook channel): {reads:.2} store reads ({rcu:.2} read units), {writes:.2} store writes ({wcu:.2} write units: item sizes and index entries included), {sqs:.2} SQS requests; durations from the peak-memory run (API {api_ms:.1} ms, dispatcher {batch_ms:.1} ms a batch of ten, against the emulator). Prices: {PRICES_DATE}, us-east-1, arm64.\n"
+    )
+    .ok();
     writeln!(out, "| item | $ per million notifications |\n|---|---|").ok();
     let mut total = 0.0;
     for (name, usd) in items {
@@ -611,7 +622,7 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
         "| **total** | **{total:.2}** |\n\nWithout API Gateway (notifications raised inside Herald: reminders, node events, reports): {no_api:.2}."
     )
     .ok();
-    json!({"reads": reads, "writes": writes, "sqs": sqs, "total_usd": total, "without_api_gateway": no_api})
+    json!({"reads": reads, "writes": writes, "read_units": rcu, "write_units": wcu, "sqs": sqs, "total_usd": total, "without_api_gateway": no_api})
 }
 
 #[tokio::main]
