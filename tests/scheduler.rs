@@ -258,8 +258,8 @@ async fn traffic_reminders_at_the_threshold_and_when_used_up_once_a_month() {
     assert_eq!(got, ["You have used 95% of your traffic (95.0 GB of 100.0 GB).", "You have used all of your traffic (100.0 GB)."]);
 }
 
-#[tokio::test]
-async fn fans_out_thousands_of_reminders_in_queue_batches_of_ten() {
+/// `n` users whose accounts expire in three days, a Telegram channel, and a queue that counts.
+async fn users_due(n: usize) -> (tempfile::TempDir, App, Arc<herald_tests::counting::Counts>) {
     let dir = tempfile::tempdir().unwrap();
     let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
     let counts = Arc::new(herald_tests::counting::Counts::default());
@@ -267,8 +267,13 @@ async fn fans_out_thousands_of_reminders_in_queue_batches_of_ten() {
     let clock = Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap()));
     let app = App::new(table, queue, clock, herald_tests::test_config()).unwrap();
     call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": herald_tests::telegram::BOT_TOKEN}}))).await;
-    let n = herald_tests::seed_users(&app, 2_345, "2026-11-26T12:00:00Z").await;
-    assert_eq!(n, 2_345);
+    assert_eq!(herald_tests::seed_users(&app, n, "2026-11-26T12:00:00Z").await, n);
+    (dir, app, counts)
+}
+
+#[tokio::test]
+async fn fans_out_thousands_of_reminders_in_queue_batches_of_ten() {
+    let (_dir, app, counts) = users_due(2_345).await;
     let v = herald::jobs::run(&app, "daily", true, None).await.unwrap();
     let r = &v["daily"]["reminders"];
     assert_eq!((r["reminded"].as_u64(), r["deliveries"].as_u64(), r["finished"].as_bool()), (Some(2_345), Some(2_345), Some(true)), "{v}");
@@ -283,14 +288,7 @@ async fn fans_out_thousands_of_reminders_in_queue_batches_of_ten() {
 /// A daily run that nears its deadline stops; the next run goes on, and nobody is reminded twice.
 #[tokio::test]
 async fn a_run_out_of_time_stops_and_the_next_one_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
-    let counts = Arc::new(herald_tests::counting::Counts::default());
-    let queue = Arc::new(herald_tests::counting::CountingQueue(Arc::new(herald_tests::memory_queue(180, 20)), counts.clone()));
-    let clock = Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap()));
-    let app = App::new(table, queue, clock, herald_tests::test_config()).unwrap();
-    call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": herald_tests::telegram::BOT_TOKEN}}))).await;
-    herald_tests::seed_users(&app, 1_500, "2026-11-26T12:00:00Z").await;
+    let (_dir, app, counts) = users_due(1_500).await;
     // Out of time from the start: nothing is done, and the run says it did not finish.
     let v = herald::jobs::run(&app, "daily", true, Some(std::time::Instant::now())).await.unwrap();
     assert_eq!((v["daily"]["reminders"]["finished"].as_bool(), counts.get().3), (Some(false), 0), "{v}");

@@ -222,10 +222,11 @@ async fn faults(o: &Opts, out: &mut String) -> Value {
     let queue = Arc::new(herald::queue::memory::MemoryQueue::new(Duration::from_secs(3), config.max_receives));
     let app = App::new(table, queue, Arc::new(herald::clock::SystemClock), config).unwrap();
     // Five instances: the template's DispatcherMaxConcurrency.
-    let r = herald_tests::faults::run(app, n, n, 5, 42).await;
+    let instances = std::env::var("HERALD_FAULT_INSTANCES").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let r = herald_tests::faults::run(app, n, n, instances, 42).await;
     writeln!(
         out,
-        "| deliveries | delivered | lost | duplicated (in flight at the kill) | failed | injected 5xx / timeouts / 429 | 429 from our pacing | attempts/s, steady (of 30/s) | attempts/s, whole run | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} ({}) | {} | {} / {} / {} | {} | {:.2} ({:.1}%) | {:.2} ({:.1}%) | {:.0} |",
+        "| deliveries | delivered | lost | duplicated (in flight at the kill) | failed | injected 5xx / timeouts / 429 | 429 from our pacing | sends/s, steady (of 30/s) | sends/s, whole run | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} ({}) | {} | {} / {} / {} | {} | {:.2} ({:.1}%) | {:.2} ({:.1}%) | {:.0} |",
         r.deliveries,
         r.delivered,
         r.lost,

@@ -56,7 +56,8 @@ pub struct State {
     pub injected_5xx: u64,
     pub injected_timeouts: u64,
     pub injected_429: u64,
-    /// Times of every send that reached the limits check (attempts, for the achieved rate).
+    /// Times of every send, the ones that fail by injection included (each took a slot of our
+    /// pacing, so together they are the rate Herald achieved against the limit).
     pub attempts: Vec<Instant>,
     next_id: i64,
     buckets: HashMap<String, Bucket>,
@@ -111,6 +112,7 @@ fn respond(state: &Mutex<State>, req: &Recorded) -> Reply {
             if st.blocked.contains(&chat) {
                 return fail(403, "Forbidden: bot was blocked by the user", None);
             }
+            st.attempts.push(Instant::now());
             if let Some(f) = st.faults.clone() {
                 st.sends += 1;
                 if st.rng == 0 {
@@ -154,7 +156,6 @@ fn respond(state: &Mutex<State>, req: &Recorded) -> Reply {
             if p["parse_mode"] == "HTML" && text.contains("<unclosed") {
                 return fail(400, "Bad Request: can't parse entities: Unclosed start tag", None);
             }
-            st.attempts.push(Instant::now());
             if !st.unlimited {
                 let group = chat.starts_with('-');
                 let limits: [(String, f64, f64); 2] = [
