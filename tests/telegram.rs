@@ -16,9 +16,15 @@ const SECRET: &str = "events-webhook-secret-0123456789";
 const GROUP: &str = "-1001234567890";
 
 async fn setup(extra: Value) -> (tempfile::TempDir, App, FakeTelegram) {
+    let (dir, app) = embedded_app_custom(Arc::new(herald::clock::SystemClock), |c| c.public_url = Some("https://herald.test".into()));
+    let (app, fake) = with_telegram(app, extra).await;
+    (dir, app, fake)
+}
+
+/// `app` with a Telegram channel `tg` on a fresh stand-in (limits off), registered.
+async fn with_telegram(app: App, extra: Value) -> (App, FakeTelegram) {
     let fake = FakeTelegram::start().await;
     fake.with(|s| s.unlimited = true);
-    let (dir, app) = embedded_app_custom(Arc::new(herald::clock::SystemClock), |c| c.public_url = Some("https://herald.test".into()));
     let mut settings = json!({"bot_token": BOT_TOKEN, "chat_id": GROUP, "api_base": fake.url(), "webhook_secret": SECRET});
     for (k, v) in extra.as_object().unwrap() {
         settings[k] = v.clone();
@@ -26,7 +32,7 @@ async fn setup(extra: Value) -> (tempfile::TempDir, App, FakeTelegram) {
     let (status, body) = call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": settings}))).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["registration"]["ok"], true, "{body}");
-    (dir, app, fake)
+    (app, fake)
 }
 
 fn update_request(body: Value, secret: Option<&str>) -> herald::http::Request {
@@ -355,6 +361,37 @@ async fn a_user_who_blocked_the_bot_is_marked_and_reached_elsewhere() {
     assert!(u.unreachable.contains_key(&ChannelKind::Telegram));
     // Next time Telegram is not tried at all.
     assert_eq!(hook.received().len(), 1);
+}
+
+/// The fallback is made before the failed delivery is closed: when the queue is down at that
+/// moment, the message comes back, and the fallback still goes out (once).
+#[tokio::test]
+async fn a_fallback_the_queue_refused_is_made_on_the_next_try() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
+    let queue = Arc::new(herald_tests::faults::FlakyQueue { inner: Arc::new(herald_tests::memory_queue(180, 20)), failing: 0.into() });
+    let mut config = herald_tests::test_config();
+    config.public_url = Some("https://herald.test".into());
+    // The failed try's claim holds the delivery until its lease runs out; then it is tried again.
+    config.lease = std::time::Duration::from_secs(1);
+    let app = App::new(table, queue.clone(), Arc::new(herald::clock::SystemClock), config).unwrap();
+    let (app, fake) = with_telegram(app, json!({})).await;
+    let hook = herald_tests::servers::TestServer::start(|_| herald_tests::servers::Reply::ok("{}")).await;
+    call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "types": ["account"], "settings": {"url": hook.url}}))).await;
+    user(&app, "u1", json!({"ids": {"telegram": "42", "webhook": "u1"}, "preferences": {"preferred_channel": "tg"}})).await;
+    fake.with(|s| s.blocked.insert("42".into()));
+    let (_, n) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "account", "text": "expires soon", "to": {"user": "u1"}}))).await;
+    // The next send to the queue is the fallback's.
+    queue.failing.store(1, std::sync::atomic::Ordering::SeqCst);
+    drain(&app, &Dispatcher::default()).await;
+    let (_, status) = call(&app, "GET", &format!("/api/v1/notifications/{}", n["id"].as_str().unwrap()), None).await;
+    let ds = status["deliveries"].as_array().unwrap();
+    let tg = ds.iter().find(|d| d["channel"] == "tg").unwrap();
+    assert_eq!(tg["status"], "failed", "{status}");
+    let fallback = ds.iter().find(|d| d["channel"] == "hook").unwrap();
+    assert_eq!((fallback["status"].as_str(), fallback["attempts"].as_u64()), (Some("sent"), Some(1)), "{status}");
+    assert_eq!(hook.received().len(), 1);
+    assert_eq!(queue.failing.load(std::sync::atomic::Ordering::SeqCst), 0, "the injected failure was used");
 }
 
 #[tokio::test]

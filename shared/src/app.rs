@@ -205,18 +205,18 @@ impl App {
 
     /// Channel configs and settings, from the cache when fresh.
     pub async fn snapshot(&self) -> StoreResult<Arc<Snapshot>> {
-        if let Some((at, snap)) = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        if let Some((at, snap)) = crate::lock(&self.snapshot).as_ref()
             && at.elapsed() < self.config.cache_ttl
         {
             return Ok(snap.clone());
         }
         let snap = Arc::new(Snapshot { channels: self.repo.channels().await?, settings: self.repo.settings().await? });
-        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), snap.clone()));
+        *crate::lock(&self.snapshot) = Some((Instant::now(), snap.clone()));
         Ok(snap)
     }
 
     /// Forgets the cached snapshot (after this process changed a channel or the settings).
     pub fn invalidate(&self) {
-        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *crate::lock(&self.snapshot) = None;
     }
 }

@@ -28,17 +28,17 @@ impl ManualClock {
     }
 
     pub fn set(&self, t: Timestamp) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = t;
+        *crate::lock(&self.0) = t;
     }
 
     pub fn advance(&self, by: SignedDuration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = crate::lock(&self.0);
         *t = t.saturating_add(by).unwrap_or(*t);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        *crate::lock(&self.0)
     }
 }

@@ -88,7 +88,7 @@ impl Dispatcher {
             groups.entry(m.group.as_str()).or_default().push(m);
         }
         let results = join_all(groups.into_values().map(|msgs| self.process_group(app, msgs))).await;
-        let counts = std::mem::take(&mut *self.tally.lock().unwrap_or_else(|e| e.into_inner()));
+        let counts = std::mem::take(&mut *crate::lock(&self.tally));
         for ((day, name), n) in counts {
             if let Err(e) = app.repo.bump(&day, &name, n).await {
                 warn!(error = %e, "daily counters not written");
@@ -99,7 +99,7 @@ impl Dispatcher {
 
     fn count(&self, app: &App, day_suffix: &str, name: &str) {
         let day = format!("{}{day_suffix}", app.repo.local_day(app.now()));
-        *self.tally.lock().unwrap_or_else(|e| e.into_inner()).entry((day, name.to_owned())).or_default() += 1;
+        *crate::lock(&self.tally).entry((day, name.to_owned())).or_default() += 1;
     }
 
     async fn process_group(&self, app: &App, msgs: Vec<&Received>) -> Vec<String> {
@@ -201,6 +201,8 @@ impl Dispatcher {
         d.status = DeliveryStatus::Sending;
         d.attempts += 1;
         d.claimed_at = Some(now);
+        // Claimed: off the held index, whether or not the sweeper got to clear it.
+        d.hold_until = None;
         d.updated_at = now;
         let rev = match app.repo.save_delivery(&d, rev).await {
             Ok(r) => r,
@@ -234,12 +236,13 @@ impl Dispatcher {
                 d.status = DeliveryStatus::Queued;
                 d.attempts -= u32::from(!counted);
                 d.reason = Some(reason);
-                app.repo.save_delivery(&d, rev).await?;
+                // After a send (parts may have gone out): retried like a final state.
+                persist(|| app.repo.save_delivery(&d, rev)).await?;
                 Ok(Step::Retry(after))
             }
             Verdict::Fail { reason, unreachable } => self.fail(app, d, rev, Some(&n.value), &reason, unreachable).await,
             Verdict::Moved(to) => {
-                self.moved(app, &mut d, rev, &n.value, &to).await?;
+                self.moved(app, &mut d, rev, &to).await?;
                 Ok(Step::Done)
             }
         }
@@ -324,22 +327,20 @@ impl Dispatcher {
                 Step::Done
             }
         };
-        match step {
-            Step::Retry(_) => {
-                app.repo.save_call(&c, rev).await?;
-            }
-            _ => persist(|| app.repo.save_call(&c, rev)).await?,
-        }
+        persist(|| app.repo.save_call(&c, rev)).await?;
         Ok(step)
     }
 
-    async fn save_final(&self, app: &App, d: &Delivery, rev: u64) -> Result<(), StoreError> {
+    /// Writes a delivery's final state; false if someone else wrote a newer one first.
+    async fn save_final(&self, app: &App, d: &Delivery, rev: u64) -> Result<bool, StoreError> {
         persist(|| app.repo.save_delivery(d, rev)).await
     }
 
     /// A delivery that will not be sent: `failed` with the reason, counted, the recipient
     /// marked unreachable if the platform said so, another channel tried for a user, the admins
-    /// told; the message goes to the dead-letter queue (a redrive sends it again).
+    /// told; the message goes to the dead-letter queue (a redrive sends it again). What must
+    /// follow the failure (unreachable, fallback) is done before the final state is written,
+    /// and each is safe to repeat: if a step fails, the message comes back and does it again.
     async fn fail(
         &self,
         app: &App,
@@ -352,7 +353,16 @@ impl Dispatcher {
         d.status = DeliveryStatus::Failed;
         d.reason = Some(reason.to_owned());
         d.updated_at = app.now();
-        self.save_final(app, &d, rev).await?;
+        let mut fell_back = false;
+        if let (Some(n), Some(user)) = (n, &d.user) {
+            if unreachable {
+                mark_unreachable(app, user, &d.channel, reason).await?;
+            }
+            fell_back = self.fall_back(app, n, &d, user).await?;
+        }
+        if !self.save_final(app, &d, rev).await? {
+            return Ok(Step::Done);
+        }
         self.count(app, "", "failed");
         let short: String = reason.chars().take(60).collect();
         self.count(app, "#reasons", &short);
@@ -360,12 +370,7 @@ impl Dispatcher {
         crate::metrics::emit("-", "failed", 0);
 
         let Some(n) = n else { return Ok(Step::Dead) };
-        if unreachable && let Some(user) = &d.user {
-            mark_unreachable(app, user, &d.channel, reason).await?;
-        }
-        if let Some(user) = &d.user
-            && self.fall_back(app, n, &d, user).await?
-        {
+        if fell_back {
             return Ok(Step::Dead);
         }
         // One notice per channel and reason an hour; none for notices about notices.
@@ -393,58 +398,55 @@ impl Dispatcher {
         let snap = app.snapshot().await?;
         for c in snap.channels.iter().filter(|c| c.carries(&n.ty) && c.name != failed.channel) {
             let Some(chat) = u.value.reachable_id(c.kind()) else { continue };
-            let id = Delivery::id_for(&n.id, &c.name, chat);
-            if app.repo.delivery(&n.id, &id).await?.is_some() {
+            let d = requeued(failed, &c.name, chat, format!("fallback after {} failed", failed.channel), app.now());
+            // Reached there by the notification's own plan: no fallback. (The same fallback,
+            // from an earlier try that stopped short, is queued again.)
+            if app.repo.delivery(&n.id, &d.id).await?.is_some_and(|e| e.value.note != d.note) {
                 continue;
             }
-            let d = Delivery {
-                id,
-                channel: c.name.clone(),
-                recipient: chat.to_owned(),
-                status: DeliveryStatus::Queued,
-                reason: None,
-                note: Some(format!("fallback after {} failed", failed.channel)),
-                attempts: 0,
-                claimed_at: None,
-                sent_at: None,
-                hold_until: None,
-                updated_at: app.now(),
-                ..failed.clone()
-            };
-            app.repo.add_deliveries(std::slice::from_ref(&d), false).await?;
-            if let Err(e) = app.queue.send(vec![Job::deliver(&d)]).await {
-                warn!(error = %e, "could not enqueue the fallback; the sweeper will");
-            }
+            add_and_enqueue(app, &d).await?;
             return Ok(true);
         }
         Ok(false)
     }
 
-    /// The chat moved (Telegram group → supergroup): update where it is stored, and send the
-    /// delivery there as a new one.
-    async fn moved(&self, app: &App, d: &mut Delivery, rev: u64, n: &Notification, to: &str) -> Result<(), StoreError> {
+    /// The chat moved (Telegram group → supergroup): update where it is stored and send the
+    /// delivery there as a new one, then close this one (in that order, as in [`Self::fail`]).
+    async fn moved(&self, app: &App, d: &mut Delivery, rev: u64, to: &str) -> Result<(), StoreError> {
+        crate::channels::chat_moved(app, &d.channel, &d.recipient, to).await?;
+        add_and_enqueue(app, &requeued(d, &d.channel, to, format!("chat {} moved", d.recipient), app.now())).await?;
         d.status = DeliveryStatus::Failed;
         d.reason = Some(format!("the chat moved to {to}; sent there instead"));
         self.save_final(app, d, rev).await?;
-        crate::channels::chat_moved(app, &d.channel, &d.recipient, to).await?;
-        let next = Delivery {
-            id: Delivery::id_for(&n.id, &d.channel, to),
-            recipient: to.to_owned(),
-            status: DeliveryStatus::Queued,
-            reason: None,
-            note: Some(format!("chat {} moved", d.recipient)),
-            attempts: 0,
-            claimed_at: None,
-            sent_at: None,
-            updated_at: app.now(),
-            ..d.clone()
-        };
-        app.repo.add_deliveries(std::slice::from_ref(&next), false).await?;
-        if let Err(e) = app.queue.send(vec![Job::deliver(&next)]).await {
-            warn!(error = %e, "could not enqueue to the moved chat; the sweeper will");
-        }
         Ok(())
     }
+}
+
+/// A new delivery of `old`'s notification to another chat (a fallback, a moved chat): its own
+/// id, nothing of it sent yet.
+fn requeued(old: &Delivery, channel: &str, recipient: &str, note: String, now: jiff::Timestamp) -> Delivery {
+    Delivery {
+        id: Delivery::id_for(&old.notification, channel, recipient),
+        channel: channel.to_owned(),
+        recipient: recipient.to_owned(),
+        status: DeliveryStatus::Queued,
+        reason: None,
+        note: Some(note),
+        attempts: 0,
+        parts_done: 0,
+        hold_until: None,
+        claimed_at: None,
+        sent_at: None,
+        updated_at: now,
+        ..old.clone()
+    }
+}
+
+/// Stores `d` unless it is there already, and queues it. Safe to repeat: the store keeps the
+/// first copy, and the dispatcher sends a delivery once however often it is queued.
+async fn add_and_enqueue(app: &App, d: &Delivery) -> Result<(), StoreError> {
+    app.repo.add_deliveries(std::slice::from_ref(d), false).await?;
+    app.queue.send(vec![Job::deliver(d)]).await.map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 /// Counts a send from its start until its outcome is written (the guard drops at the end of
@@ -464,14 +466,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Writes a final state, retrying a failed store write briefly: the platform call already
-/// happened, so giving up here is the one way to make it twice. A condition failure means
-/// someone else wrote a newer state; that is final too.
-async fn persist<T, F: std::future::Future<Output = Result<T, StoreError>>>(write: impl Fn() -> F) -> Result<(), StoreError> {
+/// Writes a state after a send, retrying a failed store write briefly: the platform call
+/// already happened, so giving up here is the one way to make it twice. A condition failure
+/// means someone else wrote a newer state, which stands (false).
+async fn persist<T, F: std::future::Future<Output = Result<T, StoreError>>>(write: impl Fn() -> F) -> Result<bool, StoreError> {
     let mut last = StoreError::ConditionFailed;
     for attempt in 0..4 {
         match write().await {
-            Ok(_) | Err(StoreError::ConditionFailed) => return Ok(()),
+            Ok(_) => return Ok(true),
+            Err(StoreError::ConditionFailed) => return Ok(false),
             Err(e) => last = e,
         }
         tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
@@ -500,15 +503,17 @@ async fn mark_unreachable(app: &App, user: &str, channel: &str, reason: &str) ->
 pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
     let now = app.now();
     let mut released = 0;
-    for held in app.repo.due_held(now, 500).await? {
+    let due = app.repo.due_held(now, 500).await?;
+    // Queued first, then taken off the held index: a failure in between loses nothing (they
+    // stay held and due) and sends nothing twice (the dispatcher sends a delivery once, and its
+    // claim takes the delivery off the index too).
+    app.queue.send(due.iter().map(|h| Job::deliver(&h.value)).collect()).await?;
+    for held in due {
         let mut d = held.value;
         d.hold_until = None;
         d.updated_at = now;
         match app.repo.save_delivery(&d, held.rev).await {
-            Ok(_) => {
-                app.queue.send(vec![Job::deliver(&d)]).await?;
-                released += 1;
-            }
+            Ok(_) => released += 1,
             Err(StoreError::ConditionFailed) => {}
             Err(e) => return Err(e.into()),
         }

@@ -26,3 +26,10 @@ pub mod routing;
 pub mod secret;
 pub mod store;
 pub mod templates;
+
+/// Locks a mutex, going on after a panic elsewhere poisoned it: what these locks guard (caches,
+/// counters, the in-process queue) is whole between statements, and one failed request must not
+/// stop every later one.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

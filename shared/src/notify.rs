@@ -64,6 +64,10 @@ pub async fn raise(app: &App, ty: &str, to: Target, template: Template, avoid: &
 /// Plans the next part of an `all` fan-out (the `Expand` job).
 pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<(), ApiError> {
     let Some(current) = app.repo.notification(notification).await? else { return Ok(()) };
+    if !current.value.planned {
+        // Queued by `submit`, which has not yet recorded its own part: come back after it.
+        return Err(ApiError::Conflict("the notification is still being planned".into()));
+    }
     let snap = app.snapshot().await?;
     let planned = plan_more(&app.repo, &snap.channels, &snap.settings, &current.value, resume, EXPAND_BUDGET).await?;
     // A redelivered Expand must not reset progress: write only what is absent.

@@ -66,15 +66,12 @@ pub struct Pacer {
     paused: Mutex<HashMap<(String, String), Instant>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Pacer {
     pub fn pause(&self, channel: &str, chat: &str, for_: Duration) {
         let now = Instant::now();
-        let until = now + for_;
-        let mut p = lock(&self.paused);
+        // `retry_after` comes from the platform: no more than the queue's longest delay.
+        let until = now + for_.min(Duration::from_secs(crate::queue::MAX_VISIBILITY_SECS as u64));
+        let mut p = crate::lock(&self.paused);
         if p.len() > 1000 {
             p.retain(|_, t| *t > now);
         }
@@ -84,7 +81,7 @@ impl Pacer {
 
     /// Takes a slot for one send, waiting briefly if the slot is near.
     pub async fn acquire(&self, repo: &Repo, channel: &Channel, recipient: &str) -> StoreResult<Pace> {
-        if let Some(until) = lock(&self.paused).get(&(channel.name.clone(), recipient.to_owned())).copied() {
+        if let Some(until) = crate::lock(&self.paused).get(&(channel.name.clone(), recipient.to_owned())).copied() {
             let now = Instant::now();
             if until > now {
                 return Ok(Pace::Later(until - now));

@@ -115,13 +115,13 @@ impl Repo {
 
     fn remember_tz(&self, s: &Settings) {
         if let Ok(tz) = s.tz() {
-            *self.tz.lock().unwrap_or_else(|e| e.into_inner()) = tz;
+            *crate::lock(&self.tz) = tz;
         }
     }
 
     /// The local date (deployment time zone) of `t`.
     pub fn local_day(&self, t: Timestamp) -> jiff::civil::Date {
-        let tz = self.tz.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let tz = crate::lock(&self.tz).clone();
         t.to_zoned_datetime(tz).date()
     }
 

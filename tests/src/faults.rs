@@ -147,3 +147,41 @@ pub fn config(config: &mut herald::app::Config) {
     config.max_attempts = 10;
     config.max_receives = 100;
 }
+
+/// A queue whose next `failing` sends fail (the queue unavailable), then works again.
+pub struct FlakyQueue {
+    pub inner: Arc<dyn herald::queue::Queue>,
+    pub failing: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl herald::queue::Queue for FlakyQueue {
+    async fn send(&self, m: Vec<herald::queue::OutMessage>) -> herald::queue::QueueResult<()> {
+        let fail = self.failing.fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if fail {
+            return Err(herald::queue::QueueError::Backend("injected: queue unavailable".into()));
+        }
+        self.inner.send(m).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> herald::queue::QueueResult<Vec<herald::queue::Received>> {
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, r: &str) -> herald::queue::QueueResult<()> {
+        self.inner.delete(r).await
+    }
+    async fn set_visibility(&self, r: &str, s: u32) -> herald::queue::QueueResult<()> {
+        self.inner.set_visibility(r, s).await
+    }
+    async fn dead_letter(&self, m: &herald::queue::Received) -> herald::queue::QueueResult<()> {
+        self.inner.dead_letter(m).await
+    }
+    async fn dead_letters(&self, max: usize) -> herald::queue::QueueResult<Vec<herald::queue::Received>> {
+        self.inner.dead_letters(max).await
+    }
+    async fn delete_dead(&self, r: &str) -> herald::queue::QueueResult<()> {
+        self.inner.delete_dead(r).await
+    }
+    async fn depth(&self) -> herald::queue::QueueResult<herald::queue::Depth> {
+        self.inner.depth().await
+    }
+}
