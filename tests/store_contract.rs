@@ -1,5 +1,6 @@
-//! The storage port's contract, run against the embedded adapter and against DynamoDB (through
-//! the emulator's real wire protocol). Both must behave the same.
+//! The storage port's contract, run against the embedded adapter (on disk, and in memory as the
+//! benchmarks use it) and against DynamoDB (through the emulator's real wire protocol). All must
+//! behave the same.
 
 #![allow(clippy::unwrap_used)]
 
@@ -208,6 +209,14 @@ macro_rules! contract {
                 async fn $name() {
                     let (_dir, t) = herald_tests::embedded_table();
                     super::$name(std::sync::Arc::new(t)).await;
+                }
+            )*
+        }
+        mod embedded_in_memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(std::sync::Arc::new(herald::store::embedded::EmbeddedTable::in_memory().unwrap())).await;
                 }
             )*
         }

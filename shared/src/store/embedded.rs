@@ -21,7 +21,13 @@ pub struct EmbeddedTable {
     db: Arc<Database>,
     /// No file behind it: commits need no sync, and nothing blocks.
     in_memory: bool,
+    /// Writes since the last durable commit (in memory, most commits are not durable).
+    writes: Arc<std::sync::atomic::AtomicU32>,
 }
+
+/// In memory, one commit in this many is durable: redb reuses the pages earlier commits freed
+/// only after a durable one.
+const DURABLE_EVERY: u32 = 64;
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -122,7 +128,7 @@ impl EmbeddedTable {
         tx.open_table(ITEMS).map_err(backend)?;
         tx.open_table(INDEX).map_err(backend)?;
         tx.commit().map_err(backend)?;
-        Ok(Self { db: Arc::new(db), in_memory })
+        Ok(Self { db: Arc::new(db), in_memory, writes: Arc::default() })
     }
 
     /// Reads run in place: they are lookups in pages the OS has cached, microseconds, and a
@@ -134,8 +140,14 @@ impl EmbeddedTable {
     /// Writes commit with a sync to disk (milliseconds), so they run on the blocking pool; in
     /// memory there is nothing to sync, and nothing to wait for.
     async fn write<T: Send + 'static>(&self, f: impl FnOnce(&Tx) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        // Nothing to persist to in memory: skip what a durable commit writes (allocator state,
+        // checksums), most of the cost of a small write.
+        let light = self.in_memory && !self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(DURABLE_EVERY);
         let run = move |db: &Database| {
-            let tx = db.begin_write().map_err(backend)?;
+            let mut tx = db.begin_write().map_err(backend)?;
+            if light {
+                tx.set_durability(redb::Durability::None).map_err(backend)?;
+            }
             let out = f(&tx)?; // dropping an uncommitted transaction aborts it
             tx.commit().map_err(backend)?;
             Ok(out)
