@@ -1,18 +1,20 @@
 # Shared by scripts/test.sh and scripts/bench.sh: the pinned Python tools, and the emulator.
 MOTO=5.2.5
 CFN_LINT=1.58.0
+SAM_TRANSLATOR=1.115.0
 CHECKOV=3.2.495
 CARGO_LAMBDA=1.9.2
 APPRISE=2.2.0
 
 step() { printf '\n== %s\n' "$*"; }
 
-# .venv: moto's server, cfn-lint and cargo-lambda; .venv-checkov: checkov (it pins its own
+# .venv: moto's server, cfn-lint, SAM's translator (what CloudFormation runs on the template) and
+# cargo-lambda; .venv-checkov: checkov (it pins its own
 # dependencies); .venv-bench: Apprise, only for the benchmarks.
 python_tools() {
-  if ! .venv/bin/python -c "import importlib.metadata as m; assert (m.version('moto'), m.version('cfn-lint'), m.version('cargo-lambda')) == ('$MOTO', '$CFN_LINT', '$CARGO_LAMBDA')" 2>/dev/null; then
+  if ! .venv/bin/python -c "import importlib.metadata as m; assert (m.version('moto'), m.version('cfn-lint'), m.version('aws-sam-translator'), m.version('cargo-lambda')) == ('$MOTO', '$CFN_LINT', '$SAM_TRANSLATOR', '$CARGO_LAMBDA')" 2>/dev/null; then
     python3 -m venv .venv
-    .venv/bin/pip install --quiet "moto[server]==$MOTO" "cfn-lint==$CFN_LINT" "cargo-lambda==$CARGO_LAMBDA"
+    .venv/bin/pip install --quiet "moto[server]==$MOTO" "cfn-lint==$CFN_LINT" "aws-sam-translator==$SAM_TRANSLATOR" "cargo-lambda==$CARGO_LAMBDA"
   fi
   if [ ! -x .venv-checkov/bin/checkov ]; then
     python3 -m venv .venv-checkov
@@ -62,4 +64,14 @@ lambda_build_arm64() {
     return 0
   fi
   PATH="$PWD/.venv/bin:$PATH" .venv/bin/cargo-lambda lambda build --release --arm64 --disable-optimizations --output-format zip --lambda-dir target/lambda-arm64
+}
+
+# The template as written (cfn-lint, checkov), then as CloudFormation receives it: translated by
+# SAM's own translator, checked for dependency cycles (cfn-lint's cycle rule skips serverless
+# resources, so only the translated template shows one) and linted again.
+template_checks() {
+  .venv/bin/cfn-lint infra/template.yaml
+  .venv-checkov/bin/checkov -f infra/template.yaml --framework cloudformation --compact --quiet --skip-download
+  .venv/bin/python scripts/check_template.py infra/template.yaml target/template.translated.json
+  .venv/bin/cfn-lint target/template.translated.json
 }

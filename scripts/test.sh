@@ -28,8 +28,7 @@ cargo test --workspace --locked
 cargo test -p herald-tests --benches --locked
 
 step "template checks"
-.venv/bin/cfn-lint infra/template.yaml
-.venv-checkov/bin/checkov -f infra/template.yaml --framework cloudformation --compact --quiet --skip-download
+template_checks
 
 step "benchmark harness (smoke)"
 cargo run -p herald-tests --bin herald-bench --locked -- --smoke > target/bench-smoke.md

@@ -189,3 +189,47 @@ async fn shared_limits_hold_across_instances() {
     clock.advance(jiff::SignedDuration::from_secs(60));
     assert_eq!(a.acquire(&app.repo, &channel, "zhangsan").await.unwrap(), Pace::Go);
 }
+
+/// The dispatcher starts no message past its stop time (the Lambda deadline less one send and
+/// its writes): the rest of the batch comes back at once as batch item failures, in order, and
+/// is sent later, each delivery once.
+#[tokio::test]
+async fn starts_no_message_past_its_deadline_and_returns_the_rest() {
+    let hook = TestServer::start(|_| Reply::ok("{}").after(Duration::from_millis(500))).await;
+    let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(notify(&app).await);
+    }
+    let d = Dispatcher::default();
+    let batch = app.queue.receive(10, Duration::from_millis(200)).await.unwrap();
+    assert_eq!(batch.len(), 10);
+    // One group (one recipient): the messages must keep their order.
+    assert!(batch.iter().all(|m| m.group == batch[0].group));
+
+    // Already past: nothing starts, everything comes back.
+    let failed = d.process_until(&app, batch.clone(), Some(Instant::now())).await;
+    assert_eq!(failed, batch.iter().map(|m| m.id.clone()).collect::<Vec<_>>());
+    assert!(hook.received().is_empty());
+
+    // Visible again at once (not after the queue's visibility timeout): the same ten, in order.
+    let again = app.queue.receive(10, Duration::from_millis(200)).await.unwrap();
+    assert_eq!(again.iter().map(|m| &m.body).collect::<Vec<_>>(), batch.iter().map(|m| &m.body).collect::<Vec<_>>());
+
+    // Two seconds, and each send takes half of one: some start, the rest come back untouched.
+    let failed = d.process_until(&app, again.clone(), Some(Instant::now() + Duration::from_secs(2))).await;
+    let sent = hook.received().len();
+    assert!((1..10).contains(&sent), "{sent} sent");
+    let rest: Vec<String> = again[sent..].iter().map(|m| m.id.clone()).collect();
+    assert_eq!(failed, rest, "the messages not started, and only those, come back");
+    for m in &again[..sent] {
+        app.queue.delete(&m.receipt).await.unwrap();
+    }
+
+    // Later, without a deadline: every delivery sent, each once.
+    herald_tests::drain(&app, &d).await;
+    assert_eq!(hook.received().len(), 10);
+    for id in &ids {
+        assert_eq!(delivery(&app, id).await["status"], "sent");
+    }
+}

@@ -103,6 +103,34 @@ async fn registers_the_webhook_with_a_secret_and_the_commands_per_language() {
     assert_eq!((status, r["ok"].as_bool()), (200, Some(true)));
 }
 
+/// A stack without `HERALD_PUBLIC_URL` (the template no longer passes the API's own URL, which
+/// made a dependency cycle) registers the address the registration request came in on.
+#[tokio::test]
+async fn registers_the_address_the_request_came_in_on_without_a_public_url() {
+    let (_d, app) = embedded_app_custom(Arc::new(herald::clock::SystemClock), |c| c.public_url = None);
+    let fake = FakeTelegram::start().await;
+    let settings = json!({"bot_token": BOT_TOKEN, "api_base": fake.url()});
+    let (status, body) = call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": settings}))).await;
+    // Saved; without a Host (an in-process call) there is no address to register, and it says so.
+    assert_eq!((status, &body["registration"]["ok"]), (201, &json!(false)), "{body}");
+    assert!(body["registration"]["detail"].as_str().unwrap().contains("HERALD_PUBLIC_URL"), "{body}");
+    assert!(fake.calls("setWebhook").is_empty());
+    let mut req = herald_tests::request("POST", "/api/v1/channels/tg/register", None);
+    req.headers.insert("host", "abc123.execute-api.us-east-1.amazonaws.com".parse().unwrap());
+    req.headers.insert("x-forwarded-proto", "https".parse().unwrap());
+    let resp = herald::http::route(&app, req).await;
+    assert_eq!(resp.status(), 200, "{:?}", resp.body());
+    let hook = &fake.calls("setWebhook")[0];
+    assert_eq!(hook["url"], "https://abc123.execute-api.us-east-1.amazonaws.com/callback/telegram?source=tg");
+    // A host that is not a plain name is not used.
+    let mut odd = herald_tests::request("POST", "/api/v1/channels/tg/register", None);
+    odd.headers.insert("host", "evil.test/x?".parse().unwrap());
+    let resp = herald::http::route(&app, odd).await;
+    assert_eq!(resp.status(), 502);
+    assert!(String::from_utf8_lossy(resp.body()).contains("HERALD_PUBLIC_URL"));
+    assert_eq!(fake.calls("setWebhook").len(), 1);
+}
+
 #[tokio::test]
 async fn rejects_updates_it_cannot_authenticate_and_changes_nothing() {
     let (_d, app, fake) = setup(json!({})).await;

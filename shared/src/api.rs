@@ -57,7 +57,7 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         ["channels", name, "test"] if m == Method::POST => test_channel(app, name, req).await,
         ["channels", name, "register"] if m == Method::POST => {
             let c = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
-            let r = register(app, &c).await;
+            let r = register(app, &c, req).await;
             Ok(json(if r["ok"] == true { StatusCode::OK } else { StatusCode::BAD_GATEWAY }, &r))
         }
         ["settings"] => match *m {
@@ -92,11 +92,12 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
             if !crate::jobs::JOBS.contains(name) {
                 return Err(ApiError::NotFound);
             }
-            Ok(json(StatusCode::OK, &crate::jobs::run(app, name, true, None).await?))
+            Ok(json(StatusCode::OK, &crate::jobs::run(app, name, true, req.deadline).await?))
         }
         ["deadletters", "redrive"] if m == Method::POST => {
-            let moved = crate::dispatch::redrive(app, 1000).await?;
-            Ok(json(StatusCode::OK, &json!({"moved": moved})))
+            let moved = crate::dispatch::redrive(app, 1000, req.deadline).await?;
+            let left = app.queue.depth().await?.dead;
+            Ok(json(StatusCode::OK, &json!({"moved": moved, "left": left})))
         }
         ["channels"]
         | ["channels", _, "test"]
@@ -135,7 +136,7 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     let mut body = channel.public_json();
     // Platforms that are told where Herald is (webhook, commands, menus) are told on save.
     if channel.enabled && matches!(channel.kind(), crate::domain::ChannelKind::Telegram | crate::domain::ChannelKind::Wecom) {
-        body["registration"] = register(app, &channel).await;
+        body["registration"] = register(app, &channel, req).await;
         if let Some(saved) = app.repo.channel(name).await? {
             body["settings"] = saved.public_json()["settings"].clone();
         }
@@ -144,9 +145,12 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
 }
 
 /// Registers a channel with its platform (Telegram: webhook and commands; WeCom: the menu).
-async fn register(app: &App, channel: &Channel) -> Value {
+/// Herald's public URL is `HERALD_PUBLIC_URL` when set, else the origin this request came in on
+/// (so a stack need not know its own API's URL when it is created).
+async fn register(app: &App, channel: &Channel, req: &Request) -> Value {
+    let public_url = app.config.public_url.clone().or_else(|| req.origin());
     let result = match channel.kind() {
-        crate::domain::ChannelKind::Telegram => crate::channels::telegram::register(app, channel).await,
+        crate::domain::ChannelKind::Telegram => crate::channels::telegram::register(app, channel, public_url.as_deref()).await,
         crate::domain::ChannelKind::Wecom => crate::channels::wecom::create_menu(app, channel).await,
         other => Err(format!("{other} channels have nothing to register")),
     };

@@ -19,12 +19,15 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When the function handling this request is stopped (its Lambda deadline); `None` in the
+    /// local runner. Long jobs stop in time and answer what they did.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Request {
     pub fn new(method: Method, uri: &http::Uri, headers: HeaderMap, body: Bytes) -> Self {
         let query = uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
-        Self { method, path: uri.path().to_owned(), query, headers, body }
+        Self { method, path: uri.path().to_owned(), query, headers, body, deadline: None }
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
@@ -33,6 +36,20 @@ impl Request {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Where this request came in: `scheme://host[:port]`, from the `Host` header and
+    /// `X-Forwarded-Proto` (API Gateway sets `https`; without it, `http`). `None` when the host
+    /// is missing or is not a plain host name or address. Used where Herald must tell a platform
+    /// its own URL and `HERALD_PUBLIC_URL` is not set.
+    pub fn origin(&self) -> Option<String> {
+        let host = self.header("host")?.trim();
+        let plain = !host.is_empty() && host.len() <= 255 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        let scheme = match self.header("x-forwarded-proto").map(str::trim) {
+            Some("https") => "https",
+            _ => "http",
+        };
+        plain.then(|| format!("{scheme}://{host}"))
     }
 
     /// The body as JSON, or 400 naming what is wrong.

@@ -371,7 +371,9 @@ impl<'a> Batcher<'a> {
     }
 }
 
-fn out_of_time(deadline: Option<Instant>) -> bool {
+/// Whether a long job must stop now: less than 20 s left before `deadline` (the function's
+/// timeout), enough to write what it did and answer.
+pub fn out_of_time(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < Duration::from_secs(20))
 }
 

@@ -25,7 +25,16 @@ pub fn init_logging() {
     let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
 }
 
+/// A Lambda deadline (milliseconds since the epoch, from the invocation's context) as an
+/// instant, less `reserve`.
+pub fn stop_by(deadline_ms: u64, reserve: std::time::Duration) -> std::time::Instant {
+    let left = (deadline_ms as i64 - jiff::Timestamp::now().as_millisecond()).max(0) as u64;
+    (std::time::Instant::now() + std::time::Duration::from_millis(left)).checked_sub(reserve).unwrap_or_else(std::time::Instant::now)
+}
+
 pub fn from_lambda(req: lambda_http::Request) -> Request {
+    use lambda_http::RequestExt;
+    let deadline = req.lambda_context_ref().map(|c| stop_by(c.deadline, std::time::Duration::ZERO));
     let (parts, body) = req.into_parts();
     let body = match body {
         lambda_http::Body::Empty => Bytes::new(),
@@ -33,7 +42,7 @@ pub fn from_lambda(req: lambda_http::Request) -> Request {
         lambda_http::Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    Request::new(parts.method, &parts.uri, parts.headers, body)
+    Request { deadline, ..Request::new(parts.method, &parts.uri, parts.headers, body) }
 }
 
 pub fn to_lambda(resp: Response) -> lambda_http::Response<lambda_http::Body> {
@@ -79,9 +88,10 @@ pub fn received(event: SqsEvent) -> Vec<Received> {
         .collect()
 }
 
-/// Handles one SQS batch: the response lists only the messages that must come back.
-pub async fn handle_sqs(app: &App, dispatcher: &Dispatcher, event: SqsEvent) -> SqsBatchResponse {
-    let failed = dispatcher.process(app, received(event)).await;
+/// Handles one SQS batch: the response lists only the messages that must come back. No message
+/// starts at or after `stop`, so the batch is answered before the function's timeout.
+pub async fn handle_sqs(app: &App, dispatcher: &Dispatcher, event: SqsEvent, stop: Option<std::time::Instant>) -> SqsBatchResponse {
+    let failed = dispatcher.process_until(app, received(event), stop).await;
     let mut response = SqsBatchResponse::default();
     for id in failed {
         response.add_failure(id);
@@ -89,14 +99,18 @@ pub async fn handle_sqs(app: &App, dispatcher: &Dispatcher, event: SqsEvent) -> 
     response
 }
 
-/// Serves the dispatcher function (SQS event source, `ReportBatchItemFailures`).
+/// Serves the dispatcher function (SQS event source, `ReportBatchItemFailures`). A message is
+/// started only while one send (`HERALD_HTTP_TIMEOUT_SECS`) and its writes (5 s) still fit
+/// before the function's timeout; the rest of the batch comes back at once.
 pub async fn run_sqs(app: App) -> Result<(), Error> {
     crate::metrics::enable();
     let dispatcher = Dispatcher::default();
     let (app, dispatcher) = (&app, &dispatcher);
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<SqsEvent>| async move { Ok::<_, Error>(handle_sqs(app, dispatcher, event.payload).await) },
-    ))
+    let reserve = app.config.http_timeout + std::time::Duration::from_secs(5);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let stop = stop_by(event.context.deadline, reserve);
+        Ok::<_, Error>(handle_sqs(app, dispatcher, event.payload, Some(stop)).await)
+    }))
     .await
 }
 
@@ -124,8 +138,7 @@ pub async fn run_scheduler(app: App) -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let job = job_of(&event.payload)?;
         // Stop in time: the rest is picked up by the next run.
-        let left = (event.context.deadline as i64 - jiff::Timestamp::now().as_millisecond()).max(0) as u64;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(left);
+        let deadline = stop_by(event.context.deadline, std::time::Duration::ZERO);
         let force = event.payload.get("force").and_then(|f| f.as_bool()).unwrap_or(false);
         crate::jobs::run(app, &job, force, Some(deadline)).await.map_err(|e| Error::from(e.to_string()))
     }))

@@ -216,11 +216,12 @@ fn commands(names: &[&str], locale: crate::domain::Locale) -> Value {
     Value::Array(names.iter().map(|c| json!({"command": c, "description": crate::templates::phrase(&format!("bot.cmd.{c}"), locale)})).collect())
 }
 
-/// Registers the webhook (with a secret token, generated once and kept) and the command lists
-/// (per language; admin commands for admins' chats), and learns the bot's username.
-pub async fn register(app: &App, channel: &Channel) -> Result<Value, String> {
+/// Registers the webhook at `public_url` + `/callback/telegram?source=NAME` (with a secret
+/// token, generated once and kept) and the command lists (per language; admin commands for
+/// admins' chats), and learns the bot's username. Errors: no public URL, or the platform's answer.
+pub async fn register(app: &App, channel: &Channel, public_url: Option<&str>) -> Result<Value, String> {
     let ChannelSettings::Telegram(t) = &channel.settings else { return Err("not a Telegram channel".into()) };
-    let public = app.config.public_url.as_deref().ok_or("HERALD_PUBLIC_URL is not set, so there is no URL to register")?;
+    let public = public_url.ok_or("no public URL to register: set HERALD_PUBLIC_URL, or call this through Herald's public address")?;
     let mut t = t.clone();
     let api = Api { http: &app.http, base: channel.api_base(), token: &t.bot_token };
     let fail = |what: &str, o: SendOutcome| format!("{what}: {}", describe(&o));
