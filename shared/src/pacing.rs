@@ -1,10 +1,12 @@
 //! Pacing: sends go out no faster than each platform allows, across every Lambda instance.
 //!
-//! Every limit is a fixed window counted in the store (`Table::add`: one atomic update per limit
-//! per send), so it holds however many dispatcher instances run: Telegram's 30 a second per bot,
-//! one a second per chat and 20 a minute per group; WeCom's 30 a minute per member; Discord's 50
-//! a second per bot. Inside a window of a second the n-th send waits for its own slot, so sends
-//! are spread evenly instead of bursting at the window's start; longer windows are a budget.
+//! Every limit is a schedule of slots kept in the store (one item per limit, changed only by a
+//! conditional write), so it holds however many dispatcher instances run: Telegram's 30 a
+//! second per bot, one a second per chat and 20 a minute per group; WeCom's 30 a minute per
+//! member; Discord's 50 a second per bot. Limits of up to a second are a smoothed schedule (GCRA
+//! with no burst: one send every `window / count`, 2% wider); longer ones are a budget that may
+//! be spent at once, counted over a sliding window. Either way no sliding window ever holds more
+//! than the limit, also across the edges of clock-aligned ones ([`next_slot`]).
 //! A 429 also pauses that chat in this instance until its `retry_after` (the message itself is
 //! rescheduled by the dispatcher).
 //!
@@ -14,7 +16,7 @@
 
 use crate::domain::channel::{Channel, ChannelKind};
 use crate::repo::Repo;
-use crate::store::StoreResult;
+use crate::store::{Cond, Item, StoreResult};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -109,32 +111,123 @@ impl Pacer {
     }
 }
 
-/// Takes the next slot of a shared limit: its window's counter says which slot is ours. In a
-/// window of a second, slots are spread evenly and we wait for ours; longer windows are a budget
-/// (WeCom's 30 a minute, Telegram's 20 a minute per group) that may be spent at once. A full
-/// window means trying the next one (at most twice), or coming back later.
+/// Headroom on limits counted per second: sends are spaced 2% wider than `window / count`, so
+/// the jitter between reserving a slot and the platform receiving the send cannot put more
+/// than `count` sends into any sliding second.
+const SPACING_HEADROOM: f64 = 1.02;
+
+/// When the next send under `limit` may go, given the slots already taken (`log`, oldest first,
+/// microseconds) and `now`; and the log to keep with it. Limits of up to a second are a
+/// smoothed schedule (one send every `window / count`, with [`SPACING_HEADROOM`]: GCRA with no
+/// burst); longer ones are a budget that may be spent at once, counted over a sliding window:
+/// the `count` most recent slots always span at least `window`.
+pub fn next_slot(limit: &SharedLimit, log: &[i64], now: i64) -> (i64, Vec<i64>) {
+    let window = limit.window.as_micros().min(i64::MAX as u128) as i64;
+    let count = limit.count.max(1) as usize;
+    let mut slot = now;
+    let keep = if window <= 1_000_000 {
+        let spacing = (window as f64 / count as f64 * SPACING_HEADROOM).ceil() as i64;
+        if let Some(last) = log.last() {
+            slot = slot.max(last.saturating_add(spacing));
+        }
+        1
+    } else {
+        if log.len() >= count {
+            slot = slot.max(log[log.len() - count].saturating_add(window));
+        }
+        count
+    };
+    let mut next: Vec<i64> = log.iter().copied().filter(|t| t.saturating_add(window) > slot).collect();
+    next.push(slot);
+    let drop = next.len().saturating_sub(keep);
+    next.drain(..drop);
+    (slot, next)
+}
+
+/// Takes the next slot of a shared limit, kept in the store (item `RL#<key>`/`slots`, the slots
+/// as JSON, written only if no other instance wrote it since it was read), so the schedule
+/// holds across every instance. A slot up to [`MAX_INLINE_WAIT`] away is waited for here;
+/// a later one is not taken, and the caller reschedules.
 async fn take(repo: &Repo, limit: &SharedLimit) -> StoreResult<Pace> {
-    let len = limit.window.as_millis().max(1) as i64;
-    for _ in 0..3 {
-        let now = repo.clock.now().as_millisecond();
-        let index = now / len;
-        let start = index * len;
-        let n = repo.table.add(&format!("RL#{}", limit.key), &index.to_string(), 1, Some((start + len) / 1000 + 120)).await?;
-        if n <= limit.count as i64 {
-            let spread = len <= 1000;
-            let slot = if spread { start + (n - 1) * len / limit.count as i64 } else { now };
-            let wait = Duration::from_millis((slot - now).max(0) as u64);
-            if wait > MAX_INLINE_WAIT {
-                return Ok(Pace::Later(wait));
+    let pk = format!("RL#{}", limit.key);
+    for _ in 0..8 {
+        let now = repo.clock.now().as_microsecond();
+        let current = repo.table.get(&pk, "slots").await?;
+        let log: Vec<i64> = current.as_ref().and_then(|i| serde_json::from_str(&i.data).ok()).unwrap_or_default();
+        let (slot, next) = next_slot(limit, &log, now);
+        let wait = Duration::from_micros((slot - now).max(0) as u64);
+        if wait > MAX_INLINE_WAIT {
+            return Ok(Pace::Later(wait));
+        }
+        let mut item = Item::new(pk.clone(), "slots");
+        item.data = serde_json::to_string(&next).unwrap_or_default();
+        item.exp = Some(slot / 1_000_000 + limit.window.as_secs() as i64 + 120);
+        let cond = match &current {
+            Some(c) => {
+                item.rev = c.rev + 1;
+                Cond::Rev(c.rev)
             }
-            tokio::time::sleep(wait).await;
-            return Ok(Pace::Go);
+            None => Cond::AbsentOrExpired(now / 1_000_000),
+        };
+        match repo.table.put(item, cond).await {
+            Ok(()) => {
+                tokio::time::sleep(wait).await;
+                return Ok(Pace::Go);
+            }
+            // Another instance took a slot in between: read again.
+            Err(crate::store::StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e),
         }
-        let to_next = Duration::from_millis((start + len - now).max(1) as u64);
-        if to_next > MAX_INLINE_WAIT {
-            return Ok(Pace::Later(to_next));
-        }
-        tokio::time::sleep(to_next).await;
     }
-    Ok(Pace::Later(limit.window))
+    Ok(Pace::Later(limit.window / limit.count.max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(count: u32, millis: u64) -> SharedLimit {
+        SharedLimit { key: "k".into(), count, window: Duration::from_millis(millis) }
+    }
+
+    /// Every sliding window of `window` holds at most `count` of `slots`.
+    fn within(slots: &[i64], count: usize, window: i64) -> bool {
+        slots.iter().all(|&t| slots.iter().filter(|&&u| u >= t && u < t + window).count() <= count)
+    }
+
+    #[test]
+    fn per_second_limits_are_spaced_evenly_in_every_sliding_second() {
+        let l = limit(30, 1000);
+        let (mut log, mut slots) = (Vec::new(), Vec::new());
+        // 200 sends asked for at once: spaced a thirtieth of a second (and 2%) apart.
+        for _ in 0..200 {
+            let (slot, next) = next_slot(&l, &log, 5_000_000);
+            slots.push(slot);
+            log = next;
+        }
+        assert!(slots.windows(2).all(|w| w[1] - w[0] == 34_000), "{:?}", &slots[..3]);
+        assert!(within(&slots, 30, 1_000_000) && !within(&slots, 29, 1_000_000));
+        assert_eq!(log.len(), 1);
+    }
+
+    #[test]
+    fn long_windows_are_a_budget_over_a_sliding_window() {
+        let l = limit(20, 60_000);
+        let (mut log, mut slots) = (Vec::new(), Vec::new());
+        // Sends asked for every second for three minutes: 20 at once is fine, never 21 in a minute.
+        for second in 0..180 {
+            let (slot, next) = next_slot(&l, &log, second * 1_000_000);
+            if slot <= second * 1_000_000 {
+                slots.push(slot);
+                log = next;
+            }
+        }
+        assert_eq!(&slots[..20], (0..20).map(|s| s * 1_000_000).collect::<Vec<_>>().as_slice());
+        assert!(within(&slots, 20, 60_000_000));
+        assert_eq!(slots.len(), 60);
+        assert!(log.len() <= 20);
+        // A full budget: the next slot is when the oldest of the last 20 leaves the window.
+        let (slot, _) = next_slot(&l, &log, 179_000_000);
+        assert_eq!(slot, log[0] + 60_000_000);
+    }
 }
