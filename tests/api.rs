@@ -171,6 +171,36 @@ async fn notify_answers_202_and_an_idempotency_key_returns_the_same_notification
 }
 
 #[tokio::test]
+async fn notify_takes_a_batch_and_answers_each_entry_in_order() {
+    let (_d, app) = embedded_app();
+    call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": "https://hooks.test/in"}}))).await;
+    let one = |key: &str| json!({"type": "announcement", "text": format!("about {key}"), "to": "all", "idempotency_key": key});
+    let batch = json!({"notifications": [one("b-1"), {"type": "node", "text": "x", "to": {"user": "a b"}}, one("b-2"), one("b-1")]});
+    let (status, r) = call(&app, "POST", "/api/v1/notify", Some(batch)).await;
+    assert_eq!(status, 200, "{r}");
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results.iter().map(|e| e["status"].as_u64().unwrap()).collect::<Vec<_>>(), [202, 400, 202, 202]);
+    // The bad entry says what is wrong with it and does not stop the others.
+    assert_eq!((results[1]["error"].as_str(), results[1]["field"].as_str()), (Some("invalid"), Some("to.user")));
+    assert_eq!(results[0]["deliveries"], 1);
+    assert_ne!(results[0]["id"], results[2]["id"]);
+    // Each entry has its own idempotency key: the repeat of b-1 is the same notification.
+    assert_eq!(results[3]["id"], results[0]["id"]);
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 2);
+    for id in [&results[0]["id"], &results[2]["id"]] {
+        assert_eq!(call(&app, "GET", &format!("/api/v1/notifications/{}", id.as_str().unwrap()), None).await.0, 200);
+    }
+
+    // An empty batch, one over 100 or a list that is not one: 400, nothing sent.
+    let too_many: Vec<_> = (0..101).map(|i| one(&format!("m-{i}"))).collect();
+    for bad in [json!({"notifications": []}), json!({"notifications": too_many}), json!({"notifications": {"type": "node"}})] {
+        let (status, v) = call(&app, "POST", "/api/v1/notify", Some(bad)).await;
+        assert_eq!((status, v["field"].as_str()), (400, Some("notifications")), "{v}");
+    }
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 2);
+}
+
+#[tokio::test]
 async fn the_same_api_works_on_dynamodb_and_sqs() {
     let Some(app) = herald_tests::aws_app().await else { return };
     call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": "https://hooks.test/in"}}))).await;

@@ -291,12 +291,44 @@ async fn bind_code(app: &App, id: &str) -> HandlerResult {
 
 // ---- notifications ----
 
+/// Most notifications one `POST /api/v1/notify` may carry as `{"notifications": [...]}`.
+pub const MAX_NOTIFY_BATCH: usize = 100;
+
+/// `POST /api/v1/notify`: one notification → `202 {"id", "deliveries", "complete"}`; or
+/// `{"notifications": [...]}` (1 to [`MAX_NOTIFY_BATCH`], each with its own idempotency key) →
+/// `200 {"results": [...]}`, one per entry in order: `{"status": 202, "id", "deliveries",
+/// "complete"}` or `{"status": 400 | 409 | 503, "error", ...}` (fields named within the entry).
+/// One bad entry does not fail the others.
 async fn post_notify(app: &App, req: &Request) -> HandlerResult {
-    let r: NotifyRequest = parse_body(req)?;
+    let body = req.json()?;
+    let Some(list) = body.get("notifications") else {
+        return Ok(json(StatusCode::ACCEPTED, &notify_one(app, body).await?));
+    };
+    let list = list.as_array().filter(|l| (1..=MAX_NOTIFY_BATCH).contains(&l.len()));
+    let list = list.ok_or_else(|| Invalid::new("notifications", format!("must be a list of 1 to {MAX_NOTIFY_BATCH} notifications")))?;
+    let results = futures_util::future::join_all(list.iter().map(|entry| async move {
+        match notify_one(app, entry.clone()).await {
+            Ok(accepted) => {
+                let mut v = serde_json::to_value(&accepted).unwrap_or_default();
+                v["status"] = json!(StatusCode::ACCEPTED.as_u16());
+                v
+            }
+            Err(e) => {
+                let mut v = e.body();
+                v["status"] = json!(e.status().as_u16());
+                v
+            }
+        }
+    }))
+    .await;
+    Ok(json(StatusCode::OK, &json!({"results": results})))
+}
+
+async fn notify_one(app: &App, body: Value) -> Result<notify::Accepted, ApiError> {
+    let r: NotifyRequest = parse_json(body)?;
     r.validate()?;
     let n = r.into_notification(new_id(app.now()), app.now());
-    let accepted = notify::submit(app, n).await?;
-    Ok(json(StatusCode::ACCEPTED, &accepted))
+    notify::submit(app, n).await
 }
 
 async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {

@@ -145,9 +145,11 @@ impl ApiError {
         }
     }
 
-    pub fn into_response(self) -> Response {
+    /// What a client is told: `{"error": "invalid", "field", "message"}`, `{"error": "conflict",
+    /// "message"}`, or `{"error": "<kind>"}`; an internal cause goes to the log only.
+    pub fn body(&self) -> serde_json::Value {
         let status = self.status();
-        let body = match &self {
+        match self {
             ApiError::Invalid(i) => json!({"error": "invalid", "field": i.field, "message": i.message}),
             ApiError::Conflict(m) => json!({"error": "conflict", "message": m}),
             ApiError::Unavailable(cause) | ApiError::Internal(cause) => {
@@ -155,8 +157,11 @@ impl ApiError {
                 json!({"error": if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal" }})
             }
             other => json!({"error": other.to_string().replace(' ', "_")}),
-        };
-        let mut r = json(status, &body);
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        let mut r = json(self.status(), &self.body());
         if matches!(self, ApiError::Unauthorized) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
