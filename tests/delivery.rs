@@ -84,7 +84,17 @@ async fn honours_retry_after_by_rescheduling_not_counting_it_as_a_try() {
     let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
     let id = notify(&app).await;
     let started = Instant::now();
-    drain(&app, &Dispatcher::default()).await;
+    // One pass: the 429 sends the message back to the queue (failed, visibility set to the
+    // wait) instead of waiting in the function; a sleeping dispatcher would have sent twice here.
+    let d = Dispatcher::default();
+    let batch = app.queue.receive(10, Duration::from_millis(200)).await.unwrap();
+    let failed = d.process(&app, batch.clone()).await;
+    assert_eq!(failed, [batch[0].id.clone()]);
+    assert_eq!(hook.received().len(), 1);
+    let waiting = delivery(&app, &id).await;
+    assert_eq!((waiting["status"].as_str(), waiting["attempts"].as_u64()), (Some("queued"), Some(0)), "{waiting}");
+    assert!(app.queue.receive(10, Duration::ZERO).await.unwrap().is_empty(), "hidden until retry-after");
+    drain(&app, &d).await;
     let got = hook.received();
     assert_eq!(got.len(), 2);
     assert!(got[1].at.duration_since(got[0].at) >= Duration::from_millis(950));

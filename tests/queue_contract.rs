@@ -90,6 +90,8 @@ async fn keeps_each_groups_order_across_many_batches(q: Arc<dyn Queue>) {
             break;
         }
     }
+    // Every group arrived, whole (a queue that delivers nothing must not pass the loop below).
+    assert_eq!(seen.keys().map(String::as_str).collect::<Vec<_>>(), ["A", "B", "C"]);
     for (g, bodies) in seen {
         let mut sorted = bodies.clone();
         sorted.sort();

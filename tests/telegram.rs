@@ -338,24 +338,15 @@ async fn splits_long_texts_at_lines_and_sends_each_part_once() {
     user(&app, "u1", json!({"ids": {"telegram": "42"}})).await;
     let long: String = (0..300).map(|i| format!("line {i:03} {}\n", "x".repeat(40))).collect();
     // The second part fails once with a 500: the retry does not send the first again.
-    fake.with(|s| s.flaky.insert("42".into(), 0));
+    fake.with(|s| s.script.insert("42".into(), [true, false].into()));
     let body = json!({"type": "account", "text": long, "to": {"user": "u1"}});
     let (_, n) = call(&app, "POST", "/api/v1/notify", Some(body)).await;
     let d = Dispatcher::default();
-    // Fail the next send after the first part went out.
-    let fake_state = fake.state.clone();
-    let watcher = tokio::spawn(async move {
-        loop {
-            if fake_state.lock().unwrap().delivered.len() == 1 {
-                fake_state.lock().unwrap().flaky.insert("42".into(), 1);
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-    });
     drain(&app, &d).await;
-    watcher.abort();
+    assert!(fake.with(|s| s.script["42"].is_empty()), "the injected failure happened");
+    let sends = fake.server.received().iter().filter(|r| r.path.ends_with("/sendMessage")).count();
     let parts = fake.delivered();
+    assert_eq!(sends, parts.len() + 1, "every part once, plus the one failed try");
     let (_, st) = call(&app, "GET", &format!("/api/v1/notifications/{}", n["id"].as_str().unwrap()), None).await;
     assert!(parts.len() >= 5, "{} {st} {:?}", parts.len(), fake.server.received().iter().map(|r| r.path.clone()).collect::<Vec<_>>());
     assert!(parts.iter().all(|p| p["text"].as_str().unwrap().encode_utf16().count() <= 4096));
@@ -387,8 +378,17 @@ async fn a_user_who_blocked_the_bot_is_marked_and_reached_elsewhere() {
     assert_eq!(fallback["note"], "fallback after tg failed");
     let u = app.repo.user("u1").await.unwrap().unwrap().value;
     assert!(u.unreachable.contains_key(&ChannelKind::Telegram));
-    // Next time Telegram is not tried at all.
     assert_eq!(hook.received().len(), 1);
+    // Next time Telegram is not tried at all: the notice goes straight to the webhook.
+    let tries = |fake: &FakeTelegram| fake.server.received().iter().filter(|r| r.path.ends_with("/sendMessage")).count();
+    let before = tries(&fake);
+    let (_, n) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "account", "text": "expires tomorrow", "to": {"user": "u1"}}))).await;
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(tries(&fake), before);
+    assert_eq!(hook.received().len(), 2);
+    let (_, status) = call(&app, "GET", &format!("/api/v1/notifications/{}", n["id"].as_str().unwrap()), None).await;
+    let ds = status["deliveries"].as_array().unwrap();
+    assert!(ds.iter().all(|d| d["channel"] == "hook" && d["status"] == "sent"), "{status}");
 }
 
 /// The fallback is made before the failed delivery is closed: when the queue is down at that
@@ -424,11 +424,13 @@ async fn a_fallback_the_queue_refused_is_made_on_the_next_try() {
 
 #[tokio::test]
 async fn sends_silently_during_quiet_hours() {
-    let (_d, app, fake) = setup(json!({})).await;
+    // 23:30 in Kiritimati (UTC+14), inside quiet hours that cross midnight: a set clock, never
+    // the wall clock (times around midnight once made this test fail at certain hours).
+    let clock = Arc::new(herald::clock::ManualClock::new("2026-11-23T09:30:00Z".parse().unwrap()));
+    let (_d, app) = embedded_app_custom(clock, |c| c.public_url = Some("https://herald.test".into()));
+    let (app, fake) = with_telegram(app, json!({})).await;
     let zone = "Pacific/Kiritimati";
-    let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::get(zone).unwrap());
-    let start = now.time().checked_sub(jiff::SignedDuration::from_mins(30)).unwrap().strftime("%H:%M").to_string();
-    let end = now.time().checked_add(jiff::SignedDuration::from_mins(60)).unwrap().strftime("%H:%M").to_string();
+    let (start, end) = ("23:00", "00:30");
     user(&app, "u1", json!({"ids": {"telegram": "42"}, "preferences": {"quiet_hours": {"start": start, "end": end, "time_zone": zone}}})).await;
     call(&app, "POST", "/api/v1/notify", Some(json!({"type": "account", "text": "shh", "to": {"user": "u1"}}))).await;
     drain(&app, &Dispatcher::default()).await;
@@ -460,7 +462,16 @@ async fn honours_telegrams_flood_control_and_reschedules() {
     // Telegram says wait 2 s on the first try (its limits are dynamic): rescheduled, not slept on.
     fake.with(|s| s.throttle.insert("42".into(), 2));
     let started = std::time::Instant::now();
-    drain(&app, &Dispatcher::default()).await;
+    // One pass over the batch: the first gets the 429 and the whole chat's group comes back
+    // (in order), nothing more is sent, nothing waits inside the function.
+    let d = Dispatcher::default();
+    let batch = app.queue.receive(10, std::time::Duration::from_millis(200)).await.unwrap();
+    assert_eq!(batch.len(), 3);
+    let failed = d.process(&app, batch.clone()).await;
+    assert_eq!(failed, batch.iter().map(|m| m.id.clone()).collect::<Vec<_>>());
+    assert_eq!(fake.server.received().iter().filter(|r| r.path.ends_with("/sendMessage")).count(), 1);
+    assert!(fake.delivered().is_empty());
+    drain(&app, &d).await;
     let texts: Vec<String> = fake.delivered().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
     assert_eq!(texts, ["m0", "m1", "m2"], "in order, each once");
     // 2 s for Telegram, then one a second per chat (fixed windows: two may fall either side of

@@ -65,6 +65,9 @@ pub struct State {
     pub moved: HashMap<String, String>,
     /// Chats whose next sends fail with 500, that many times.
     pub flaky: HashMap<String, u32>,
+    /// Per chat, how the next sends end, in turn: `true` accepted as usual, `false` a 500. An
+    /// entry is used up by each send that reaches it, so an empty script proves every step ran.
+    pub script: HashMap<String, std::collections::VecDeque<bool>>,
     /// Chats whose next send gets a 429 with this `retry_after` (once).
     pub throttle: HashMap<String, u64>,
     pub too_many: u64,
@@ -142,6 +145,9 @@ fn respond(state: &Mutex<State>, req: &Recorded) -> Reply {
             }
             if let Some(after) = st.throttle.remove(&chat) {
                 return fail(429, &format!("Too Many Requests: retry after {after}"), Some(json!({"retry_after": after})));
+            }
+            if let Some(false) = st.script.get_mut(&chat).and_then(|s| s.pop_front()) {
+                return fail(500, "Internal Server Error", None);
             }
             if let Some(n) = st.flaky.get_mut(&chat)
                 && *n > 0

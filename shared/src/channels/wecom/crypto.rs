@@ -217,11 +217,18 @@ mod tests {
         assert_eq!(other.decrypt(&enc), Err(CryptoError::WrongReceiver));
         assert_eq!(c.decrypt("not base64!"), Err(CryptoError::BadPayload));
         assert_eq!(c.decrypt("AAAA"), Err(CryptoError::BadPayload));
-        // Flipping a byte of the last block breaks the padding or the receiver, never panics.
+        // Any flipped byte: CBC alone may still decrypt to something (it has no integrity), so
+        // what stops a tampered message is the signature over the ciphertext, which must fail
+        // for every one; the decryption itself never panics and never yields the original.
+        let (ts, nonce) = ("1409659813", "1372623149");
+        let sig = c.signature(ts, nonce, &enc);
+        assert_eq!(c.verify(&sig, ts, nonce, &enc), Ok(()));
         let mut raw = B64.decode(&enc).unwrap();
         for i in 0..raw.len() {
             raw[i] ^= 0x55;
-            let _ = c.decrypt(&B64.encode(&raw));
+            let tampered = B64.encode(&raw);
+            assert_eq!(c.verify(&sig, ts, nonce, &tampered), Err(CryptoError::BadSignature), "byte {i}");
+            assert_ne!(c.decrypt(&tampered).as_deref(), Ok("hello"), "byte {i}");
             raw[i] ^= 0x55;
         }
         assert!(c.decrypt(&B64.encode(vec![0u8; 32])).is_err());
