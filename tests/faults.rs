@@ -20,7 +20,9 @@ async fn nothing_is_lost_or_sent_twice_under_faults_and_a_crash() {
     eprintln!("{}", serde_json::to_string_pretty(&r).unwrap());
     assert_eq!(r.lost, 0, "{r:?}");
     assert_eq!(r.failed, 0, "{r:?}");
-    assert!(r.duplicated <= r.in_flight_at_kill, "{r:?}");
+    // The two windows no sender can close: a crash between the platform's answer and the `sent`
+    // write, and an answer that arrives after the client gave up on a message already shown.
+    assert!(r.duplicated <= r.in_flight_at_kill + r.injected_accepted_timeouts as usize, "{r:?}");
     assert_eq!(r.pacing_429, 0, "{r:?}");
-    assert!(r.injected_5xx > 0 && r.injected_timeouts > 0 && r.injected_429 > 0, "{r:?}");
+    assert!(r.injected_5xx > 0 && r.injected_timeouts > 0 && r.injected_429 > 0 && r.injected_accepted_timeouts > 0, "{r:?}");
 }

@@ -226,15 +226,17 @@ async fn faults(o: &Opts, out: &mut String) -> Value {
     let r = herald_tests::faults::run(app, n, n, instances, 42).await;
     writeln!(
         out,
-        "| deliveries | delivered | lost | duplicated (in flight at the kill) | failed | injected 5xx / timeouts / 429 | 429 from our pacing | sends/s, steady (of 30/s) | sends/s, whole run | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} ({}) | {} | {} / {} / {} | {} | {:.2} ({:.1}%) | {:.2} ({:.1}%) | {:.0} |",
+        "| deliveries | delivered | lost | duplicated (in flight at the kill + accepted, then timed out) | failed | injected 5xx / timeouts / accepted, then timed out / 429 | 429 from our pacing | sends/s, steady (of 30/s) | sends/s, whole run | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} ({} + {}) | {} | {} / {} / {} / {} | {} | {:.2} ({:.1}%) | {:.2} ({:.1}%) | {:.0} |",
         r.deliveries,
         r.delivered,
         r.lost,
         r.duplicated,
         r.in_flight_at_kill,
+        r.injected_accepted_timeouts,
         r.failed,
         r.injected_5xx,
         r.injected_timeouts,
+        r.injected_accepted_timeouts,
         r.injected_429,
         r.pacing_429,
         r.steady_per_second,

@@ -20,6 +20,9 @@ pub struct FaultReport {
     pub failed: usize,
     pub injected_5xx: u64,
     pub injected_timeouts: u64,
+    /// Sends Telegram accepted but answered after the client's timeout: each may be sent again
+    /// (the Bot API has no idempotency key), so each may add one duplicate.
+    pub injected_accepted_timeouts: u64,
     pub injected_429: u64,
     /// 429s the stand-in gave because of its own limits: our pacing's fault.
     pub pacing_429: u64,
@@ -44,6 +47,7 @@ pub async fn run(app: App, n: usize, chats: usize, instances: usize, seed: u64) 
         s.faults = Some(Faults {
             server_errors: 0.20,
             timeouts: 0.05,
+            accepted_timeouts: 0.02,
             hang: app.config.http_timeout + Duration::from_millis(500),
             burst_every: 97,
             burst_len: 4,
@@ -109,7 +113,8 @@ pub async fn run(app: App, n: usize, chats: usize, instances: usize, seed: u64) 
     for t in &texts {
         *counts.entry(t.as_str()).or_default() += 1;
     }
-    let (attempts, pacing_429, i5, it, i4) = fake.with(|s| (s.attempts.clone(), s.too_many, s.injected_5xx, s.injected_timeouts, s.injected_429));
+    let (attempts, pacing_429, i5, it, i4, late) =
+        fake.with(|s| (s.attempts.clone(), s.too_many, s.injected_5xx, s.injected_timeouts, s.injected_429, s.injected_accepted_timeouts));
     let busy = match (attempts.first(), attempts.last()) {
         (Some(f), Some(l)) if attempts.len() > 1 => l.duration_since(*f).as_secs_f64(),
         _ => 0.0,
@@ -128,6 +133,7 @@ pub async fn run(app: App, n: usize, chats: usize, instances: usize, seed: u64) 
         failed,
         injected_5xx: i5,
         injected_timeouts: it,
+        injected_accepted_timeouts: late,
         injected_429: i4,
         pacing_429,
         in_flight_at_kill,
