@@ -199,6 +199,7 @@ async fn sends_through_api_base_with_one_cached_token_refreshed_when_expired() {
     notify(&app, json!({"type": "account", "text": "second", "to": {"user": "u1"}})).await;
     drain(&app, &d).await;
     assert_eq!(fake.with(|s| s.tokens_issued), 1, "the token is fetched once and shared");
+    assert!(fake.with(|s| s.dropped.is_empty() && s.truncated.is_empty()));
     let sent = fake.delivered();
     assert_eq!(sent[0]["text"]["content"], "到期提醒\n你的账户将在 3 天后到期");
     assert_eq!((sent[0]["touser"].as_str(), sent[0]["agentid"].as_i64()), (Some("zhangsan"), Some(1000002)));
@@ -228,6 +229,31 @@ async fn renders_text_cards_news_and_splits_long_text_by_bytes() {
     let pieces: Vec<&str> = sent[2..].iter().map(|m| m["text"]["content"].as_str().unwrap()).collect();
     assert!(pieces.len() >= 4 && pieces.iter().all(|p| p.len() <= 2048));
     assert_eq!(pieces.concat(), long);
+    assert_eq!(fake.with(|s| s.truncated.clone()), Vec::<String>::new(), "WeCom cut nothing");
+}
+
+/// WeCom drops, silently, what goes past 30 messages a minute to one member: Herald's budget
+/// sends 30 and holds the 31st for the next minute, so nothing is ever dropped.
+#[tokio::test]
+async fn never_makes_wecom_drop_a_message_to_a_busy_member() {
+    let (_d, app, fake, _clock) = setup(NOW, json!({})).await;
+    call(&app, "PUT", "/api/v1/users/u1", Some(json!({"ids": {"wecom": "zhangsan"}}))).await;
+    let mut ids = Vec::new();
+    for i in 0..31 {
+        ids.push(notify(&app, json!({"type": "account", "text": format!("m{i}"), "to": {"user": "u1"}})).await);
+    }
+    let d = Dispatcher::default();
+    for _ in 0..10 {
+        let batch = app.queue.receive(10, std::time::Duration::from_millis(100)).await.unwrap();
+        let failed = d.process(&app, batch.clone()).await;
+        for m in batch.iter().filter(|m| !failed.contains(&m.id)) {
+            app.queue.delete(&m.receipt).await.unwrap();
+        }
+    }
+    assert_eq!(fake.delivered().len(), 30);
+    assert!(fake.with(|s| s.dropped.is_empty()), "WeCom dropped nothing");
+    let last = first_delivery(&app, &ids[30]).await;
+    assert_eq!((last["status"].as_str(), last["attempts"].as_u64()), (Some("queued"), Some(0)), "the 31st waits: {last}");
 }
 
 #[tokio::test]
