@@ -30,6 +30,14 @@ struct Opts {
     only: Option<String>,
 }
 
+/// An API call a figure depends on: anything but a 2xx stops the run, so no figure comes from
+/// calls that failed (`--smoke` in the test command included).
+async fn must(app: &herald::app::App, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    let (status, v) = herald_tests::call(app, method, path, body).await;
+    assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
+    v
+}
+
 fn opts() -> Opts {
     let args: Vec<String> = std::env::args().collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
@@ -195,9 +203,9 @@ async fn rate(o: &Opts, out: &mut String) -> Value {
     let m = if o.smoke { 100 } else { 5000 };
     let hook = TestServer::start(|_| Reply::ok("{}")).await;
     let (app, _) = local_app(herald_tests::test_config(), None);
-    herald_tests::call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    must(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
     for i in 0..m {
-        herald_tests::call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("w{i}"), "to": "admins"}))).await;
+        must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("w{i}"), "to": "admins"}))).await;
     }
     let app = Arc::new(app);
     let t0 = Instant::now();
@@ -256,15 +264,9 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
     // Herald: the notifications taken by the API first (not timed), then the dispatcher (four
     // workers, as herald-local runs them) sends them; then the same end to end, API included.
     let (app, _) = local_app(herald_tests::test_config(), None);
-    herald_tests::call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": url}}))).await;
+    must(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": url}}))).await;
     for i in 0..n {
-        herald_tests::call(
-            &app,
-            "POST",
-            "/api/v1/notify",
-            Some(json!({"type": "node", "title": "Herald", "text": format!("message {i}"), "to": "admins"})),
-        )
-        .await;
+        must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "title": "Herald", "text": format!("message {i}"), "to": "admins"}))).await;
     }
     let app = Arc::new(app);
     let (c0, t0) = (cpu_seconds(), Instant::now());
@@ -277,13 +279,7 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
     let dispatched = hook.received().len();
     let (c0, t0) = (cpu_seconds(), Instant::now());
     for i in 0..n {
-        herald_tests::call(
-            &app,
-            "POST",
-            "/api/v1/notify",
-            Some(json!({"type": "node", "title": "Herald", "text": format!("again {i}"), "to": "admins"})),
-        )
-        .await;
+        must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "title": "Herald", "text": format!("again {i}"), "to": "admins"}))).await;
     }
     while hook.received().len() < 2 * n && t0.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -382,7 +378,7 @@ async fn fanout(o: &Opts, out: &mut String) -> Value {
     // Embedded: the local runner's file store.
     let dir = tempfile::tempdir().unwrap();
     let (app, counts) = local_app(herald_tests::test_config(), Some(dir.path()));
-    herald_tests::call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN}}))).await;
+    must(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN}}))).await;
     let v = fanout_with(&app, &counts, o.fanout, &expires).await;
     row("embedded (redb file)", &v, out);
     result.insert("embedded".into(), v);
@@ -399,7 +395,7 @@ async fn fanout(o: &Opts, out: &mut String) -> Value {
             herald_tests::test_config(),
         )
         .unwrap();
-        herald_tests::call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN}}))).await;
+        must(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN}}))).await;
         let v = fanout_with(&app, &counts, o.fanout_emulator, &expires).await;
         row("DynamoDB + SQS (moto emulator)", &v, out);
         result.insert("emulator".into(), v);
@@ -437,15 +433,15 @@ async fn memory(o: &Opts, out: &mut String) -> Value {
     let (qurl, dlq) = (qurl.to_owned(), dlq.to_owned());
     let hook = TestServer::start(|_| Reply::ok("{}")).await;
     let app = App::new(Arc::new(table), Arc::new(queue), Arc::new(herald::clock::SystemClock), herald_tests::test_config()).unwrap();
-    herald_tests::call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
-    herald_tests::call(
+    must(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    must(
         &app,
         "PUT",
         "/api/v1/channels/tg",
         Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": "http://127.0.0.1:9"}})),
     )
     .await;
-    herald_tests::call(&app, "PUT", "/api/v1/users/admin", Some(json!({"role": "admin"}))).await;
+    must(&app, "PUT", "/api/v1/users/admin", Some(json!({"role": "admin"}))).await;
     let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72)).to_string();
     herald_tests::seed_users(&app, users, &expires).await;
     let run = |name: &'static str| {
@@ -480,7 +476,9 @@ async fn memory(o: &Opts, out: &mut String) -> Value {
         let body = json!({"type": "node", "text": format!("mem {i}"), "to": "admins"}).to_string();
         let event = json!({"version": "2.0", "routeKey": "$default", "rawPath": "/api/v1/notify", "rawQueryString": "", "headers": {"authorization": format!("Bearer {}", herald_tests::TOKEN), "content-type": "application/json"}, "requestContext": {"http": {"method": "POST", "path": "/api/v1/notify", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"}, "requestId": format!("r{i}"), "routeKey": "$default", "stage": "$default", "timeEpoch": 0, "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d", "time": "23/Nov/2026:12:00:00 +0000"}, "body": body, "isBase64Encoded": false});
         let t = Instant::now();
-        rt.call(event).await;
+        let answer = rt.call(event).await;
+        let status = answer.as_ref().and_then(|a| a.as_ref().ok()).and_then(|v| v["statusCode"].as_u64());
+        assert_eq!(status, Some(202), "notify through herald-api: {answer:?}");
         api_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let api_kib = peak_rss_kib(child.id()).unwrap_or(0);
@@ -507,7 +505,9 @@ async fn memory(o: &Opts, out: &mut String) -> Value {
             .map(|m| json!({"messageId": m.id, "receiptHandle": m.receipt, "body": m.body, "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": m.group}, "messageAttributes": {}, "eventSource": "aws:sqs"}))
             .collect();
         let t = Instant::now();
-        rt.call(json!({"Records": records})).await;
+        let answer = rt.call(json!({"Records": records})).await;
+        let failures = answer.as_ref().and_then(|a| a.as_ref().ok()).map(|v| v["batchItemFailures"].as_array().map_or(0, Vec::len));
+        assert_eq!(failures, Some(0), "a dispatcher batch failed: {answer:?}");
         batch_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         for m in msgs {
             let _ = herald::queue::Queue::delete(&*app.queue, &m.receipt).await;
@@ -539,7 +539,10 @@ async fn memory(o: &Opts, out: &mut String) -> Value {
     let sched_kib = peak_rss_kib(child.id()).unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
-    let reminded = r.and_then(|r| r.ok()).map(|v| v["daily"]["reminders"]["reminded"].clone()).unwrap_or(Value::Null);
+    let reminded = match r {
+        Some(Ok(v)) => v["daily"]["reminders"]["reminded"].clone(),
+        other => panic!("the daily job through herald-scheduler failed: {other:?}"),
+    };
     writeln!(out, "| herald-scheduler | daily job over {users} users ({reminded} reminders, {secs:.1} s) | {:.1} MB |", sched_kib as f64 / 1024.0)
         .ok();
     rows.insert("herald-scheduler".into(), json!(sched_kib));
@@ -570,12 +573,12 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
     let n = if o.smoke { 50 } else { 1000 };
     let hook = TestServer::start(|_| Reply::ok("{}")).await;
     let (app, counts) = local_app(herald_tests::test_config(), None);
-    herald_tests::call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    must(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
     counts.bill.store(true, std::sync::atomic::Ordering::SeqCst);
     let (r0, w0, q0, _) = counts.get();
     let (wu0, ru0) = counts.units();
     for i in 0..n {
-        herald_tests::call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("c{i}"), "to": "admins"}))).await;
+        must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("c{i}"), "to": "admins"}))).await;
     }
     let app = Arc::new(app);
     let worker = tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())));

@@ -69,6 +69,16 @@ fn wecom(now: i64) -> herald::http::Request {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = app(&rt);
+    // Each request must succeed before it is timed: a benchmark of an error path is no figure.
+    for (what, req) in [
+        ("telegram /ping", telegram("/ping")),
+        ("telegram /my", telegram("/my")),
+        ("wecom /my", wecom(app.now().as_second())),
+        ("api notify", herald_tests::request("POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 offline", "to": "admins"})))),
+    ] {
+        let status = rt.block_on(herald::http::route(&app, req)).status();
+        assert!(status.is_success(), "{what}: {status}");
+    }
     let mut g = c.benchmark_group("webhook");
     g.bench_function("telegram /ping (verify, dedup, bot, passive reply)", |b| {
         b.to_async(&rt).iter_batched(|| telegram("/ping"), |req| herald::http::route(&app, req), BatchSize::SmallInput)
