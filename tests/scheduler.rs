@@ -221,7 +221,7 @@ async fn expiry_reminders_follow_the_local_day_and_come_once() {
         got,
         [
             ("Account expired".to_owned(), "Your account expired on 2026-11-22.".to_owned()),
-            ("Account expiring".to_owned(), "Your account expires in 1 days, on 2026-11-24.".to_owned()),
+            ("Account expiring".to_owned(), "Your account expires in 1 day, on 2026-11-24.".to_owned()),
             ("Account expiring".to_owned(), "Your account expires in 3 days, on 2026-11-26.".to_owned()),
         ]
     );

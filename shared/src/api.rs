@@ -67,7 +67,7 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         },
         ["users", id] => match *m {
             Method::GET => get_user(app, id).await,
-            Method::PUT => put_user(app, id, req).await,
+            Method::PUT | Method::PATCH => put_user(app, id, req).await,
             Method::DELETE => delete_user(app, id).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
@@ -83,7 +83,7 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         }
         ["nodes", id] => match *m {
             Method::GET => Ok(json(StatusCode::OK, &node_json(&app.repo.node(id).await?.ok_or(ApiError::NotFound)?.value))),
-            Method::PUT => put_node(app, id, req).await,
+            Method::PUT | Method::PATCH => put_node(app, id, req).await,
             Method::DELETE => delete_node(app, id).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
@@ -200,6 +200,7 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         status: DeliveryStatus::Sending,
         reason: None,
         note: None,
+        for_user: None,
         attempts: 1,
         silent: false,
         parts_done: 0,
@@ -241,6 +242,7 @@ async fn put_user(app: &App, id: &str, req: &Request) -> HandlerResult {
     check_name("id", id, 128)?;
     let input: UserInput = parse_body(req)?;
     input.validate()?;
+    input.validate_at(app.now())?;
     // Optimistic concurrency: a bot binding the same user meanwhile makes us read and apply again.
     for _ in 0..3 {
         let existing = app.repo.user(id).await?;
@@ -353,6 +355,7 @@ pub async fn status(app: &App) -> Result<Value, ApiError> {
     let depth = app.queue.depth().await?;
     let nodes = app.repo.nodes().await?;
     let count = |f: &dyn Fn(&crate::domain::node::Node) -> bool| nodes.iter().filter(|n| f(&n.value)).count();
+    app.repo.ensure_tz().await?;
     let day = app.repo.local_day(app.now()).to_string();
     let today = app.repo.stats(&day).await?;
     let total = app.repo.stats("total").await?;
@@ -384,9 +387,9 @@ fn node_json(n: &crate::domain::node::Node) -> Value {
 async fn put_node(app: &App, id: &str, req: &Request) -> HandlerResult {
     check_name("id", id, 128)?;
     let input: crate::domain::node::NodeInput = parse_body(req)?;
-    input.validate()?;
     for _ in 0..3 {
         let existing = app.repo.node(id).await?;
+        input.validate(existing.is_none())?;
         let (node, changed) = input.clone().apply(id, existing.as_ref().map(|e| e.value.clone()), app.now());
         match app.repo.save_node(&node, existing.as_ref().map(|e| e.rev)).await {
             Ok(()) => {

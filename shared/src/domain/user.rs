@@ -145,6 +145,10 @@ pub struct User {
     pub traffic_used: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_total: Option<u64>,
+    /// When the current quota cycle began: as the host gave it, or when Herald saw
+    /// `traffic_used` go down (the host reset the counter). Traffic reminders go once per cycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_reset_at: Option<Timestamp>,
     #[serde(default)]
     pub preferences: Preferences,
     /// Chat ids per channel kind: `{"telegram": "123", "wecom": "zhangsan"}`.
@@ -178,6 +182,10 @@ pub struct UserInput {
     pub traffic_used: Option<u64>,
     #[serde(default)]
     pub traffic_total: Option<u64>,
+    /// When the current quota cycle began (RFC 3339); not in the future. Without it, a
+    /// `traffic_used` lower than the stored one starts a new cycle.
+    #[serde(default)]
+    pub traffic_reset_at: Option<Timestamp>,
     #[serde(default)]
     pub preferences: Option<Preferences>,
     #[serde(default)]
@@ -206,6 +214,17 @@ impl UserInput {
         Ok(())
     }
 
+    /// Checks what depends on the time: `traffic_reset_at` is when the current cycle began, so
+    /// it may not lie in the future (five minutes of clock skew allowed).
+    pub fn validate_at(&self, now: Timestamp) -> Valid {
+        if let Some(at) = self.traffic_reset_at
+            && at.as_second() > now.as_second() + 300
+        {
+            return Err(Invalid::new("traffic_reset_at", "is when the current quota cycle began and cannot be in the future"));
+        }
+        Ok(())
+    }
+
     /// The user after applying this input over `existing` (or a new user).
     pub fn apply(self, id: &str, existing: Option<User>, now: Timestamp) -> User {
         let mut u = existing.unwrap_or_else(|| User::new(id, now));
@@ -223,6 +242,12 @@ impl UserInput {
         }
         if self.expires_at.is_some() {
             u.expires_at = self.expires_at;
+        }
+        match (self.traffic_reset_at, self.traffic_used, u.traffic_used) {
+            (Some(at), _, _) => u.traffic_reset_at = Some(at),
+            // The host reset the counter: a new quota cycle starts now.
+            (None, Some(new), Some(old)) if new < old => u.traffic_reset_at = Some(now),
+            _ => {}
         }
         if self.traffic_used.is_some() {
             u.traffic_used = self.traffic_used;
@@ -253,6 +278,7 @@ impl User {
             expires_at: None,
             traffic_used: None,
             traffic_total: None,
+            traffic_reset_at: None,
             preferences: Preferences::default(),
             ids: BTreeMap::new(),
             unreachable: BTreeMap::new(),
@@ -329,6 +355,24 @@ mod tests {
         assert_eq!(after.plan.as_deref(), Some("pro"));
         assert_eq!(after.ids.get(&ChannelKind::Telegram).map(String::as_str), Some("42"));
         assert_eq!(after.traffic_used, Some(5));
+    }
+
+    #[test]
+    fn a_lower_traffic_counter_or_a_given_reset_starts_a_new_cycle() {
+        let t0 = at("2026-11-01T00:00:00Z");
+        let t1 = at("2026-11-10T00:00:00Z");
+        let input = |v: serde_json::Value| serde_json::from_value::<UserInput>(v).unwrap();
+        let u = input(serde_json::json!({"traffic_used": 90})).apply("u1", None, t0);
+        assert_eq!(u.traffic_reset_at, None);
+        let u = input(serde_json::json!({"traffic_used": 95})).apply("u1", Some(u), t1);
+        assert_eq!(u.traffic_reset_at, None, "more traffic is the same cycle");
+        let u = input(serde_json::json!({"traffic_used": 0})).apply("u1", Some(u), t1);
+        assert_eq!(u.traffic_reset_at, Some(t1));
+        let given = input(serde_json::json!({"traffic_used": 97, "traffic_reset_at": "2026-11-05T00:00:00Z"}));
+        assert!(given.validate_at(t1).is_ok());
+        assert_eq!(given.apply("u1", Some(u), t1).traffic_reset_at, Some(at("2026-11-05T00:00:00Z")));
+        let future = input(serde_json::json!({"traffic_reset_at": "2026-12-01T00:00:00Z"}));
+        assert_eq!(future.validate_at(t1).unwrap_err().field, "traffic_reset_at");
     }
 
     #[test]
