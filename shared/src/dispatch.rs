@@ -542,7 +542,17 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
     // Queued first, then taken off the held index: a failure in between loses nothing (they
     // stay held and due) and sends nothing twice (the dispatcher sends a delivery once, and its
     // claim takes the delivery off the index too).
-    app.queue.send(due.iter().map(|h| Job::deliver(&h.value)).collect()).await?;
+    // Deduplicated per hold: a delivery queued once already (then held at send time because
+    // quiet hours had begun) is queued again however soon its hold ends.
+    let messages = due
+        .iter()
+        .map(|h| {
+            let mut m = Job::deliver(&h.value);
+            m.dedup = format!("{}-h{}", h.value.id, h.value.hold_until.map(|t| t.as_second()).unwrap_or(0));
+            m
+        })
+        .collect();
+    app.queue.send(messages).await?;
     for held in due {
         let mut d = held.value;
         d.hold_until = None;
