@@ -617,3 +617,66 @@ async fn a_node_re_sync_does_not_end_a_pause() {
     let (status, err) = call(&w.app, "PATCH", "/api/v1/nodes/n1", Some(json!({"port": "http"}))).await;
     assert_eq!((status, err["field"].as_str()), (400, Some("port")), "{err}");
 }
+
+/// Issue 24.8: the same rule for settings and channels: a PUT (or PATCH) keeps what it leaves
+/// out, `null` puts a field back to its default or removes it.
+#[tokio::test]
+async fn settings_and_channels_keep_what_a_put_leaves_out() {
+    let w = world("2026-11-23T12:00:00Z", json!({"time_zone": "Asia/Shanghai", "routes": {"download": "user,admin"}})).await;
+    let (status, s) = call(&w.app, "PUT", "/api/v1/settings", Some(json!({"daily_report": {"time": "08:30"}}))).await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(
+        (s["time_zone"].as_str(), s["routes"]["download"].as_str(), s["daily_report"]["time"].as_str()),
+        (Some("Asia/Shanghai"), Some("user,admin"), Some("08:30"))
+    );
+    assert_eq!(s["daily_report"]["enabled"], true);
+    let (_, s) = call(&w.app, "PATCH", "/api/v1/settings", Some(json!({"time_zone": null, "routes": {"download": null}}))).await;
+    assert_eq!((s["time_zone"].as_str(), s["routes"].as_object().map(|r| r.len())), (Some("UTC"), Some(0)), "{s}");
+    let (status, err) = call(&w.app, "PATCH", "/api/v1/settings", Some(json!({"node": {"debounce": 0}}))).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("node.debounce")), "{err}");
+
+    // A channel paused by an admin stays paused when its settings are sent again.
+    let (status, c) = call(&w.app, "PATCH", "/api/v1/channels/ops", Some(json!({"enabled": false}))).await;
+    assert_eq!((status, c["enabled"].as_bool()), (200, Some(false)), "{c}");
+    let (_, c) =
+        call(&w.app, "PUT", "/api/v1/channels/ops", Some(json!({"kind": "webhook", "settings": {"url": w.hook.url, "secret": "a-signing-secret"}})))
+            .await;
+    assert_eq!((c["enabled"].as_bool(), c["settings"]["secret"].as_str()), (Some(false), Some("********")), "{c}");
+    // Another kind under the same name replaces the channel.
+    let (status, c) = call(&w.app, "PUT", "/api/v1/channels/ops", Some(json!({"kind": "slack", "settings": {"bot_token": "xoxb-1"}}))).await;
+    assert_eq!((status, c["kind"].as_str(), c["enabled"].as_bool()), (200, Some("slack"), Some(true)), "{c}");
+}
+
+/// Issue 24.1: a user's held notice whose channel went away is skipped there and goes to
+/// another channel the user is bound on.
+#[tokio::test]
+async fn a_held_notice_on_a_disabled_channel_goes_to_the_users_other_channel() {
+    // 20:00 in Shanghai, quiet until 23:00.
+    let w = world("2026-03-02T12:00:00Z", json!({"deferrable_types": ["news"]})).await;
+    call(&w.app, "PUT", "/api/v1/channels/other", Some(json!({"kind": "webhook", "settings": {"url": w.hook.url}}))).await;
+    let quiet = json!({"start": "19:00", "end": "23:00", "time_zone": "Asia/Shanghai"});
+    let prefs = json!({"preferred_channel": "ops", "quiet_hours": quiet});
+    call(&w.app, "PUT", "/api/v1/users/u1", Some(json!({"ids": {"webhook": "u1"}, "preferences": prefs}))).await;
+    let (_, v) = call(&w.app, "POST", "/api/v1/notify", Some(json!({"type": "news", "text": "x", "to": {"user": "u1"}}))).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    call(&w.app, "PATCH", "/api/v1/channels/ops", Some(json!({"enabled": false}))).await;
+    w.clock.set("2026-03-02T15:00:00Z".parse().unwrap());
+    w.job("sweep").await;
+    drain(&w.app, &w.d).await;
+    let (_, n) = call(&w.app, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+    let mut got: Vec<(String, String, String)> = n["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["channel"].as_str().unwrap().to_owned(), d["status"].as_str().unwrap().to_owned(), d["note"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("ops".to_owned(), "skipped".to_owned(), String::new()),
+            ("other".to_owned(), "sent".to_owned(), "fallback: channel ops is disabled".to_owned())
+        ],
+        "{n}"
+    );
+}

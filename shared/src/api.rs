@@ -50,7 +50,7 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         ["channels"] if m == Method::GET => list_channels(app).await,
         ["channels", name] => match *m {
             Method::GET => get_channel(app, name).await,
-            Method::PUT => put_channel(app, name, req).await,
+            Method::PUT | Method::PATCH => put_channel(app, name, req).await,
             Method::DELETE => delete_channel(app, name).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
@@ -62,7 +62,7 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         }
         ["settings"] => match *m {
             Method::GET => Ok(json(StatusCode::OK, &app.repo.settings().await?)),
-            Method::PUT => put_settings(app, req).await,
+            Method::PUT | Method::PATCH => put_settings(app, req).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
         ["users", id] => match *m {
@@ -126,8 +126,8 @@ async fn get_channel(app: &App, name: &str) -> HandlerResult {
 }
 
 async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
-    let body = req.json()?;
     let previous = app.repo.channel(name).await?;
+    let body = merged_channel(previous.as_ref(), req.json()?);
     let channel = Channel::from_json(name, body, previous.as_ref(), app.now())?;
     app.repo.put_channel(&channel).await?;
     app.invalidate();
@@ -141,6 +141,22 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         }
     }
     Ok(json(status, &body))
+}
+
+/// A channel `PUT`/`PATCH` body over the stored channel (JSON merge patch: what it leaves out
+/// keeps its value, `null` removes). A body naming another kind replaces the channel.
+fn merged_channel(previous: Option<&Channel>, body: Value) -> Value {
+    let Some(prev) = previous else { return body };
+    if body.get("kind").is_some_and(|k| k.as_str() != Some(prev.kind().as_str())) {
+        return body;
+    }
+    let mut doc = prev.to_json();
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("updated_at");
+        o.remove("name");
+    }
+    crate::domain::merge_patch(&mut doc, body);
+    doc
 }
 
 /// Registers a channel with its platform (Telegram: webhook and commands; WeCom: the menu).
@@ -223,8 +239,12 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
 
 // ---- settings ----
 
+/// `PUT`/`PATCH /api/v1/settings`: the body over the stored settings (JSON merge patch: what it
+/// leaves out keeps its value, `null` puts a field back to its default).
 async fn put_settings(app: &App, req: &Request) -> HandlerResult {
-    let s: Settings = parse_body(req)?;
+    let mut doc = serde_json::to_value(app.repo.settings().await?).map_err(|e| ApiError::Internal(e.to_string()))?;
+    crate::domain::merge_patch(&mut doc, req.json()?);
+    let s: Settings = parse_json(doc)?;
     s.validate()?;
     app.repo.put_settings(&s).await?;
     app.invalidate();
