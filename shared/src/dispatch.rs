@@ -193,11 +193,11 @@ impl Dispatcher {
             None => None,
         };
         let skip = match snap.channel(&d.channel) {
-            None => Some(format!("channel {} no longer exists", d.channel)),
+            None => Some(crate::routing::Skip::channel(format!("channel {} no longer exists", d.channel))),
             Some(c) => crate::routing::recheck(&snap.settings, c, &n.value, &d, person.as_ref()),
         };
-        if let Some(reason) = skip {
-            return self.skip(app, d, rev, &n.value, &reason).await;
+        if let Some(skip) = skip {
+            return self.skip(app, d, rev, &n.value, skip).await;
         }
         let Some(channel) = snap.channel(&d.channel) else { return Ok(Step::Done) };
         // Quiet hours that began since planning: held (deferrable types) or sent silently.
@@ -352,17 +352,18 @@ impl Dispatcher {
     /// A delivery that is no longer wanted (see [`crate::routing::recheck`]): recorded `skipped`
     /// with the reason, nothing sent. When its channel is what went away (disabled, gone, no
     /// longer carrying the type), a user's copy goes to another channel they are bound on.
-    async fn skip(&self, app: &App, mut d: Delivery, rev: u64, n: &Notification, reason: &str) -> Result<Step, StoreError> {
+    async fn skip(&self, app: &App, mut d: Delivery, rev: u64, n: &Notification, skip: crate::routing::Skip) -> Result<Step, StoreError> {
         d.status = DeliveryStatus::Skipped;
-        d.reason = Some(reason.to_owned());
+        d.reason = Some(skip.reason.clone());
         d.hold_until = None;
         d.updated_at = app.now();
-        let channel_gone = reason.starts_with("channel ");
-        if channel_gone && let Some(user) = d.user.clone() {
-            self.fall_back(app, n, &d, &user, format!("fallback: {reason}")).await?;
+        if skip.channel_gone
+            && let Some(user) = d.user.clone()
+        {
+            self.fall_back(app, n, &d, &user, format!("fallback: {}", skip.reason)).await?;
         }
         self.save_final(app, &d, rev).await?;
-        info!(delivery = %d.id, channel = %d.channel, reason, "delivery skipped");
+        info!(delivery = %d.id, channel = %d.channel, reason = skip.reason, "delivery skipped");
         Ok(Step::Done)
     }
 

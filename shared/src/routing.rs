@@ -340,23 +340,44 @@ async fn walk_everyone(repo: &Repo, p: &mut Planner<'_>, from: Resume, budget: u
     Ok(None)
 }
 
+/// Why a planned delivery is no longer to be sent (see [`recheck`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// Recorded as the delivery's `reason`.
+    pub reason: String,
+    /// The channel went (disabled, deleted, no longer carrying the type): a user's copy may go
+    /// to another channel they are bound on.
+    pub channel_gone: bool,
+}
+
+impl Skip {
+    /// The channel is what changed.
+    pub fn channel(reason: String) -> Self {
+        Self { reason, channel_gone: true }
+    }
+
+    /// The person or the route is what changed.
+    pub fn person(reason: String) -> Self {
+        Self { reason, channel_gone: false }
+    }
+}
+
 /// What the planner decided, asked again when a delivery is about to be sent (it may have been
-/// held for hours, or waited in the queue): `Some(reason)` when it must be recorded `skipped`
-/// instead. `user` is the delivery's person as stored now (`None`: deleted, or the delivery has
+/// held for hours, or waited in the queue): `Some` when it must be recorded `skipped` instead. `user` is the delivery's person as stored now (`None`: deleted, or the delivery has
 /// none: a channel's default chat, a merged WeCom message).
 ///
 /// Checked: the channel still carries the type; the person still exists, still wants the type
 /// and is still bound to this chat; the type's scope (settings, else built-in default, else
 /// `to`) still reaches this recipient.
-pub fn recheck(settings: &Settings, channel: &Channel, n: &Notification, d: &Delivery, user: Option<&User>) -> Option<String> {
+pub fn recheck(settings: &Settings, channel: &Channel, n: &Notification, d: &Delivery, user: Option<&User>) -> Option<Skip> {
     if !channel.enabled {
-        return Some(format!("channel {} is disabled", channel.name));
+        return Some(Skip::channel(format!("channel {} is disabled", channel.name)));
     }
     if !channel.carries(&n.ty) {
-        return Some(format!("channel {} no longer carries {} notifications", channel.name, n.ty));
+        return Some(Skip::channel(format!("channel {} no longer carries {} notifications", channel.name, n.ty)));
     }
     let a = audience(settings, n);
-    let not_routed = || Some(format!("{} notifications no longer go to this recipient", n.ty));
+    let not_routed = || Some(Skip::person(format!("{} notifications no longer go to this recipient", n.ty)));
     let Some(id) = &d.user else {
         if channel.settings.default_recipient().as_deref() == Some(d.recipient.as_str()) {
             return if a.defaults { None } else { not_routed() };
@@ -367,12 +388,12 @@ pub fn recheck(settings: &Settings, channel: &Channel, n: &Notification, d: &Del
         }
         return None;
     };
-    let Some(u) = user else { return Some(format!("user {id} was deleted")) };
+    let Some(u) = user else { return Some(Skip::person(format!("user {id} was deleted"))) };
     if !u.preferences.wants(&n.ty) {
-        return Some("the user switched this type off".into());
+        return Some(Skip::person("the user switched this type off".into()));
     }
     if u.ids.get(&channel.kind()).map(String::as_str) != Some(d.recipient.as_str()) {
-        return Some(format!("the user is no longer bound to this {} chat", channel.kind()));
+        return Some(Skip::person(format!("the user is no longer bound to this {} chat", channel.kind())));
     }
     let is_the_user = a.user.as_deref() == Some(id.as_str());
     let admin_copy = u.is_admin() && (a.admins || d.for_user.is_some() || (a.user.is_none() && !a.everyone));
