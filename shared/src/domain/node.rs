@@ -74,16 +74,22 @@ fn patch<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeInput {
+    /// Shown in notices; required to add a node, 1 to 128 characters.
     #[serde(default)]
     pub name: Option<String>,
+    /// Host name for the probe (`{host}`), up to 253 characters.
     #[serde(default, deserialize_with = "patch")]
     pub host: Option<Option<String>>,
+    /// Port for the probe (`{port}`), 0 to 65535.
     #[serde(default, deserialize_with = "patch")]
     pub port: Option<Option<u16>>,
+    /// Where it is blocked from (`{region}`, and the blocked notice), up to 64 characters.
     #[serde(default, deserialize_with = "patch")]
     pub region: Option<Option<String>>,
+    /// The host's own labels, at most 32 (replaced whole when given).
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
+    /// `false` pauses the node: it is not checked and raises no offline notice. New nodes: `true`.
     #[serde(default)]
     pub enabled: Option<bool>,
     /// The node's own heartbeat key; `********` (as the API shows it) keeps the stored one.
