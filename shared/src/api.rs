@@ -125,6 +125,22 @@ async fn get_channel(app: &App, name: &str) -> HandlerResult {
     Ok(json(StatusCode::OK, &c.public_json()))
 }
 
+/// A channel `PUT`/`PATCH` body over the stored channel (JSON merge patch: what it leaves out
+/// keeps its value, `null` removes). A body naming another kind replaces the channel.
+fn merged_channel(previous: Option<&Channel>, body: Value) -> Value {
+    let Some(prev) = previous else { return body };
+    if body.get("kind").is_some_and(|k| k.as_str() != Some(prev.kind().as_str())) {
+        return body;
+    }
+    let mut doc = prev.to_json();
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("updated_at");
+        o.remove("name");
+    }
+    crate::domain::merge_patch(&mut doc, body);
+    doc
+}
+
 async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     let previous = app.repo.channel(name).await?;
     let body = merged_channel(previous.as_ref(), req.json()?);
@@ -141,22 +157,6 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         }
     }
     Ok(json(status, &body))
-}
-
-/// A channel `PUT`/`PATCH` body over the stored channel (JSON merge patch: what it leaves out
-/// keeps its value, `null` removes). A body naming another kind replaces the channel.
-fn merged_channel(previous: Option<&Channel>, body: Value) -> Value {
-    let Some(prev) = previous else { return body };
-    if body.get("kind").is_some_and(|k| k.as_str() != Some(prev.kind().as_str())) {
-        return body;
-    }
-    let mut doc = prev.to_json();
-    if let Some(o) = doc.as_object_mut() {
-        o.remove("updated_at");
-        o.remove("name");
-    }
-    crate::domain::merge_patch(&mut doc, body);
-    doc
 }
 
 /// Registers a channel with its platform (Telegram: webhook and commands; WeCom: the menu).
