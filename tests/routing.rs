@@ -178,3 +178,105 @@ async fn held_deliveries_go_out_when_quiet_hours_end() {
     assert_eq!(herald::dispatch::sweep(&app).await.unwrap(), (1, 0));
     assert_eq!(app.queue.depth().await.unwrap().waiting, 2);
 }
+
+/// Issue 24.1: what planning decided is checked again when a held delivery is sent: the
+/// person switched the type off, was deleted, left the chat; the channel was disabled or no
+/// longer carries the type; the type's route changed. Each is recorded `skipped` with why.
+#[tokio::test]
+async fn a_held_notice_is_skipped_if_planning_no_longer_holds_when_it_is_sent() {
+    use herald_tests::servers::{Reply, TestServer};
+    let clock = Arc::new(ManualClock::new(now())); // 20:00 in Shanghai
+    let (_d, app) = herald_tests::embedded_app_with(clock.clone());
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    let quiet = json!({"start": "19:00", "end": "23:00", "time_zone": "Asia/Shanghai"});
+    for u in ["off", "gone", "moved", "stays"] {
+        call(&app, "PUT", &format!("/api/v1/users/{u}"), Some(json!({"ids": {"webhook": u}, "preferences": {"quiet_hours": quiet}}))).await;
+    }
+    let (status, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "announcement", "text": "held", "to": "all"}))).await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    // Before the hold ends: one switches announcements off, one is deleted, one is re-bound.
+    call(&app, "PUT", "/api/v1/users/off", Some(json!({"preferences": {"disabled_types": ["announcement"], "quiet_hours": quiet}}))).await;
+    assert_eq!(call(&app, "DELETE", "/api/v1/users/gone", None).await.0, 204);
+    call(&app, "PUT", "/api/v1/users/moved", Some(json!({"ids": {"webhook": "elsewhere"}}))).await;
+    // 23:00 in Shanghai: the sweeper releases all four; the dispatcher sends one.
+    clock.set("2026-03-02T15:00:00Z".parse().unwrap());
+    assert_eq!(herald::dispatch::sweep(&app).await.unwrap().0, 4);
+    let d = herald::dispatch::Dispatcher::default();
+    herald_tests::drain(&app, &d).await;
+    let (_, n) = call(&app, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+    let mut got: Vec<(String, String, String)> = n["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (d["recipient"].as_str().unwrap().to_owned(), d["status"].as_str().unwrap().to_owned(), d["reason"].as_str().unwrap_or("").to_owned())
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("gone", "skipped", "user gone was deleted"),
+        ("moved", "skipped", "the user is no longer bound to this webhook chat"),
+        ("off", "skipped", "the user switched this type off"),
+        ("stays", "sent", ""),
+        ("url", "sent", ""),
+    ];
+    assert_eq!(got, want.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned())));
+    assert_eq!(hook.received().len(), 2);
+
+    // The type's route, the channel's types, the channel itself: each changed while held.
+    let changes = [
+        (json!({"routes": {"announcement": "admin"}}), None, "announcement notifications no longer go to this recipient"),
+        (json!({}), Some(json!({"types": ["node"]})), "channel hook no longer carries announcement notifications"),
+        (json!({}), Some(json!({"enabled": false})), "channel hook is disabled"),
+    ];
+    for (settings, channel, reason) in changes {
+        clock.set(now());
+        let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "announcement", "text": "held", "to": "all"}))).await;
+        let id = v["id"].as_str().unwrap().to_owned();
+        herald_tests::drain(&app, &d).await;
+        assert_eq!(call(&app, "PUT", "/api/v1/settings", Some(settings)).await.0, 200);
+        let mut body = json!({"kind": "webhook", "settings": {"url": hook.url}});
+        for (k, v) in channel.iter().flat_map(|c| c.as_object().unwrap().clone()) {
+            body[k] = v;
+        }
+        assert_eq!(call(&app, "PUT", "/api/v1/channels/hook", Some(body)).await.0, 200);
+        clock.set("2026-03-02T15:00:00Z".parse().unwrap());
+        herald::dispatch::sweep(&app).await.unwrap();
+        herald_tests::drain(&app, &d).await;
+        let (_, n) = call(&app, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+        let held = n["deliveries"].as_array().unwrap().iter().find(|d| d["recipient"] == "stays").unwrap().clone();
+        assert_eq!((held["status"].as_str(), held["reason"].as_str()), (Some("skipped"), Some(reason)), "{n}");
+        // Back as it was (a PUT keeps what it leaves out, so it says so).
+        call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"enabled": true, "types": []}))).await;
+        call(&app, "PUT", "/api/v1/settings", Some(json!({"routes": null}))).await;
+    }
+}
+
+/// Issue 24.1: quiet hours that begin after a notice was planned still hold it (deferrable
+/// types) when it is sent.
+#[tokio::test]
+async fn quiet_hours_set_after_planning_hold_the_notice_when_it_is_sent() {
+    use herald_tests::servers::{Reply, TestServer};
+    let clock = Arc::new(ManualClock::new(now())); // 20:00 in Shanghai
+    let (_d, app) = herald_tests::embedded_app_with(clock.clone());
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    call(&app, "PUT", "/api/v1/users/u1", Some(json!({"ids": {"webhook": "u1"}}))).await;
+    let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "announcement", "text": "x", "to": "all"}))).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    // Quiet hours switched on before the dispatcher gets to it.
+    let quiet = json!({"start": "19:00", "end": "23:00", "time_zone": "Asia/Shanghai"});
+    call(&app, "PUT", "/api/v1/users/u1", Some(json!({"preferences": {"quiet_hours": quiet}}))).await;
+    let d = herald::dispatch::Dispatcher::default();
+    herald_tests::drain(&app, &d).await;
+    let (_, n) = call(&app, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+    let u1 = n["deliveries"].as_array().unwrap().iter().find(|d| d["recipient"] == "u1").unwrap().clone();
+    assert_eq!((u1["status"].as_str(), u1["hold_until"].as_str()), (Some("queued"), Some("2026-03-02T15:00:00Z")), "{n}");
+    clock.set("2026-03-02T15:00:00Z".parse().unwrap());
+    assert_eq!(herald::dispatch::sweep(&app).await.unwrap().0, 1);
+    herald_tests::drain(&app, &d).await;
+    let (_, n) = call(&app, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+    assert!(n["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "sent"), "{n}");
+}

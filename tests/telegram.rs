@@ -517,3 +517,24 @@ async fn racing_check_ins_reward_once() {
         .unwrap();
     assert_eq!(rewards, reward);
 }
+
+/// Issue 24.7: check-ins count in the local day they happened in (split at local midnight in
+/// the settings' time zone), and each local day allows one.
+#[tokio::test]
+async fn check_ins_count_in_their_local_day() {
+    let clock = Arc::new(herald::clock::ManualClock::new("2026-11-22T15:59:00Z".parse().unwrap())); // 23:59 in Shanghai
+    let (_dir, app) = embedded_app_custom(clock.clone(), |c| c.public_url = Some("https://herald.test".into()));
+    let (app, _fake) = with_telegram(app, json!({})).await;
+    assert_eq!(call(&app, "PUT", "/api/v1/settings", Some(json!({"time_zone": "Asia/Shanghai"}))).await.0, 200);
+    user(&app, "1001", json!({"ids": {"telegram": "42"}})).await;
+    let (_, r) = post(&app, text(42, "/checkin")).await;
+    assert!(r["text"].as_str().unwrap().starts_with("Checked in"), "{r}");
+    clock.set("2026-11-22T16:01:00Z".parse().unwrap()); // 00:01 on the 23rd
+    let (_, r) = post(&app, text(42, "/checkin")).await;
+    assert!(r["text"].as_str().unwrap().starts_with("Checked in"), "a new local day: {r}");
+    let (_, r) = post(&app, text(42, "/checkin")).await;
+    assert_eq!(r["text"], "You have already checked in today.");
+    for day in ["2026-11-22", "2026-11-23"] {
+        assert_eq!(app.repo.stats(day).await.unwrap().get("checkins"), Some(&1), "{day}");
+    }
+}

@@ -50,7 +50,7 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         ["channels"] if m == Method::GET => list_channels(app).await,
         ["channels", name] => match *m {
             Method::GET => get_channel(app, name).await,
-            Method::PUT => put_channel(app, name, req).await,
+            Method::PUT | Method::PATCH => put_channel(app, name, req).await,
             Method::DELETE => delete_channel(app, name).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
@@ -62,12 +62,12 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         }
         ["settings"] => match *m {
             Method::GET => Ok(json(StatusCode::OK, &app.repo.settings().await?)),
-            Method::PUT => put_settings(app, req).await,
+            Method::PUT | Method::PATCH => put_settings(app, req).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
         ["users", id] => match *m {
             Method::GET => get_user(app, id).await,
-            Method::PUT => put_user(app, id, req).await,
+            Method::PUT | Method::PATCH => put_user(app, id, req).await,
             Method::DELETE => delete_user(app, id).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
@@ -83,7 +83,7 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         }
         ["nodes", id] => match *m {
             Method::GET => Ok(json(StatusCode::OK, &node_json(&app.repo.node(id).await?.ok_or(ApiError::NotFound)?.value))),
-            Method::PUT => put_node(app, id, req).await,
+            Method::PUT | Method::PATCH => put_node(app, id, req).await,
             Method::DELETE => delete_node(app, id).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
@@ -126,9 +126,25 @@ async fn get_channel(app: &App, name: &str) -> HandlerResult {
     Ok(json(StatusCode::OK, &c.public_json()))
 }
 
+/// A channel `PUT`/`PATCH` body over the stored channel (JSON merge patch: what it leaves out
+/// keeps its value, `null` removes). A body naming another kind replaces the channel.
+fn merged_channel(previous: Option<&Channel>, body: Value) -> Value {
+    let Some(prev) = previous else { return body };
+    if body.get("kind").is_some_and(|k| k.as_str() != Some(prev.kind().as_str())) {
+        return body;
+    }
+    let mut doc = prev.to_json();
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("updated_at");
+        o.remove("name");
+    }
+    crate::domain::merge_patch(&mut doc, body);
+    doc
+}
+
 async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
-    let body = req.json()?;
     let previous = app.repo.channel(name).await?;
+    let body = merged_channel(previous.as_ref(), req.json()?);
     let channel = Channel::from_json(name, body, previous.as_ref(), app.now())?;
     app.repo.put_channel(&channel).await?;
     app.invalidate();
@@ -204,6 +220,7 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         status: DeliveryStatus::Sending,
         reason: None,
         note: None,
+        for_user: None,
         attempts: 1,
         silent: false,
         parts_done: 0,
@@ -226,8 +243,12 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
 
 // ---- settings ----
 
+/// `PUT`/`PATCH /api/v1/settings`: the body over the stored settings (JSON merge patch: what it
+/// leaves out keeps its value, `null` puts a field back to its default).
 async fn put_settings(app: &App, req: &Request) -> HandlerResult {
-    let s: Settings = parse_body(req)?;
+    let mut doc = serde_json::to_value(app.repo.settings().await?).map_err(|e| ApiError::Internal(e.to_string()))?;
+    crate::domain::merge_patch(&mut doc, req.json()?);
+    let s: Settings = parse_json(doc)?;
     s.validate()?;
     app.repo.put_settings(&s).await?;
     app.invalidate();
@@ -245,6 +266,7 @@ async fn put_user(app: &App, id: &str, req: &Request) -> HandlerResult {
     check_name("id", id, 128)?;
     let input: UserInput = parse_body(req)?;
     input.validate()?;
+    input.validate_at(app.now())?;
     // Optimistic concurrency: a bot binding the same user meanwhile makes us read and apply again.
     for _ in 0..3 {
         let existing = app.repo.user(id).await?;
@@ -389,6 +411,7 @@ pub async fn status(app: &App) -> Result<Value, ApiError> {
     let depth = app.queue.depth().await?;
     let nodes = app.repo.nodes().await?;
     let count = |f: &dyn Fn(&crate::domain::node::Node) -> bool| nodes.iter().filter(|n| f(&n.value)).count();
+    app.repo.ensure_tz().await?;
     let day = app.repo.local_day(app.now()).to_string();
     let today = app.repo.stats(&day).await?;
     let total = app.repo.stats("total").await?;
@@ -420,9 +443,9 @@ fn node_json(n: &crate::domain::node::Node) -> Value {
 async fn put_node(app: &App, id: &str, req: &Request) -> HandlerResult {
     check_name("id", id, 128)?;
     let input: crate::domain::node::NodeInput = parse_body(req)?;
-    input.validate()?;
     for _ in 0..3 {
         let existing = app.repo.node(id).await?;
+        input.validate(existing.is_none())?;
         let (node, changed) = input.clone().apply(id, existing.as_ref().map(|e| e.value.clone()), app.now());
         match app.repo.save_node(&node, existing.as_ref().map(|e| e.rev)).await {
             Ok(()) => {

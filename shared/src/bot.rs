@@ -312,7 +312,9 @@ impl Ctx<'_> {
                 if t <= now {
                     self.pw("bot.expired_on", params! {"date" => date})
                 } else {
-                    let days = (t.as_second() - now.as_second() + 86_399) / 86_400;
+                    // Local days, midnight to midnight in the deployment's zone (as reminders count).
+                    let today = now.to_zoned_datetime(tz.clone()).date();
+                    let days = today.until(t.to_zoned_datetime(tz.clone()).date()).map(|s| s.get_days()).unwrap_or(0).max(0);
                     self.pw("bot.days_left", params! {"date" => date, "days" => days})
                 }
             }

@@ -195,13 +195,31 @@ impl Dispatcher {
         let Some(n) = app.repo.notification(nid).await? else {
             return self.fail(app, d, rev, None, "the notification no longer exists", false).await;
         };
-        let channel = match snap.channel(&d.channel) {
-            Some(c) if c.enabled => c,
-            found => {
-                let why = format!("channel {} {}", d.channel, if found.is_some() { "is disabled" } else { "no longer exists" });
-                return self.fail(app, d, rev, Some(&n.value), &why, false).await;
-            }
+        // What planning decided is asked again now: the delivery may have been held for hours.
+        let person = match &d.user {
+            Some(id) => app.repo.user(id).await?.map(|v| v.value),
+            None => None,
         };
+        let skip = match snap.channel(&d.channel) {
+            None => Some(crate::routing::Skip::channel(format!("channel {} no longer exists", d.channel))),
+            Some(c) => crate::routing::recheck(&snap.settings, c, &n.value, &d, person.as_ref()),
+        };
+        if let Some(skip) = skip {
+            return self.skip(app, d, rev, &n.value, skip).await;
+        }
+        let Some(channel) = snap.channel(&d.channel) else { return Ok(Step::Done) };
+        // Quiet hours that began since planning: held (deferrable types) or sent silently.
+        if let Some(end) = person.as_ref().and_then(|u| u.preferences.quiet_hours.as_ref()).and_then(|q| q.ends_after(now)) {
+            if snap.settings.is_deferrable(&n.value.ty) {
+                d.hold_until = Some(end);
+                d.updated_at = now;
+                return match app.repo.save_delivery(&d, rev).await {
+                    Ok(_) | Err(StoreError::ConditionFailed) => Ok(Step::Done),
+                    Err(e) => Err(e),
+                };
+            }
+            d.silent = true;
+        }
         if !last_chance && let Pace::Later(wait) = self.pacer.acquire(&app.repo, channel, &d.recipient).await? {
             return Ok(Step::Retry(wait));
         }
@@ -339,6 +357,24 @@ impl Dispatcher {
         Ok(step)
     }
 
+    /// A delivery that is no longer wanted (see [`crate::routing::recheck`]): recorded `skipped`
+    /// with the reason, nothing sent. When its channel is what went away (disabled, gone, no
+    /// longer carrying the type), a user's copy goes to another channel they are bound on.
+    async fn skip(&self, app: &App, mut d: Delivery, rev: u64, n: &Notification, skip: crate::routing::Skip) -> Result<Step, StoreError> {
+        d.status = DeliveryStatus::Skipped;
+        d.reason = Some(skip.reason.clone());
+        d.hold_until = None;
+        d.updated_at = app.now();
+        if skip.channel_gone
+            && let Some(user) = d.user.clone()
+        {
+            self.fall_back(app, n, &d, &user, format!("fallback: {}", skip.reason)).await?;
+        }
+        self.save_final(app, &d, rev).await?;
+        info!(delivery = %d.id, channel = %d.channel, reason = skip.reason, "delivery skipped");
+        Ok(Step::Done)
+    }
+
     /// Writes a delivery's final state; false if someone else wrote a newer one first.
     async fn save_final(&self, app: &App, d: &Delivery, rev: u64) -> Result<bool, StoreError> {
         persist(|| app.repo.save_delivery(d, rev)).await
@@ -366,7 +402,7 @@ impl Dispatcher {
             if unreachable {
                 mark_unreachable(app, user, &d.channel, reason).await?;
             }
-            fell_back = self.fall_back(app, n, &d, user).await?;
+            fell_back = self.fall_back(app, n, &d, user, format!("fallback after {} failed", d.channel)).await?;
         }
         if !self.save_final(app, &d, rev).await? {
             return Ok(Step::Done);
@@ -401,12 +437,12 @@ impl Dispatcher {
 
     /// Sends a user's failed delivery on another channel they are bound on, if there is one not
     /// tried yet for this notification. True if it did.
-    async fn fall_back(&self, app: &App, n: &Notification, failed: &Delivery, user: &str) -> Result<bool, StoreError> {
+    async fn fall_back(&self, app: &App, n: &Notification, failed: &Delivery, user: &str, note: String) -> Result<bool, StoreError> {
         let Some(u) = app.repo.user(user).await? else { return Ok(false) };
         let snap = app.snapshot().await?;
         for c in snap.channels.iter().filter(|c| c.carries(&n.ty) && c.name != failed.channel) {
             let Some(chat) = u.value.reachable_id(c.kind()) else { continue };
-            let d = requeued(failed, &c.name, chat, format!("fallback after {} failed", failed.channel), app.now());
+            let d = requeued(failed, &c.name, chat, note.clone(), app.now());
             // Reached there by the notification's own plan: no fallback. (The same fallback,
             // from an earlier try that stopped short, is queued again.)
             if app.repo.delivery(&n.id, &d.id).await?.is_some_and(|e| e.value.note != d.note) {
@@ -515,7 +551,17 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
     // Queued first, then taken off the held index: a failure in between loses nothing (they
     // stay held and due) and sends nothing twice (the dispatcher sends a delivery once, and its
     // claim takes the delivery off the index too).
-    app.queue.send(due.iter().map(|h| Job::deliver(&h.value)).collect()).await?;
+    // Deduplicated per hold: a delivery queued once already (then held at send time because
+    // quiet hours had begun) is queued again however soon its hold ends.
+    let messages = due
+        .iter()
+        .map(|h| {
+            let mut m = Job::deliver(&h.value);
+            m.dedup = format!("{}-h{}", h.value.id, h.value.hold_until.map(|t| t.as_second()).unwrap_or(0));
+            m
+        })
+        .collect();
+    app.queue.send(messages).await?;
     for held in due {
         let mut d = held.value;
         d.hold_until = None;

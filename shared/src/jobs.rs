@@ -60,14 +60,32 @@ pub enum Transition {
 pub fn step(node: &Node, now: Timestamp, s: &NodeSettings, reachable: Option<bool>) -> (Node, Vec<Transition>) {
     let mut n = node.clone();
     let mut out = Vec::new();
-    let fresh = n.last_heartbeat.is_some_and(|t| now.duration_since(t) < SignedDuration::from_secs(s.offline_after_secs as i64));
+    let limit = SignedDuration::from_secs(s.offline_after_secs as i64);
+    let fresh = n.last_heartbeat.is_some_and(|t| now.duration_since(t) < limit);
     match (n.status, fresh) {
         (NodeStatus::Unknown, true) => {
             n.status = NodeStatus::Online;
             n.status_since = Some(now);
             n.streak = 0;
         }
-        (NodeStatus::Unknown, false) => {}
+        (NodeStatus::Unknown, false) => {
+            // Never heard from: counted as missing once `offline_after_secs` have passed since it
+            // was added (a record without that date: since the check first saw it), with the
+            // same debounce as a node that stopped.
+            let watched_since = n.created_at.or(n.status_since);
+            if watched_since.is_none() {
+                n.status_since = Some(now);
+            }
+            if watched_since.is_some_and(|t| now.duration_since(t) >= limit) {
+                n.streak += 1;
+                if n.streak >= s.debounce {
+                    n.streak = 0;
+                    n.status = NodeStatus::Offline;
+                    n.status_since = watched_since;
+                    out.push(Transition::Offline);
+                }
+            }
+        }
         (NodeStatus::Online, true) | (NodeStatus::Offline, false) => n.streak = 0,
         (NodeStatus::Online, false) | (NodeStatus::Offline, true) => {
             n.streak += 1;
@@ -160,12 +178,21 @@ pub async fn node_check(app: &App) -> Result<Value, ApiError> {
             let (key, p) = match t {
                 Transition::Offline => {
                     let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
-                    let seen = next.last_heartbeat.map(|t| local_time(t, &tz)).unwrap_or_else(|| "-".into());
-                    ("node.offline", params! {"name" => name, "last_seen" => seen})
+                    match next.last_heartbeat {
+                        Some(t) => ("node.offline", params! {"name" => name, "last_seen" => local_time(t, &tz)}),
+                        None => {
+                            let added = next.status_since.map(|t| local_time(t, &tz)).unwrap_or_else(|| "-".into());
+                            ("node.never_seen", params! {"name" => name, "added" => added})
+                        }
+                    }
                 }
                 Transition::Online { downtime } => {
-                    let day = app.repo.local_day(now).to_string();
-                    app.repo.bump(&day, &format!("downtime#{}", next.id), downtime).await?;
+                    // Each local day gets the part of the outage that fell in it.
+                    let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
+                    let since = now.checked_sub(SignedDuration::from_secs(downtime)).unwrap_or(now);
+                    for (day, secs) in split_by_local_day(since, now, &tz) {
+                        app.repo.bump(&day.to_string(), &format!("downtime#{}", next.id), secs).await?;
+                    }
                     ("node.online", params! {"name" => name, "downtime" => human_duration(downtime, settings.locale)})
                 }
                 Transition::Blocked => ("node.blocked", params! {"name" => name, "region" => region}),
@@ -183,19 +210,72 @@ pub async fn node_check(app: &App) -> Result<Value, ApiError> {
 
 // ---- the daily job ----
 
-/// Runs the daily report and reminders if due (the configured local time has passed and today's
-/// run has not finished), or now if `force`.
+/// The instant local midnight begins `day` in `tz` (the first instant of the day when midnight
+/// itself does not exist there).
+pub fn day_start(day: jiff::civil::Date, tz: &jiff::tz::TimeZone) -> Result<Timestamp, ApiError> {
+    day.to_zoned_datetime(tz.clone()).and_then(|z| z.start_of_day()).map(|z| z.timestamp()).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `[from, to)` cut at local midnights in `tz`: each local day it touches, with the seconds of
+/// it that fall in that day (23-hour and 25-hour days included).
+pub fn split_by_local_day(from: Timestamp, to: Timestamp, tz: &jiff::tz::TimeZone) -> Vec<(jiff::civil::Date, i64)> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while at < to {
+        let day = at.to_zoned_datetime(tz.clone()).date();
+        let next = day.tomorrow().ok().and_then(|d| day_start(d, tz).ok()).filter(|n| *n > at).unwrap_or(to);
+        let end = next.min(to);
+        out.push((day, end.as_second() - at.as_second()));
+        at = end;
+    }
+    out
+}
+
+/// When the scheduler first looked at the daily job (kept in the store, so a restart keeps
+/// it): a run due before then is not caught up.
+async fn watching_since(app: &App) -> Result<Timestamp, ApiError> {
+    const KEY: &str = "daily-watching-since";
+    if let Some(at) = app.repo.cached(KEY).await?.and_then(|v| v.parse::<Timestamp>().ok()) {
+        return Ok(at);
+    }
+    let now = app.now();
+    app.repo.cache(KEY, &now.to_string(), 10 * 366 * 86_400).await?;
+    Ok(now)
+}
+
+/// Runs the daily report and reminders if due, or now (for today) if `force`.
+///
+/// Each local day has one run, due at `daily_report.time` in the settings' time zone: the
+/// admins' report of the day before, then that day's reminders. The run that is due is the
+/// latest whose time has passed: today's once its time has come, else yesterday's — so a run
+/// no tick reached before midnight (say at 23:59, with ticks at 23:56 and 00:01) runs late,
+/// once, after midnight. A day counts as done only when its run finished (a run stopped by
+/// its deadline goes on at the next tick); a missed run is caught up only if the scheduler was
+/// already watching when it came due (a new deployment does not send yesterday's).
 pub async fn daily(app: &App, force: bool, deadline: Option<Instant>) -> Result<Value, ApiError> {
     let settings = app.snapshot().await?.settings.clone();
     let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
-    let now = app.now().to_zoned_datetime(tz.clone());
-    let today = now.date();
+    let now = app.now();
+    let today = now.to_zoned_datetime(tz.clone()).date();
     let at = parse_hhmm(&settings.daily_report.time).unwrap_or_default();
-    let done_key = today.to_string();
-    if !force && (now.time() < at || app.repo.cached(&format!("daily-done:{done_key}")).await?.is_some()) {
+    let due_at = |day: jiff::civil::Date| {
+        day.to_datetime(at).to_zoned_datetime(tz.clone()).map(|z| z.timestamp()).map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    let watching = watching_since(app).await?;
+    let run_day = if force || now >= due_at(today)? {
+        today
+    } else {
+        let yesterday = today.yesterday().map_err(|e| ApiError::Internal(e.to_string()))?;
+        if watching > due_at(yesterday)? {
+            return Ok(json!({"ran": false}));
+        }
+        yesterday
+    };
+    let done_key = format!("daily-done:{run_day}");
+    if !force && app.repo.cached(&done_key).await?.is_some() {
         return Ok(json!({"ran": false}));
     }
-    let yesterday = today.yesterday().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let yesterday = run_day.yesterday().map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut report = Value::Null;
     if settings.daily_report.enabled {
         let key = if force { None } else { Some(format!("daily-report:{yesterday}")) };
@@ -210,12 +290,12 @@ pub async fn daily(app: &App, force: bool, deadline: Option<Instant>) -> Result<
         n.idempotency_key = key;
         notify::submit(app, n).await?;
     }
-    let reminders = reminders(app, &settings, today, deadline).await?;
+    let reminders = reminders(app, &settings, run_day, deadline).await?;
     let finished = reminders["finished"] == true;
     if finished {
-        app.repo.cache(&format!("daily-done:{done_key}"), "1", 2 * 86_400).await?;
+        app.repo.cache(&done_key, "1", 3 * 86_400).await?;
     }
-    Ok(json!({"ran": true, "report": report, "reminders": reminders}))
+    Ok(json!({"ran": true, "day": run_day.to_string(), "report": report, "reminders": reminders}))
 }
 
 /// The report's figures for `day` (a local date).
@@ -227,15 +307,19 @@ pub async fn report_numbers(app: &App, settings: &Settings, day: jiff::civil::Da
     reasons.truncate(3);
     let nodes = app.repo.nodes().await?;
     let now = app.now();
+    let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
+    let (start, end) = (day_start(day, &tz)?, day_start(day.tomorrow().map_err(|e| ApiError::Internal(e.to_string()))?, &tz)?);
     let mut downtime: Vec<(String, i64)> = nodes
         .iter()
         .map(|n| {
+            // Outages that ended are counted per local day when they end (split at midnight).
             let mut secs = stats.get(&format!("downtime#{}", n.value.id)).copied().unwrap_or(0);
-            // A node still down counts until now.
+            // A node still down adds the part of its outage that fell inside this day.
             if n.value.status == NodeStatus::Offline
                 && let Some(since) = n.value.status_since
             {
-                secs += now.as_second() - since.as_second();
+                let (from, to) = (since.max(start), now.min(end));
+                secs += (to.as_second() - from.as_second()).max(0);
             }
             (n.value.name.clone(), secs)
         })
@@ -243,7 +327,6 @@ pub async fn report_numbers(app: &App, settings: &Settings, day: jiff::civil::Da
         .collect();
     downtime.sort_by_key(|d| std::cmp::Reverse(d.1));
     let count = |k: &str| stats.get(k).copied().unwrap_or(0);
-    let _ = settings;
     Ok(json!({
         "date": day.to_string(),
         "users": total.get("users").copied().unwrap_or(0),
@@ -389,13 +472,14 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
     days.push(-1); // expired yesterday
     'expiry: for d in days {
         let target = today.checked_add(SignedDuration::from_hours(24 * d)).map_err(|e| ApiError::Internal(e.to_string()))?;
-        // The local day, in UTC dates (the index's key): at most two of them.
-        let start = target.to_zoned_datetime(tz.clone()).map_err(|e| ApiError::Internal(e.to_string()))?.timestamp();
-        let end = start.checked_add(SignedDuration::from_hours(24)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        // The local day, from its midnight to the next (23 or 25 hours on a DST change, never
+        // midnight + 24 h), in the UTC dates it touches (the index's key).
+        let start = day_start(target, &tz)?;
+        let end = day_start(target.tomorrow().map_err(|e| ApiError::Internal(e.to_string()))?, &tz)?;
         let mut utc_days = vec![start.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()];
         let last = end.checked_sub(SignedDuration::from_secs(1)).unwrap_or(end).to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
-        if last != utc_days[0] {
-            utc_days.push(last);
+        while let Some(next) = utc_days.last().and_then(|d| d.tomorrow().ok()).filter(|d| *d <= last) {
+            utc_days.push(next);
         }
         for utc in utc_days {
             let mut cursor = None;
@@ -435,7 +519,6 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
         }
     }
     let threshold = settings.reminders.traffic_percent;
-    let month = today.strftime("%Y-%m").to_string();
     let mut band = traffic_band(threshold).unwrap_or(50);
     'traffic: while finished && band <= 100 {
         let mut cursor = None;
@@ -451,15 +534,18 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
                 .filter_map(|u| {
                     let pct = u.traffic_percent()?;
                     let (used, total) = (u.traffic_used?, u.traffic_total?);
+                    // Once per quota cycle: a cycle begins when the host resets the counter (or
+                    // at the `traffic_reset_at` it gives), not on the 1st of a month.
+                    let cycle = u.traffic_reset_at.map(|t| t.as_second()).unwrap_or(0);
                     if pct >= 100 {
                         let t = Template { key: "account.traffic_exhausted".into(), params: params! {"total" => human_bytes(total)} };
-                        Some(Reminder { key: format!("traffic100:{}:{month}", u.id), user: u, template: t })
+                        Some(Reminder { key: format!("traffic100:{}:{cycle}", u.id), user: u, template: t })
                     } else if pct >= threshold {
                         let t = Template {
                             key: "account.traffic".into(),
                             params: params! {"percent" => pct, "used" => human_bytes(used), "total" => human_bytes(total)},
                         };
-                        Some(Reminder { key: format!("traffic{threshold}:{}:{month}", u.id), user: u, template: t })
+                        Some(Reminder { key: format!("traffic{threshold}:{}:{cycle}", u.id), user: u, template: t })
                     } else {
                         None
                     }

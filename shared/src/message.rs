@@ -4,7 +4,7 @@
 
 use crate::domain::notification::{Button, Delivery, Format, Notification};
 use crate::domain::user::Locale;
-use crate::templates::render_template;
+use crate::templates::{admin_title, render_for_admins, render_template};
 use jiff::Timestamp;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,13 +26,20 @@ pub struct Message {
 }
 
 impl Message {
+    /// The content of `n` for delivery `d`, in `d`'s language. An admins' copy of a personal
+    /// notice (`d.for_user`) is worded for the admins and names the user.
     pub fn new(n: &Notification, d: &Delivery) -> Self {
-        let (title, text, format) = match &n.template {
-            Some(t) => {
+        let (title, text, format) = match (&n.template, &d.for_user) {
+            (Some(t), Some(user)) => {
+                let (title, text) = render_for_admins(t, user, d.locale);
+                (Some(title), text, Format::Text)
+            }
+            (Some(t), None) => {
                 let (title, text) = render_template(t, d.locale);
                 (Some(title), text, Format::Text)
             }
-            None => (n.title.clone(), n.text.clone(), n.format),
+            (None, Some(user)) => (Some(admin_title(n.title.as_deref(), user, d.locale)), n.text.clone(), n.format),
+            (None, None) => (n.title.clone(), n.text.clone(), n.format),
         };
         Message {
             notification: n.id.clone(),

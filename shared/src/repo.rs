@@ -103,6 +103,8 @@ pub struct Repo {
     pub clock: Arc<dyn Clock>,
     /// The deployment's time zone as last read from the settings: counters are kept per local day.
     tz: Arc<std::sync::Mutex<jiff::tz::TimeZone>>,
+    /// Whether `tz` has been read from the settings yet (until then it is UTC).
+    tz_known: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How long notifications and their deliveries are kept.
@@ -110,13 +112,28 @@ pub const RETENTION: i64 = 90 * DAY;
 
 impl Repo {
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
-        Self { table, clock, tz: Arc::new(std::sync::Mutex::new(jiff::tz::TimeZone::UTC)) }
+        Self {
+            table,
+            clock,
+            tz: Arc::new(std::sync::Mutex::new(jiff::tz::TimeZone::UTC)),
+            tz_known: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
     }
 
     fn remember_tz(&self, s: &Settings) {
         if let Ok(tz) = s.tz() {
             *crate::lock(&self.tz) = tz;
+            self.tz_known.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    /// Reads the settings once if this process has not yet, so that [`Self::local_day`] uses
+    /// the configured time zone rather than UTC (a function that never read the settings).
+    pub async fn ensure_tz(&self) -> StoreResult<()> {
+        if !self.tz_known.load(std::sync::atomic::Ordering::Relaxed) {
+            self.settings().await?;
+        }
+        Ok(())
     }
 
     /// The local date (deployment time zone) of `t`.
@@ -345,6 +362,7 @@ impl Repo {
 
     /// Today's (local) counter `name`.
     pub async fn bump_today(&self, name: &str, delta: i64) -> StoreResult<i64> {
+        self.ensure_tz().await?;
         let day = self.today();
         self.bump(&day, name, delta).await
     }

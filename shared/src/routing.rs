@@ -80,8 +80,12 @@ impl<'a> Planner<'a> {
         Self { n, settings, channels, now, seen: HashSet::new(), out: Vec::new() }
     }
 
-    fn delivery(&self, channel: &Channel, recipient: &str, user: Option<&User>, note: Option<&str>) -> Delivery {
+    fn delivery(&self, channel: &Channel, recipient: &str, user: Option<&User>, fallback: Option<&Fallback>) -> Delivery {
         let locale = user.and_then(|u| u.locale).unwrap_or(self.settings.locale);
+        let (note, for_user) = match fallback {
+            Some(f) => (Some(f.note.as_str()), f.user.clone()),
+            None => (None, None),
+        };
         let mut d = Delivery {
             id: Delivery::id_for(&self.n.id, &channel.name, recipient),
             notification: self.n.id.clone(),
@@ -92,6 +96,7 @@ impl<'a> Planner<'a> {
             status: DeliveryStatus::Queued,
             reason: None,
             note: note.map(str::to_owned),
+            for_user,
             attempts: 0,
             silent: false,
             parts_done: 0,
@@ -129,11 +134,11 @@ impl<'a> Planner<'a> {
 
     /// Plans a person on every channel they are reached on (limited to `kind` when given);
     /// returns how many channels they are reached on overall.
-    fn person(&mut self, u: &User, kind: Option<ChannelKind>, note: Option<&str>) -> usize {
+    fn person(&mut self, u: &User, kind: Option<ChannelKind>, fallback: Option<&Fallback>) -> usize {
         let targets = self.targets(u);
         for (c, id) in &targets {
             if kind.is_none_or(|k| c.kind() == k) {
-                let d = self.delivery(c, id, Some(u), note);
+                let d = self.delivery(c, id, Some(u), fallback);
                 self.push(d);
             }
         }
@@ -186,6 +191,7 @@ impl<'a> Planner<'a> {
             status: DeliveryStatus::Skipped,
             reason: Some(reason.to_owned()),
             note: None,
+            for_user: None,
             attempts: 0,
             silent: false,
             parts_done: 0,
@@ -205,10 +211,25 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn admins(&mut self, admins: &[User], note: Option<&str>) {
+    fn admins(&mut self, admins: &[User], fallback: Option<&Fallback>) {
         for a in admins.iter().filter(|a| a.preferences.wants(&self.n.ty)) {
-            self.person(a, None, note);
+            self.person(a, None, fallback);
         }
+    }
+}
+
+/// Why admins get a copy of a notice, and whose notice it is when it is someone's.
+struct Fallback {
+    note: String,
+    /// The user's label (see [`user_label`]) when the notice is a user's.
+    user: Option<String>,
+}
+
+/// How the admins' copy names a user: `Name (id)`, or the id.
+pub fn user_label(id: &str, user: Option<&User>) -> String {
+    match user.and_then(|u| u.name.as_deref()).filter(|n| !n.trim().is_empty()) {
+        Some(name) => format!("{name} ({id})"),
+        None => id.to_owned(),
     }
 }
 
@@ -235,15 +256,17 @@ fn plan_people(p: &mut Planner<'_>, a: &Audience, known: &Known<'_>) {
             Some(u) => (p.person(u, None, None) == 0).then(|| format!("for user {id}, who has no chat id on an enabled channel")),
         };
         if let Some(note) = fallback_note {
-            // Admins already planned keep their delivery (once, not twice); new ones say why.
-            p.admins(known.admins, Some(&note));
+            // Admins already planned keep their delivery (once, not twice); new ones say why,
+            // and their copy names the user.
+            let fallback = Fallback { note: note.clone(), user: Some(user_label(id, known.user)) };
+            p.admins(known.admins, Some(&fallback));
             if known.admins.is_empty() {
                 p.skipped(id, Some(id), &format!("no recipient: {note}, and there are no admins"));
             }
         }
     } else if !a.admins && !a.everyone {
         // `user` scope without a user: MoviePilot sends such messages to the admins.
-        p.admins(known.admins, Some("no user given"));
+        p.admins(known.admins, Some(&Fallback { note: "no user given".into(), user: None }));
     }
     if a.defaults {
         p.defaults();
@@ -315,4 +338,67 @@ async fn walk_everyone(repo: &Repo, p: &mut Planner<'_>, from: Resume, budget: u
         }
     }
     Ok(None)
+}
+
+/// Why a planned delivery is no longer to be sent (see [`recheck`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// Recorded as the delivery's `reason`.
+    pub reason: String,
+    /// The channel went (disabled, deleted, no longer carrying the type): a user's copy may go
+    /// to another channel they are bound on.
+    pub channel_gone: bool,
+}
+
+impl Skip {
+    /// The channel is what changed.
+    pub fn channel(reason: String) -> Self {
+        Self { reason, channel_gone: true }
+    }
+
+    /// The person or the route is what changed.
+    pub fn person(reason: String) -> Self {
+        Self { reason, channel_gone: false }
+    }
+}
+
+/// What the planner decided, asked again when a delivery is about to be sent (it may have been
+/// held for hours, or waited in the queue): `Some` when it must be recorded `skipped` instead. `user` is the delivery's person as stored now (`None`: deleted, or the delivery has
+/// none: a channel's default chat, a merged WeCom message).
+///
+/// Checked: the channel still carries the type; the person still exists, still wants the type
+/// and is still bound to this chat; the type's scope (settings, else built-in default, else
+/// `to`) still reaches this recipient.
+pub fn recheck(settings: &Settings, channel: &Channel, n: &Notification, d: &Delivery, user: Option<&User>) -> Option<Skip> {
+    if !channel.enabled {
+        return Some(Skip::channel(format!("channel {} is disabled", channel.name)));
+    }
+    if !channel.carries(&n.ty) {
+        return Some(Skip::channel(format!("channel {} no longer carries {} notifications", channel.name, n.ty)));
+    }
+    let a = audience(settings, n);
+    let not_routed = || Some(Skip::person(format!("{} notifications no longer go to this recipient", n.ty)));
+    let Some(id) = &d.user else {
+        if channel.settings.default_recipient().as_deref() == Some(d.recipient.as_str()) {
+            return if a.defaults { None } else { not_routed() };
+        }
+        // Several WeCom members in one message: an `all` fan-out.
+        if d.recipient.contains('|') && !a.everyone {
+            return not_routed();
+        }
+        return None;
+    };
+    let Some(u) = user else { return Some(Skip::person(format!("user {id} was deleted"))) };
+    if !u.preferences.wants(&n.ty) {
+        return Some(Skip::person("the user switched this type off".into()));
+    }
+    if u.ids.get(&channel.kind()).map(String::as_str) != Some(d.recipient.as_str()) {
+        return Some(Skip::person(format!("the user is no longer bound to this {} chat", channel.kind())));
+    }
+    let is_the_user = a.user.as_deref() == Some(id.as_str());
+    let admin_copy = u.is_admin() && (a.admins || d.for_user.is_some() || (a.user.is_none() && !a.everyone));
+    if a.everyone || is_the_user || admin_copy {
+        return None;
+    }
+    not_routed()
 }

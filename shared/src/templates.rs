@@ -1,5 +1,13 @@
 //! Built-in wording in every supported language (en, zh-CN). A template has a title and a text
 //! with `{name}` placeholders; values are substituted as plain text, never as markup.
+//!
+//! Counts take the right plural: `{days|day|days}` is the singular when `days` is 1 (or -1) and
+//! the plural otherwise, so English reads "1 day" and "3 days"; Chinese has no plural and writes
+//! `{days} 天`.
+//!
+//! A personal notice that goes to the admins because its user cannot be reached (the fall-back
+//! copy) is worded for the admins and names the user: [`render_for_admins`] uses the
+//! `KEY.admin` entry when there is one, else the notice's own title with the user's name added.
 
 use crate::domain::notification::Template;
 use crate::domain::user::Locale;
@@ -20,17 +28,38 @@ const TABLE: &[Entry] = &[
         "节点离线",
         "节点 {name} 已离线（最后心跳 {last_seen}）。",
     ),
+    (
+        "node.never_seen",
+        "Node offline",
+        "Node {name} has sent no heartbeat since it was added ({added}).",
+        "节点离线",
+        "节点 {name} 自添加（{added}）以来从未发送心跳。",
+    ),
     ("node.online", "Node online", "Node {name} is back online after {downtime}.", "节点恢复在线", "节点 {name} 已恢复在线，离线时长 {downtime}。"),
     ("node.blocked", "Node blocked", "Node {name} is unreachable from {region}.", "节点被墙", "节点 {name} 在 {region} 无法访问。"),
     ("node.unblocked", "Node unblocked", "Node {name} is reachable again from {region}.", "节点恢复访问", "节点 {name} 在 {region} 已恢复访问。"),
     (
         "account.expiring",
         "Account expiring",
-        "Your account expires in {days} days, on {date}.",
+        "Your account expires in {days} {days|day|days}, on {date}.",
         "账户即将到期",
         "你的账户将在 {days} 天后（{date}）到期。",
     ),
+    (
+        "account.expiring.admin",
+        "Account expiring: {user}",
+        "The account of {user} expires in {days} {days|day|days}, on {date}.",
+        "账户即将到期：{user}",
+        "用户 {user} 的账户将在 {days} 天后（{date}）到期。",
+    ),
     ("account.expired", "Account expired", "Your account expired on {date}.", "账户已到期", "你的账户已于 {date} 到期。"),
+    (
+        "account.expired.admin",
+        "Account expired: {user}",
+        "The account of {user} expired on {date}.",
+        "账户已到期：{user}",
+        "用户 {user} 的账户已于 {date} 到期。",
+    ),
     (
         "account.traffic",
         "Traffic almost used up",
@@ -38,7 +67,21 @@ const TABLE: &[Entry] = &[
         "流量即将用尽",
         "你已使用 {percent}% 的流量（{used} / {total}）。",
     ),
+    (
+        "account.traffic.admin",
+        "Traffic almost used up: {user}",
+        "{user} has used {percent}% of their traffic ({used} of {total}).",
+        "流量即将用尽：{user}",
+        "用户 {user} 已使用 {percent}% 的流量（{used} / {total}）。",
+    ),
     ("account.traffic_exhausted", "Traffic used up", "You have used all of your traffic ({total}).", "流量已用尽", "你的流量已全部用完（{total}）。"),
+    (
+        "account.traffic_exhausted.admin",
+        "Traffic used up: {user}",
+        "{user} has used all of their traffic ({total}).",
+        "流量已用尽：{user}",
+        "用户 {user} 的流量已全部用完（{total}）。",
+    ),
     ("checkin.done", "Check-in", "User {user} checked in and earned {reward} {unit}.", "签到", "用户 {user} 签到，获得 {reward} {unit}。"),
     (
         "report.daily",
@@ -57,7 +100,7 @@ const TABLE: &[Entry] = &[
     (
         "queue.dead_letters",
         "Dead letters waiting",
-        "{count} messages are in the dead-letter queue. Redrive them with POST /api/v1/deadletters/redrive once the cause is fixed.",
+        "{count} {count|message is|messages are} in the dead-letter queue. Redrive them with POST /api/v1/deadletters/redrive once the cause is fixed.",
         "死信队列有消息",
         "死信队列中有 {count} 条消息。修复原因后，用 POST /api/v1/deadletters/redrive 重新投递。",
     ),
@@ -127,7 +170,7 @@ const PHRASES: &[(&str, &str, &str)] = &[
         "{user}\nPlan: {plan}\nExpires: {expires}\nTraffic: {traffic}\nCheck-in rewards: {rewards}",
         "{user}\n套餐：{plan}\n到期：{expires}\n流量：{traffic}\n签到奖励：{rewards}",
     ),
-    ("bot.days_left", "{date} ({days} days left)", "{date}（剩余 {days} 天）"),
+    ("bot.days_left", "{date} ({days} {days|day|days} left)", "{date}（剩余 {days} 天）"),
     ("bot.expired_on", "{date} (expired)", "{date}（已过期）"),
     ("bot.checked_in", "Checked in: +{reward} {unit}. Total {total} {unit}.", "签到成功：+{reward} {unit}，累计 {total} {unit}。"),
     ("bot.already", "You have already checked in today.", "今天已经签到过了。"),
@@ -150,8 +193,10 @@ const PHRASES: &[(&str, &str, &str)] = &[
         "节点：{online} 在线，{offline} 离线，{blocked} 被墙（共 {total}）\n队列：{waiting} 等待，{in_flight} 发送中，{dead} 死信\n今日：成功 {sent}，失败 {failed}",
     ),
     ("bot.broadcast_usage", "Send /broadcast followed by the text.", "请发送 /broadcast 加上公告内容。"),
-    ("bot.broadcast_done", "Queued for {count} recipients.", "已加入队列，共 {count} 个接收者。"),
+    ("bot.broadcast_done", "Queued for {count} {count|recipient|recipients}.", "已加入队列，共 {count} 个接收者。"),
     ("platform.telegram", "Telegram", "Telegram "),
+    ("fallback.title", "{title} (for {user})", "{title}（用户 {user}）"),
+    ("fallback.untitled", "For {user}", "用户 {user} 的通知"),
     ("platform.wecom", "WeCom", "企业微信"),
 ];
 
@@ -183,6 +228,36 @@ pub fn render_template(t: &Template, locale: Locale) -> (String, String) {
     render(&t.key, &t.params, locale)
 }
 
+/// The admins' copy of a personal template: `KEY.admin` with `user` (the person's label) added
+/// when that entry exists, else the template itself with the user named in the title.
+pub fn render_for_admins(t: &Template, user: &str, locale: Locale) -> (String, String) {
+    let admin_key = format!("{}.admin", t.key);
+    if TABLE.iter().any(|e| e.0 == admin_key) {
+        let mut params = t.params.clone();
+        params.insert("user".into(), user.to_owned());
+        return render(&admin_key, &params, locale);
+    }
+    let (title, text) = render_template(t, locale);
+    (admin_title(Some(&title), user, locale), text)
+}
+
+/// A title naming the user an admins' copy is for (`None`: the notice had no title).
+pub fn admin_title(title: Option<&str>, user: &str, locale: Locale) -> String {
+    match title.filter(|t| !t.is_empty()) {
+        Some(t) => phrase_with("fallback.title", &crate::params! {"title" => t, "user" => user}, locale),
+        None => phrase_with("fallback.untitled", &crate::params! {"user" => user}, locale),
+    }
+}
+
+/// `{name|one|other}`: `one` when the value of `name` is 1 or -1, else `other`; `None` when
+/// `name` has no value (the placeholder then stays as written).
+fn plural<'a>(spec: &'a str, params: &BTreeMap<String, String>) -> Option<&'a str> {
+    let mut parts = spec.splitn(3, '|');
+    let (name, one, other) = (parts.next()?, parts.next()?, parts.next()?);
+    let n: i64 = params.get(name)?.trim().parse().ok()?;
+    Some(if n.abs() == 1 { one } else { other })
+}
+
 fn fill(s: &str, params: &BTreeMap<String, String>) -> String {
     let mut out = String::with_capacity(s.len() + 32);
     let mut rest = s;
@@ -192,7 +267,7 @@ fn fill(s: &str, params: &BTreeMap<String, String>) -> String {
         match after.find('}') {
             Some(end) => {
                 let name = &after[..end];
-                match params.get(name) {
+                match params.get(name).map(String::as_str).or_else(|| plural(name, params)) {
                     Some(v) => out.push_str(v),
                     None => {
                         out.push('{');
@@ -275,6 +350,41 @@ mod tests {
             assert!(!p.1.is_empty() && !p.2.is_empty(), "{}", p.0);
         }
         assert_eq!(phrase("bot.no", Locale::ZhCn), "取消");
+    }
+
+    #[test]
+    fn counts_take_the_right_plural_in_both_languages() {
+        let one = params! {"days" => 1, "date" => "2026-11-24"};
+        let three = params! {"days" => 3, "date" => "2026-11-26"};
+        assert_eq!(render("account.expiring", &one, Locale::En).1, "Your account expires in 1 day, on 2026-11-24.");
+        assert_eq!(render("account.expiring", &three, Locale::En).1, "Your account expires in 3 days, on 2026-11-26.");
+        assert_eq!(render("account.expiring", &one, Locale::ZhCn).1, "你的账户将在 1 天后（2026-11-24）到期。");
+        assert_eq!(phrase_with("bot.days_left", &one, Locale::En), "2026-11-24 (1 day left)");
+        assert_eq!(phrase_with("bot.broadcast_done", &params! {"count" => 1}, Locale::En), "Queued for 1 recipient.");
+        assert_eq!(render("queue.dead_letters", &params! {"count" => 2}, Locale::En).1.split(" in ").next(), Some("2 messages are"));
+        // No English text is left with a bare "{n} days"-style count.
+        for e in TABLE.iter().map(|e| e.2).chain(PHRASES.iter().map(|p| p.1)) {
+            for word in ["days", "messages", "recipients"] {
+                assert!(!e.contains(&format!("}} {word}")), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_admins_copy_names_the_user_in_both_languages() {
+        let t = Template { key: "account.expiring".into(), params: params! {"days" => 1, "date" => "2026-11-24"} };
+        assert_eq!(
+            render_for_admins(&t, "Zhang (u1)", Locale::En),
+            ("Account expiring: Zhang (u1)".into(), "The account of Zhang (u1) expires in 1 day, on 2026-11-24.".into())
+        );
+        assert_eq!(render_for_admins(&t, "u1", Locale::ZhCn).1, "用户 u1 的账户将在 1 天后（2026-11-24）到期。");
+        // A template without an admin wording keeps its text and names the user in the title.
+        let t = Template { key: "node.added".into(), params: params! {"name" => "hk"} };
+        assert_eq!(render_for_admins(&t, "u1", Locale::En), ("Node added (for u1)".into(), "Node hk was added.".into()));
+        assert_eq!(admin_title(None, "u1", Locale::ZhCn), "用户 u1 的通知");
+        for e in TABLE.iter().filter(|e| e.0.ends_with(".admin")) {
+            assert!(e.1.contains("{user}") && e.2.contains("{user}") && e.3.contains("{user}") && e.4.contains("{user}"), "{}", e.0);
+        }
     }
 
     #[test]

@@ -16,6 +16,18 @@ pub use user::{Locale, Preferences, QuietHours, Role, User};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_keeps_what_it_does_not_name_and_null_removes() {
+        let mut v = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2]});
+        super::merge_patch(&mut v, json!({"b": {"c": null, "x": 4}, "e": [3], "f": "new"}));
+        assert_eq!(v, json!({"a": 1, "b": {"d": 3, "x": 4}, "e": [3], "f": "new"}));
+    }
+}
+
 /// A validation failure naming the field at fault (`settings.bot_token`, `buttons[1].url`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[error("{field}: {message}")]
@@ -45,6 +57,30 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> V
         let message = e.into_inner().to_string();
         Invalid::new(if path == "." { String::new() } else { path }, message)
     })
+}
+
+/// JSON merge patch (RFC 7396), the one rule of every `PUT` and `PATCH` in the API: members of
+/// `patch` replace those of `target` (objects are merged member by member), `null` removes a
+/// member, and members left out keep their value.
+pub fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    use serde_json::Value;
+    match patch {
+        Value::Object(members) => {
+            if !target.is_object() {
+                *target = Value::Object(serde_json::Map::new());
+            }
+            if let Value::Object(t) = target {
+                for (k, v) in members {
+                    if v.is_null() {
+                        t.remove(&k);
+                    } else {
+                        merge_patch(t.entry(k).or_insert(Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other,
+    }
 }
 
 /// Names: channel names (the `source`), user ids, node ids. Kept to what is safe in a URL, a

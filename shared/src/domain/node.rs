@@ -62,44 +62,65 @@ fn yes() -> bool {
     true
 }
 
-/// What `PUT /api/v1/nodes/{id}` takes.
-#[derive(Debug, Clone, Deserialize)]
+/// A field of a merge: left out (`None`: keep the stored value), `null` (`Some(None)`: clear it)
+/// or a value.
+fn patch<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// What `PUT` (and `PATCH`) `/api/v1/nodes/{id}` take. A merge, as for users: a field left out
+/// keeps its stored value (so a host re-syncing its nodes leaves a paused node paused), `null`
+/// clears an optional one (`host`, `port`, `region`, `key`). `name` is required to create a node.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeInput {
-    pub name: String,
+    /// Shown in notices; required to add a node, 1 to 128 characters.
     #[serde(default)]
-    pub host: Option<String>,
+    pub name: Option<String>,
+    /// Host name for the probe (`{host}`), up to 253 characters.
+    #[serde(default, deserialize_with = "patch")]
+    pub host: Option<Option<String>>,
+    /// Port for the probe (`{port}`), 0 to 65535.
+    #[serde(default, deserialize_with = "patch")]
+    pub port: Option<Option<u16>>,
+    /// Where it is blocked from (`{region}`, and the blocked notice), up to 64 characters.
+    #[serde(default, deserialize_with = "patch")]
+    pub region: Option<Option<String>>,
+    /// The host's own labels, at most 32 (replaced whole when given).
     #[serde(default)]
-    pub port: Option<u16>,
+    pub tags: Option<BTreeMap<String, String>>,
+    /// `false` pauses the node: it is not checked and raises no offline notice. New nodes: `true`.
     #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default)]
-    pub key: Option<Secret>,
+    pub enabled: Option<bool>,
+    /// The node's own heartbeat key; `********` (as the API shows it) keeps the stored one.
+    #[serde(default, deserialize_with = "patch")]
+    pub key: Option<Option<Secret>>,
     #[serde(default)]
     #[allow(dead_code)]
     id: Option<String>,
 }
 
 impl NodeInput {
-    pub fn validate(&self) -> Valid {
-        if self.name.trim().is_empty() {
-            return Err(Invalid::new("name", "is required"));
+    /// Checks the fields given (400 naming the field). `creating`: the node does not exist yet,
+    /// so `name` is required.
+    pub fn validate(&self, creating: bool) -> Valid {
+        match &self.name {
+            Some(n) if n.trim().is_empty() => return Err(Invalid::new("name", "is required")),
+            Some(n) => check_len("name", n, 128)?,
+            None if creating => return Err(Invalid::new("name", "is required to add a node")),
+            None => {}
         }
-        check_len("name", &self.name, 128)?;
-        if let Some(h) = &self.host {
+        if let Some(Some(h)) = &self.host {
             check_len("host", h, 253)?;
         }
-        if let Some(r) = &self.region {
+        if let Some(Some(r)) = &self.region {
             check_len("region", r, 64)?;
         }
-        if self.tags.len() > 32 {
+        if self.tags.as_ref().is_some_and(|t| t.len() > 32) {
             return Err(Invalid::new("tags", "at most 32"));
         }
-        if let Some(k) = &self.key
+        if let Some(Some(k)) = &self.key
+            && k.expose() != crate::secret::MASK
             && k.expose().len() < 16
         {
             return Err(Invalid::new("key", "must be at least 16 characters"));
@@ -132,9 +153,11 @@ impl NodeInput {
         });
         macro_rules! set {
             ($field:ident) => {
-                if node.$field != self.$field {
+                if let Some(v) = self.$field
+                    && node.$field != v
+                {
                     changed.push(stringify!($field).to_owned());
-                    node.$field = self.$field;
+                    node.$field = v;
                 }
             };
         }
@@ -144,11 +167,44 @@ impl NodeInput {
         set!(region);
         set!(tags);
         set!(enabled);
-        if self.key.is_some() && node.key != self.key {
-            changed.push("key".to_owned());
-            node.key = self.key;
+        match self.key {
+            Some(Some(k)) if k.expose() == crate::secret::MASK => {}
+            Some(k) if node.key != k => {
+                changed.push("key".to_owned());
+                node.key = k;
+            }
+            _ => {}
         }
         node.updated_at = Some(now);
         (node, changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(v: serde_json::Value) -> NodeInput {
+        parse_json(v).unwrap()
+    }
+
+    #[test]
+    fn a_re_sync_without_enabled_keeps_a_paused_node_paused() {
+        let now: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+        let (n, _) = input(serde_json::json!({"name": "N1", "host": "a.example", "port": 443})).apply("n1", None, now);
+        let (paused, changed) = input(serde_json::json!({"enabled": false})).apply("n1", Some(n), now);
+        assert_eq!((paused.enabled, changed), (false, vec!["enabled".to_owned()]));
+        let (after, changed) = input(serde_json::json!({"name": "N1", "host": "a.example", "port": 443})).apply("n1", Some(paused), now);
+        assert!(!after.enabled && changed.is_empty());
+        // null clears an optional field; a field left out keeps it.
+        let (after, changed) = input(serde_json::json!({"port": null})).apply("n1", Some(after), now);
+        assert_eq!((after.port, after.host.as_deref(), changed), (None, Some("a.example"), vec!["port".to_owned()]));
+    }
+
+    #[test]
+    fn name_is_required_to_add_a_node_only() {
+        assert_eq!(input(serde_json::json!({"host": "h"})).validate(true).unwrap_err().field, "name");
+        assert!(input(serde_json::json!({"host": "h"})).validate(false).is_ok());
+        assert_eq!(input(serde_json::json!({"name": " "})).validate(false).unwrap_err().field, "name");
     }
 }

@@ -265,6 +265,10 @@ pub struct Delivery {
     /// Why this recipient was chosen, when it is not obvious (an admin standing in for a user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Set on an admin's copy of a personal notice whose user could not be reached: who it is
+    /// about, as the admins read it (`Name (id)`, or the id). The copy is worded for the admins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_user: Option<String>,
     #[serde(default)]
     pub attempts: u32,
     /// Send without sound (quiet hours).

@@ -145,6 +145,10 @@ pub struct User {
     pub traffic_used: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_total: Option<u64>,
+    /// When the current quota cycle began: as the host gave it, or when Herald saw
+    /// `traffic_used` go down (the host reset the counter). Traffic reminders go once per cycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_reset_at: Option<Timestamp>,
     #[serde(default)]
     pub preferences: Preferences,
     /// Chat ids per channel kind: `{"telegram": "123", "wecom": "zhangsan"}`.
@@ -160,24 +164,37 @@ pub struct User {
     pub updated_at: Timestamp,
 }
 
-/// What `PUT /api/v1/users/{id}` takes. Fields left out keep their stored value.
+/// A field of a merge: left out (`None`: keep the stored value), `null` (`Some(None)`: clear it)
+/// or a value.
+fn patch<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// What `PUT` (and `PATCH`) `/api/v1/users/{id}` take: a merge over the stored user. Fields left
+/// out keep their stored value; `null` clears an optional one (`name`, `locale`, `plan`,
+/// `expires_at`, `traffic_used`, `traffic_total`, `traffic_reset_at`); `preferences` and `ids`
+/// are replaced as a whole when given.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserInput {
     #[serde(default)]
     pub role: Option<Role>,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub locale: Option<Locale>,
-    #[serde(default)]
-    pub plan: Option<String>,
-    #[serde(default)]
-    pub expires_at: Option<Timestamp>,
-    #[serde(default)]
-    pub traffic_used: Option<u64>,
-    #[serde(default)]
-    pub traffic_total: Option<u64>,
+    #[serde(default, deserialize_with = "patch")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub locale: Option<Option<Locale>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub plan: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub expires_at: Option<Option<Timestamp>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub traffic_used: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub traffic_total: Option<Option<u64>>,
+    /// When the current quota cycle began (RFC 3339); not in the future. Without it, a
+    /// `traffic_used` lower than the stored one starts a new cycle.
+    #[serde(default, deserialize_with = "patch")]
+    pub traffic_reset_at: Option<Option<Timestamp>>,
     #[serde(default)]
     pub preferences: Option<Preferences>,
     #[serde(default)]
@@ -189,10 +206,10 @@ pub struct UserInput {
 
 impl UserInput {
     pub fn validate(&self) -> Valid {
-        if let Some(n) = &self.name {
+        if let Some(Some(n)) = &self.name {
             check_len("name", n, 128)?;
         }
-        if let Some(p) = &self.plan {
+        if let Some(Some(p)) = &self.plan {
             check_len("plan", p, 128)?;
         }
         if let Some(p) = &self.preferences {
@@ -206,29 +223,46 @@ impl UserInput {
         Ok(())
     }
 
+    /// Checks what depends on the time: `traffic_reset_at` is when the current cycle began, so
+    /// it may not lie in the future (five minutes of clock skew allowed).
+    pub fn validate_at(&self, now: Timestamp) -> Valid {
+        if let Some(Some(at)) = self.traffic_reset_at
+            && at.as_second() > now.as_second() + 300
+        {
+            return Err(Invalid::new("traffic_reset_at", "is when the current quota cycle began and cannot be in the future"));
+        }
+        Ok(())
+    }
+
     /// The user after applying this input over `existing` (or a new user).
     pub fn apply(self, id: &str, existing: Option<User>, now: Timestamp) -> User {
         let mut u = existing.unwrap_or_else(|| User::new(id, now));
         if let Some(v) = self.role {
             u.role = v;
         }
-        if self.name.is_some() {
-            u.name = self.name;
+        if let Some(v) = self.name {
+            u.name = v;
         }
-        if self.locale.is_some() {
-            u.locale = self.locale;
+        if let Some(v) = self.locale {
+            u.locale = v;
         }
-        if self.plan.is_some() {
-            u.plan = self.plan;
+        if let Some(v) = self.plan {
+            u.plan = v;
         }
-        if self.expires_at.is_some() {
-            u.expires_at = self.expires_at;
+        if let Some(v) = self.expires_at {
+            u.expires_at = v;
         }
-        if self.traffic_used.is_some() {
-            u.traffic_used = self.traffic_used;
+        match (self.traffic_reset_at, self.traffic_used, u.traffic_used) {
+            (Some(at), _, _) => u.traffic_reset_at = at,
+            // The host reset the counter: a new quota cycle starts now.
+            (None, Some(Some(new)), Some(old)) if new < old => u.traffic_reset_at = Some(now),
+            _ => {}
         }
-        if self.traffic_total.is_some() {
-            u.traffic_total = self.traffic_total;
+        if let Some(v) = self.traffic_used {
+            u.traffic_used = v;
+        }
+        if let Some(v) = self.traffic_total {
+            u.traffic_total = v;
         }
         if let Some(p) = self.preferences {
             u.preferences = p;
@@ -253,6 +287,7 @@ impl User {
             expires_at: None,
             traffic_used: None,
             traffic_total: None,
+            traffic_reset_at: None,
             preferences: Preferences::default(),
             ids: BTreeMap::new(),
             unreachable: BTreeMap::new(),
@@ -329,6 +364,32 @@ mod tests {
         assert_eq!(after.plan.as_deref(), Some("pro"));
         assert_eq!(after.ids.get(&ChannelKind::Telegram).map(String::as_str), Some("42"));
         assert_eq!(after.traffic_used, Some(5));
+    }
+
+    #[test]
+    fn a_lower_traffic_counter_or_a_given_reset_starts_a_new_cycle() {
+        let t0 = at("2026-11-01T00:00:00Z");
+        let t1 = at("2026-11-10T00:00:00Z");
+        let input = |v: serde_json::Value| serde_json::from_value::<UserInput>(v).unwrap();
+        let u = input(serde_json::json!({"traffic_used": 90})).apply("u1", None, t0);
+        assert_eq!(u.traffic_reset_at, None);
+        let u = input(serde_json::json!({"traffic_used": 95})).apply("u1", Some(u), t1);
+        assert_eq!(u.traffic_reset_at, None, "more traffic is the same cycle");
+        let u = input(serde_json::json!({"traffic_used": 0})).apply("u1", Some(u), t1);
+        assert_eq!(u.traffic_reset_at, Some(t1));
+        let given = input(serde_json::json!({"traffic_used": 97, "traffic_reset_at": "2026-11-05T00:00:00Z"}));
+        assert!(given.validate_at(t1).is_ok());
+        assert_eq!(given.apply("u1", Some(u), t1).traffic_reset_at, Some(at("2026-11-05T00:00:00Z")));
+        let future = input(serde_json::json!({"traffic_reset_at": "2026-12-01T00:00:00Z"}));
+        assert_eq!(future.validate_at(t1).unwrap_err().field, "traffic_reset_at");
+    }
+
+    #[test]
+    fn null_clears_an_optional_field() {
+        let now = at("2026-01-01T00:00:00Z");
+        let u = serde_json::from_str::<UserInput>(r#"{"plan": "pro", "name": "Ada"}"#).unwrap().apply("u1", None, now);
+        let after = serde_json::from_str::<UserInput>(r#"{"plan": null}"#).unwrap().apply("u1", Some(u), now);
+        assert_eq!((after.plan, after.name.as_deref()), (None, Some("Ada")));
     }
 
     #[test]
