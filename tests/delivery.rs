@@ -205,8 +205,18 @@ async fn shared_limits_hold_across_instances() {
 /// is sent later, each delivery once.
 #[tokio::test]
 async fn starts_no_message_past_its_deadline_and_returns_the_rest() {
-    let hook = TestServer::start(|_| Reply::ok("{}").after(Duration::from_millis(500))).await;
-    let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
+    // A set clock that the endpoint moves on by a second for each send it receives.
+    let clock = Arc::new(herald::clock::ManualClock::new("2026-11-23T12:00:00Z".parse().unwrap()));
+    let ticking = clock.clone();
+    let hook = TestServer::start(move |_| {
+        ticking.advance(jiff::SignedDuration::from_secs(1));
+        Reply::ok("{}")
+    })
+    .await;
+    let (_d, app) = embedded_app_custom(clock.clone(), |_| {});
+    let (status, _) = call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    assert_eq!(status, 201);
+    call(&app, "PUT", "/api/v1/users/a1", Some(json!({"role": "admin"}))).await;
     let mut ids = Vec::new();
     for _ in 0..10 {
         ids.push(notify(&app).await);
@@ -218,7 +228,7 @@ async fn starts_no_message_past_its_deadline_and_returns_the_rest() {
     assert!(batch.iter().all(|m| m.group == batch[0].group));
 
     // Already past: nothing starts, everything comes back.
-    let failed = d.process_until(&app, batch.clone(), Some(Instant::now())).await;
+    let failed = d.process_until(&app, batch.clone(), Some(app.now())).await;
     assert_eq!(failed, batch.iter().map(|m| m.id.clone()).collect::<Vec<_>>());
     assert!(hook.received().is_empty());
 
@@ -226,10 +236,12 @@ async fn starts_no_message_past_its_deadline_and_returns_the_rest() {
     let again = app.queue.receive(10, Duration::from_millis(200)).await.unwrap();
     assert_eq!(again.iter().map(|m| &m.body).collect::<Vec<_>>(), batch.iter().map(|m| &m.body).collect::<Vec<_>>());
 
-    // Two seconds, and each send takes half of one: some start, the rest come back untouched.
-    let failed = d.process_until(&app, again.clone(), Some(Instant::now() + Duration::from_secs(2))).await;
+    // Stop at 2.5 s, each send takes a second: three start (at 0, 1 and 2 s), the rest come back
+    // untouched.
+    let stop = app.now().checked_add(jiff::SignedDuration::from_millis(2500)).unwrap();
+    let failed = d.process_until(&app, again.clone(), Some(stop)).await;
     let sent = hook.received().len();
-    assert!((1..10).contains(&sent), "{sent} sent");
+    assert_eq!(sent, 3);
     let rest: Vec<String> = again[sent..].iter().map(|m| m.id.clone()).collect();
     assert_eq!(failed, rest, "the messages not started, and only those, come back");
     for m in &again[..sent] {

@@ -260,11 +260,14 @@ async fn traffic_reminders_at_the_threshold_and_when_used_up_once_a_month() {
 
 /// `n` users whose accounts expire in three days, a Telegram channel, and a queue that counts.
 async fn users_due(n: usize) -> (tempfile::TempDir, App, Arc<herald_tests::counting::Counts>) {
+    users_due_on(n, Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap()))).await
+}
+
+async fn users_due_on(n: usize, clock: Arc<ManualClock>) -> (tempfile::TempDir, App, Arc<herald_tests::counting::Counts>) {
     let dir = tempfile::tempdir().unwrap();
     let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
     let counts = Arc::new(herald_tests::counting::Counts::default());
     let queue = Arc::new(herald_tests::counting::CountingQueue(Arc::new(herald_tests::memory_queue(180, 20)), counts.clone()));
-    let clock = Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap()));
     let app = App::new(table, queue, clock, herald_tests::test_config()).unwrap();
     call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": herald_tests::telegram::BOT_TOKEN}}))).await;
     assert_eq!(herald_tests::seed_users(&app, n, "2026-11-26T12:00:00Z").await, n);
@@ -288,13 +291,20 @@ async fn fans_out_thousands_of_reminders_in_queue_batches_of_ten() {
 /// A daily run that nears its deadline stops; the next run goes on, and nobody is reminded twice.
 #[tokio::test]
 async fn a_run_out_of_time_stops_and_the_next_one_goes_on() {
-    let (_dir, app, counts) = users_due(1_500).await;
+    // The clock moves a millisecond each time it is read, so "time" passes as work is done, the
+    // same way on every run.
+    let clock = Arc::new(ManualClock::stepping("2026-11-23T10:00:00Z".parse().unwrap(), jiff::SignedDuration::from_millis(1)));
+    let (_dir, app, counts) = users_due_on(1_500, clock).await;
     // Out of time from the start: nothing is done, and the run says it did not finish.
-    let v = herald::jobs::run(&app, "daily", true, Some(std::time::Instant::now())).await.unwrap();
+    let v = herald::jobs::run(&app, "daily", true, Some(app.now())).await.unwrap();
     assert_eq!((v["daily"]["reminders"]["finished"].as_bool(), counts.get().3), (Some(false), 0), "{v}");
-    // Out of time part-way (it stops with 20 s left), then the next run without a deadline.
-    let soon = std::time::Instant::now() + std::time::Duration::from_millis(20_030);
-    herald::jobs::run(&app, "daily", true, Some(soon)).await.unwrap();
+    // Out of time part-way (it stops with 20 s left: here after about 300 reads of the clock).
+    let soon = app.now().checked_add(jiff::SignedDuration::from_millis(20_300)).unwrap();
+    let v = herald::jobs::run(&app, "daily", true, Some(soon)).await.unwrap();
+    let part = counts.get().3;
+    assert_eq!(v["daily"]["reminders"]["finished"].as_bool(), Some(false), "{v}");
+    assert!(part > 0 && part < 1_500, "stopped part-way: {part} of 1500 reminded");
+    // The next run, without a deadline, goes on from there.
     let v = herald::jobs::run(&app, "daily", true, None).await.unwrap();
     assert_eq!(v["daily"]["reminders"]["finished"].as_bool(), Some(true), "{v}");
     let (_, _, requests, messages) = counts.get();

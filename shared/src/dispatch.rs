@@ -89,7 +89,7 @@ impl Dispatcher {
     /// [`Self::process`], starting no message at or after `stop_by` (the Lambda deadline less
     /// the time one message may take): those, and the rest of their groups, come back at once
     /// (visibility 0) as batch item failures instead of being cut off by the function's timeout.
-    pub async fn process_until(&self, app: &App, batch: Vec<Received>, stop_by: Option<Instant>) -> Vec<String> {
+    pub async fn process_until(&self, app: &App, batch: Vec<Received>, stop_by: Option<Timestamp>) -> Vec<String> {
         let mut groups: BTreeMap<&str, Vec<&Received>> = BTreeMap::new();
         for m in &batch {
             groups.entry(m.group.as_str()).or_default().push(m);
@@ -109,13 +109,13 @@ impl Dispatcher {
         *crate::lock(&self.tally).entry((day, name.to_owned())).or_default() += 1;
     }
 
-    async fn process_group(&self, app: &App, msgs: Vec<&Received>, stop_by: Option<Instant>) -> Vec<String> {
+    async fn process_group(&self, app: &App, msgs: Vec<&Received>, stop_by: Option<Timestamp>) -> Vec<String> {
         let mut failed = Vec::new();
         let mut held: Option<Duration> = None;
         for m in msgs {
             let step = match held {
                 Some(d) => Step::Retry(d),
-                None if stop_by.is_some_and(|t| Instant::now() >= t) => Step::Retry(Duration::ZERO),
+                None if stop_by.is_some_and(|t| app.now() >= t) => Step::Retry(Duration::ZERO),
                 None => self.handle(app, m).await,
             };
             match step {
@@ -591,9 +591,9 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
 /// attempts reset, and its message onto the queue. Moves at most `max`, and stops early when
 /// `deadline` draws near ([`crate::jobs::out_of_time`]); the rest stay for the next call.
 /// Returns how many messages moved.
-pub async fn redrive(app: &App, max: usize, deadline: Option<Instant>) -> Result<usize, crate::http::ApiError> {
+pub async fn redrive(app: &App, max: usize, deadline: Option<Timestamp>) -> Result<usize, crate::http::ApiError> {
     let mut moved = 0;
-    while moved < max && !crate::jobs::out_of_time(deadline) {
+    while moved < max && !crate::jobs::out_of_time(app, deadline) {
         let batch = app.queue.dead_letters((max - moved).min(crate::queue::MAX_BATCH)).await?;
         if batch.is_empty() {
             break;

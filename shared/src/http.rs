@@ -21,7 +21,7 @@ pub struct Request {
     pub body: Bytes,
     /// When the function handling this request is stopped (its Lambda deadline); `None` in the
     /// local runner. Long jobs stop in time and answer what they did.
-    pub deadline: Option<std::time::Instant>,
+    pub deadline: Option<jiff::Timestamp>,
 }
 
 impl Request {

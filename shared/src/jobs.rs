@@ -20,14 +20,13 @@ use crate::templates::{human_bytes, human_duration};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 pub const JOBS: [&str; 4] = ["tick", "node-check", "daily", "sweep"];
 
 /// Runs a job by name. `force`: the daily job runs even if it is not due or already ran today.
 /// `deadline`: when to stop and leave the rest to the next run.
-pub async fn run(app: &App, name: &str, force: bool, deadline: Option<Instant>) -> Result<Value, ApiError> {
+pub async fn run(app: &App, name: &str, force: bool, deadline: Option<Timestamp>) -> Result<Value, ApiError> {
     match name {
         "tick" => {
             let nodes = node_check(app).await?;
@@ -252,7 +251,7 @@ async fn watching_since(app: &App) -> Result<Timestamp, ApiError> {
 /// once, after midnight. A day counts as done only when its run finished (a run stopped by
 /// its deadline goes on at the next tick); a missed run is caught up only if the scheduler was
 /// already watching when it came due (a new deployment does not send yesterday's).
-pub async fn daily(app: &App, force: bool, deadline: Option<Instant>) -> Result<Value, ApiError> {
+pub async fn daily(app: &App, force: bool, deadline: Option<Timestamp>) -> Result<Value, ApiError> {
     let settings = app.snapshot().await?.settings.clone();
     let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
     let now = app.now();
@@ -456,13 +455,13 @@ impl<'a> Batcher<'a> {
 
 /// Whether a long job must stop now: less than 20 s left before `deadline` (the function's
 /// timeout), enough to write what it did and answer.
-pub fn out_of_time(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < Duration::from_secs(20))
+pub fn out_of_time(app: &App, deadline: Option<Timestamp>) -> bool {
+    deadline.is_some_and(|d| d.duration_since(app.now()) < SignedDuration::from_secs(20))
 }
 
 /// Expiry reminders (N days before, and the day after it expired) and traffic reminders (past
 /// the threshold, and used up), each once per period, found through the indexes.
-pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date, deadline: Option<Instant>) -> Result<Value, ApiError> {
+pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date, deadline: Option<Timestamp>) -> Result<Value, ApiError> {
     let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
     let mut b = Batcher::new(app, settings).await?;
     let mut finished = true;
@@ -484,7 +483,7 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
         for utc in utc_days {
             let mut cursor = None;
             loop {
-                if out_of_time(deadline) {
+                if out_of_time(app, deadline) {
                     finished = false;
                     break 'expiry;
                 }
@@ -523,7 +522,7 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
     'traffic: while finished && band <= 100 {
         let mut cursor = None;
         loop {
-            if out_of_time(deadline) {
+            if out_of_time(app, deadline) {
                 finished = false;
                 break 'traffic;
             }

@@ -25,11 +25,11 @@ pub fn init_logging() {
     let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
 }
 
-/// A Lambda deadline (milliseconds since the epoch, from the invocation's context) as an
-/// instant, less `reserve`.
-pub fn stop_by(deadline_ms: u64, reserve: std::time::Duration) -> std::time::Instant {
-    let left = (deadline_ms as i64 - jiff::Timestamp::now().as_millisecond()).max(0) as u64;
-    (std::time::Instant::now() + std::time::Duration::from_millis(left)).checked_sub(reserve).unwrap_or_else(std::time::Instant::now)
+/// A Lambda deadline (milliseconds since the epoch, from the invocation's context) less
+/// `reserve`, as a time on the clock the handlers read (`App::now`).
+pub fn stop_by(deadline_ms: u64, reserve: std::time::Duration) -> jiff::Timestamp {
+    let deadline = jiff::Timestamp::from_millisecond(deadline_ms.min(i64::MAX as u64) as i64).unwrap_or(jiff::Timestamp::MAX);
+    deadline.checked_sub(jiff::SignedDuration::try_from(reserve).unwrap_or(jiff::SignedDuration::ZERO)).unwrap_or(jiff::Timestamp::MIN)
 }
 
 pub fn from_lambda(req: lambda_http::Request) -> Request {
@@ -90,7 +90,7 @@ pub fn received(event: SqsEvent) -> Vec<Received> {
 
 /// Handles one SQS batch: the response lists only the messages that must come back. No message
 /// starts at or after `stop`, so the batch is answered before the function's timeout.
-pub async fn handle_sqs(app: &App, dispatcher: &Dispatcher, event: SqsEvent, stop: Option<std::time::Instant>) -> SqsBatchResponse {
+pub async fn handle_sqs(app: &App, dispatcher: &Dispatcher, event: SqsEvent, stop: Option<jiff::Timestamp>) -> SqsBatchResponse {
     let failed = dispatcher.process_until(app, received(event), stop).await;
     let mut response = SqsBatchResponse::default();
     for id in failed {
