@@ -131,6 +131,19 @@ async fn registers_the_address_the_request_came_in_on_without_a_public_url() {
     assert_eq!(fake.calls("setWebhook").len(), 1);
 }
 
+/// With Lambda function URLs each receiver has an address of its own (`HERALD_TELEGRAM_URL`):
+/// Telegram is told that one, not the API's.
+#[tokio::test]
+async fn registers_the_telegram_receivers_own_url_when_it_has_one() {
+    let own = "https://tg123.lambda-url.us-east-1.on.aws";
+    let (_d, app) = embedded_app_custom(Arc::new(herald::clock::SystemClock), |c| {
+        c.public_url = Some("https://herald.test".into());
+        c.receiver_urls.insert(ChannelKind::Telegram, own.into());
+    });
+    let (_app, fake) = with_telegram(app, json!({})).await;
+    assert_eq!(fake.calls("setWebhook")[0]["url"], format!("{own}/callback/telegram?source=tg"));
+}
+
 #[tokio::test]
 async fn rejects_updates_it_cannot_authenticate_and_changes_nothing() {
     let (_d, app, fake) = setup(json!({})).await;

@@ -161,10 +161,11 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
 }
 
 /// Registers a channel with its platform (Telegram: webhook and commands; WeCom: the menu).
-/// Herald's public URL is `HERALD_PUBLIC_URL` when set, else the origin this request came in on
-/// (so a stack need not know its own API's URL when it is created).
+/// Where the platform reaches Herald is [`crate::app::Config::receiver_base`]: the receiver's
+/// own URL, else `HERALD_PUBLIC_URL`, else the origin this request came in on (so a stack need
+/// not know its own API's URL when it is created).
 async fn register(app: &App, channel: &Channel, req: &Request) -> Value {
-    let public_url = app.config.public_url.clone().or_else(|| req.origin());
+    let public_url = app.config.receiver_base(channel.kind(), req.origin());
     let result = match channel.kind() {
         crate::domain::ChannelKind::Telegram => crate::channels::telegram::register(app, channel, public_url.as_deref()).await,
         crate::domain::ChannelKind::Wecom => crate::channels::wecom::create_menu(app, channel).await,

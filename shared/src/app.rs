@@ -39,6 +39,10 @@ pub struct Config {
     pub api_token: Option<Secret>,
     /// `HERALD_PUBLIC_URL`: where the platforms reach Herald (webhook registration, deep links).
     pub public_url: Option<String>,
+    /// `HERALD_<KIND>_URL` (e.g. `HERALD_TELEGRAM_URL`): the base URL of a platform's receiver
+    /// when it has an address of its own (the stack's Lambda function URLs); it comes before
+    /// `public_url` for that platform ([`Config::receiver_base`]).
+    pub receiver_urls: std::collections::BTreeMap<crate::domain::ChannelKind, String>,
     /// `HERALD_CACHE_SECS`: how long a function keeps channel configs and settings (default 30).
     pub cache_ttl: Duration,
     /// `HERALD_MAX_ATTEMPTS`: send attempts before a delivery fails (default 6).
@@ -60,6 +64,7 @@ impl Default for Config {
         Self {
             api_token: None,
             public_url: None,
+            receiver_urls: Default::default(),
             cache_ttl: Duration::from_secs(30),
             max_attempts: 6,
             max_receives: 20,
@@ -98,9 +103,18 @@ impl Config {
         if let Some(u) = &public_url {
             crate::domain::check_url("HERALD_PUBLIC_URL", u).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
+        let mut receiver_urls = std::collections::BTreeMap::new();
+        for kind in crate::domain::ChannelKind::ALL {
+            let name = format!("HERALD_{}_URL", kind.as_str().to_ascii_uppercase());
+            if let Some(u) = env(&name) {
+                crate::domain::check_url(&name, &u).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+                receiver_urls.insert(kind, u.trim_end_matches('/').to_owned());
+            }
+        }
         Ok(Self {
             api_token: env("HERALD_API_TOKEN").map(Secret::new),
             public_url,
+            receiver_urls,
             cache_ttl: Duration::from_secs(env_num("HERALD_CACHE_SECS", 30)?),
             max_attempts: env_num("HERALD_MAX_ATTEMPTS", 6u32)?.max(1),
             max_receives: env_num("HERALD_MAX_RECEIVES", 20u32)?.max(2),
@@ -108,6 +122,13 @@ impl Config {
             http_timeout: Duration::from_secs(env_num("HERALD_HTTP_TIMEOUT_SECS", 10)?.max(1)),
             lease: Duration::from_secs(env_num("HERALD_LEASE_SECS", 120)?.max(1)),
         })
+    }
+
+    /// Where `kind`'s receiver is reached from the internet: its own URL when it has one, else
+    /// `HERALD_PUBLIC_URL`, else `origin` (the address the asking request came in on). Without
+    /// a trailing slash; `None` when there is none of the three.
+    pub fn receiver_base(&self, kind: crate::domain::ChannelKind, origin: Option<String>) -> Option<String> {
+        self.receiver_urls.get(&kind).or(self.public_url.as_ref()).cloned().or(origin)
     }
 
     /// The API token, checked (the API function and the local runner call this at start).

@@ -760,7 +760,7 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
     let no_api = total - items[0].1;
     writeln!(
         out,
-        "| **total** | **{total:.2}** |\n\nWithout API Gateway (notifications raised inside Herald: reminders, node events, reports): {no_api:.2}."
+        "| **total** | **{total:.2}** |\n\nWithout API Gateway (through Lambda function URLs, `FrontDoor=FunctionUrls`; and notifications raised inside Herald: reminders, node events, reports): {no_api:.2}."
     )
     .ok();
     json!({"reads": reads, "writes": writes, "read_units": rcu, "write_units": wcu, "sqs": sqs, "total_usd": total, "without_api_gateway": no_api})
