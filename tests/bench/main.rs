@@ -248,6 +248,14 @@ async fn work_until(app: App, limit: Duration, done: impl Fn() -> bool) {
     worker.abort();
 }
 
+/// An in-memory Herald with one Telegram channel `tg` on `fake`, default chat `chat_id`.
+async fn telegram_app(fake: &FakeTelegram, chat_id: &str) -> App {
+    let (app, _) = local_app(herald_tests::test_config(), None);
+    let settings = json!({"bot_token": BOT_TOKEN, "chat_id": chat_id, "api_base": fake.url()});
+    must(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": settings}))).await;
+    app
+}
+
 async fn binding_limits(o: &Opts, out: &mut String) -> Value {
     use herald_tests::wecom::{AGENT, CORP, FakeWecom, SECRET};
     const GROUP: &str = "-1001234567890";
@@ -258,14 +266,7 @@ async fn binding_limits(o: &Opts, out: &mut String) -> Value {
 
     // One private chat, k messages: Telegram's ~1 a second per chat.
     let fake = FakeTelegram::start().await;
-    let (app, _) = local_app(herald_tests::test_config(), None);
-    must(
-        &app,
-        "PUT",
-        "/api/v1/channels/tg",
-        Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "chat_id": GROUP, "api_base": fake.url()}})),
-    )
-    .await;
+    let app = telegram_app(&fake, GROUP).await;
     must(&app, "PUT", "/api/v1/users/u1", Some(json!({"ids": {"telegram": "42"}}))).await;
     for i in 0..k {
         must(&app, "POST", "/api/v1/notify", Some(json!({"type": "account", "text": format!("c{i}"), "to": {"user": "u1"}}))).await;
@@ -285,14 +286,7 @@ async fn binding_limits(o: &Opts, out: &mut String) -> Value {
 
     // One group, g messages: 20 a minute per group.
     let fake = FakeTelegram::start().await;
-    let (app, _) = local_app(herald_tests::test_config(), None);
-    must(
-        &app,
-        "PUT",
-        "/api/v1/channels/tg",
-        Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "chat_id": GROUP, "api_base": fake.url()}})),
-    )
-    .await;
+    let app = telegram_app(&fake, GROUP).await;
     for i in 0..g {
         must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("g{i}"), "to": "admins"}))).await;
     }
