@@ -352,6 +352,24 @@ mod tests {
         assert_eq!(phrase("bot.no", Locale::ZhCn), "取消");
     }
 
+    /// The `{name}` placeholders of a template text.
+    fn placeholders(s: &str) -> std::collections::BTreeSet<&str> {
+        s.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect()
+    }
+
+    /// A placeholder only one language has would show as `{name}` in the other, or drop a value.
+    #[test]
+    fn zh_and_en_carry_the_same_placeholders() {
+        assert_eq!(placeholders("{a} and {b}, {a}"), ["a", "b"].into());
+        for (key, en_title, en_text, zh_title, zh_text) in TABLE {
+            assert_eq!(placeholders(en_title), placeholders(zh_title), "{key}: title");
+            assert_eq!(placeholders(en_text), placeholders(zh_text), "{key}: text");
+        }
+        for (key, en, zh) in PHRASES {
+            assert_eq!(placeholders(en), placeholders(zh), "{key}");
+        }
+    }
+
     #[test]
     fn counts_take_the_right_plural_in_both_languages() {
         let one = params! {"days" => 1, "date" => "2026-11-24"};
