@@ -153,7 +153,7 @@ impl Dispatcher {
                 }
             },
             Some(Job::Call { call }) => {
-                let last_chance = m.receive_count + 1 >= app.config.max_receives;
+                let last_chance = m.receive_count >= app.config.max_receives;
                 match self.run_call(app, &call, last_chance).await {
                     Ok(step) => step,
                     Err(e) => {
@@ -163,7 +163,7 @@ impl Dispatcher {
                 }
             }
             Some(Job::Deliver { notification, delivery }) => {
-                let last_chance = m.receive_count + 1 >= app.config.max_receives;
+                let last_chance = m.receive_count >= app.config.max_receives;
                 match self.deliver(app, &notification, &delivery, last_chance).await {
                     Ok(step) => step,
                     Err(e) => {
