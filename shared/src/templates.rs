@@ -55,6 +55,13 @@ const TABLE: &[Entry] = &[
         "{type} 通知无法通过 {channel} 发送给 {recipient}：{reason}",
     ),
     (
+        "telegram.topic_stale",
+        "Forum topic gone",
+        "Channel {channel}: forum topic {topic} for {type} notifications no longer exists; they go to the group without a topic until the channel's topics are updated.",
+        "论坛话题已删除",
+        "渠道 {channel}：{type} 通知的论坛话题 {topic} 已不存在；在更新渠道的 topics 之前，这类通知将直接发到群里。",
+    ),
+    (
         "queue.dead_letters",
         "Dead letters waiting",
         "{count} messages are in the dead-letter queue. Redrive them with POST /api/v1/deadletters/redrive once the cause is fixed.",

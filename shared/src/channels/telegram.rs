@@ -36,15 +36,20 @@ impl<'a> Api<'a> {
         Self { http, base, token: &settings.bot_token }
     }
 
-    /// Calls a method; the result, or the outcome to record. Errors never carry the URL (it
-    /// holds the token).
+    /// Calls a method; the result, or the outcome to record. Errors never carry the URL or the
+    /// token (a proxy may echo it in its error text); a redirect is a permanent failure.
     pub async fn call(&self, method: &str, payload: &Value) -> Result<Value, SendOutcome> {
         let url = format!("{}/bot{}/{method}", self.base, self.token.expose());
-        let res = self.http.post(url).json(payload).send().await.map_err(transport_error)?;
+        let secrets = [self.token.expose(), self.token.expose().split_once(':').map(|(_, s)| s).unwrap_or_default()];
+        let redact = |o: SendOutcome| super::redact_outcome(o, &secrets);
+        let res = self.http.post(url).json(payload).send().await.map_err(transport_error).map_err(redact)?;
         let status = res.status();
         let headers = res.headers().clone();
-        let body = res.bytes().await.map_err(transport_error)?;
-        classify(status, &headers, &body)
+        if let Some(o) = super::redirected(status, &headers, Some(res.url())) {
+            return Err(redact(o));
+        }
+        let body = res.bytes().await.map_err(transport_error).map_err(redact)?;
+        classify(status, &headers, &body).map_err(redact)
     }
 }
 
@@ -181,12 +186,33 @@ pub fn render(t: &TelegramSettings, chat: &str, m: &Message) -> Vec<(&'static st
         .collect()
 }
 
-pub async fn send(http: &reqwest::Client, base: &str, t: &TelegramSettings, chat: &str, m: &Message, parts_done: u32) -> Report {
-    let api = Api { http, base, token: &t.bot_token };
+/// Whether Telegram's answer says the forum topic (`message_thread_id`) no longer exists.
+fn topic_gone(o: &SendOutcome) -> bool {
+    matches!(o, SendOutcome::Permanent { reason, .. } if reason.contains("message thread not found") || reason.contains("TOPIC_DELETED") || reason.contains("TOPIC_CLOSED"))
+}
+
+/// Sends the parts of `m` not yet sent. A recipient that is not one Telegram chat id is refused
+/// before any call. A deleted forum topic (`message thread not found`) is dropped: the part is
+/// sent once more without it, the delivery's note says so, and the admins' message center is
+/// told (once an hour per channel and topic) that `topics` names a stale id.
+pub async fn send(ctx: &super::SendContext<'_>, channel: &str, base: &str, t: &TelegramSettings, chat: &str, m: &Message, parts_done: u32) -> Report {
+    if let Err(e) = crate::domain::ChatId::parse("recipient", ChannelKind::Telegram, chat) {
+        return SendOutcome::permanent(format!("refused recipient: it {}", e.message)).into();
+    }
+    let api = Api { http: ctx.http, base, token: &t.bot_token };
     let calls = render(t, chat, m);
     let mut done = parts_done;
+    let mut note = None;
     for (method, mut payload) in calls.into_iter().skip(parts_done as usize) {
         let mut result = api.call(method, &payload).await;
+        if let Err(o) = &result
+            && topic_gone(o)
+            && let Some(topic) = payload.as_object_mut().and_then(|p| p.remove("message_thread_id"))
+        {
+            note = Some(format!("forum topic {topic} for {} is gone; sent to the group without it (update the channel's topics)", m.ty));
+            topic_stale(ctx, channel, &m.ty, &topic.to_string()).await;
+            result = api.call(method, &payload).await;
+        }
         if let Err(SendOutcome::Permanent { reason, .. }) = &result
             && reason.contains("can't parse entities")
         {
@@ -201,10 +227,39 @@ pub async fn send(http: &reqwest::Client, base: &str, t: &TelegramSettings, chat
         }
         match result {
             Ok(_) => done += 1,
-            Err(outcome) => return Report { outcome, parts_done: done, note: None },
+            Err(outcome) => return Report { outcome, parts_done: done, note },
         }
     }
-    Report { outcome: SendOutcome::Sent, parts_done: done, note: None }
+    Report { outcome: SendOutcome::Sent, parts_done: done, note }
+}
+
+/// Files "topic N of type T is stale" in the admins' message center, once an hour per channel
+/// and topic. Best effort: a store failure here must not fail the delivery that was sent.
+async fn topic_stale(ctx: &super::SendContext<'_>, channel: &str, ty: &str, topic: &str) {
+    let repo = ctx.repo;
+    let once = repo.first_time("topicstale", &crate::ids::stable_id(&[channel, topic]), 3600).await;
+    if !matches!(once, Ok(true)) {
+        return;
+    }
+    let locale = repo.settings().await.map(|s| s.locale).unwrap_or_default();
+    let t = crate::domain::notification::Template {
+        key: "telegram.topic_stale".into(),
+        params: crate::params! {"channel" => channel, "type" => ty, "topic" => topic},
+    };
+    let (title, text) = crate::templates::render_template(&t, locale);
+    let now = repo.timestamp();
+    let m = crate::repo::CenterMessage {
+        id: crate::ids::new_id(now),
+        category: "failure".into(),
+        title,
+        text,
+        notification: None,
+        read: false,
+        created_at: now,
+    };
+    if let Err(e) = repo.file_message(&m).await {
+        warn!(error = %e, "could not file the stale topic in the message center");
+    }
 }
 
 // ---- registration ----

@@ -78,16 +78,27 @@ impl<'a> Client<'a> {
             return Ok(t);
         }
         let url = self.url("/cgi-bin/gettoken", &[("corpid", &self.settings.corp_id), ("corpsecret", self.settings.secret.expose())])?;
-        let res = self.http.get(url).send().await.map_err(transport_error)?;
-        let v = self.answer(res).await?;
+        let res = self.http.get(url).send().await.map_err(transport_error).map_err(|o| self.redact(o, None))?;
+        let v = self.answer(res).await.map_err(|o| self.redact(o, None))?;
         let token = v["access_token"].as_str().filter(|t| !t.is_empty()).ok_or_else(|| SendOutcome::transient("gettoken returned no token"))?;
         let ttl = v["expires_in"].as_i64().unwrap_or(7200);
         self.repo.cache(&key, token, (ttl - 300).max(60)).await.map_err(|e| SendOutcome::transient(e.to_string()))?;
         Ok(token.to_owned())
     }
 
+    /// `o` without the app's secret (or the access token in use) in its text: a proxy may echo
+    /// the URL that carried them.
+    fn redact(&self, o: SendOutcome, token: Option<&str>) -> SendOutcome {
+        let mut secrets = vec![self.settings.secret.expose()];
+        secrets.extend(token);
+        super::redact_outcome(o, &secrets)
+    }
+
     async fn answer(&self, res: reqwest::Response) -> Result<Value, SendOutcome> {
         let status = res.status();
+        if let Some(o) = super::redirected(status, res.headers(), Some(res.url())) {
+            return Err(o);
+        }
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(super::by_status(status, res.headers()));
         }
@@ -104,18 +115,22 @@ impl<'a> Client<'a> {
             let token = self.token(fresh).await?;
             let mut params = vec![("access_token", token.as_str())];
             params.extend_from_slice(query);
-            let res = self.http.post(self.url(path, &params)?).json(body).send().await.map_err(transport_error)?;
+            let redact = |o: SendOutcome| self.redact(o, Some(&token));
+            let res = self.http.post(self.url(path, &params)?).json(body).send().await.map_err(transport_error).map_err(redact)?;
             let status = res.status();
+            if let Some(o) = super::redirected(status, res.headers(), Some(res.url())) {
+                return Err(redact(o));
+            }
             let v: Value = match status.is_server_error() || status.as_u16() == 429 {
-                true => return Err(super::by_status(status, res.headers())),
-                false => res.json().await.map_err(transport_error)?,
+                true => return Err(redact(super::by_status(status, res.headers()))),
+                false => res.json().await.map_err(transport_error).map_err(redact)?,
             };
             let code = v["errcode"].as_i64().unwrap_or(0);
             if TOKEN_ERRORS.contains(&code) && !fresh {
                 fresh = true;
                 continue;
             }
-            classify(code, v["errmsg"].as_str().unwrap_or_default())?;
+            classify(code, v["errmsg"].as_str().unwrap_or_default()).map_err(redact)?;
             return Ok(v);
         }
     }
@@ -185,7 +200,13 @@ pub fn render(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value> {
     split(&body, MAX_TEXT, str::len).into_iter().map(|piece| base(kind, json!({"content": piece}))).collect()
 }
 
+/// Sends the parts of `m` not yet sent to `touser`: one member, or (only for a delivery Herald
+/// merged, [`Message::merged`]) `a|b|c`; `@all` and any malformed member are refused before a
+/// call is made.
 pub async fn send(http: &reqwest::Client, base: &str, repo: &Repo, s: &WecomSettings, touser: &str, m: &Message, parts_done: u32) -> Report {
+    if let Err(why) = crate::domain::chat::wecom_touser(touser, m.merged) {
+        return SendOutcome::permanent(why).into();
+    }
     let client = Client::new(http, base, s, repo);
     let mut done = parts_done;
     let mut invalid = Vec::new();
