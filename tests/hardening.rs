@@ -271,3 +271,290 @@ async fn the_local_runner_turns_away_connections_past_its_cap() {
     }
     assert!(again.is_some(), "the freed slot was never reused");
 }
+
+// ---- Telegram helpers ----
+
+const TG_SECRET: &str = "events-webhook-secret-0123456789";
+static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1000);
+
+async fn telegram_channel(app: &herald::app::App, chat: &str, extra: Value) {
+    let mut settings = json!({"bot_token": BOT_TOKEN, "chat_id": chat, "webhook_secret": TG_SECRET, "bot_username": "herald_test_bot"});
+    for (k, v) in extra.as_object().unwrap() {
+        settings[k] = v.clone();
+    }
+    let (status, body) = put_channel(app, "tg", json!({"kind": "telegram", "settings": settings})).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn update(app: &herald::app::App, mut body: Value) -> (u16, Value) {
+    body["update_id"] = json!(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-telegram-bot-api-secret-token", TG_SECRET.parse().unwrap());
+    let uri: http::Uri = "/callback/telegram?source=tg".parse().unwrap();
+    let req = herald::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()));
+    let resp = herald::http::route(app, req).await;
+    (resp.status().as_u16(), serde_json::from_slice(resp.body()).unwrap_or(Value::Null))
+}
+
+fn group_text(chat: i64, kind: &str, text: &str) -> Value {
+    json!({"message": {"message_id": 1, "from": {"id": 42, "is_bot": false, "first_name": "Ada"}, "chat": {"id": chat, "type": kind}, "date": 1, "text": text}})
+}
+
+// ---- 9. a group upgraded to a supergroup keeps its bot ----
+
+#[tokio::test]
+async fn a_group_upgraded_to_a_supergroup_moves_the_channel_and_the_bot_stays() {
+    for signal in ["migrate_to_chat_id", "migrate_from_chat_id"] {
+        let (_d, app) = embedded_app();
+        telegram_channel(&app, "-4001", json!({})).await;
+        call(&app, "PUT", "/api/v1/users/g", Some(json!({"ids": {"telegram": "-4001"}}))).await;
+        let service = if signal == "migrate_to_chat_id" {
+            json!({"message": {"message_id": 2, "from": {"id": 42, "is_bot": false, "first_name": "Ada"}, "chat": {"id": -4001, "type": "group"}, "date": 1, "migrate_to_chat_id": -1004001i64}})
+        } else {
+            json!({"message": {"message_id": 3, "from": {"id": 42, "is_bot": false, "first_name": "Ada"}, "chat": {"id": -1004001i64, "type": "supergroup"}, "date": 1, "migrate_from_chat_id": -4001}})
+        };
+        assert_eq!(update(&app, service).await.0, 200, "{signal}");
+        let (_, c) = call(&app, "GET", "/api/v1/channels/tg", None).await;
+        assert_eq!(c["settings"]["chat_id"], "-1004001", "{signal}");
+        let (_, u) = call(&app, "GET", "/api/v1/users/g", None).await;
+        assert_eq!(u["ids"]["telegram"], "-1004001", "{signal}");
+        // The next /ping from the supergroup is answered; nothing asks the bot to leave.
+        let (status, reply) = update(&app, group_text(-1004001, "supergroup", "/ping@herald_test_bot")).await;
+        assert_eq!((status, reply["method"].as_str()), (200, Some("sendMessage")), "{signal}: {reply}");
+        assert_eq!(app.queue.depth().await.unwrap().waiting, 0, "{signal}: nothing else queued (no leaveChat)");
+        // The move is applied once, whichever signal comes second.
+        let other = json!({"message": {"message_id": 4, "chat": {"id": -4001, "type": "group"}, "date": 1, "migrate_to_chat_id": -1004001i64}});
+        assert_eq!(update(&app, other).await.0, 200);
+        let (_, c) = call(&app, "GET", "/api/v1/channels/tg", None).await;
+        assert_eq!(c["settings"]["chat_id"], "-1004001");
+    }
+    // A group that is not the channel's still makes the bot leave.
+    let (_d, app) = embedded_app();
+    telegram_channel(&app, "-4001", json!({})).await;
+    let (_, reply) = update(&app, group_text(-5005, "group", "/ping")).await;
+    assert!(reply.is_null(), "no answer there: {reply}");
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 1, "leaveChat is queued");
+}
+
+// ---- 10. a deleted forum topic ----
+
+#[tokio::test]
+async fn a_deleted_forum_topic_is_dropped_once_and_the_admins_are_told() {
+    let server = TestServer::start(|r| {
+        let body = r.json();
+        if body.get("message_thread_id").is_some() {
+            return Reply { status: 400, ..Reply::ok(r#"{"ok": false, "error_code": 400, "description": "Bad Request: message thread not found"}"#) };
+        }
+        Reply::ok(r#"{"ok": true, "result": {"message_id": 5}}"#)
+    })
+    .await;
+    let (_d, app) = embedded_app();
+    call(&app, "PUT", "/api/v1/users/a1", Some(json!({"role": "admin"}))).await;
+    telegram_channel(&app, "-1001234567890", json!({"api_base": server.url, "topics": {"node": 7}})).await;
+    for i in 0..2 {
+        let (_, n) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("n{i}"), "to": "admins"}))).await;
+        herald_tests::drain(&app, &herald::dispatch::Dispatcher::default()).await;
+        let (_, got) = call(&app, "GET", &format!("/api/v1/notifications/{}", n["id"].as_str().unwrap()), None).await;
+        let d = &got["deliveries"][0];
+        assert_eq!(d["status"], "sent", "{got}");
+        assert!(d["reason"].as_str().unwrap().contains("forum topic 7"), "{got}");
+    }
+    let sends: Vec<Value> = server.received().iter().filter(|r| r.path.ends_with("/sendMessage")).map(|r| r.json()).collect();
+    assert_eq!(sends.len(), 4, "each notice: once with the topic, once without");
+    assert!(sends[1].get("message_thread_id").is_none() && sends[1]["text"].as_str().unwrap().contains("n0"));
+    let (_, m) = call(&app, "GET", "/api/v1/messages", None).await;
+    let told: Vec<&Value> = m["messages"].as_array().unwrap().iter().filter(|x| x["text"].as_str().unwrap_or("").contains("topic 7")).collect();
+    assert_eq!(told.len(), 1, "told once an hour, not per notice: {m}");
+}
+
+// ---- 11. every button press is answered ----
+
+#[tokio::test]
+async fn a_button_press_is_always_answered() {
+    let (_d, app) = embedded_app();
+    telegram_channel(&app, "-1001234567890", json!({"user_whitelist": "7"})).await;
+    let inline = json!({"callback_query": {"id": "cb-inline", "from": {"id": 42, "is_bot": false, "first_name": "Ada"}, "inline_message_id": "AAEx", "chat_instance": "1", "data": "m:"}});
+    let (status, reply) = update(&app, inline).await;
+    assert_eq!(
+        (status, reply["method"].as_str(), reply["callback_query_id"].as_str()),
+        (200, Some("answerCallbackQuery"), Some("cb-inline")),
+        "{reply}"
+    );
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 0, "only the answer: there is no message to edit");
+    // A press the whitelist refuses is answered too.
+    let refused = json!({"callback_query": {"id": "cb-2", "from": {"id": 42, "is_bot": false, "first_name": "Ada"}, "message": {"message_id": 9, "chat": {"id": 42, "type": "private"}}, "chat_instance": "1", "data": "m:"}});
+    let (_, reply) = update(&app, refused).await;
+    assert_eq!((reply["method"].as_str(), reply["callback_query_id"].as_str()), (Some("answerCallbackQuery"), Some("cb-2")), "{reply}");
+}
+
+// ---- 12. two different WeCom events never collapse ----
+
+#[test]
+fn a_wecom_dedup_key_names_one_event() {
+    use herald::channels::wecom::{dedup_key, xml_fields};
+    let click = |key: &str| {
+        format!(
+            "<xml><ToUserName><![CDATA[ww]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[click]]></Event><EventKey><![CDATA[{key}]]></EventKey><AgentID>1</AgentID></xml>"
+        )
+    };
+    let key = |xml: &str| dedup_key(&xml_fields(xml).unwrap(), xml);
+    assert_ne!(key(&click("/my")), key(&click("/checkin")), "two clicks in one second are two events");
+    assert_eq!(key(&click("/my")), key(&click("/my")), "WeCom's retry of one event is one event");
+    let msg = "<xml><FromUserName>zhangsan</FromUserName><CreateTime>1700000000</CreateTime><MsgType>text</MsgType><Content>a</Content><MsgId>77</MsgId></xml>";
+    let again = "<xml><FromUserName>zhangsan</FromUserName><CreateTime>1700000001</CreateTime><MsgType>text</MsgType><Content>a</Content><MsgId>77</MsgId></xml>";
+    assert_eq!(key(msg), key(again), "a message is named by its MsgId");
+}
+
+#[tokio::test]
+async fn two_different_wecom_menu_clicks_in_one_second_are_both_handled() {
+    use herald::channels::wecom::crypto::Crypto;
+    use herald_tests::wecom::{AES_KEY, AGENT, CORP, SECRET, TOKEN as WTOKEN};
+    let clock = std::sync::Arc::new(herald::clock::ManualClock::new("2026-03-01T00:00:00Z".parse().unwrap()));
+    let (_d, app) = herald_tests::embedded_app_custom(clock, |_| {});
+    let api = TestServer::start(|_| Reply::ok(r#"{"errcode": 0, "errmsg": "ok", "access_token": "t", "expires_in": 7200}"#)).await;
+    let settings = json!({"corp_id": CORP, "agent_id": AGENT, "secret": SECRET, "token": WTOKEN, "encoding_aes_key": AES_KEY, "api_base": api.url});
+    assert_eq!(put_channel(&app, "wc", json!({"kind": "wecom", "enabled": true, "settings": settings})).await.0 / 100, 2);
+    let ts = 1_772_323_200i64; // 2026-03-01T00:00:00Z
+    let c = Crypto::new(WTOKEN, AES_KEY, CORP).unwrap();
+    let post = |key: &str| {
+        let inner = format!(
+            "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[click]]></Event><EventKey><![CDATA[{key}]]></EventKey><AgentID>{AGENT}</AgentID></xml>"
+        );
+        let enc = c.encrypt_with(&inner, herald::ids::random_bytes::<16>()).unwrap();
+        let sig = c.signature(&ts.to_string(), "n1", &enc);
+        let body = format!("<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>");
+        let uri: http::Uri = format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={ts}&nonce=n1").parse().unwrap();
+        herald::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body))
+    };
+    let mut answered = Vec::new();
+    for key in ["/ping", "/help", "/ping"] {
+        let resp = herald::http::route(&app, post(key)).await;
+        assert_eq!(resp.status(), 200);
+        answered.push(!resp.body().is_empty());
+    }
+    // The first two are different events and both answered; the third is the first again.
+    assert_eq!(answered, [true, true, false]);
+}
+
+// ---- 13. every visible character arrives, in as few messages as fit ----
+
+fn message(text: &str, format: herald::domain::Format) -> herald::message::Message {
+    herald::message::Message {
+        notification: "n".into(),
+        delivery: "d".into(),
+        ty: "announcement".into(),
+        title: None,
+        text: text.into(),
+        format,
+        link: None,
+        image: None,
+        buttons: Vec::new(),
+        silent: false,
+        locale: herald::domain::Locale::En,
+        merged: false,
+        created_at: jiff::Timestamp::UNIX_EPOCH,
+    }
+}
+
+fn utf16(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+#[test]
+fn a_long_telegram_text_goes_out_in_as_few_messages_as_fit() {
+    use herald::channels::telegram::pieces;
+    use herald::domain::Format;
+    // 16,384 characters: four messages of 4096, not 25 of 682.
+    let text = "a".repeat(16_384);
+    let p = pieces(&message(&text, Format::Text));
+    assert_eq!(p.len(), 4);
+    assert!(p.iter().all(|x| utf16(x) == 4096));
+    assert_eq!(p.concat(), text);
+    // Lines of words: cut at line ends, each piece close to the limit.
+    let text: String = (0..400).map(|i| format!("line {i:04} & <more> {}\n", "w".repeat(40))).collect();
+    let p = pieces(&message(&text, Format::Text));
+    let escaped = herald::markup::escape_html(&text);
+    assert_eq!(p.len(), utf16(&escaped).div_ceil(4096 - 80), "{:?}", p.iter().map(|x| utf16(x)).collect::<Vec<_>>());
+    assert!(p.iter().all(|x| utf16(x) <= 4096));
+    assert_eq!(p.concat(), escaped);
+    // HTML too long for one message: its text, all of it.
+    let html: String = (0..3000).map(|i| format!("<b>item {i}</b> ok\n")).collect();
+    let p = pieces(&message(&html, Format::Html));
+    assert!(p.iter().all(|x| utf16(x) <= 4096));
+    assert_eq!(herald::message::strip_tags(&p.concat()), herald::message::strip_tags(&html));
+    // Markdown with a code block cut across messages: each piece's tags are balanced.
+    let md = format!("**Title**\n```\n{}```\nafter", "code < line\n".repeat(1000));
+    let p = pieces(&message(&md, Format::Markdown));
+    assert!(p.len() > 1 && p.iter().all(|x| utf16(x) <= 4096 && x.matches("<pre>").count() == x.matches("</pre>").count()));
+    assert_eq!(herald::message::strip_tags(&p.concat()).matches("code < line").count(), 1000);
+}
+
+#[test]
+fn a_wecom_image_notice_carries_all_of_its_text() {
+    use herald::channels::wecom::render;
+    let settings = herald::domain::channel::WecomSettings { corp_id: "ww".into(), agent_id: "1".into(), ..Default::default() };
+    let text: String = (0..44).map(|i| format!("第{i:02}行 text\n")).collect::<String>() + &"z".repeat(300);
+    assert!(text.len() > 512);
+    let mut m = message(&text, herald::domain::Format::Text);
+    m.image = Some("https://img.test/p.jpg".into());
+    m.title = Some("T".repeat(200));
+    m.buttons = vec![herald::domain::Button { text: "Open".into(), url: "https://panel.test/x".into() }];
+    let bodies = render(&settings, "zhangsan", &m);
+    assert_eq!(bodies[0]["msgtype"], "news");
+    let article = &bodies[0]["news"]["articles"][0];
+    assert!(article["title"].as_str().unwrap().len() <= 128 && article["description"].as_str().unwrap().len() <= 512);
+    let rest: String = bodies[1..].iter().map(|b| b["text"]["content"].as_str().unwrap()).collect();
+    assert!(bodies[1..].iter().all(|b| b["text"]["content"].as_str().unwrap().len() <= 2048));
+    let all = format!("{}{rest}", article["description"].as_str().unwrap());
+    assert_eq!(all, format!("{}\n{text}\nOpen: https://panel.test/x", "T".repeat(200)), "title, text and button, every character");
+    assert_eq!(bodies.len(), 2, "as few messages as fit");
+}
+
+// ---- 15. numbers from outside are range-checked ----
+
+#[tokio::test]
+async fn out_of_range_numbers_are_refused_with_a_400() {
+    let (_d, app) = embedded_app();
+    for (body, field) in [
+        (json!({"node": {"offline_after_secs": 18446744073709551615u64}}), "node.offline_after_secs"),
+        (json!({"node": {"offline_after_secs": 9223372036854775808u64}}), "node.offline_after_secs"),
+        (json!({"node": {"offline_after_secs": 59}}), "node.offline_after_secs"),
+        (json!({"checkin": {"min": 0, "max": 9223372036854775807i64}}), "checkin.max"),
+        (json!({"checkin": {"min": -1, "max": 5}}), "checkin.min"),
+        (json!({"reminders": {"expiry_days": [400]}}), "reminders.expiry_days"),
+    ] {
+        let (status, err) = call(&app, "PUT", "/api/v1/settings", Some(body.clone())).await;
+        assert_eq!((status, err["field"].as_str()), (400, Some(field)), "{body}: {err}");
+    }
+    let (status, err) = call(&app, "PUT", "/api/v1/settings", Some(json!({"node": {"offline_after_secs": -5}}))).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(call(&app, "PUT", "/api/v1/settings", Some(json!({"node": {"offline_after_secs": 2592000}}))).await.0, 200);
+    for (n, v) in [("HERALD_RETRY_BASE_SECS", "99999999999999999999"), ("HERALD_HTTP_TIMEOUT_SECS", "100000"), ("HERALD_MAX_ATTEMPTS", "-1")] {
+        let err = Config::from_vars(&|k| (k == n).then(|| v.to_owned())).unwrap_err().to_string();
+        assert!(err.contains(n), "{err}");
+    }
+}
+
+// ---- 16. paging and the probe URL's placeholders ----
+
+#[tokio::test]
+async fn a_page_limit_is_honoured_and_probe_placeholders_are_accepted() {
+    let (_d, app) = embedded_app();
+    for i in 0..3 {
+        let hook = json!({"kind": "webhook", "settings": {"url": format!("https://h{i}.test/in")}});
+        assert_eq!(put_channel(&app, &format!("h{i}"), hook).await.0, 201);
+    }
+    let (_, n) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    assert_eq!(n["deliveries"], 3, "{n}");
+    let id = n["id"].as_str().unwrap();
+    let (_, page) = call(&app, "GET", &format!("/api/v1/notifications/{id}?limit=1"), None).await;
+    assert_eq!(page["deliveries"].as_array().unwrap().len(), 1, "{page}");
+    let cursor = page["cursor"].as_str().unwrap().to_owned();
+    let (_, next) = call(&app, "GET", &format!("/api/v1/notifications/{id}?limit=2&cursor={cursor}"), None).await;
+    assert_eq!(next["deliveries"].as_array().unwrap().len(), 2, "{next}");
+
+    let (status, s) = call(&app, "PUT", "/api/v1/settings", Some(json!({"node": {"probe_url": "http://{host}:{port}/check?region={region}"}}))).await;
+    assert_eq!(status, 200, "{s}");
+    let (status, _) = call(&app, "PUT", "/api/v1/settings", Some(json!({"node": {"probe_url": "not a url {host}"}}))).await;
+    assert_eq!(status, 400);
+}

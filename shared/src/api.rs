@@ -306,7 +306,7 @@ async fn post_notify(app: &App, req: &Request) -> HandlerResult {
 async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {
     let n = app.repo.notification(id).await?.ok_or(ApiError::NotFound)?;
     let (cursor, limit) = page_params(req)?;
-    let page = app.repo.deliveries(id, cursor, limit.max(100)).await?;
+    let page = app.repo.deliveries(id, cursor, limit).await?;
     let deliveries: Vec<Value> = page
         .items
         .iter()

@@ -12,7 +12,7 @@ use crate::bot::{self, Action, Inbound, Input, Sender};
 use crate::domain::channel::{Channel, ChannelKind, ChannelSettings, TelegramSettings};
 use crate::domain::notification::{Call, DeliveryStatus, Format};
 use crate::http::{ApiError, HandlerResult, Request, Response, empty, json};
-use crate::markup::{escape_html, markdown_to_html, split, utf16_len};
+use crate::markup::{escape_html, markdown_to_html, utf16_len};
 use crate::message::{Message, strip_tags};
 use crate::secret::Secret;
 use serde::Deserialize;
@@ -115,26 +115,34 @@ fn html_of(text: &str, format: Format) -> String {
     }
 }
 
-/// The pieces a message is sent in (HTML), each within Telegram's 4096 characters.
+/// The pieces a message is sent in (HTML), each within Telegram's 4096 characters, as few as
+/// fit: the text is rendered first and cut after escaping, at line boundaries where it can.
+/// Every visible character arrives: HTML too long for one message is sent as its text
+/// (tags removed, escaped), and a title too long to stay bold is sent as plain text.
 pub fn pieces(m: &Message) -> Vec<String> {
-    let title = m.title.as_deref().filter(|t| !t.is_empty()).map(|t| format!("<b>{}</b>\n", escape_html(t))).unwrap_or_default();
-    let whole = format!("{title}{}", html_of(&m.text, m.format));
+    let title = m.title.as_deref().filter(|t| !t.is_empty());
+    let whole = format!("{}{}", title.map(|t| format!("<b>{}</b>\n", escape_html(t))).unwrap_or_default(), html_of(&m.text, m.format));
     if utf16_len(&whole) <= MAX_TEXT {
         return vec![whole];
     }
-    if m.format == Format::Html {
-        // HTML cannot be cut safely; send it as plain text.
-        let plain = format!("{}{}", m.title.as_deref().map(|t| format!("{t}\n")).unwrap_or_default(), strip_tags(&m.text));
-        return split(&plain, MAX_TEXT - 96, utf16_len).iter().map(|p| escape_html(p)).collect();
+    // Room for a <pre></pre> pair around each line that cannot be cut.
+    let budget = MAX_TEXT - 11;
+    let mut lines = Vec::new();
+    if let Some(t) = title {
+        let bold = format!("<b>{}</b>", escape_html(t));
+        if utf16_len(&bold) <= budget && !t.contains('\n') {
+            lines.push(crate::markup::HtmlLine { html: bold, pre: false, cont: false, cuttable: false });
+        } else {
+            lines.extend(crate::markup::text_lines(t));
+        }
     }
-    // Split the source at line boundaries so that each rendered piece fits (escaping can grow
-    // the text up to six times; `&` → `&amp;`).
-    let budget = MAX_TEXT / 6;
-    let mut out: Vec<String> = split(&m.text, budget.max(512), utf16_len).iter().map(|p| html_of(p, m.format)).collect();
-    if let Some(first) = out.first_mut() {
-        first.insert_str(0, &title);
+    match m.format {
+        Format::Text => lines.extend(crate::markup::text_lines(&m.text)),
+        Format::Markdown => lines.extend(crate::markup::markdown_lines(&m.text, budget)),
+        // HTML cannot be cut safely; its text is sent instead.
+        Format::Html => lines.extend(crate::markup::text_lines(&strip_tags(&m.text))),
     }
-    out
+    crate::markup::pack_html(&lines, MAX_TEXT)
 }
 
 fn keyboard(m: &Message) -> Option<Value> {
@@ -362,6 +370,23 @@ pub struct TgMessage {
     pub text: Option<String>,
     #[serde(default)]
     pub new_chat_members: Vec<TgUser>,
+    /// Service message in a group that became a supergroup: the supergroup's id.
+    #[serde(default)]
+    pub migrate_to_chat_id: Option<i64>,
+    /// Service message in the new supergroup: the group's old id.
+    #[serde(default)]
+    pub migrate_from_chat_id: Option<i64>,
+}
+
+/// The chat move a service message announces, as `(from, to)`: a group upgraded to a supergroup
+/// says so twice (`migrate_to_chat_id` in the old group, `migrate_from_chat_id` in the new one);
+/// both read as the same move, which is applied once (it is idempotent).
+pub fn migration(m: &TgMessage) -> Option<(String, String)> {
+    match (m.migrate_to_chat_id, m.migrate_from_chat_id) {
+        (Some(to), _) => Some((m.chat.id.to_string(), to.to_string())),
+        (None, Some(from)) => Some((from.to_string(), m.chat.id.to_string())),
+        (None, None) => None,
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -439,12 +464,17 @@ pub fn inbound(u: &Update) -> Option<Inbound> {
         return Some(Inbound { chat: m.chat.id.to_string(), group, from: sender(m.from.as_ref()?), input: Input::Text(text) });
     }
     if let Some(q) = &u.callback_query {
-        let msg = q.message.as_ref()?;
+        // A button on an inline-mode message (`inline_message_id`) has no chat: it is handled as
+        // in the presser's private chat, with no message to edit.
+        let (chat, group, message) = match &q.message {
+            Some(msg) => (msg.chat.id.to_string(), is_group(&msg.chat), Some(msg.message_id.to_string())),
+            None => (q.from.id.to_string(), false, None),
+        };
         return Some(Inbound {
-            chat: msg.chat.id.to_string(),
-            group: is_group(&msg.chat),
+            chat,
+            group,
             from: sender(&q.from),
-            input: Input::Button { id: q.id.clone(), data: q.data.clone().unwrap_or_default(), message: Some(msg.message_id.to_string()) },
+            input: Input::Button { id: q.id.clone(), data: q.data.clone().unwrap_or_default(), message },
         });
     }
     if let Some(c) = &u.my_chat_member
@@ -535,9 +565,19 @@ async fn handle_update(app: &App, req: &Request) -> HandlerResult {
     if !app.repo.first_time(&format!("tg:{}", channel.name), &update.update_id.to_string(), 86_400).await? {
         return Ok(empty(http::StatusCode::OK));
     }
+    if let Some((from, to)) = update.message.as_ref().and_then(migration) {
+        // The group became a supergroup: the channel's chat and bound ids move with it, and the
+        // bot stays (it would otherwise leave the new id as a group it does not know).
+        crate::channels::chat_moved(app, &channel.name, &from, &to).await?;
+        info!(channel = %channel.name, from, to, "telegram group migrated");
+        return Ok(empty(http::StatusCode::OK));
+    }
     let Some(inbound) = inbound(&update) else { return Ok(empty(http::StatusCode::OK)) };
     let actions = bot::handle(app, &channel, &snap.settings, &inbound).await?;
     let mut calls = calls(&inbound.chat, &actions);
+    if let Some(q) = &update.callback_query {
+        answer_always(&mut calls, &inbound.chat, &q.id, q.message.is_none());
+    }
     if calls.is_empty() {
         return Ok(empty(http::StatusCode::OK));
     }
@@ -553,6 +593,19 @@ async fn handle_update(app: &App, req: &Request) -> HandlerResult {
             Ok(json(http::StatusCode::OK, &payload))
         }
         None => Ok(empty(http::StatusCode::OK)),
+    }
+}
+
+/// Every button press is answered (the client shows a spinner until it is): an
+/// `answerCallbackQuery` is added first when the bot's actions hold none (a whitelist refusal,
+/// a group the bot leaves). On an inline-mode message (`inline`) only the answer is kept: there
+/// is no chat message to edit or reply under.
+pub fn answer_always(calls: &mut Vec<(String, &'static str, Value)>, chat: &str, id: &str, inline: bool) {
+    if inline {
+        calls.retain(|(_, method, _)| *method == "answerCallbackQuery");
+    }
+    if !calls.iter().any(|(_, method, _)| *method == "answerCallbackQuery") {
+        calls.insert(0, (chat.to_owned(), "answerCallbackQuery", json!({"callback_query_id": id})));
     }
 }
 
