@@ -17,6 +17,19 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// Whether `line` opens (outside a block) or closes (inside one) a fenced code block, as
+/// CommonMark reads backtick fences: an opener is three or more backticks and an info string
+/// (the language, not shown) without backticks — so "```code```" on one line stays inline
+/// code —; a closer is three or more backticks and nothing else.
+pub fn is_fence(line: &str, in_fence: bool) -> bool {
+    let t = line.trim();
+    let ticks = t.len() - t.trim_start_matches('`').len();
+    if ticks < 3 {
+        return false;
+    }
+    if in_fence { ticks == t.len() } else { !t[ticks..].contains('`') }
+}
+
 /// The common Markdown subset (`**bold**`, `*italic*` / `_italic_`, `` `code` ``, fenced code
 /// blocks, `[text](https://url)`) as Telegram HTML; everything else is escaped text.
 pub fn markdown_to_html(md: &str) -> String {
@@ -26,7 +39,7 @@ pub fn markdown_to_html(md: &str) -> String {
         if i > 0 {
             out.push('\n');
         }
-        if line.trim_start().starts_with("```") {
+        if is_fence(line, in_fence) {
             out.push_str(if in_fence { "</pre>" } else { "<pre>" });
             in_fence = !in_fence;
             continue;
@@ -159,6 +172,7 @@ pub fn split(text: &str, max: usize, len: impl Fn(&str) -> usize) -> Vec<String>
     let mut current = String::new();
     let mut used = 0;
     for line in text.split_inclusive('\n') {
+        work(line.len());
         let n = len(line);
         if used + n <= max {
             current.push_str(line);
@@ -176,6 +190,7 @@ pub fn split(text: &str, max: usize, len: impl Fn(&str) -> usize) -> Vec<String>
         }
         // A line longer than a piece: cut it by characters.
         for c in line.chars() {
+            work(1);
             let mut buf = [0u8; 4];
             let w = len(c.encode_utf8(&mut buf));
             if used + w > max && !current.is_empty() {
@@ -216,6 +231,19 @@ pub struct HtmlLine {
     pub cuttable: bool,
 }
 
+/// Whether `s` is at most `limit` UTF-16 units long, reading no further than that.
+fn utf16_within(s: &str, limit: usize) -> bool {
+    let mut n = 0;
+    for c in s.chars() {
+        work(1);
+        n += c.len_utf16();
+        if n > limit {
+            return false;
+        }
+    }
+    true
+}
+
 /// The longest prefix of escaped text `html` within `room` UTF-16 units that does not end
 /// inside an entity (`&amp;`), and the rest. Scans no further than the prefix.
 fn cut_escaped_at(html: &str, room: usize) -> (&str, &str) {
@@ -223,6 +251,7 @@ fn cut_escaped_at(html: &str, room: usize) -> (&str, &str) {
     let mut safe = 0;
     let mut in_entity = false;
     for (i, c) in html.char_indices() {
+        work(1);
         if !in_entity {
             safe = i;
         }
@@ -252,7 +281,7 @@ pub fn markdown_lines(md: &str, max: usize) -> Vec<HtmlLine> {
     let mut out = Vec::new();
     let mut in_fence = false;
     for line in md.split('\n') {
-        if line.trim_start().starts_with("```") {
+        if is_fence(line, in_fence) {
             in_fence = !in_fence;
             continue;
         }
@@ -320,6 +349,7 @@ impl Packer {
             self.used += utf16_len(PRE_OPEN) + utf16_len(PRE_CLOSE);
             self.in_pre = true;
         }
+        work(html.len());
         self.current.push_str(html);
         self.used += utf16_len(html);
         self.empty = false;
@@ -360,12 +390,13 @@ pub fn pack_html(lines: &[HtmlLine], max: usize) -> Vec<String> {
         loop {
             let sep = usize::from(!p.empty && !cont);
             let open = if line.pre && !p.in_pre { wrap } else { 0 };
-            let w = utf16_len(rest);
-            if p.used + sep + open + w <= max {
+            // Measured only as far as the room: a long line is not re-measured whole per piece.
+            let need = p.used + sep + open;
+            let room = max.saturating_sub(need);
+            if need <= max && utf16_within(rest, room) {
                 p.put(rest, sep, line.pre);
                 break;
             }
-            let room = max.saturating_sub(p.used + sep + open);
             if line.cuttable && room > 0 {
                 let (head, tail) = cut_escaped_at(rest, room);
                 if !head.is_empty() {
@@ -432,6 +463,42 @@ mod tests {
             let len = unit.len() * n;
             assert!(one <= 32 * len, "{unit}: {one} steps for {len} characters");
             assert!(two <= 2 * one + 64, "{unit}: {one} then {two} steps when the input doubled");
+        }
+    }
+
+    fn work_of(f: impl FnOnce()) -> usize {
+        WORK.with(|w| w.set(0));
+        f();
+        WORK.with(|w| w.get())
+    }
+
+    #[test]
+    fn splitting_and_packing_take_linear_time() {
+        for unit in ["a", "&", "\n", "a\n", "你", "😀", "&amp;\n", &"x".repeat(5000)] {
+            let n = (64 * 1024 / unit.len()).max(2);
+            let (one, two) = (unit.repeat(n), unit.repeat(2 * n));
+            let split_work = |t: &str| work_of(|| drop(split(t, 4096, utf16_len)));
+            let pack_work = |t: &str| work_of(|| drop(pack_html(&text_lines(t), 4096)));
+            for (name, f) in [("split", &split_work as &dyn Fn(&str) -> usize), ("pack", &pack_work)] {
+                let (a, b) = (f(&one), f(&two));
+                assert!(a <= 24 * one.len() + 64, "{name} {unit:?}: {a} steps for {} bytes", one.len());
+                // Twice the input, twice the work (give or take the last piece: a piece's worth of
+                // steps, three reads of at most 4096 units).
+                assert!(b <= 2 * a + 3 * 4096 + 64, "{name} {unit:?}: {a} then {b} steps when the input doubled");
+            }
+        }
+    }
+
+    #[test]
+    fn packs_close_to_the_limit_and_never_past_it() {
+        // Empty lines arriving at a full piece once pushed it one past the limit.
+        let text = format!("{}\n\n\n{}\n\nb", "a".repeat(4095), "&".repeat(900));
+        let pieces = pack_html(&text_lines(&text), 4096);
+        assert!(pieces.iter().all(|p| utf16_len(p) <= 4096), "{:?}", pieces.iter().map(|p| utf16_len(p)).collect::<Vec<_>>());
+        assert_eq!(pieces.concat(), escape_html(&text));
+        let code = format!("```\n{}\n```", "x < y\n".repeat(2000));
+        for p in pack_html(&markdown_lines(&code, 4085), 4096) {
+            assert!(utf16_len(&p) <= 4096 && p.trim_start().starts_with("<pre>") && p.trim_end().ends_with("</pre>"), "{p}");
         }
     }
 

@@ -142,7 +142,14 @@ pub fn pieces(m: &Message) -> Vec<String> {
         // HTML cannot be cut safely; its text is sent instead.
         Format::Html => lines.extend(crate::markup::text_lines(&strip_tags(&m.text))),
     }
-    crate::markup::pack_html(&lines, MAX_TEXT)
+    let packed = crate::markup::pack_html(&lines, MAX_TEXT);
+    if !packed.is_empty() {
+        return packed;
+    }
+    // Nothing visible was left (HTML that is all tags, or an unclosed one): its source, escaped,
+    // so that something arrives or the platform says why not — never "sent" with nothing.
+    let raw = crate::markup::pack_html(&crate::markup::text_lines(&m.text), MAX_TEXT);
+    if raw.is_empty() { vec![whole] } else { raw }
 }
 
 fn keyboard(m: &Message) -> Option<Value> {
