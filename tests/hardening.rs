@@ -558,3 +558,31 @@ async fn a_page_limit_is_honoured_and_probe_placeholders_are_accepted() {
     let (status, _) = call(&app, "PUT", "/api/v1/settings", Some(json!({"node": {"probe_url": "not a url {host}"}}))).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn a_stored_id_that_would_address_many_is_refused_by_the_sender() {
+    use herald_tests::wecom::{AGENT, CORP, SECRET};
+    let api = TestServer::start(|_| Reply::ok(r#"{"errcode": 0, "errmsg": "ok", "access_token": "t", "expires_in": 7200}"#)).await;
+    let (_d, app) = embedded_app();
+    let wc = json!({"kind": "wecom", "enabled": false, "settings": {"corp_id": CORP, "agent_id": AGENT, "secret": SECRET, "api_base": api.url}});
+    assert_eq!(put_channel(&app, "wc", wc.clone()).await.0, 201);
+    let mut wc_on = wc;
+    wc_on["enabled"] = json!(true);
+    assert_eq!(put_channel(&app, "wc", wc_on).await.0, 200);
+    // Written before ids were checked (or by hand): the edge never saw it.
+    for (id, chat) in [("u1", "a|b|c"), ("u2", "@all")] {
+        let mut u = herald::domain::User::new(id, app.now());
+        u.ids.insert(herald::domain::ChannelKind::Wecom, chat.into());
+        app.repo.save_user(&u, None).await.unwrap();
+    }
+    let before = api.received().iter().filter(|r| r.path.ends_with("/message/send")).count();
+    for id in ["u1", "u2"] {
+        let (_, n) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "account", "text": "x", "to": {"user": id}}))).await;
+        herald_tests::drain(&app, &herald::dispatch::Dispatcher::default()).await;
+        let (_, got) = call(&app, "GET", &format!("/api/v1/notifications/{}", n["id"].as_str().unwrap()), None).await;
+        let d = got["deliveries"].as_array().unwrap().iter().find(|d| d["channel"] == "wc").cloned().unwrap_or(Value::Null);
+        assert_eq!(d["status"], "failed", "{id}: {got}");
+        assert!(d["reason"].as_str().unwrap().contains("refused recipient"), "{id}: {got}");
+    }
+    assert_eq!(api.received().iter().filter(|r| r.path.ends_with("/message/send")).count(), before, "nothing was sent");
+}

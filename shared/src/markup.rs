@@ -222,6 +222,7 @@ pub fn escaped_utf16_len(s: &str) -> usize {
 /// One rendered line of HTML for [`pack_html`]: its markup is balanced within the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HtmlLine {
+    /// The line's HTML, without its newline.
     pub html: String,
     /// Inside a code block: the packer wraps each run of such lines in `<pre>…</pre>`.
     pub pre: bool,
