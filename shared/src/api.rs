@@ -25,10 +25,17 @@ pub async fn handle(app: &App, req: Request) -> crate::http::Response {
     crate::http::finish(route(app, &req).await)
 }
 
+/// The credentials of an `Authorization: Bearer X` header (the scheme in any case, as RFC 9110
+/// says: `Bearer`, `bearer`, `BEARER`), trimmed.
+pub fn bearer(req: &Request) -> Option<&str> {
+    let h = req.header("authorization")?.trim();
+    let (scheme, rest) = h.split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
 fn authorized(app: &App, req: &Request) -> bool {
     let Some(token) = &app.config.api_token else { return false };
-    let presented =
-        req.header("authorization").and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))).or_else(|| req.query("token"));
+    let presented = bearer(req).or_else(|| req.query("token"));
     presented.is_some_and(|p| token.matches(p.trim()))
 }
 
@@ -200,6 +207,7 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         .recipient
         .or_else(|| channel.settings.default_recipient())
         .ok_or_else(|| Invalid::new("recipient", "is required: this channel has no default chat"))?;
+    crate::domain::ChatId::parse("recipient", channel.kind(), &recipient)?;
     let settings = app.repo.settings().await?;
     let n = match t.text {
         Some(text) => Notification::text(new_id(app.now()), "system", None, text, Target::Admins, app.now()),
@@ -357,7 +365,7 @@ async fn notify_one(app: &App, body: Value) -> Result<notify::Accepted, ApiError
 async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {
     let n = app.repo.notification(id).await?.ok_or(ApiError::NotFound)?;
     let (cursor, limit) = page_params(req)?;
-    let page = app.repo.deliveries(id, cursor, limit.max(100)).await?;
+    let page = app.repo.deliveries(id, cursor, limit).await?;
     let deliveries: Vec<Value> = page
         .items
         .iter()
@@ -484,17 +492,30 @@ struct Heartbeat {
 
 /// `POST /api/v1/nodes/{id}/heartbeat`, with the API token or the node's own key
 /// (`Authorization: Bearer KEY` or `?key=KEY`).
+///
+/// With a node key, the key is checked before anything else is read (the body included), and an
+/// unknown node, a node without a key and a wrong key cost the same work (one store read, one
+/// constant-time comparison) and answer the same 401, so neither the answer nor its timing tells
+/// which node ids exist.
 async fn node_heartbeat(app: &App, id: &str, req: &Request, api_token: bool) -> HandlerResult {
+    if !api_token {
+        let presented = bearer(req).or_else(|| req.query("key")).unwrap_or_default();
+        let node = if check_name("id", id, 128).is_ok() { app.repo.node(id).await? } else { None };
+        let stand_in = crate::secret::Secret::new("\u{0}unknown-node-stand-in-key");
+        let key = node.as_ref().and_then(|v| v.value.key.as_ref());
+        let matched = key.unwrap_or(&stand_in).matches(presented);
+        if !(matched && key.is_some()) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
     let hb: Heartbeat = if req.body.is_empty() { Heartbeat::default() } else { parse_body(req)? };
     for _ in 0..5 {
         let Some(v) = app.repo.node(id).await? else {
             return Err(if api_token { ApiError::NotFound } else { ApiError::Unauthorized });
         };
-        if !api_token {
-            let presented = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).or_else(|| req.query("key")).unwrap_or_default();
-            if !v.value.key.as_ref().is_some_and(|k| k.matches(presented)) {
-                return Err(ApiError::Unauthorized);
-            }
+        if !api_token && !v.value.key.as_ref().is_some_and(|k| k.matches(bearer(req).or_else(|| req.query("key")).unwrap_or_default())) {
+            // The key changed since it was checked.
+            return Err(ApiError::Unauthorized);
         }
         let mut n = v.value.clone();
         n.last_heartbeat = Some(app.now());

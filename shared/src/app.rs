@@ -75,14 +75,26 @@ impl Default for Config {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+/// A variable's value, trimmed; unset and blank read the same here (blank API tokens are
+/// refused separately).
+fn var_in(get: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
-    match env(name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ConfigError::Invalid(format!("{name} must be a number, not {v:?}"))),
+fn env(name: &str) -> Option<String> {
+    var_in(&|n| std::env::var(n).ok(), name)
+}
+
+/// A number variable: `default` when unset, else it must parse and lie in `range` (an error
+/// names the variable and the range; nothing wraps or is silently clamped upwards).
+fn num_in<T>(get: &dyn Fn(&str) -> Option<String>, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(v) = var_in(get, name) else { return Ok(default) };
+    match v.parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid(format!("{name} must be a number from {} to {}, not {v:?}", range.start(), range.end()))),
     }
 }
 
@@ -98,29 +110,44 @@ pub fn check_api_token(token: &str) -> Result<(), ConfigError> {
 }
 
 impl Config {
+    /// Reads every `HERALD_*` variable once. Errors name the variable: a number that is not one,
+    /// a bad `HERALD_PUBLIC_URL`, a `HERALD_API_TOKEN` that is set but blank.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let public_url = env("HERALD_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
+        Self::from_vars(&|n| std::env::var(n).ok())
+    }
+
+    /// [`Config::from_env`] over any source of variables (`get` answers a variable's raw value,
+    /// `None` when unset), so the rules can be tested without touching the process environment.
+    pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let public_url = var_in(get, "HERALD_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
         if let Some(u) = &public_url {
             crate::domain::check_url("HERALD_PUBLIC_URL", u).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        // Set but blank is a mistake (an empty secret in a template, `HERALD_API_TOKEN=' '`),
+        // not a wish for a generated token: refuse it rather than start with another token.
+        if get("HERALD_API_TOKEN").is_some() && var_in(get, "HERALD_API_TOKEN").is_none() {
+            return Err(ConfigError::Invalid(
+                "HERALD_API_TOKEN is set but blank; set it to 16+ characters (openssl rand -base64 24), or unset it to use a generated token".into(),
+            ));
         }
         let mut receiver_urls = std::collections::BTreeMap::new();
         for kind in crate::domain::ChannelKind::ALL {
             let name = format!("HERALD_{}_URL", kind.as_str().to_ascii_uppercase());
-            if let Some(u) = env(&name) {
+            if let Some(u) = var_in(get, &name) {
                 crate::domain::check_url(&name, &u).map_err(|e| ConfigError::Invalid(e.to_string()))?;
                 receiver_urls.insert(kind, u.trim_end_matches('/').to_owned());
             }
         }
         Ok(Self {
-            api_token: env("HERALD_API_TOKEN").map(Secret::new),
+            api_token: var_in(get, "HERALD_API_TOKEN").map(Secret::new),
             public_url,
             receiver_urls,
-            cache_ttl: Duration::from_secs(env_num("HERALD_CACHE_SECS", 30)?),
-            max_attempts: env_num("HERALD_MAX_ATTEMPTS", 6u32)?.max(1),
-            max_receives: env_num("HERALD_MAX_RECEIVES", 20u32)?.max(2),
-            retry_base: Duration::from_secs(env_num("HERALD_RETRY_BASE_SECS", 10)?),
-            http_timeout: Duration::from_secs(env_num("HERALD_HTTP_TIMEOUT_SECS", 10)?.max(1)),
-            lease: Duration::from_secs(env_num("HERALD_LEASE_SECS", 120)?.max(1)),
+            cache_ttl: Duration::from_secs(num_in(get, "HERALD_CACHE_SECS", 30u64, 0..=86_400)?),
+            max_attempts: num_in(get, "HERALD_MAX_ATTEMPTS", 6u32, 0..=100)?.max(1),
+            max_receives: num_in(get, "HERALD_MAX_RECEIVES", 20u32, 0..=1000)?.max(2),
+            retry_base: Duration::from_secs(num_in(get, "HERALD_RETRY_BASE_SECS", 10u64, 0..=3600)?),
+            http_timeout: Duration::from_secs(num_in(get, "HERALD_HTTP_TIMEOUT_SECS", 10u64, 0..=300)?.max(1)),
+            lease: Duration::from_secs(num_in(get, "HERALD_LEASE_SECS", 120u64, 0..=43_200)?.max(1)),
         })
     }
 
@@ -175,12 +202,14 @@ pub struct App {
 }
 
 /// The one outbound HTTP client: short timeouts, so a slow platform delays one send by seconds
-/// at most, never a whole batch.
+/// at most, never a whole batch; redirects are never followed.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ConfigError> {
     reqwest::Client::builder()
         .connect_timeout(timeout.min(Duration::from_secs(4)))
         .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(50))
+        // No redirect is followed: a 3xx is a visible, permanent failure (channels::redirected).
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ConfigError::Invalid(format!("cannot build the HTTP client: {e}")))

@@ -136,14 +136,20 @@ pub fn parse_command(text: &str) -> Option<(String, Option<String>, String)> {
 
 /// What the bot does with one inbound message.
 pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: &Inbound) -> Result<Vec<Action>, ApiError> {
-    let conf = Conf::of(channel);
+    let mut conf = Conf::of(channel);
     let in_group = inbound.group;
-    // The bot stays only in the configured group.
+    // The bot stays only in the configured group. Before leaving, the stored config is read
+    // again: the cached one may predate a move (a group upgraded to a supergroup) that this or
+    // another instance just stored.
     if in_group
         && let Some(g) = &conf.group
         && &inbound.chat != g
     {
-        return Ok(vec![Action::Leave]);
+        let fresh = app.repo.channel(&channel.name).await?.map(|c| Conf::of(&c));
+        match fresh {
+            Some(f) if f.group.as_deref() == Some(inbound.chat.as_str()) => conf = f,
+            _ => return Ok(vec![Action::Leave]),
+        }
     }
     let user = app.repo.user_by_chat(conf.kind, &inbound.from.id).await?;
     let admin = conf.admin_whitelist.contains(&inbound.from.id) || user.as_ref().is_some_and(|u| u.value.is_admin());

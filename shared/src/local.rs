@@ -18,7 +18,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-/// The API token for a local run: `HERALD_API_TOKEN` if set (and long enough), else the one kept
+/// The API token for a local run: `HERALD_API_TOKEN` if set (and long enough; a set but blank
+/// one is refused earlier, by [`crate::app::Config::from_env`]), else the one kept
 /// in `data_dir/api-token`, else a new one written there (readable by this user only).
 pub fn api_token(configured: Option<&Secret>, data_dir: &Path) -> Result<(Secret, bool), ConfigError> {
     if let Some(t) = configured {
@@ -50,30 +51,81 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-async fn serve_one(app: Arc<App>, req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+async fn serve_one(
+    app: Arc<App>,
+    req: hyper::Request<hyper::body::Incoming>,
+    body_timeout: Duration,
+) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
     let (parts, body) = req.into_parts();
-    let resp = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => route(&app, Request::new(parts.method, &parts.uri, parts.headers, b.to_bytes())).await,
-        Err(_) => ApiError::TooLarge.into_response(),
+    let resp = match tokio::time::timeout(body_timeout, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(b)) => route(&app, Request::new(parts.method, &parts.uri, parts.headers, b.to_bytes())).await,
+        Ok(Err(_)) => ApiError::TooLarge.into_response(),
+        Err(_) => {
+            let mut r = crate::http::json(http::StatusCode::REQUEST_TIMEOUT, &serde_json::json!({"error": "request_timeout"}));
+            r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            r
+        }
     };
     let (parts, body) = resp.into_parts();
     Ok(hyper::Response::from_parts(parts, Full::new(body)))
 }
 
-/// Serves HTTP on `listener` until the process ends.
+/// How the local runner guards itself against slow or too many clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The longest a client may take to send a request's headers (hyper's header-read
+    /// timeout; on expiry the connection is closed). Default 10 s.
+    pub header_timeout: Duration,
+    /// The longest a client may take to send a request's body, once its headers are in
+    /// (answered 408). Default 30 s.
+    pub body_timeout: Duration,
+    /// Connections open at once; one more is answered `503` and closed. Default 256.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(30), max_connections: 256 }
+    }
+}
+
+/// What a connection past [`Limits::max_connections`] reads before it is closed.
+const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 18\r\nconnection: close\r\n\r\n{\"error\":\"busy\"}\n";
+
+/// Serves HTTP on `listener` until the process ends, with the default [`Limits`].
 pub async fn serve(app: Arc<App>, listener: TcpListener) {
+    serve_with(app, listener, Limits::default()).await
+}
+
+/// Serves HTTP on `listener` until the process ends: each connection must send its headers
+/// within `limits.header_timeout` and a body within `limits.body_timeout`; at most
+/// `limits.max_connections` are open at once, and one more is told `503` and closed.
+pub async fn serve_with(app: Arc<App>, listener: TcpListener, limits: Limits) {
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (mut stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "accept failed");
                 continue;
             }
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
         let app = app.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| serve_one(app.clone(), req));
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            let _permit = permit;
+            let service = service_fn(move |req| serve_one(app.clone(), req, limits.body_timeout));
+            let mut builder = http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });

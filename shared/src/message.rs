@@ -22,6 +22,10 @@ pub struct Message {
     pub silent: bool,
     /// The recipient's language (for the words a platform module adds, like a link button's).
     pub locale: Locale,
+    /// True when the delivery is for no one user (a channel's default chat, an admin's test,
+    /// or several WeCom members Herald merged into one `a|b|c` message). Only then may a sender
+    /// take a recipient that names several people; one user's id must name one chat.
+    pub merged: bool,
     pub created_at: Timestamp,
 }
 
@@ -53,6 +57,7 @@ impl Message {
             buttons: n.buttons.clone(),
             silent: d.silent,
             locale: d.locale,
+            merged: d.user.is_none(),
             created_at: n.created_at,
         }
     }

@@ -142,6 +142,11 @@ impl Repo {
         t.to_zoned_datetime(tz).date()
     }
 
+    /// The current time, from the repo's clock (the test clock in tests).
+    pub fn timestamp(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     fn now(&self) -> i64 {
         self.clock.now().as_second()
     }

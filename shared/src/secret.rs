@@ -46,9 +46,50 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(da.as_ref(), db.as_ref()).is_ok()
 }
 
+/// Secrets shorter than this are not redacted from free text: they would blank out ordinary
+/// words (a one-letter test secret), and a value that short protects nothing anyway.
+pub const MIN_REDACTED_LEN: usize = 4;
+
+/// `text` with every occurrence of each of `secrets` replaced by [`MASK`]: the value as it is,
+/// percent-encoded (as it appears in a URL a platform echoes) and JSON-escaped. Longer secrets
+/// are replaced first, so a secret that contains another is masked whole. Values shorter than
+/// [`MIN_REDACTED_LEN`] bytes are left alone. Linear in `text` per secret form.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut forms: Vec<String> = Vec::new();
+    for s in secrets.iter().filter(|s| s.len() >= MIN_REDACTED_LEN) {
+        forms.push((*s).to_owned());
+        let encoded: String = form_urlencoded::byte_serialize(s.as_bytes()).collect();
+        forms.push(encoded.replace('+', "%20"));
+        forms.push(encoded);
+        if let Ok(json) = serde_json::to_string(s) {
+            forms.push(json.trim_matches('"').to_owned());
+        }
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    let mut out = text.to_owned();
+    for f in forms.iter().filter(|f| f.len() >= MIN_REDACTED_LEN) {
+        if out.contains(f.as_str()) {
+            out = out.replace(f.as_str(), MASK);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_every_form_of_a_secret_from_text() {
+        let token = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
+        let text = format!("500: POST /bot{token}/sendMessage failed; retry /bot123456%3AABC-DEF1234ghIkl-zyx57W2v1u123ew11/x");
+        let out = redact(&text, &[token]);
+        assert!(!out.contains("ABC-DEF1234"), "{out}");
+        assert_eq!(out.matches(MASK).count(), 2);
+        assert_eq!(redact("a short s", &["s"]), "a short s");
+        assert_eq!(redact("key=ab\"cd!", &["ab\"cd"]), format!("key={MASK}!"));
+    }
 
     #[test]
     fn debug_never_shows_the_value() {

@@ -98,6 +98,13 @@ const TABLE: &[Entry] = &[
         "{type} 通知无法通过 {channel} 发送给 {recipient}：{reason}",
     ),
     (
+        "telegram.topic_stale",
+        "Forum topic gone",
+        "Channel {channel}: forum topic {topic} for {type} notifications no longer exists; they go to the group without a topic until the channel's topics are updated.",
+        "论坛话题已删除",
+        "渠道 {channel}：{type} 通知的论坛话题 {topic} 已不存在；在更新渠道的 topics 之前，这类通知将直接发到群里。",
+    ),
+    (
         "queue.dead_letters",
         "Dead letters waiting",
         "{count} {count|message is|messages are} in the dead-letter queue. Redrive them with POST /api/v1/deadletters/redrive once the cause is fixed.",
@@ -352,15 +359,16 @@ mod tests {
         assert_eq!(phrase("bot.no", Locale::ZhCn), "取消");
     }
 
-    /// The `{name}` placeholders of a template text.
+    /// The values a template text uses: `{name}`, and `{name|one|other}` (a plural word chosen
+    /// by `name`, which a language without plurals leaves out) as `name`.
     fn placeholders(s: &str) -> std::collections::BTreeSet<&str> {
-        s.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect()
+        s.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(spec, _)| spec.split('|').next().unwrap_or(spec))).collect()
     }
 
     /// A placeholder only one language has would show as `{name}` in the other, or drop a value.
     #[test]
     fn zh_and_en_carry_the_same_placeholders() {
-        assert_eq!(placeholders("{a} and {b}, {a}"), ["a", "b"].into());
+        assert_eq!(placeholders("{a} and {b}, {a} {b|thing|things}"), ["a", "b"].into());
         for (key, en_title, en_text, zh_title, zh_text) in TABLE {
             assert_eq!(placeholders(en_title), placeholders(zh_title), "{key}: title");
             assert_eq!(placeholders(en_text), placeholders(zh_text), "{key}: text");

@@ -23,6 +23,7 @@ async fn run() -> Result<(), ConfigError> {
     let addr = listen.parse().map_err(|_| ConfigError::Invalid(format!("HERALD_LISTEN is not an address: {listen}")))?;
     let data_dir = PathBuf::from(var("HERALD_DATA_DIR", ".herald"));
     let mut config = Config::from_env()?;
+    let from_variable = config.api_token.is_some();
     let (token, new) = herald::local::api_token(config.api_token.as_ref(), &data_dir)?;
     config.api_token = Some(token);
     let app = match var("HERALD_BACKEND", "embedded").as_str() {
@@ -31,8 +32,7 @@ async fn run() -> Result<(), ConfigError> {
         other => return Err(ConfigError::Invalid(format!("HERALD_BACKEND must be embedded or aws, not {other}"))),
     };
     // The token itself is never printed: it is in the file, readable by this user only.
-    let source =
-        if std::env::var_os("HERALD_API_TOKEN").is_some() { "HERALD_API_TOKEN".to_owned() } else { data_dir.join("api-token").display().to_string() };
+    let source = if from_variable { "HERALD_API_TOKEN".to_owned() } else { data_dir.join("api-token").display().to_string() };
     println!("API token: {} {source}", if new { "generated, in" } else { "from" });
     println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz)");
     let every = var("HERALD_TICK_SECS", "300").parse().map_err(|_| ConfigError::Invalid("HERALD_TICK_SECS must be a number of seconds".into()))?;

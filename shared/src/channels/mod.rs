@@ -81,17 +81,48 @@ impl From<SendOutcome> for Report {
 
 /// Sends `message` to `recipient` on `channel`, skipping the first `parts_done` parts of a
 /// long message (sent by an earlier attempt).
+///
+/// Whatever the platform answered, the report's reason and note never carry the channel's own
+/// secrets ([`redact_report`]): they are stored, logged and shown to admins.
 pub async fn send(ctx: &SendContext<'_>, channel: &Channel, recipient: &str, message: &Message, parts_done: u32) -> Report {
-    match &channel.settings {
+    let report = match &channel.settings {
         ChannelSettings::Webhook(s) => webhook::send(ctx.http, s, message).await.into(),
-        ChannelSettings::Telegram(s) => telegram::send(ctx.http, channel.api_base(), s, recipient, message, parts_done).await,
+        ChannelSettings::Telegram(s) => telegram::send(ctx, &channel.name, channel.api_base(), s, recipient, message, parts_done).await,
         ChannelSettings::Wecom(s) => wecom::send(ctx.http, channel.api_base(), ctx.repo, s, recipient, message, parts_done).await,
         other => SendOutcome::permanent(format!("sending on {} is not available in this version", other.kind())).into(),
+    };
+    redact_report(report, &channel.settings)
+}
+
+/// `outcome` with the given secrets masked out of its reason ([`crate::secret::redact`]).
+pub fn redact_outcome(outcome: SendOutcome, secrets: &[&str]) -> SendOutcome {
+    let r = |s: String| crate::secret::redact(&s, secrets);
+    match outcome {
+        SendOutcome::RateLimited { retry_after, reason } => SendOutcome::RateLimited { retry_after, reason: r(reason) },
+        SendOutcome::Transient { reason } => SendOutcome::Transient { reason: r(reason) },
+        SendOutcome::Permanent { reason, unreachable } => SendOutcome::Permanent { reason: r(reason), unreachable },
+        other => other,
     }
 }
 
-/// Makes one stored platform call (a bot's reply).
+/// A report with every secret of `settings` masked out of its reason and note.
+pub fn redact_report(report: Report, settings: &ChannelSettings) -> Report {
+    let secrets = settings.secret_values();
+    Report {
+        outcome: redact_outcome(report.outcome, &secrets),
+        parts_done: report.parts_done,
+        note: report.note.map(|n| crate::secret::redact(&n, &secrets)),
+    }
+}
+
+/// Makes one stored platform call (a bot's reply). The outcome's reason is redacted as
+/// [`send`]'s is.
 pub async fn execute(ctx: &SendContext<'_>, channel: &Channel, method: &str, payload: &serde_json::Value) -> SendOutcome {
+    let outcome = execute_raw(ctx, channel, method, payload).await;
+    redact_outcome(outcome, &channel.settings.secret_values())
+}
+
+async fn execute_raw(ctx: &SendContext<'_>, channel: &Channel, method: &str, payload: &serde_json::Value) -> SendOutcome {
     match &channel.settings {
         ChannelSettings::Telegram(s) => match telegram::Api::new(ctx.http, channel.api_base(), s).call(method, payload).await {
             Ok(_) => SendOutcome::Sent,
@@ -158,8 +189,36 @@ pub fn retry_after(headers: &http::HeaderMap, default: Duration) -> Duration {
         .unwrap_or(default)
 }
 
-/// The usual reading of an HTTP status, for platforms that say everything with it.
+/// A redirect, as a permanent failure naming where it pointed. Herald follows no redirect
+/// (the HTTP client is built with none): a followed 302 turns a POST into a bodiless GET that
+/// still carries the channel's secret headers, and would read as sent. The text names only the
+/// `Location`'s host (a relative one is on `from`'s host), never its path or query.
+pub fn redirected(status: http::StatusCode, headers: &http::HeaderMap, from: Option<&reqwest::Url>) -> Option<SendOutcome> {
+    if !status.is_redirection() {
+        return None;
+    }
+    let location = headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let target = match (reqwest::Url::parse(location), from) {
+        (Ok(u), _) => u.host_str().map(str::to_owned),
+        (Err(_), Some(base)) if !location.is_empty() => base.join(location).ok().and_then(|u| u.host_str().map(str::to_owned)),
+        _ => None,
+    };
+    let to = match target {
+        Some(host) => format!("redirected to {host}"),
+        None => "redirected (no usable Location)".to_owned(),
+    };
+    Some(SendOutcome::permanent(format!(
+        "HTTP {}: {to}; Herald does not follow redirects, set the channel's URL to where it should post",
+        status.as_u16()
+    )))
+}
+
+/// The usual reading of an HTTP status, for platforms that say everything with it (a 3xx reads
+/// as [`redirected`] does, without the host: pass through [`redirected`] first to name it).
 pub fn by_status(status: http::StatusCode, headers: &http::HeaderMap) -> SendOutcome {
+    if let Some(r) = redirected(status, headers, None) {
+        return r;
+    }
     match status.as_u16() {
         200..=299 => SendOutcome::Sent,
         429 => SendOutcome::RateLimited { retry_after: retry_after(headers, Duration::from_secs(60)), reason: "HTTP 429".into() },

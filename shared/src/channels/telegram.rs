@@ -12,7 +12,7 @@ use crate::bot::{self, Action, Inbound, Input, Sender};
 use crate::domain::channel::{Channel, ChannelKind, ChannelSettings, TelegramSettings};
 use crate::domain::notification::{Call, DeliveryStatus, Format};
 use crate::http::{ApiError, HandlerResult, Request, Response, empty, json};
-use crate::markup::{escape_html, markdown_to_html, split, utf16_len};
+use crate::markup::{escape_html, markdown_to_html, utf16_len};
 use crate::message::{Message, strip_tags};
 use crate::secret::Secret;
 use serde::Deserialize;
@@ -36,15 +36,20 @@ impl<'a> Api<'a> {
         Self { http, base, token: &settings.bot_token }
     }
 
-    /// Calls a method; the result, or the outcome to record. Errors never carry the URL (it
-    /// holds the token).
+    /// Calls a method; the result, or the outcome to record. Errors never carry the URL or the
+    /// token (a proxy may echo it in its error text); a redirect is a permanent failure.
     pub async fn call(&self, method: &str, payload: &Value) -> Result<Value, SendOutcome> {
         let url = format!("{}/bot{}/{method}", self.base, self.token.expose());
-        let res = self.http.post(url).json(payload).send().await.map_err(transport_error)?;
+        let secrets = [self.token.expose(), self.token.expose().split_once(':').map(|(_, s)| s).unwrap_or_default()];
+        let redact = |o: SendOutcome| super::redact_outcome(o, &secrets);
+        let res = self.http.post(url).json(payload).send().await.map_err(transport_error).map_err(redact)?;
         let status = res.status();
         let headers = res.headers().clone();
-        let body = res.bytes().await.map_err(transport_error)?;
-        classify(status, &headers, &body)
+        if let Some(o) = super::redirected(status, &headers, Some(res.url())) {
+            return Err(redact(o));
+        }
+        let body = res.bytes().await.map_err(transport_error).map_err(redact)?;
+        classify(status, &headers, &body).map_err(redact)
     }
 }
 
@@ -110,26 +115,41 @@ fn html_of(text: &str, format: Format) -> String {
     }
 }
 
-/// The pieces a message is sent in (HTML), each within Telegram's 4096 characters.
+/// The pieces a message is sent in (HTML), each within Telegram's 4096 characters, as few as
+/// fit: the text is rendered first and cut after escaping, at line boundaries where it can.
+/// Every visible character arrives: HTML too long for one message is sent as its text
+/// (tags removed, escaped), and a title too long to stay bold is sent as plain text.
 pub fn pieces(m: &Message) -> Vec<String> {
-    let title = m.title.as_deref().filter(|t| !t.is_empty()).map(|t| format!("<b>{}</b>\n", escape_html(t))).unwrap_or_default();
-    let whole = format!("{title}{}", html_of(&m.text, m.format));
+    let title = m.title.as_deref().filter(|t| !t.is_empty());
+    let whole = format!("{}{}", title.map(|t| format!("<b>{}</b>\n", escape_html(t))).unwrap_or_default(), html_of(&m.text, m.format));
     if utf16_len(&whole) <= MAX_TEXT {
         return vec![whole];
     }
-    if m.format == Format::Html {
-        // HTML cannot be cut safely; send it as plain text.
-        let plain = format!("{}{}", m.title.as_deref().map(|t| format!("{t}\n")).unwrap_or_default(), strip_tags(&m.text));
-        return split(&plain, MAX_TEXT - 96, utf16_len).iter().map(|p| escape_html(p)).collect();
+    // Room for a <pre></pre> pair around each line that cannot be cut.
+    let budget = MAX_TEXT - 11;
+    let mut lines = Vec::new();
+    if let Some(t) = title {
+        let bold = format!("<b>{}</b>", escape_html(t));
+        if utf16_len(&bold) <= budget && !t.contains('\n') {
+            lines.push(crate::markup::HtmlLine { html: bold, pre: false, cont: false, cuttable: false });
+        } else {
+            lines.extend(crate::markup::text_lines(t));
+        }
     }
-    // Split the source at line boundaries so that each rendered piece fits (escaping can grow
-    // the text up to six times; `&` → `&amp;`).
-    let budget = MAX_TEXT / 6;
-    let mut out: Vec<String> = split(&m.text, budget.max(512), utf16_len).iter().map(|p| html_of(p, m.format)).collect();
-    if let Some(first) = out.first_mut() {
-        first.insert_str(0, &title);
+    match m.format {
+        Format::Text => lines.extend(crate::markup::text_lines(&m.text)),
+        Format::Markdown => lines.extend(crate::markup::markdown_lines(&m.text, budget)),
+        // HTML cannot be cut safely; its text is sent instead.
+        Format::Html => lines.extend(crate::markup::text_lines(&strip_tags(&m.text))),
     }
-    out
+    let packed = crate::markup::pack_html(&lines, MAX_TEXT);
+    if !packed.is_empty() {
+        return packed;
+    }
+    // Nothing visible was left (HTML that is all tags, or an unclosed one): its source, escaped,
+    // so that something arrives or the platform says why not — never "sent" with nothing.
+    let raw = crate::markup::pack_html(&crate::markup::text_lines(&m.text), MAX_TEXT);
+    if raw.is_empty() { vec![whole] } else { raw }
 }
 
 fn keyboard(m: &Message) -> Option<Value> {
@@ -181,12 +201,33 @@ pub fn render(t: &TelegramSettings, chat: &str, m: &Message) -> Vec<(&'static st
         .collect()
 }
 
-pub async fn send(http: &reqwest::Client, base: &str, t: &TelegramSettings, chat: &str, m: &Message, parts_done: u32) -> Report {
-    let api = Api { http, base, token: &t.bot_token };
+/// Whether Telegram's answer says the forum topic (`message_thread_id`) no longer exists.
+fn topic_gone(o: &SendOutcome) -> bool {
+    matches!(o, SendOutcome::Permanent { reason, .. } if reason.contains("message thread not found") || reason.contains("TOPIC_DELETED") || reason.contains("TOPIC_CLOSED"))
+}
+
+/// Sends the parts of `m` not yet sent. A recipient that is not one Telegram chat id is refused
+/// before any call. A deleted forum topic (`message thread not found`) is dropped: the part is
+/// sent once more without it, the delivery's note says so, and the admins' message center is
+/// told (once an hour per channel and topic) that `topics` names a stale id.
+pub async fn send(ctx: &super::SendContext<'_>, channel: &str, base: &str, t: &TelegramSettings, chat: &str, m: &Message, parts_done: u32) -> Report {
+    if let Err(e) = crate::domain::ChatId::parse("recipient", ChannelKind::Telegram, chat) {
+        return SendOutcome::permanent(format!("refused recipient: it {}", e.message)).into();
+    }
+    let api = Api { http: ctx.http, base, token: &t.bot_token };
     let calls = render(t, chat, m);
     let mut done = parts_done;
+    let mut note = None;
     for (method, mut payload) in calls.into_iter().skip(parts_done as usize) {
         let mut result = api.call(method, &payload).await;
+        if let Err(o) = &result
+            && topic_gone(o)
+            && let Some(topic) = payload.as_object_mut().and_then(|p| p.remove("message_thread_id"))
+        {
+            note = Some(format!("forum topic {topic} for {} is gone; sent to the group without it (update the channel's topics)", m.ty));
+            topic_stale(ctx, channel, &m.ty, &topic.to_string()).await;
+            result = api.call(method, &payload).await;
+        }
         if let Err(SendOutcome::Permanent { reason, .. }) = &result
             && reason.contains("can't parse entities")
         {
@@ -201,10 +242,39 @@ pub async fn send(http: &reqwest::Client, base: &str, t: &TelegramSettings, chat
         }
         match result {
             Ok(_) => done += 1,
-            Err(outcome) => return Report { outcome, parts_done: done, note: None },
+            Err(outcome) => return Report { outcome, parts_done: done, note },
         }
     }
-    Report { outcome: SendOutcome::Sent, parts_done: done, note: None }
+    Report { outcome: SendOutcome::Sent, parts_done: done, note }
+}
+
+/// Files "topic N of type T is stale" in the admins' message center, once an hour per channel
+/// and topic. Best effort: a store failure here must not fail the delivery that was sent.
+async fn topic_stale(ctx: &super::SendContext<'_>, channel: &str, ty: &str, topic: &str) {
+    let repo = ctx.repo;
+    let once = repo.first_time("topicstale", &crate::ids::stable_id(&[channel, topic]), 3600).await;
+    if !matches!(once, Ok(true)) {
+        return;
+    }
+    let locale = repo.settings().await.map(|s| s.locale).unwrap_or_default();
+    let t = crate::domain::notification::Template {
+        key: "telegram.topic_stale".into(),
+        params: crate::params! {"channel" => channel, "type" => ty, "topic" => topic},
+    };
+    let (title, text) = crate::templates::render_template(&t, locale);
+    let now = repo.timestamp();
+    let m = crate::repo::CenterMessage {
+        id: crate::ids::new_id(now),
+        category: "failure".into(),
+        title,
+        text,
+        notification: None,
+        read: false,
+        created_at: now,
+    };
+    if let Err(e) = repo.file_message(&m).await {
+        warn!(error = %e, "could not file the stale topic in the message center");
+    }
 }
 
 // ---- registration ----
@@ -308,6 +378,23 @@ pub struct TgMessage {
     pub text: Option<String>,
     #[serde(default)]
     pub new_chat_members: Vec<TgUser>,
+    /// Service message in a group that became a supergroup: the supergroup's id.
+    #[serde(default)]
+    pub migrate_to_chat_id: Option<i64>,
+    /// Service message in the new supergroup: the group's old id.
+    #[serde(default)]
+    pub migrate_from_chat_id: Option<i64>,
+}
+
+/// The chat move a service message announces, as `(from, to)`: a group upgraded to a supergroup
+/// says so twice (`migrate_to_chat_id` in the old group, `migrate_from_chat_id` in the new one);
+/// both read as the same move, which is applied once (it is idempotent).
+pub fn migration(m: &TgMessage) -> Option<(String, String)> {
+    match (m.migrate_to_chat_id, m.migrate_from_chat_id) {
+        (Some(to), _) => Some((m.chat.id.to_string(), to.to_string())),
+        (None, Some(from)) => Some((from.to_string(), m.chat.id.to_string())),
+        (None, None) => None,
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -385,12 +472,17 @@ pub fn inbound(u: &Update) -> Option<Inbound> {
         return Some(Inbound { chat: m.chat.id.to_string(), group, from: sender(m.from.as_ref()?), input: Input::Text(text) });
     }
     if let Some(q) = &u.callback_query {
-        let msg = q.message.as_ref()?;
+        // A button on an inline-mode message (`inline_message_id`) has no chat: it is handled as
+        // in the presser's private chat, with no message to edit.
+        let (chat, group, message) = match &q.message {
+            Some(msg) => (msg.chat.id.to_string(), is_group(&msg.chat), Some(msg.message_id.to_string())),
+            None => (q.from.id.to_string(), false, None),
+        };
         return Some(Inbound {
-            chat: msg.chat.id.to_string(),
-            group: is_group(&msg.chat),
+            chat,
+            group,
             from: sender(&q.from),
-            input: Input::Button { id: q.id.clone(), data: q.data.clone().unwrap_or_default(), message: Some(msg.message_id.to_string()) },
+            input: Input::Button { id: q.id.clone(), data: q.data.clone().unwrap_or_default(), message },
         });
     }
     if let Some(c) = &u.my_chat_member
@@ -481,9 +573,19 @@ async fn handle_update(app: &App, req: &Request) -> HandlerResult {
     if !app.repo.first_time(&format!("tg:{}", channel.name), &update.update_id.to_string(), 86_400).await? {
         return Ok(empty(http::StatusCode::OK));
     }
+    if let Some((from, to)) = update.message.as_ref().and_then(migration) {
+        // The group became a supergroup: the channel's chat and bound ids move with it, and the
+        // bot stays (it would otherwise leave the new id as a group it does not know).
+        crate::channels::chat_moved(app, &channel.name, &from, &to).await?;
+        info!(channel = %channel.name, from, to, "telegram group migrated");
+        return Ok(empty(http::StatusCode::OK));
+    }
     let Some(inbound) = inbound(&update) else { return Ok(empty(http::StatusCode::OK)) };
     let actions = bot::handle(app, &channel, &snap.settings, &inbound).await?;
     let mut calls = calls(&inbound.chat, &actions);
+    if let Some(q) = &update.callback_query {
+        answer_always(&mut calls, &inbound.chat, &q.id, q.message.is_none());
+    }
     if calls.is_empty() {
         return Ok(empty(http::StatusCode::OK));
     }
@@ -499,6 +601,19 @@ async fn handle_update(app: &App, req: &Request) -> HandlerResult {
             Ok(json(http::StatusCode::OK, &payload))
         }
         None => Ok(empty(http::StatusCode::OK)),
+    }
+}
+
+/// Every button press is answered (the client shows a spinner until it is): an
+/// `answerCallbackQuery` is added first when the bot's actions hold none (a whitelist refusal,
+/// a group the bot leaves). On an inline-mode message (`inline`) only the answer is kept: there
+/// is no chat message to edit or reply under.
+pub fn answer_always(calls: &mut Vec<(String, &'static str, Value)>, chat: &str, id: &str, inline: bool) {
+    if inline {
+        calls.retain(|(_, method, _)| *method == "answerCallbackQuery");
+    }
+    if !calls.iter().any(|(_, method, _)| *method == "answerCallbackQuery") {
+        calls.insert(0, (chat.to_owned(), "answerCallbackQuery", json!({"callback_query_id": id})));
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn send(http: &reqwest::Client, s: &WebhookSettings, m: &Message) -> S
         req = req.header(name.as_str(), value.expose());
     }
     match req.body(body).send().await {
-        Ok(res) => by_status(res.status(), res.headers()),
+        Ok(res) => super::redirected(res.status(), res.headers(), Some(res.url())).unwrap_or_else(|| by_status(res.status(), res.headers())),
         Err(e) => transport_error(e),
     }
 }

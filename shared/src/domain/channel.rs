@@ -4,6 +4,7 @@
 //! keeps the stored value.
 
 use super::*;
+use crate::domain::chat::ChatId;
 use crate::secret::{MASK, Secret};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
@@ -257,11 +258,8 @@ impl ChannelSettings {
                 if !ok {
                     return Err(Invalid::new("bot_token", "is not a Telegram bot token (digits:secret, from @BotFather)"));
                 }
-                if let Some(c) = &t.chat_id
-                    && c.parse::<i64>().is_err()
-                    && !(c.starts_with('@') && c.len() > 1)
-                {
-                    return Err(Invalid::new("chat_id", "must be a numeric chat id or @channelname"));
+                if let Some(c) = &t.chat_id {
+                    ChatId::parse("chat_id", ChannelKind::Telegram, c)?;
                 }
                 for (field, list) in [("user_whitelist", &t.user_whitelist), ("admin_whitelist", &t.admin_whitelist)] {
                     if list.iter().any(|id| id.parse::<i64>().is_err()) {
@@ -286,6 +284,9 @@ impl ChannelSettings {
                     return Err(Invalid::new("agent_id", "must be the numeric AgentId"));
                 }
                 required("secret", &w.secret)?;
+                for (i, a) in w.admin_whitelist.iter().enumerate() {
+                    ChatId::parse(&format!("admin_whitelist[{i}]"), ChannelKind::Wecom, a)?;
+                }
                 if let Some(k) = &w.encoding_aes_key
                     && (k.expose().len() != 43 || !k.expose().chars().all(|c| c.is_ascii_alphanumeric()))
                 {
@@ -300,6 +301,9 @@ impl ChannelSettings {
                 required("bot_token", &s.bot_token)?;
                 if !s.bot_token.expose().starts_with("xox") {
                     return Err(Invalid::new("bot_token", "is not a Slack bot token (xoxb-...)"));
+                }
+                if let Some(c) = &s.channel {
+                    ChatId::parse("channel", ChannelKind::Slack, c)?;
                 }
                 check_api_base(&s.api_base)
             }
@@ -399,6 +403,90 @@ impl ChannelSettings {
         }
     }
 
+    /// The settings fields that say where the secrets are sent (the platform's host, the corp
+    /// a WeCom secret belongs to). A secret sent back as the mask is kept only while the kind and
+    /// every one of these is unchanged: otherwise the mask would send the stored secret to a
+    /// new destination.
+    pub fn destination_fields(kind: ChannelKind) -> &'static [&'static str] {
+        match kind {
+            ChannelKind::Telegram | ChannelKind::Slack | ChannelKind::Discord => &["api_base"],
+            ChannelKind::Wecom => &["api_base", "corp_id", "agent_id"],
+            ChannelKind::Synology => &["api_base", "incoming_url"],
+            ChannelKind::Vocechat => &["server_url"],
+            // Web Push sends to each subscription's own endpoint, never to a configured host.
+            ChannelKind::Webpush => &[],
+            ChannelKind::Webhook => &["url"],
+        }
+    }
+
+    /// URL fields shown with only their scheme and host ([`mask_url`]) when they may carry a
+    /// credential: `always` for a webhook's `url` (tokens live in its path and query), otherwise
+    /// only when the URL has a user, password, query or fragment.
+    fn url_fields(kind: ChannelKind) -> &'static [(&'static str, bool)] {
+        match kind {
+            ChannelKind::Webhook => &[("url", true)],
+            ChannelKind::Vocechat => &[("server_url", false)],
+            ChannelKind::Webpush => &[],
+            _ => &[("api_base", false)],
+        }
+    }
+
+    /// Every secret value of these settings (and the webhook's URL, which may hold one), for
+    /// redacting platform text ([`crate::secret::redact`]). A Telegram token's secret half is
+    /// listed on its own too, since a platform may echo it without the bot id.
+    pub fn secret_values<'a>(&'a self) -> Vec<&'a str> {
+        let mut out: Vec<&str> = Vec::new();
+        let mut add = |s: Option<&'a Secret>| {
+            if let Some(s) = s.filter(|s| !s.is_empty()) {
+                out.push(s.expose());
+            }
+        };
+        match self {
+            ChannelSettings::Telegram(t) => {
+                add(Some(&t.bot_token));
+                add(t.webhook_secret.as_ref());
+            }
+            ChannelSettings::Wecom(w) => {
+                add(Some(&w.secret));
+                add(w.token.as_ref());
+                add(w.encoding_aes_key.as_ref());
+            }
+            ChannelSettings::Slack(s) => {
+                add(Some(&s.bot_token));
+                add(s.signing_secret.as_ref());
+            }
+            ChannelSettings::Discord(d) => add(Some(&d.bot_token)),
+            ChannelSettings::Synology(s) => {
+                add(s.incoming_url.as_ref());
+                add(s.bot_token.as_ref());
+                add(s.outgoing_token.as_ref());
+            }
+            ChannelSettings::Vocechat(v) => {
+                add(Some(&v.api_key));
+                add(v.webhook_secret.as_ref());
+            }
+            ChannelSettings::Webpush(w) => add(Some(&w.vapid_private_key)),
+            ChannelSettings::Webhook(w) => {
+                add(w.secret.as_ref());
+                for v in w.headers.values() {
+                    add(Some(v));
+                }
+            }
+        }
+        if let ChannelSettings::Telegram(t) = self
+            && let Some((_, half)) = t.bot_token.expose().split_once(':')
+        {
+            out.push(half);
+        }
+        if let ChannelSettings::Webhook(w) = self {
+            out.push(&w.url);
+            if let Some(i) = w.url.find(['?', '#']) {
+                out.push(&w.url[i + 1..]);
+            }
+        }
+        out
+    }
+
     /// Where `all`- and `admin`-scope notifications go besides people: the default group, chat
     /// or channel of the config, if it has one. The webhook kind's URL is its only destination.
     pub fn default_recipient(&self) -> Option<String> {
@@ -469,18 +557,104 @@ fn lookup<'a>(settings: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(settings, |v, part| v.get(part))
 }
 
+/// A URL as the API shows it when it may hold a credential: scheme, host and port, then the
+/// mask (`https://hooks.example.com/********`). Sending this back in a `PUT` keeps the stored URL.
+pub fn mask_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}/{MASK}", u.scheme(), u.host_str().unwrap_or_default())
+        }
+        Err(_) => MASK.to_owned(),
+    }
+}
+
+fn carries_credential(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| !u.username().is_empty() || u.password().is_some() || u.query().is_some() || u.fragment().is_some())
+}
+
+/// A settings field's value, for comparing destinations: strings trimmed of a trailing `/`,
+/// numbers as their text; absent and empty read the same.
+fn destination_value(settings: &Value, field: &str) -> String {
+    match settings.get(field) {
+        Some(Value::String(s)) => s.trim_end_matches('/').to_owned(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Puts the stored values back where a `PUT` sent the mask (a secret's `********`, a URL's
+/// [`mask_url`] form) — only when the kind and every destination field are unchanged, else 400
+/// naming the first masked field: the stored secret must never follow a new destination.
+fn restore_masked(kind: ChannelKind, settings: &mut Value, previous: Option<&Channel>) -> Valid {
+    let old = previous.map(|p| p.settings.to_value());
+    // Masked URLs first: they are destinations themselves.
+    for (field, _) in ChannelSettings::url_fields(kind) {
+        let Some(v) = settings.get_mut(*field) else { continue };
+        let Some(shown) = v.as_str().filter(|s| *s == MASK || s.ends_with(&format!("/{MASK}"))) else { continue };
+        let stored = previous
+            .filter(|p| p.kind() == kind)
+            .and(old.as_ref())
+            .and_then(|o| o.get(*field))
+            .and_then(Value::as_str)
+            .filter(|u| mask_url(u) == shown || shown == MASK);
+        match stored {
+            Some(u) => *v = Value::String(u.to_owned()),
+            None => {
+                return Err(Invalid::new(
+                    format!("settings.{field}"),
+                    "is masked: send the full URL (the stored one is kept only for the same kind and host)",
+                ));
+            }
+        }
+    }
+    let mut masked: Vec<String> = Vec::new();
+    for_each_secret(kind, settings, |path, v| {
+        if v.as_str() == Some(MASK) {
+            masked.push(path.to_owned());
+        }
+    });
+    let Some(first) = masked.first() else { return Ok(()) };
+    let (Some(prev), Some(old)) = (previous, old.as_ref()) else {
+        return Err(Invalid::new(format!("settings.{first}"), "is masked, and there is no stored value to keep: send the secret"));
+    };
+    if prev.kind() != kind {
+        return Err(Invalid::new(
+            format!("settings.{first}"),
+            format!("is masked, but the kind changed from {}: send the secret again", prev.kind()),
+        ));
+    }
+    for field in ChannelSettings::destination_fields(kind) {
+        if destination_value(settings, field) != destination_value(old, field) {
+            return Err(Invalid::new(
+                format!("settings.{first}"),
+                format!("is masked, but {field} changed: send the secret again (the stored one is kept only for the same destination)"),
+            ));
+        }
+    }
+    for path in masked {
+        let stored = lookup(old, &path).cloned().unwrap_or(Value::Null);
+        let mut parts = path.splitn(2, '.');
+        let (head, tail) = (parts.next().unwrap_or_default(), parts.next());
+        let slot = match tail {
+            Some(t) => settings.get_mut(head).and_then(|m| m.get_mut(t)),
+            None => settings.get_mut(head),
+        };
+        if let Some(slot) = slot {
+            *slot = stored;
+        }
+    }
+    Ok(())
+}
+
 impl Channel {
     /// Builds a channel from the API's JSON (`{"kind", "enabled", "types", "settings"}`).
     /// Secret fields sent back as the mask keep the value stored in `previous`.
     pub fn from_json(name: &str, mut body: Value, previous: Option<&Channel>, now: Timestamp) -> Valid<Self> {
         check_name("name", name, 64)?;
-        if let (Some(prev), Some(settings)) = (previous, body.get_mut("settings")) {
-            let old = prev.settings.to_value();
-            for_each_secret(prev.kind(), settings, |path, v| {
-                if v.as_str() == Some(MASK) {
-                    *v = lookup(&old, path).cloned().unwrap_or(Value::Null);
-                }
-            });
+        let kind = body.get("kind").and_then(Value::as_str).and_then(ChannelKind::parse);
+        if let (Some(kind), Some(settings)) = (kind, body.get_mut("settings").filter(|s| s.is_object())) {
+            restore_masked(kind, settings, previous)?;
         }
         let input: ChannelInput = parse_json(body)?;
         for (i, t) in input.types.iter().enumerate() {
@@ -511,7 +685,9 @@ impl Channel {
         })
     }
 
-    /// What the API shows: every secret replaced by the mask.
+    /// What the API shows: every secret replaced by the mask, and URLs that may hold a
+    /// credential (a webhook's `url`; an `api_base` or `server_url` with a user, query or
+    /// fragment) shown as [`mask_url`] does, host visible.
     pub fn public_json(&self) -> Value {
         let mut v = self.to_json();
         if let Some(settings) = v.get_mut("settings") {
@@ -520,6 +696,13 @@ impl Channel {
                     *v = Value::String(MASK.to_owned());
                 }
             });
+            for (field, always) in ChannelSettings::url_fields(self.kind()) {
+                if let Some(v) = settings.get_mut(*field)
+                    && let Some(u) = v.as_str().filter(|u| *always || carries_credential(u))
+                {
+                    *v = Value::String(mask_url(u));
+                }
+            }
         }
         v
     }

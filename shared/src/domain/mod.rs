@@ -3,12 +3,14 @@
 //! raw input.
 
 pub mod channel;
+pub mod chat;
 pub mod node;
 pub mod notification;
 pub mod settings;
 pub mod user;
 
 pub use channel::{Channel, ChannelKind, ChannelSettings};
+pub use chat::ChatId;
 pub use node::Node;
 pub use notification::{Button, Call, Delivery, DeliveryStatus, Format, Notification, Target, Template};
 pub use settings::{Scope, Settings};

@@ -127,24 +127,46 @@ impl Default for Settings {
     }
 }
 
+/// `node.offline_after_secs` bounds, in seconds: a minute to thirty days. Anything larger
+/// would overflow the time arithmetic it feeds (a `u64` past `i64::MAX` wrapped to negative and
+/// reported fresh nodes offline).
+pub const MIN_OFFLINE_AFTER_SECS: u64 = 60;
+pub const MAX_OFFLINE_AFTER_SECS: u64 = 30 * 86_400;
+/// The largest check-in reward (`checkin.min` / `checkin.max`), in the settings' `unit`.
+pub const MAX_CHECKIN_REWARD: i64 = 1_000_000_000;
+
+/// `probe_url` with its documented placeholders (`{host}`, `{port}`, `{region}`) filled with
+/// sample values, so that the result can be checked as a URL (`http://{host}:{port}/` is valid).
+pub fn probe_sample(template: &str) -> String {
+    template.replace("{host}", "node.example").replace("{port}", "443").replace("{region}", "region")
+}
+
 impl Settings {
+    /// Checks every field, numbers by range; the error names the field (`node.debounce`).
     pub fn validate(&self) -> Valid {
         for ty in self.routes.keys() {
             check_type(&format!("routes.{ty}"), ty)?;
         }
         self.tz().map_err(|_| Invalid::new("time_zone", "must be an IANA time zone such as Asia/Shanghai"))?;
         parse_hhmm(&self.daily_report.time).ok_or_else(|| Invalid::new("daily_report.time", "must be HH:MM"))?;
-        if self.node.offline_after_secs < 60 {
-            return Err(Invalid::new("node.offline_after_secs", "must be at least 60"));
+        if !(MIN_OFFLINE_AFTER_SECS..=MAX_OFFLINE_AFTER_SECS).contains(&self.node.offline_after_secs) {
+            return Err(Invalid::new("node.offline_after_secs", format!("must be {MIN_OFFLINE_AFTER_SECS} to {MAX_OFFLINE_AFTER_SECS} (30 days)")));
         }
         if self.node.debounce == 0 || self.node.debounce > 100 {
             return Err(Invalid::new("node.debounce", "must be 1 to 100"));
         }
         if let Some(p) = &self.node.probe_url {
-            check_url("node.probe_url", &p.replace(['{', '}'], ""))?;
+            check_url("node.probe_url", &probe_sample(p))?;
         }
-        if self.checkin.min < 0 || self.checkin.max < self.checkin.min {
-            return Err(Invalid::new("checkin.max", "must be at least checkin.min, and min at least 0"));
+        if !(0..=MAX_CHECKIN_REWARD).contains(&self.checkin.min) {
+            return Err(Invalid::new("checkin.min", format!("must be 0 to {MAX_CHECKIN_REWARD}")));
+        }
+        if !(self.checkin.min..=MAX_CHECKIN_REWARD).contains(&self.checkin.max) {
+            return Err(Invalid::new("checkin.max", format!("must be checkin.min to {MAX_CHECKIN_REWARD}")));
+        }
+        check_len("checkin.unit", &self.checkin.unit, 32)?;
+        if self.reminders.expiry_days.len() > 32 {
+            return Err(Invalid::new("reminders.expiry_days", "at most 32 days"));
         }
         if !(50..=100).contains(&self.reminders.traffic_percent) {
             return Err(Invalid::new("reminders.traffic_percent", "must be 50 to 100"));

@@ -216,9 +216,7 @@ impl UserInput {
             p.validate().map_err(|e| e.under("preferences"))?;
         }
         for (kind, id) in self.ids.iter().flatten() {
-            if id.is_empty() || id.len() > 256 || id.contains('\0') {
-                return Err(Invalid::new(format!("ids.{kind}"), "must be 1 to 256 characters"));
-            }
+            super::chat::ChatId::parse(&format!("ids.{kind}"), *kind, id)?;
         }
         Ok(())
     }

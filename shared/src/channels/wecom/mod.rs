@@ -78,16 +78,27 @@ impl<'a> Client<'a> {
             return Ok(t);
         }
         let url = self.url("/cgi-bin/gettoken", &[("corpid", &self.settings.corp_id), ("corpsecret", self.settings.secret.expose())])?;
-        let res = self.http.get(url).send().await.map_err(transport_error)?;
-        let v = self.answer(res).await?;
+        let res = self.http.get(url).send().await.map_err(transport_error).map_err(|o| self.redact(o, None))?;
+        let v = self.answer(res).await.map_err(|o| self.redact(o, None))?;
         let token = v["access_token"].as_str().filter(|t| !t.is_empty()).ok_or_else(|| SendOutcome::transient("gettoken returned no token"))?;
         let ttl = v["expires_in"].as_i64().unwrap_or(7200);
         self.repo.cache(&key, token, (ttl - 300).max(60)).await.map_err(|e| SendOutcome::transient(e.to_string()))?;
         Ok(token.to_owned())
     }
 
+    /// `o` without the app's secret (or the access token in use) in its text: a proxy may echo
+    /// the URL that carried them.
+    fn redact(&self, o: SendOutcome, token: Option<&str>) -> SendOutcome {
+        let mut secrets = vec![self.settings.secret.expose()];
+        secrets.extend(token);
+        super::redact_outcome(o, &secrets)
+    }
+
     async fn answer(&self, res: reqwest::Response) -> Result<Value, SendOutcome> {
         let status = res.status();
+        if let Some(o) = super::redirected(status, res.headers(), Some(res.url())) {
+            return Err(o);
+        }
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(super::by_status(status, res.headers()));
         }
@@ -104,18 +115,22 @@ impl<'a> Client<'a> {
             let token = self.token(fresh).await?;
             let mut params = vec![("access_token", token.as_str())];
             params.extend_from_slice(query);
-            let res = self.http.post(self.url(path, &params)?).json(body).send().await.map_err(transport_error)?;
+            let redact = |o: SendOutcome| self.redact(o, Some(&token));
+            let res = self.http.post(self.url(path, &params)?).json(body).send().await.map_err(transport_error).map_err(redact)?;
             let status = res.status();
+            if let Some(o) = super::redirected(status, res.headers(), Some(res.url())) {
+                return Err(redact(o));
+            }
             let v: Value = match status.is_server_error() || status.as_u16() == 429 {
-                true => return Err(super::by_status(status, res.headers())),
-                false => res.json().await.map_err(transport_error)?,
+                true => return Err(redact(super::by_status(status, res.headers()))),
+                false => res.json().await.map_err(transport_error).map_err(redact)?,
             };
             let code = v["errcode"].as_i64().unwrap_or(0);
             if TOKEN_ERRORS.contains(&code) && !fresh {
                 fresh = true;
                 continue;
             }
-            classify(code, v["errmsg"].as_str().unwrap_or_default())?;
+            classify(code, v["errmsg"].as_str().unwrap_or_default()).map_err(redact)?;
             return Ok(v);
         }
     }
@@ -135,7 +150,15 @@ pub fn truncate_bytes(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The `message/send` bodies for `m` to `touser` (one member, or `a|b|c`).
+/// The `message/send` bodies for `m` to `touser` (one member, or `a|b|c`), as few as WeCom's
+/// limits allow, and together carrying every visible character the host sent:
+/// - with an image: a `news` article (title, the first ≤512 bytes of the text, the image),
+///   then whatever text did not fit as `text` messages;
+/// - with a link and a short text (≤512 bytes, title ≤128 bytes, no buttons): a `textcard`;
+/// - otherwise `text` (or `markdown`) messages of at most 2048 bytes, cut at line boundaries.
+///
+/// A title too long for a card's 128 bytes is shortened there and sent whole at the top of the
+/// text; buttons are written out as `label: url` lines.
 pub fn render(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value> {
     let agent: i64 = s.agent_id.parse().unwrap_or_default();
     let base = |msgtype: &str, content: Value| {
@@ -147,45 +170,71 @@ pub fn render(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value> {
         Format::Html => crate::message::strip_tags(&m.text),
         _ => m.text.clone(),
     };
-    let title = m.title.clone().unwrap_or_else(|| text.lines().next().unwrap_or_default().to_owned());
+    let given_title = m.title.clone().filter(|t| !t.is_empty());
+    let title = given_title.clone().unwrap_or_else(|| text.lines().next().unwrap_or_default().to_owned());
+    let title_fits = title.len() <= MAX_TITLE;
+    let card_title = if title_fits { title.clone() } else { format!("{}…", truncate_bytes(&title, MAX_TITLE - "…".len())) };
+    let mut extras = String::new();
+    for b in &m.buttons {
+        extras.push_str(&format!("\n{}: {}", b.text, b.url));
+    }
+    let texts = |body: &str| -> Vec<Value> {
+        let kind = if m.format == Format::Markdown { "markdown" } else { "text" };
+        split(body, MAX_TEXT, str::len).into_iter().map(|piece| base(kind, json!({"content": piece}))).collect()
+    };
     if let Some(image) = &m.image {
+        // The article's description holds what fits; the rest follows as text.
+        let mut body = match (&given_title, title_fits) {
+            (Some(t), false) => format!("{t}\n{text}"),
+            _ => text.clone(),
+        };
+        body.push_str(&extras);
+        let mut parts = split(&body, MAX_DESCRIPTION, str::len).into_iter();
+        let description = parts.next().unwrap_or_default();
+        let rest: String = parts.collect();
         let article = json!({
-            "title": truncate_bytes(&title, MAX_TITLE),
-            "description": truncate_bytes(&text, MAX_DESCRIPTION),
+            "title": card_title,
+            "description": description,
             "url": m.link.as_deref().unwrap_or(image),
             "picurl": image,
         });
-        return vec![base("news", json!({"articles": [article]}))];
+        let mut out = vec![base("news", json!({"articles": [article]}))];
+        out.extend(texts(&rest));
+        return out;
     }
     if let Some(link) = &m.link
         && m.buttons.is_empty()
         && text.len() <= MAX_DESCRIPTION
+        && title_fits
     {
         let card = json!({
-            "title": truncate_bytes(&title, MAX_TITLE),
+            "title": card_title,
             "description": text,
             "url": link,
             "btntxt": phrase("bot.open_link", m.locale),
         });
         return vec![base("textcard", card)];
     }
-    let mut body = match &m.title {
-        Some(t) if !t.is_empty() => format!("{t}\n{text}"),
-        _ => text,
+    let mut body = match &given_title {
+        Some(t) => format!("{t}\n{text}"),
+        None => text,
     };
-    for b in &m.buttons {
-        body.push_str(&format!("\n{}: {}", b.text, b.url));
-    }
+    body.push_str(&extras);
     if let Some(link) = &m.link
         && m.buttons.is_empty()
     {
         body.push_str(&format!("\n{link}"));
     }
-    let kind = if m.format == Format::Markdown { "markdown" } else { "text" };
-    split(&body, MAX_TEXT, str::len).into_iter().map(|piece| base(kind, json!({"content": piece}))).collect()
+    texts(&body)
 }
 
+/// Sends the parts of `m` not yet sent to `touser`: one member, or (only for a delivery Herald
+/// merged, [`Message::merged`]) `a|b|c`; `@all` and any malformed member are refused before a
+/// call is made.
 pub async fn send(http: &reqwest::Client, base: &str, repo: &Repo, s: &WecomSettings, touser: &str, m: &Message, parts_done: u32) -> Report {
+    if let Err(why) = crate::domain::chat::wecom_touser(touser, m.merged) {
+        return SendOutcome::permanent(why).into();
+    }
     let client = Client::new(http, base, s, repo);
     let mut done = parts_done;
     let mut invalid = Vec::new();
@@ -268,6 +317,17 @@ pub fn xml_fields(xml: &str) -> Option<HashMap<String, String>> {
     }
 }
 
+/// The key that names one real-world callback event, for handling it once. A message has its
+/// `MsgId`. An event has none, so its key is a digest of the whole decrypted payload: WeCom's
+/// retries carry the very same payload (collapsed into one), while two different events — two
+/// menu clicks in one second, of different `EventKey`s — differ somewhere and never collapse.
+pub fn dedup_key(msg: &HashMap<String, String>, plain: &str) -> String {
+    match msg.get("MsgId") {
+        Some(id) if !id.is_empty() => id.clone(),
+        _ => format!("ev:{}", crate::ids::stable_id(&[plain])),
+    }
+}
+
 fn cdata(s: &str) -> String {
     format!("<![CDATA[{}]]>", s.replace("]]>", "]]]]><![CDATA[>"))
 }
@@ -327,10 +387,7 @@ async fn handle(app: &App, req: &Request) -> HandlerResult {
         return Err(bad("no FromUserName"));
     }
     // WeCom retries three times within seconds: each message is handled once.
-    let id = match msg.get("MsgId") {
-        Some(id) if !id.is_empty() => id.clone(),
-        _ => format!("{from}:{}:{}", field("CreateTime"), field("Event")),
-    };
+    let id = dedup_key(&msg, &plain);
     if !app.repo.first_time(&format!("wc:{}", channel.name), &id, 86_400).await? {
         return Ok(empty(http::StatusCode::OK));
     }
