@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 step "tools"
 python_tools
 apprise_tools
+# wrk (Debian's package) drives the receivers under load.
+command -v wrk > /dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 start_emulator
 
 step "release builds"

@@ -225,6 +225,142 @@ async fn rate(o: &Opts, out: &mut String) -> Value {
     json!({"telegram": {"n": n, "achieved_per_sec": achieved, "of_limit": achieved / 30.0, "too_many": too_many}, "binding": binding, "webhook": {"n": m, "per_sec": per_sec}})
 }
 
+const LOAD_SECRET: &str = "load-webhook-secret-0123456789";
+
+/// wrk's Lua for Telegram: every request a new `update_id` (per thread and counter), `/ping`
+/// from one private chat, answered in the response (no outbound call).
+const TELEGRAM_LUA: &str = r#"
+local counter, tid = 0, 0
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+function init(args) tid = tonumber(wrk.thread:get("tid")) or 0 end
+function request()
+  counter = counter + 1
+  local id = tid * 100000000 + counter
+  local body = string.format('{"update_id":%d,"message":{"message_id":%d,"from":{"id":42,"is_bot":false,"first_name":"A"},"chat":{"id":42,"type":"private"},"date":1,"text":"/ping"}}', id, id)
+  return wrk.format("POST", "/callback/telegram?source=tg", {["Content-Type"] = "application/json", ["X-Telegram-Bot-Api-Secret-Token"] = "SECRET"}, body)
+end
+"#;
+
+/// wrk's Lua for WeCom: requests made beforehand (each encrypted and signed, its own `MsgId`),
+/// one a line as `path<TAB>body`, taken in turn; each thread starts at its own offset.
+const WECOM_LUA: &str = r#"
+local reqs, i = {}, 0
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+function init(args)
+  for line in io.lines(args[1]) do
+    local path, body = line:match("([^\t]+)\t(.*)")
+    reqs[#reqs + 1] = wrk.format("POST", path, {["Content-Type"] = "text/xml"}, body)
+  end
+  i = (tonumber(wrk.thread:get("tid")) or 0) * math.floor(#reqs / 4)
+end
+function request()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+"#;
+
+/// What wrk printed, as (requests/s, p50 ms, p99 ms, requests, errors: socket errors plus
+/// non-2xx answers).
+fn parse_wrk(text: &str) -> Option<(f64, f64, f64, u64, u64)> {
+    let ms = |v: &str| -> Option<f64> {
+        let (n, unit) = v.trim().split_at(v.trim().find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = n.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            "m" => n * 60_000.0,
+            _ => return None,
+        })
+    };
+    let field = |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim));
+    let rps: f64 = field("Requests/sec:")?.parse().ok()?;
+    let p50 = ms(field("50%")?)?;
+    let p99 = ms(field("99%")?)?;
+    let requests: u64 = text.lines().find(|l| l.contains("requests in"))?.split_whitespace().next()?.parse().ok()?;
+    let non_2xx: u64 = field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let socket: u64 =
+        field("Socket errors:").map(|v| v.split(',').filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok()).sum()).unwrap_or(0);
+    Some((rps, p50, p99, requests, non_2xx + socket))
+}
+
+/// The receivers of the local runner (HTTP server, durable embedded store in a temporary
+/// directory: what `herald-local` runs) under wrk, 50 connections, 2 threads.
+async fn load(o: &Opts, out: &mut String) -> Value {
+    let wrk_ok = Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if !wrk_ok {
+        writeln!(out, "(not run: `wrk` is not installed; `make bench` installs it)").ok();
+        return Value::Null;
+    }
+    let secs = if o.smoke { 2 } else { 10 };
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = local_app(herald_tests::test_config(), Some(dir.path()));
+    let tg = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "webhook_secret": LOAD_SECRET, "api_base": "http://127.0.0.1:9"}});
+    let wc = json!({"kind": "wecom", "settings": {"corp_id": herald_tests::wecom::CORP, "agent_id": 1, "secret": "s", "token": herald_tests::wecom::TOKEN, "encoding_aes_key": herald_tests::wecom::AES_KEY, "api_base": "http://127.0.0.1:9"}});
+    for (name, c) in [("tg", tg), ("wc", wc)] {
+        let channel = herald::domain::Channel::from_json(name, c, None, app.now()).unwrap();
+        app.repo.put_channel(&channel).await.unwrap();
+    }
+    let (base, _app) = herald_tests::start_local(app).await;
+    let scripts = tempfile::tempdir().unwrap();
+    let tg_lua = scripts.path().join("telegram.lua");
+    std::fs::write(&tg_lua, TELEGRAM_LUA.replace("SECRET", LOAD_SECRET)).unwrap();
+    let wc_lua = scripts.path().join("wecom.lua");
+    std::fs::write(&wc_lua, WECOM_LUA).unwrap();
+    // WeCom: distinct messages, encrypted and signed now (inside the five-minute window).
+    let crypto =
+        herald::channels::wecom::crypto::Crypto::new(herald_tests::wecom::TOKEN, herald_tests::wecom::AES_KEY, herald_tests::wecom::CORP).unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let n = if o.smoke { 2_000 } else { 80_000 };
+    let mut lines = String::new();
+    for id in 0..n {
+        let inner = format!(
+            "<xml><ToUserName><![CDATA[{0}]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[/ping]]></Content><MsgId>{id}</MsgId><AgentID>1</AgentID></xml>",
+            herald_tests::wecom::CORP
+        );
+        let enc = crypto.encrypt_with(&inner, herald::ids::random_bytes::<16>()).unwrap();
+        let sig = crypto.signature(&now.to_string(), "n", &enc);
+        writeln!(lines, "/callback/wecom?source=wc&msg_signature={sig}&timestamp={now}&nonce=n\t<xml><ToUserName><![CDATA[{}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt><AgentID><![CDATA[1]]></AgentID></xml>", herald_tests::wecom::CORP).ok();
+    }
+    let wc_reqs = scripts.path().join("wecom.txt");
+    std::fs::write(&wc_reqs, lines).unwrap();
+    writeln!(out, "The local runner's HTTP server on the durable embedded store (redb in a temporary directory), `wrk -t2 -c50 -d{secs}s --latency`, on this machine beside the server (2 cores shared by both); every Telegram request a new update, each answered in its response.\n").ok();
+    writeln!(out, "| receiver (request) | requests | errors | requests/s | p50 | p99 |\n|---|---|---|---|---|---|").ok();
+    let mut result = serde_json::Map::new();
+    for (name, label, script, args) in [
+        ("telegram", "Telegram `/ping` (secret token, dedup, bot, passive reply)", &tg_lua, vec![]),
+        (
+            "wecom",
+            "WeCom `/ping` (signature, AES, dedup, bot, encrypted passive reply)",
+            &wc_lua,
+            vec!["--".to_owned(), wc_reqs.display().to_string()],
+        ),
+    ] {
+        let (script, base) = (script.display().to_string(), base.clone());
+        let d = format!("{secs}s");
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("wrk").args(["-t2", "-c50", "-d", &d, "--latency", "-s", &script, &base]).args(args).output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let (rps, p50, p99, requests, errors) =
+            parse_wrk(&text).unwrap_or_else(|| panic!("wrk said: {text} {}", String::from_utf8_lossy(&output.stderr)));
+        assert_eq!(errors, 0, "{name}: {text}");
+        let repeats = if name == "wecom" && requests as usize > n {
+            format!(" ({} repeats of the {n} prepared: duplicates)", requests as usize - n)
+        } else {
+            String::new()
+        };
+        writeln!(out, "| {label}{repeats} | {requests} | {errors} | {rps:.0} | {p50:.2} ms | {p99:.2} ms |").ok();
+        result.insert(name.into(), json!({"requests": requests, "errors": errors, "rps": rps, "p50_ms": p50, "p99_ms": p99}));
+    }
+    Value::Object(result)
+}
+
 /// The most of `times` (in order) inside any window of length `w`.
 fn most_in_window(times: &[Instant], w: Duration) -> usize {
     let (mut most, mut start) = (0, 0);
@@ -777,8 +913,9 @@ async fn main() {
         jiff::Timestamp::now().strftime("%Y-%m-%d")
     )
     .ok();
-    let sections: [(&str, &str); 7] = [
+    let sections: [(&str, &str); 8] = [
         ("startup", "Start-up"),
+        ("load", "Receivers under load"),
         ("rate", "Delivery rate"),
         ("faults", "Fault run"),
         ("apprise", "Apprise side by side"),
@@ -794,6 +931,7 @@ async fn main() {
         eprintln!("bench: {title}...");
         let v = match key {
             "startup" => startup(&o, &mut out).await,
+            "load" => load(&o, &mut out).await,
             "rate" => rate(&o, &mut out).await,
             "faults" => faults(&o, &mut out).await,
             "apprise" => apprise(&o, &mut out).await,
