@@ -586,3 +586,32 @@ async fn a_stored_id_that_would_address_many_is_refused_by_the_sender() {
     }
     assert_eq!(api.received().iter().filter(|r| r.path.ends_with("/message/send")).count(), before, "nothing was sent");
 }
+
+#[tokio::test]
+async fn a_stored_bot_call_to_many_is_refused() {
+    let (_d, app) = embedded_app();
+    let ctx = herald::channels::SendContext { http: &app.http, repo: &app.repo };
+    let now = app.now();
+    let tg = herald::domain::Channel::from_json(
+        "tg",
+        json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": "http://127.0.0.1:9"}}),
+        None,
+        now,
+    )
+    .unwrap();
+    let wc = herald::domain::Channel::from_json(
+        "wc",
+        json!({"kind": "wecom", "settings": {"corp_id": "ww", "agent_id": 1, "secret": "s", "api_base": "http://127.0.0.1:9"}}),
+        None,
+        now,
+    )
+    .unwrap();
+    for (c, method, payload) in [
+        (&tg, "sendMessage", json!({"chat_id": "1|2", "text": "x"})),
+        (&wc, "message/send", json!({"touser": "@all", "msgtype": "text", "text": {"content": "x"}})),
+        (&wc, "message/send", json!({"touser": "a|b", "msgtype": "text", "text": {"content": "x"}})),
+    ] {
+        let outcome = herald::channels::execute(&ctx, c, method, &payload).await;
+        assert!(matches!(&outcome, herald::channels::SendOutcome::Permanent { reason, .. } if reason.contains("refused recipient")), "{outcome:?}");
+    }
+}
