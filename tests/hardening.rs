@@ -105,6 +105,14 @@ async fn a_redirect_is_a_permanent_visible_failure_naming_the_host() {
     let (_, r) = call(&app, "POST", "/api/v1/channels/tg/test", None).await;
     assert_eq!(r["outcome"], "permanent", "{r}");
     assert!(r["detail"].as_str().unwrap().contains("redirected to elsewhere.test"), "{r}");
+
+    // A WeCom api_base (the proxy) that redirects: the same, and the corpsecret went nowhere else.
+    let wc = json!({"kind": "wecom", "enabled": false, "settings": {"corp_id": "ww1", "agent_id": 1, "secret": "corp-secret-value", "api_base": server.url}});
+    assert_eq!(put_channel(&app, "wc", wc).await.0, 201);
+    let (_, r) = call(&app, "POST", "/api/v1/channels/wc/test", Some(json!({"recipient": "zhangsan"}))).await;
+    assert_eq!(r["outcome"], "permanent", "{r}");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(detail.contains("redirected to elsewhere.test") && !detail.contains("corp-secret-value"), "{r}");
 }
 
 // ---- 4. a platform's error text never carries the channel's secrets ----
