@@ -105,6 +105,14 @@ async fn a_redirect_is_a_permanent_visible_failure_naming_the_host() {
     let (_, r) = call(&app, "POST", "/api/v1/channels/tg/test", None).await;
     assert_eq!(r["outcome"], "permanent", "{r}");
     assert!(r["detail"].as_str().unwrap().contains("redirected to elsewhere.test"), "{r}");
+
+    // A WeCom api_base (the proxy) that redirects: the same, and the corpsecret went nowhere else.
+    let wc = json!({"kind": "wecom", "enabled": false, "settings": {"corp_id": "ww1", "agent_id": 1, "secret": "corp-secret-value", "api_base": server.url}});
+    assert_eq!(put_channel(&app, "wc", wc).await.0, 201);
+    let (_, r) = call(&app, "POST", "/api/v1/channels/wc/test", Some(json!({"recipient": "zhangsan"}))).await;
+    assert_eq!(r["outcome"], "permanent", "{r}");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(detail.contains("redirected to elsewhere.test") && !detail.contains("corp-secret-value"), "{r}");
 }
 
 // ---- 4. a platform's error text never carries the channel's secrets ----
@@ -585,4 +593,33 @@ async fn a_stored_id_that_would_address_many_is_refused_by_the_sender() {
         assert!(d["reason"].as_str().unwrap().contains("refused recipient"), "{id}: {got}");
     }
     assert_eq!(api.received().iter().filter(|r| r.path.ends_with("/message/send")).count(), before, "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_stored_bot_call_to_many_is_refused() {
+    let (_d, app) = embedded_app();
+    let ctx = herald::channels::SendContext { http: &app.http, repo: &app.repo };
+    let now = app.now();
+    let tg = herald::domain::Channel::from_json(
+        "tg",
+        json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": "http://127.0.0.1:9"}}),
+        None,
+        now,
+    )
+    .unwrap();
+    let wc = herald::domain::Channel::from_json(
+        "wc",
+        json!({"kind": "wecom", "settings": {"corp_id": "ww", "agent_id": 1, "secret": "s", "api_base": "http://127.0.0.1:9"}}),
+        None,
+        now,
+    )
+    .unwrap();
+    for (c, method, payload) in [
+        (&tg, "sendMessage", json!({"chat_id": "1|2", "text": "x"})),
+        (&wc, "message/send", json!({"touser": "@all", "msgtype": "text", "text": {"content": "x"}})),
+        (&wc, "message/send", json!({"touser": "a|b", "msgtype": "text", "text": {"content": "x"}})),
+    ] {
+        let outcome = herald::channels::execute(&ctx, c, method, &payload).await;
+        assert!(matches!(&outcome, herald::channels::SendOutcome::Permanent { reason, .. } if reason.contains("refused recipient")), "{outcome:?}");
+    }
 }

@@ -226,6 +226,21 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_webhook_body_carries_the_text_exactly_and_is_signed_over_its_bytes(t in text(), title in proptest::option::of(any::<String>())) {
+        let m = message(&t, Format::Markdown, title.clone());
+        let body = herald::channels::webhook::body(&m);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        prop_assert_eq!(v["text"].as_str(), Some(t.as_str()));
+        prop_assert_eq!(v["title"].as_str(), title.as_deref());
+        let sig = herald::channels::webhook::signature("secret", &body);
+        prop_assert!(sig.starts_with("sha256=") && sig.len() == 71);
+    }
+}
+
 // ---- the bot's command parser and chat ids ----
 
 proptest! {

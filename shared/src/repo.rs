@@ -199,8 +199,11 @@ impl Repo {
         Ok(self.table.delete("CHANNELS", name, Cond::Any).await?.is_some())
     }
 
+    /// The global settings (defaults when none are stored). Numbers stored before they were
+    /// range-checked are brought into range here, so no reader's arithmetic can wrap on them.
     pub async fn settings(&self) -> StoreResult<Settings> {
-        let s: Settings = self.get_live("SETTINGS", "-").await?.map(|v| v.value).unwrap_or_default();
+        let mut s: Settings = self.get_live("SETTINGS", "-").await?.map(|v| v.value).unwrap_or_default();
+        s.clamp_numbers();
         self.remember_tz(&s);
         Ok(s)
     }

@@ -123,6 +123,17 @@ pub async fn execute(ctx: &SendContext<'_>, channel: &Channel, method: &str, pay
 }
 
 async fn execute_raw(ctx: &SendContext<'_>, channel: &Channel, method: &str, payload: &serde_json::Value) -> SendOutcome {
+    // A stored call names its chat too (a bot's word to an account's old chat): one chat only.
+    let single = match (&channel.settings, payload.get("chat_id").or_else(|| payload.get("touser"))) {
+        (ChannelSettings::Wecom(_), Some(serde_json::Value::String(to))) => crate::domain::chat::wecom_touser(to, false),
+        (ChannelSettings::Telegram(_), Some(serde_json::Value::String(chat))) => {
+            crate::domain::ChatId::parse("chat_id", channel.kind(), chat).map(|_| ()).map_err(|e| format!("refused recipient: it {}", e.message))
+        }
+        _ => Ok(()),
+    };
+    if let Err(why) = single {
+        return SendOutcome::permanent(why);
+    }
     match &channel.settings {
         ChannelSettings::Telegram(s) => match telegram::Api::new(ctx.http, channel.api_base(), s).call(method, payload).await {
             Ok(_) => SendOutcome::Sent,

@@ -180,6 +180,20 @@ impl Settings {
         Ok(())
     }
 
+    /// Brings numbers into the ranges [`Settings::validate`] enforces (for settings stored before
+    /// it enforced them): `offline_after_secs`, `debounce`, check-in rewards, reminder days.
+    pub fn clamp_numbers(&mut self) {
+        let n = &mut self.node;
+        n.offline_after_secs = n.offline_after_secs.clamp(MIN_OFFLINE_AFTER_SECS, MAX_OFFLINE_AFTER_SECS);
+        n.debounce = n.debounce.clamp(1, 100);
+        let c = &mut self.checkin;
+        c.min = c.min.clamp(0, MAX_CHECKIN_REWARD);
+        c.max = c.max.clamp(c.min, MAX_CHECKIN_REWARD);
+        self.reminders.expiry_days.retain(|d| *d <= 365);
+        self.reminders.expiry_days.truncate(32);
+        self.reminders.traffic_percent = self.reminders.traffic_percent.clamp(50, 100);
+    }
+
     pub fn tz(&self) -> Result<TimeZone, jiff::Error> {
         TimeZone::get(&self.time_zone)
     }
@@ -212,6 +226,18 @@ mod tests {
         let s: Settings = serde_json::from_str(r#"{"routes": {"download": "user,admin"}}"#).unwrap();
         assert_eq!(s.routes["download"], Scope::UserAdmin);
         assert!(serde_json::from_str::<Settings>(r#"{"routes": {"x": "everyone"}}"#).is_err());
+    }
+
+    #[test]
+    fn numbers_stored_before_the_checks_are_brought_into_range() {
+        let mut s: Settings = serde_json::from_str(
+            r#"{"node": {"offline_after_secs": 18446744073709551615, "debounce": 0}, "checkin": {"min": -5, "max": 9223372036854775807}}"#,
+        )
+        .unwrap();
+        assert!(s.validate().is_err());
+        s.clamp_numbers();
+        assert_eq!((s.node.offline_after_secs, s.node.debounce, s.checkin.min, s.checkin.max), (MAX_OFFLINE_AFTER_SECS, 1, 0, MAX_CHECKIN_REWARD));
+        assert!(s.validate().is_ok());
     }
 
     #[test]
