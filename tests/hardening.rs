@@ -447,21 +447,7 @@ async fn two_different_wecom_menu_clicks_in_one_second_are_both_handled() {
 // ---- 13. every visible character arrives, in as few messages as fit ----
 
 fn message(text: &str, format: herald::domain::Format) -> herald::message::Message {
-    herald::message::Message {
-        notification: "n".into(),
-        delivery: "d".into(),
-        ty: "announcement".into(),
-        title: None,
-        text: text.into(),
-        format,
-        link: None,
-        image: None,
-        buttons: Vec::new(),
-        silent: false,
-        locale: herald::domain::Locale::En,
-        merged: false,
-        created_at: jiff::Timestamp::UNIX_EPOCH,
-    }
+    herald_tests::message(text, format, None)
 }
 
 fn utf16(s: &str) -> usize {

@@ -13,9 +13,8 @@
 use herald::channels::wecom::crypto::Crypto;
 use herald::domain::{ChannelKind, ChatId, Format};
 use herald::markup::{escape_html, markdown_to_html, split, utf16_len};
-use herald::message::Message;
-use herald_tests::embedded_app;
 use herald_tests::wecom::{AES_KEY, CORP, TOKEN as WTOKEN};
+use herald_tests::{embedded_app, message};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::json;
@@ -54,24 +53,6 @@ fn text() -> impl Strategy<Value = String> {
 /// A long text (past one Telegram message) built from [`text`]'s pieces.
 fn long_text() -> impl Strategy<Value = String> {
     (text(), 1usize..400).prop_map(|(t, n)| t.repeat(n.min(20_000 / t.len().max(1)).max(1)))
-}
-
-fn message(text: &str, format: Format, title: Option<String>) -> Message {
-    Message {
-        notification: "n".into(),
-        delivery: "d".into(),
-        ty: "announcement".into(),
-        title,
-        text: text.into(),
-        format,
-        link: None,
-        image: None,
-        buttons: Vec::new(),
-        silent: false,
-        locale: herald::domain::Locale::En,
-        merged: false,
-        created_at: jiff::Timestamp::UNIX_EPOCH,
-    }
 }
 
 /// Decodes the entities `escape_html` writes, left to right (exact, unlike chained replaces).

@@ -5,16 +5,19 @@
 /// Escapes `& < >` (and quotes, for attribute values) for Telegram's HTML parse mode.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
+    s.chars().for_each(|c| push_escaped(&mut out, c));
     out
+}
+
+/// Appends `c` to `out`, escaped as [`escape_html`] does.
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        _ => out.push(c),
+    }
 }
 
 /// Whether `line` opens (outside a block) or closes (inside one) a fenced code block, as
@@ -152,13 +155,7 @@ fn inline(line: &str, out: &mut String) {
                 continue;
             }
         }
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
+        push_escaped(out, c);
         i += 1;
     }
 }

@@ -194,3 +194,23 @@ pub async fn seed_chats(app: &App, n: usize) {
         .collect();
     app.repo.seed_users(&users).await.unwrap();
 }
+
+/// A rendered-to-be message with only `text`, `format` and `title` set, for the renderers and
+/// splitters' tests.
+pub fn message(text: &str, format: herald::domain::Format, title: Option<String>) -> herald::message::Message {
+    herald::message::Message {
+        notification: "n".into(),
+        delivery: "d".into(),
+        ty: "announcement".into(),
+        title,
+        text: text.into(),
+        format,
+        link: None,
+        image: None,
+        buttons: Vec::new(),
+        silent: false,
+        locale: herald::domain::Locale::En,
+        merged: false,
+        created_at: jiff::Timestamp::UNIX_EPOCH,
+    }
+}
