@@ -609,3 +609,118 @@ async fn a_stored_bot_call_to_many_is_refused() {
         assert!(matches!(&outcome, herald::channels::SendOutcome::Permanent { reason, .. } if reason.contains("refused recipient")), "{outcome:?}");
     }
 }
+
+// ---- found by the red-team pass after the merge ----
+
+/// A secret left out of a `PUT` or `PATCH` reads as masked: it follows the same rule, so a
+/// request that only changes where the secret goes is refused, and nothing reaches the new host.
+#[tokio::test]
+async fn a_secret_left_out_never_follows_a_new_destination() {
+    let (_d, app) = embedded_app();
+    let attacker = TestServer::start(|_| Reply::ok(r#"{"ok": true, "result": true}"#)).await;
+    let tg = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "chat_id": "-100123", "api_base": "https://proxy-a.test"}});
+    assert_eq!(put_channel(&app, "tg", tg).await.0, 201);
+    for (method, body) in
+        [("PATCH", json!({"settings": {"api_base": attacker.url}})), ("PUT", json!({"kind": "telegram", "settings": {"api_base": attacker.url}}))]
+    {
+        let (status, err) = call(&app, method, "/api/v1/channels/tg", Some(body)).await;
+        assert_eq!((status, err["field"].as_str()), (400, Some("settings.bot_token")), "{method}: {err}");
+    }
+    assert!(attacker.received().is_empty(), "the token never left");
+    // What does not move the secret still keeps it.
+    assert_eq!(call(&app, "PATCH", "/api/v1/channels/tg", Some(json!({"enabled": false}))).await.0, 200);
+    let stored = app.repo.channel("tg").await.unwrap().unwrap();
+    let herald::domain::ChannelSettings::Telegram(t) = &stored.settings else { panic!() };
+    assert_eq!((t.bot_token.expose(), stored.enabled), (BOT_TOKEN, false));
+    let old_secret = t.webhook_secret.clone();
+    // Sent again with the new host: fine, and the webhook secret Herald made is made anew
+    // (it is told to the platform, so it never follows a new host either).
+    let moved = json!({"settings": {"api_base": "https://proxy-b.test", "bot_token": BOT_TOKEN}});
+    assert_eq!(call(&app, "PATCH", "/api/v1/channels/tg", Some(moved)).await.0, 200);
+    let stored = app.repo.channel("tg").await.unwrap().unwrap();
+    let herald::domain::ChannelSettings::Telegram(t) = &stored.settings else { panic!() };
+    assert!(old_secret.is_none() || t.webhook_secret.as_ref().map(|s| s.expose().to_owned()) != old_secret.map(|s| s.expose().to_owned()));
+
+    // A webhook's signing key and a WeCom secret likewise.
+    let hook = json!({"kind": "webhook", "settings": {"url": "https://hooks.test/in", "secret": "webhook-signing-key"}});
+    assert_eq!(put_channel(&app, "h", hook).await.0, 201);
+    let (status, err) = call(&app, "PATCH", "/api/v1/channels/h", Some(json!({"settings": {"url": format!("{}/x", attacker.url)}}))).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("settings.secret")), "{err}");
+    let wc = json!({"kind": "wecom", "enabled": false, "settings": {"corp_id": "ww1", "agent_id": 1000002, "secret": "corp-secret-value"}});
+    assert_eq!(put_channel(&app, "w", wc).await.0, 201);
+    let (status, err) = call(&app, "PATCH", "/api/v1/channels/w", Some(json!({"settings": {"corp_id": "ww2"}}))).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("settings.secret")), "{err}");
+    assert!(attacker.received().is_empty());
+}
+
+/// WeCom's access token is kept per corp, agent, secret and host: a config that shares the corp
+/// and agent but not the secret (or points elsewhere) never gets another config's token.
+#[tokio::test]
+async fn a_wecom_token_is_never_handed_to_another_secret_or_host() {
+    let (_d, app) = embedded_app();
+    let real = herald_tests::wecom::FakeWecom::start().await;
+    let other = herald_tests::wecom::FakeWecom::start().await;
+    let wc = |secret: &str, base: &str| json!({"kind": "wecom", "settings": {"corp_id": herald_tests::wecom::CORP, "agent_id": herald_tests::wecom::AGENT, "secret": secret, "api_base": base}});
+    let (status, body) = put_channel(&app, "wc", wc(herald_tests::wecom::SECRET, &real.server.url)).await;
+    assert_eq!((status, &body["registration"]["ok"]), (201, &json!(true)), "{body}");
+    assert_eq!(real.with(|s| s.tokens_issued), 1);
+    let (status, _) = put_channel(&app, "wc2", wc("i-do-not-know-the-secret", &other.server.url)).await;
+    assert_eq!(status, 201);
+    let leaked = other.server.received().iter().any(|r| r.query.contains("access_token="));
+    assert!(!leaked, "{:?}", other.server.received().iter().map(|r| (r.path.clone(), r.query.clone())).collect::<Vec<_>>());
+    assert_eq!(other.calls("/cgi-bin/gettoken"), 1, "it asked for a token of its own (and was refused)");
+}
+
+/// `/my` shows an account only in a private chat or the configured group: the menu's button is
+/// held to the same rule as the command.
+#[tokio::test]
+async fn the_account_button_is_held_to_the_configured_group_like_my() {
+    let (_d, app) = embedded_app();
+    // No group configured: the bot may be in groups, and shows no account in any.
+    let settings = json!({"bot_token": BOT_TOKEN, "webhook_secret": TG_SECRET, "bot_username": "herald_test_bot"});
+    assert_eq!(put_channel(&app, "tg", json!({"kind": "telegram", "settings": settings})).await.0, 201);
+    call(&app, "PUT", "/api/v1/users/u5", Some(json!({"name": "Victim", "plan": "Gold", "ids": {"telegram": "42"}}))).await;
+    let press = json!({"callback_query": {"id": "cb-my", "from": {"id": 42, "is_bot": false, "first_name": "Ada"}, "message": {"message_id": 5, "chat": {"id": -999, "type": "group"}}, "chat_instance": "1", "data": "m:my"}});
+    let (status, reply) = update(&app, press).await;
+    assert_eq!((status, reply["method"].as_str(), reply["show_alert"].as_bool()), (200, Some("answerCallbackQuery"), Some(true)), "{reply}");
+    assert!(!reply.to_string().contains("Gold"), "{reply}");
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 0, "no edit showing the account was queued");
+}
+
+/// A user's notice that reaches nobody (unknown user; admins without a chat id) is recorded as
+/// skipped with the reason, not dropped without a trace.
+#[tokio::test]
+async fn a_notice_that_reaches_nobody_is_recorded_with_why() {
+    let (_d, app) = embedded_app();
+    put_channel(&app, "hook", json!({"kind": "webhook", "types": ["download"], "settings": {"url": "https://hooks.test/in"}})).await;
+    call(&app, "PUT", "/api/v1/users/a1", Some(json!({"role": "admin"}))).await;
+    let (status, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "account", "text": "x", "to": {"user": "ext1"}}))).await;
+    assert_eq!(status, 202, "{v}");
+    let (_, n) = call(&app, "GET", &format!("/api/v1/notifications/{}", v["id"].as_str().unwrap()), None).await;
+    let d = &n["deliveries"];
+    assert_eq!((d.as_array().unwrap().len(), d[0]["status"].as_str()), (1, Some("skipped")), "{n}");
+    assert!(d[0]["reason"].as_str().unwrap().contains("no admin has a chat id"), "{n}");
+}
+
+/// The rest of the pass: a test message is short (it bypasses the queue's pacing); an API body
+/// is an object, never an array read field by field; registering a kind that has nothing to
+/// register is the caller's mistake (400), not the platform's (502).
+#[tokio::test]
+async fn test_messages_are_short_bodies_are_objects_and_register_says_what_it_cannot() {
+    let (_d, app) = embedded_app();
+    put_channel(&app, "hook", json!({"kind": "webhook", "settings": {"url": "https://hooks.test/in"}})).await;
+    let long = "y".repeat(herald::api::MAX_TEST_TEXT + 1);
+    let (status, err) = call(&app, "POST", "/api/v1/channels/hook/test", Some(json!({"text": long}))).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("text")), "{err}");
+    for (method, path, body) in [
+        ("PUT", "/api/v1/users/u2", json!(["admin", "Mallory"])),
+        ("POST", "/api/v1/notify", json!(["node", "t", "x", "all"])),
+        ("PUT", "/api/v1/settings", json!([])),
+    ] {
+        let (status, err) = call(&app, method, path, Some(body)).await;
+        assert_eq!(status, 400, "{method} {path}: {err}");
+    }
+    assert_eq!(call(&app, "GET", "/api/v1/users/u2", None).await.0, 404, "nothing was created");
+    let (status, err) = call(&app, "POST", "/api/v1/channels/hook/register", None).await;
+    assert_eq!(status, 400, "{err}");
+}

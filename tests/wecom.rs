@@ -205,7 +205,10 @@ async fn sends_through_api_base_with_one_cached_token_refreshed_when_expired() {
     assert_eq!((sent[0]["touser"].as_str(), sent[0]["agentid"].as_i64()), (Some("zhangsan"), Some(1000002)));
 
     // The shared token is no longer good (WeCom answers 40014): a new one, and the send once more.
-    app.repo.cache("wecom:wx5823bf96d3bd56c7:1000002", "stale-token", 3600).await.unwrap();
+    let channel = app.repo.channel("wc").await.unwrap().unwrap();
+    let herald::domain::channel::ChannelSettings::Wecom(w) = &channel.settings else { unreachable!() };
+    let key = herald::channels::wecom::Client::new(&app.http, channel.api_base(), w, &app.repo).cache_key();
+    app.repo.cache(&key, "stale-token", 3600).await.unwrap();
     let id = notify(&app, json!({"type": "account", "text": "third", "to": {"user": "u1"}})).await;
     drain(&app, &d).await;
     assert_eq!(first_delivery(&app, &id).await["status"], "sent");

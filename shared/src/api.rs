@@ -64,6 +64,9 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         ["channels", name, "test"] if m == Method::POST => test_channel(app, name, req).await,
         ["channels", name, "register"] if m == Method::POST => {
             let c = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
+            if !registers(c.kind()) {
+                return Err(Invalid::new("", format!("{} channels have nothing to register", c.kind())).into());
+            }
             let r = register(app, &c, req).await;
             Ok(json(if r["ok"] == true { StatusCode::OK } else { StatusCode::BAD_GATEWAY }, &r))
         }
@@ -135,12 +138,16 @@ async fn get_channel(app: &App, name: &str) -> HandlerResult {
 
 /// A channel `PUT`/`PATCH` body over the stored channel (JSON merge patch: what it leaves out
 /// keeps its value, `null` removes). A body naming another kind replaces the channel.
+/// The stored channel as the API shows it (secrets and credential-bearing URLs masked), with
+/// `body` merged over it: whatever the body leaves out reads as masked, so
+/// [`Channel::from_json`]'s rule decides whether a stored secret may be kept (only for the same
+/// kind and destination), the same for a secret left out as for one sent back masked.
 fn merged_channel(previous: Option<&Channel>, body: Value) -> Value {
     let Some(prev) = previous else { return body };
     if body.get("kind").is_some_and(|k| k.as_str() != Some(prev.kind().as_str())) {
         return body;
     }
-    let mut doc = prev.to_json();
+    let mut doc = prev.public_json();
     if let Some(o) = doc.as_object_mut() {
         o.remove("updated_at");
         o.remove("name");
@@ -158,13 +165,19 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     let mut body = channel.public_json();
     // Platforms that are told where Herald is (webhook, commands, menus) are told on save.
-    if channel.enabled && matches!(channel.kind(), crate::domain::ChannelKind::Telegram | crate::domain::ChannelKind::Wecom) {
+    if channel.enabled && registers(channel.kind()) {
         body["registration"] = register(app, &channel, req).await;
         if let Some(saved) = app.repo.channel(name).await? {
             body["settings"] = saved.public_json()["settings"].clone();
         }
     }
     Ok(json(status, &body))
+}
+
+/// Whether channels of `kind` are told where Herald is (Telegram's webhook and commands, WeCom's
+/// menu): done on save and by `POST /channels/{name}/register`.
+fn registers(kind: crate::domain::ChannelKind) -> bool {
+    matches!(kind, crate::domain::ChannelKind::Telegram | crate::domain::ChannelKind::Wecom)
 }
 
 /// Registers a channel with its platform (Telegram: webhook and commands; WeCom: the menu).
@@ -199,9 +212,15 @@ struct TestRequest {
     text: Option<String>,
 }
 
+/// Longest text of a test message, in characters (one message on every platform).
+pub const MAX_TEST_TEXT: usize = 500;
+
 /// Sends a test message now (not through the queue) and reports the platform's answer.
 async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     let t: TestRequest = if req.body.is_empty() { TestRequest { recipient: None, text: None } } else { parse_body(req)? };
+    // A test is one short message, sent inside this request: never a long one split into many
+    // calls that bypass the queue's pacing.
+    crate::domain::check_len("text", t.text.as_deref().unwrap_or_default(), MAX_TEST_TEXT)?;
     let channel = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
     let recipient = t
         .recipient

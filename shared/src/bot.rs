@@ -224,7 +224,7 @@ impl Ctx<'_> {
             "ping" => Ok(vec![reply(self.pw("bot.ping", params! {"user" => self.inbound.from.id, "chat" => self.inbound.chat}))]),
             "menu" => Ok(vec![self.menu(None)]),
             "my" => {
-                if group && self.conf.group.as_deref() != Some(self.inbound.chat.as_str()) {
+                if !self.account_shown_here() {
                     return Ok(vec![reply(self.p("bot.group_only"))]);
                 }
                 let mut r = self.my()?;
@@ -486,6 +486,12 @@ impl Ctx<'_> {
         Ok(None)
     }
 
+    /// Whether the account may be shown in this chat: a private chat, or the configured group
+    /// (whether asked by `/my` or by the menu's button).
+    fn account_shown_here(&self) -> bool {
+        !self.inbound.group || self.conf.group.as_deref() == Some(self.inbound.chat.as_str())
+    }
+
     async fn button(&mut self, id: &str, data: &str, message: Option<String>) -> Result<Vec<Action>, ApiError> {
         let answer = |text: Option<String>, alert: bool| Action::Answer { id: id.to_owned(), text, alert };
         if self.user.is_none() && data != "ub:n" {
@@ -493,6 +499,7 @@ impl Ctx<'_> {
         }
         let out = match data {
             "m:" => vec![answer(None, false), self.menu(message)],
+            "m:my" if !self.account_shown_here() => vec![answer(Some(self.p("bot.group_only")), true)],
             "m:my" => {
                 let Action::Reply { text, .. } = self.my()? else { return Ok(vec![answer(None, false)]) };
                 vec![answer(None, false), Action::Reply { text, buttons: vec![vec![(self.p("bot.menu.back"), "m:".into())]], edit: message }]

@@ -52,12 +52,18 @@ impl Request {
         plain.then(|| format!("{scheme}://{host}"))
     }
 
-    /// The body as JSON, or 400 naming what is wrong.
+    /// The body as a JSON object (every API body is one), or 400 naming what is wrong; 413
+    /// past [`MAX_BODY`]. An array is refused here: serde would read it field by field, in order.
     pub fn json(&self) -> Result<serde_json::Value, ApiError> {
         if self.body.len() > MAX_BODY {
             return Err(ApiError::TooLarge);
         }
-        serde_json::from_slice(&self.body).map_err(|e| ApiError::Invalid(Invalid::new("", format!("body is not valid JSON: {e}"))))
+        let v: serde_json::Value =
+            serde_json::from_slice(&self.body).map_err(|e| ApiError::Invalid(Invalid::new("", format!("body is not valid JSON: {e}"))))?;
+        if !v.is_object() {
+            return Err(ApiError::Invalid(Invalid::new("", "body must be a JSON object")));
+        }
+        Ok(v)
     }
 }
 

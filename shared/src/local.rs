@@ -91,7 +91,7 @@ impl Default for Limits {
 
 /// What a connection past [`Limits::max_connections`] reads before it is closed.
 const BUSY: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 18\r\nconnection: close\r\n\r\n{\"error\":\"busy\"}\n";
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 17\r\nconnection: close\r\n\r\n{\"error\":\"busy\"}\n";
 
 /// Serves HTTP on `listener` until the process ends, with the default [`Limits`].
 pub async fn serve(app: Arc<App>, listener: TcpListener) {

@@ -246,6 +246,8 @@ fn plan_people(p: &mut Planner<'_>, a: &Audience, known: &Known<'_>) {
     if a.admins {
         p.admins(known.admins, None);
     }
+    // A user's notice that reaches nobody at all is recorded as skipped, saying why.
+    let mut unreached: Option<(String, String)> = None;
     if let Some(id) = &a.user {
         let fallback_note = match known.user {
             None => Some(format!("for user {id}, who is not in the directory")),
@@ -260,9 +262,8 @@ fn plan_people(p: &mut Planner<'_>, a: &Audience, known: &Known<'_>) {
             // and their copy names the user.
             let fallback = Fallback { note: note.clone(), user: Some(user_label(id, known.user)) };
             p.admins(known.admins, Some(&fallback));
-            if known.admins.is_empty() {
-                p.skipped(id, Some(id), &format!("no recipient: {note}, and there are no admins"));
-            }
+            let admins = if known.admins.is_empty() { "there are no admins" } else { "no admin has a chat id on an enabled channel" };
+            unreached = Some((id.clone(), format!("no recipient: {note}, and {admins}")));
         }
     } else if !a.admins && !a.everyone {
         // `user` scope without a user: MoviePilot sends such messages to the admins.
@@ -270,6 +271,11 @@ fn plan_people(p: &mut Planner<'_>, a: &Audience, known: &Known<'_>) {
     }
     if a.defaults {
         p.defaults();
+    }
+    if let Some((id, why)) = unreached
+        && p.out.iter().all(|d| d.status == DeliveryStatus::Skipped)
+    {
+        p.skipped(&id, Some(&id), &why);
     }
 }
 

@@ -33,8 +33,12 @@ async fn run() -> Result<(), ConfigError> {
     };
     // The token itself is never printed: it is in the file, readable by this user only.
     let source = if from_variable { "HERALD_API_TOKEN".to_owned() } else { data_dir.join("api-token").display().to_string() };
+    let every: u64 = var("HERALD_TICK_SECS", "300")
+        .parse()
+        .ok()
+        .filter(|s| (1..=86_400).contains(s))
+        .ok_or_else(|| ConfigError::Invalid("HERALD_TICK_SECS must be a number of seconds from 1 to 86400".into()))?;
     println!("API token: {} {source}", if new { "generated, in" } else { "from" });
     println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz)");
-    let every = var("HERALD_TICK_SECS", "300").parse().map_err(|_| ConfigError::Invalid("HERALD_TICK_SECS must be a number of seconds".into()))?;
     herald::local::run(app, addr, 4, std::time::Duration::from_secs(every)).await
 }

@@ -403,6 +403,15 @@ impl ChannelSettings {
         }
     }
 
+    /// The secrets Herald makes itself (Telegram's webhook `secret_token`): when a channel's
+    /// destination changes they are dropped and made anew, never carried to the new one.
+    pub fn generated_secrets(kind: ChannelKind) -> &'static [&'static str] {
+        match kind {
+            ChannelKind::Telegram => &["webhook_secret"],
+            _ => &[],
+        }
+    }
+
     /// The settings fields that say where the secrets are sent (the platform's host, the corp
     /// a WeCom secret belongs to). A secret sent back as the mask is kept only while the kind and
     /// every one of these is unchanged: otherwise the mask would send the stored secret to a
@@ -614,23 +623,38 @@ fn restore_masked(kind: ChannelKind, settings: &mut Value, previous: Option<&Cha
             masked.push(path.to_owned());
         }
     });
-    let Some(first) = masked.first() else { return Ok(()) };
-    let (Some(prev), Some(old)) = (previous, old.as_ref()) else {
-        return Err(Invalid::new(format!("settings.{first}"), "is masked, and there is no stored value to keep: send the secret"));
-    };
-    if prev.kind() != kind {
-        return Err(Invalid::new(
-            format!("settings.{first}"),
-            format!("is masked, but the kind changed from {}: send the secret again", prev.kind()),
-        ));
+    if masked.is_empty() {
+        return Ok(());
     }
-    for field in ChannelSettings::destination_fields(kind) {
-        if destination_value(settings, field) != destination_value(old, field) {
+    let (Some(prev), Some(old)) = (previous, old.as_ref()) else {
+        return Err(Invalid::new(format!("settings.{}", masked[0]), "is masked, and there is no stored value to keep: send the secret"));
+    };
+    let moved = if prev.kind() != kind {
+        Some(format!("the kind changed from {}", prev.kind()))
+    } else {
+        ChannelSettings::destination_fields(kind)
+            .iter()
+            .find(|f| destination_value(settings, f) != destination_value(old, f))
+            .map(|f| format!("{f} changed"))
+    };
+    if let Some(why) = moved {
+        // A secret Herald made itself is made anew for the new destination; any other must be
+        // sent again by whoever changes where it goes.
+        let generated = ChannelSettings::generated_secrets(kind);
+        masked.retain(|path| {
+            let made_here = generated.contains(&path.as_str());
+            if made_here && let Some(obj) = settings.as_object_mut() {
+                obj.remove(path.as_str());
+            }
+            !made_here
+        });
+        if let Some(first) = masked.first() {
             return Err(Invalid::new(
                 format!("settings.{first}"),
-                format!("is masked, but {field} changed: send the secret again (the stored one is kept only for the same destination)"),
+                format!("is masked or left out, but {why}: send the secret again (the stored one is kept only for the same kind and destination)"),
             ));
         }
+        return Ok(());
     }
     for path in masked {
         let stored = lookup(old, &path).cloned().unwrap_or(Value::Null);

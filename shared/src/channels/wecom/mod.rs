@@ -66,8 +66,11 @@ impl<'a> Client<'a> {
         Ok(url)
     }
 
-    fn cache_key(&self) -> String {
-        format!("wecom:{}:{}", self.settings.corp_id, self.settings.agent_id)
+    /// Where the token is kept: per corp and agent, and per secret and `api_base` (a digest of
+    /// both), so a config with another secret or another host never gets this one's token.
+    pub fn cache_key(&self) -> String {
+        let scope = crate::ids::stable_id(&[self.settings.secret.expose(), self.base]);
+        format!("wecom:{}:{}:{scope}", self.settings.corp_id, self.settings.agent_id)
     }
 
     /// The access token: from the store (shared by every instance) while it lives, else fresh
