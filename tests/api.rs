@@ -212,3 +212,22 @@ async fn the_same_api_works_on_dynamodb_and_sqs() {
     assert_eq!(second["id"], first["id"]);
     assert_eq!(app.queue.depth().await.unwrap().waiting, 1);
 }
+
+#[tokio::test]
+async fn saving_a_kind_this_version_does_not_send_on_warns_and_test_messages_have_their_own_ids() {
+    let (_d, app) = embedded_app();
+    let slack = json!({"kind": "slack", "settings": {"bot_token": "xoxb-1-2-abc", "signing_secret": "s3cret-signing", "channel": "C0123456"}});
+    let (status, v) = call(&app, "PUT", "/api/v1/channels/sl", Some(slack)).await;
+    assert_eq!(status, 201, "{v}");
+    assert!(v["warning"].as_str().unwrap().contains("does not send on slack"), "{v}");
+    let hook = herald_tests::servers::TestServer::start(|_| herald_tests::servers::Reply::ok("{}")).await;
+    let (_, v) = call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    assert!(v.get("warning").is_none(), "{v}");
+    for _ in 0..2 {
+        assert_eq!(call(&app, "POST", "/api/v1/channels/hook/test", None).await.1["ok"], true);
+    }
+    let ids: Vec<String> = hook.received().iter().map(|r| r.header("x-herald-delivery").unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "a receiver that drops repeats keeps both tests");
+    assert_eq!(hook.received()[0].json()["recipient"], "url");
+}

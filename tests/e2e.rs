@@ -39,6 +39,7 @@ async fn webhook_round_trip(app: herald::app::App) {
     );
     assert_eq!(doc["link"], "https://example.com/a");
     assert!(doc["created_at"].is_string());
+    assert_eq!(doc["recipient"], "url", "the channel's own default: whom the message is for");
 
     let mut status = Value::Null;
     for _ in 0..100 {

@@ -213,7 +213,7 @@ proptest! {
     #[test]
     fn a_webhook_body_carries_the_text_exactly_and_is_signed_over_its_bytes(t in text(), title in proptest::option::of(any::<String>())) {
         let m = message(&t, Format::Markdown, title.clone());
-        let body = herald::channels::webhook::body(&m);
+        let body = herald::channels::webhook::body(&m, "u1");
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         prop_assert_eq!(v["text"].as_str(), Some(t.as_str()));
         prop_assert_eq!(v["title"].as_str(), title.as_deref());

@@ -164,6 +164,9 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     app.invalidate();
     let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     let mut body = channel.public_json();
+    if !channels::sends(channel.kind()) {
+        body["warning"] = json!(format!("saved, but this version does not send on {} yet: its deliveries fail", channel.kind()));
+    }
     // Platforms that are told where Herald is (webhook, commands, menus) are told on save.
     if channel.enabled && registers(channel.kind()) {
         body["registration"] = register(app, &channel, req).await;
@@ -239,7 +242,8 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         ),
     };
     let d = Delivery {
-        id: "test".into(),
+        // Its own id each time: a receiver that drops repeats by `X-Herald-Delivery` keeps it.
+        id: format!("test-{}", n.id),
         notification: n.id.clone(),
         channel: name.to_owned(),
         recipient: recipient.clone(),

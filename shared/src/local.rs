@@ -185,6 +185,8 @@ pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) ->
         tokio::spawn(work(app.clone(), dispatcher.clone()));
     }
     tokio::spawn(tick(app.clone(), every));
+    // Said once the port is really ours, not before.
+    println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz)");
     info!(%addr, "Herald is listening");
     serve(app, listener).await;
     Ok(())

@@ -39,6 +39,5 @@ async fn run() -> Result<(), ConfigError> {
         .filter(|s| (1..=86_400).contains(s))
         .ok_or_else(|| ConfigError::Invalid("HERALD_TICK_SECS must be a number of seconds from 1 to 86400".into()))?;
     println!("API token: {} {source}", if new { "generated, in" } else { "from" });
-    println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz)");
     herald::local::run(app, addr, 4, std::time::Duration::from_secs(every)).await
 }

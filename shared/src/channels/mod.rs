@@ -79,6 +79,13 @@ impl From<SendOutcome> for Report {
     }
 }
 
+/// Whether this version sends on `kind` (the others are stored and validated, and every send
+/// on them fails permanently, saying so).
+pub fn sends(kind: crate::domain::ChannelKind) -> bool {
+    use crate::domain::ChannelKind::*;
+    matches!(kind, Telegram | Wecom | Webhook)
+}
+
 /// Sends `message` to `recipient` on `channel`, skipping the first `parts_done` parts of a
 /// long message (sent by an earlier attempt).
 ///
@@ -86,7 +93,7 @@ impl From<SendOutcome> for Report {
 /// secrets ([`redact_report`]): they are stored, logged and shown to admins.
 pub async fn send(ctx: &SendContext<'_>, channel: &Channel, recipient: &str, message: &Message, parts_done: u32) -> Report {
     let report = match &channel.settings {
-        ChannelSettings::Webhook(s) => webhook::send(ctx.http, s, message).await.into(),
+        ChannelSettings::Webhook(s) => webhook::send(ctx.http, s, recipient, message).await.into(),
         ChannelSettings::Telegram(s) => telegram::send(ctx, &channel.name, channel.api_base(), s, recipient, message, parts_done).await,
         ChannelSettings::Wecom(s) => wecom::send(ctx.http, channel.api_base(), ctx.repo, s, recipient, message, parts_done).await,
         other => SendOutcome::permanent(format!("sending on {} is not available in this version", other.kind())).into(),

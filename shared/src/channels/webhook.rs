@@ -16,11 +16,13 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(hmac::sign(&key, body).as_ref()))
 }
 
-/// The document a webhook receives.
-pub fn body(m: &Message) -> Vec<u8> {
+/// The document a webhook receives. `recipient` is whom it is for: the person's `webhook` id
+/// (`ids.webhook` in the user directory), or `url` for the channel's own default.
+pub fn body(m: &Message, recipient: &str) -> Vec<u8> {
     json!({
         "id": m.notification,
         "delivery": m.delivery,
+        "recipient": recipient,
         "type": m.ty,
         "title": m.title,
         "text": m.text,
@@ -34,8 +36,8 @@ pub fn body(m: &Message) -> Vec<u8> {
     .into_bytes()
 }
 
-pub async fn send(http: &reqwest::Client, s: &WebhookSettings, m: &Message) -> SendOutcome {
-    let body = body(m);
+pub async fn send(http: &reqwest::Client, s: &WebhookSettings, recipient: &str, m: &Message) -> SendOutcome {
+    let body = body(m, recipient);
     let mut req = http.post(&s.url).header(http::header::CONTENT_TYPE, "application/json").header(DELIVERY_HEADER, &m.delivery);
     if let Some(secret) = &s.secret {
         req = req.header(SIGNATURE_HEADER, signature(secret.expose(), &body));
