@@ -108,6 +108,17 @@ async fn answers_404_405_and_413() {
     assert_eq!(call(&app, "GET", "/nothing", None).await.0, 404);
     assert_eq!(call(&app, "POST", "/api/v1/settings", Some(json!({}))).await.0, 405);
     assert_eq!(call(&app, "GET", "/api/v1/notify", None).await.0, 405);
+    // Every route answers a method it does not take with 405, not 404.
+    for (method, path) in [
+        ("GET", "/api/v1/jobs/tick/run"),
+        ("GET", "/api/v1/deadletters/redrive"),
+        ("PUT", "/api/v1/status"),
+        ("POST", "/api/v1/nodes"),
+        ("GET", "/api/v1/nodes/hk1/heartbeat"),
+        ("GET", "/api/v1/channels/x/register"),
+    ] {
+        assert_eq!(call(&app, method, path, None).await.0, 405, "{method} {path}");
+    }
     let big = "x".repeat(herald::http::MAX_BODY + 1);
     let (status, _) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": big, "to": "all"}))).await;
     assert_eq!(status, 413);

@@ -552,3 +552,20 @@ async fn check_ins_count_in_their_local_day() {
         assert_eq!(app.repo.stats(day).await.unwrap().get("checkins"), Some(&1), "{day}");
     }
 }
+
+/// A notice with both the host's buttons and a link keeps both: the link is a button of its own.
+#[tokio::test]
+async fn a_link_beside_buttons_is_kept_as_a_button() {
+    let (_d, app, fake) = setup(json!({})).await;
+    user(&app, "u1", json!({"ids": {"telegram": "42"}})).await;
+    let body = json!({"type": "account", "text": "renew", "link": "https://panel.test/renew", "buttons": [{"text": "Plans", "url": "https://panel.test/plans"}], "to": {"user": "u1"}});
+    call(&app, "POST", "/api/v1/notify", Some(body)).await;
+    drain(&app, &Dispatcher::default()).await;
+    let urls: Vec<String> = fake.delivered()[0]["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[0]["url"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(urls, ["https://panel.test/plans", "https://panel.test/renew"]);
+}

@@ -111,11 +111,17 @@ async fn route(app: &App, req: &Request) -> HandlerResult {
         }
         ["channels"]
         | ["channels", _, "test"]
+        | ["channels", _, "register"]
         | ["users", _, "bind-code"]
         | ["notify"]
         | ["notifications", _]
         | ["messages"]
-        | ["messages", _, "read"] => Err(ApiError::MethodNotAllowed),
+        | ["messages", _, "read"]
+        | ["status"]
+        | ["nodes"]
+        | ["nodes", _, "heartbeat"]
+        | ["jobs", _, "run"]
+        | ["deadletters", "redrive"] => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound),
     }
 }

@@ -154,8 +154,9 @@ pub fn pieces(m: &Message) -> Vec<String> {
 
 fn keyboard(m: &Message) -> Option<Value> {
     let mut rows: Vec<Value> = m.buttons.iter().map(|b| json!([{"text": b.text, "url": b.url}])).collect();
-    if rows.is_empty()
-        && let Some(link) = &m.link
+    // The link is a button of its own, after the host's (unless one of them already opens it).
+    if let Some(link) = &m.link
+        && !m.buttons.iter().any(|b| &b.url == link)
     {
         rows.push(json!([{"text": crate::templates::phrase("bot.open_link", m.locale), "url": link}]));
     }
