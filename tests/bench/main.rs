@@ -395,6 +395,12 @@ async fn telegram_app(fake: &FakeTelegram, chat_id: &str) -> App {
     app
 }
 
+/// A delivery-rate row for a per-minute budget: the most sends in any minute against the budget.
+fn budget_row(out: &mut String, target: &str, messages: &str, (most, budget): (usize, usize), refused: &str, lost: usize) {
+    let share = most as f64 / budget as f64 * 100.0;
+    writeln!(out, "| {target} | {messages} | {most} in the busiest minute | {share:.1}% | {refused} | {lost} | - |").ok();
+}
+
 async fn binding_limits(o: &Opts, out: &mut String) -> Value {
     use herald_tests::wecom::{AGENT, CORP, FakeWecom, SECRET};
     const GROUP: &str = "-1001234567890";
@@ -433,13 +439,14 @@ async fn binding_limits(o: &Opts, out: &mut String) -> Value {
     let group = sends(fake.server.received(), "/sendMessage", GROUP, "chat_id");
     let group_most = most_in_window(&group, Duration::from_secs(60));
     let group_429 = fake.with(|s| s.too_many);
-    writeln!(
+    budget_row(
         out,
-        "| Telegram stand-in, one group (20/min) | {g} to 1 group | {group_most} in the busiest minute | {:.1}% | {group_429} | {} | - |",
-        group_most as f64 / 20.0 * 100.0,
-        g - fake.delivered().len()
-    )
-    .ok();
+        "Telegram stand-in, one group (20/min)",
+        &format!("{g} to 1 group"),
+        (group_most, 20),
+        &group_429.to_string(),
+        g - fake.delivered().len(),
+    );
 
     // One WeCom member, w messages: 30 a minute per member, the excess silently dropped.
     let fake = FakeWecom::start().await;
@@ -459,13 +466,15 @@ async fn binding_limits(o: &Opts, out: &mut String) -> Value {
     let member = sends(fake.server.received(), "/cgi-bin/message/send", "zhangsan", "touser");
     let member_most = most_in_window(&member, Duration::from_secs(60));
     let dropped = fake.with(|s| s.dropped.len());
-    writeln!(
+    let lost = w - fake.delivered().len();
+    budget_row(
         out,
-        "| WeCom stand-in, one member (30/min, dropped beyond) | {w} to 1 member | {member_most} in the busiest minute | {:.1}% | {dropped} dropped | {} | - |",
-        member_most as f64 / 30.0 * 100.0,
-        w - fake.delivered().len()
-    )
-    .ok();
+        "WeCom stand-in, one member (30/min, dropped beyond)",
+        &format!("{w} to 1 member"),
+        (member_most, 30),
+        &format!("{dropped} dropped"),
+        lost,
+    );
     json!({"chat_per_sec": per_sec, "chat_429": chat_429, "group_busiest_minute": group_most, "group_429": group_429, "member_busiest_minute": member_most, "wecom_dropped": dropped})
 }
 
