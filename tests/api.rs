@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use herald::app::{Config, check_api_token};
-use herald::secret::{MASK, Secret};
+use herald::domain::secret::{MASK, Secret};
 use herald_tests::{TOKEN, call, embedded_app, request};
 use serde_json::json;
 
@@ -17,7 +17,7 @@ async fn rejects_a_request_without_the_right_token_and_changes_nothing() {
         if let Some(a) = auth {
             req.headers.insert("authorization", a.parse().unwrap());
         }
-        let resp = herald::http::route(&app, req).await;
+        let resp = herald::edge::http::route(&app, req).await;
         assert_eq!(resp.status(), 401);
         assert_eq!(resp.headers()["www-authenticate"], "Bearer");
     }
@@ -29,7 +29,7 @@ async fn accepts_the_token_in_the_query_as_moviepilot_does() {
     let (_d, app) = embedded_app();
     let mut req = request("GET", &format!("/api/v1/channels?token={TOKEN}"), None);
     req.headers.remove("authorization");
-    assert_eq!(herald::http::route(&app, req).await.status(), 200);
+    assert_eq!(herald::edge::http::route(&app, req).await.status(), 200);
 }
 
 #[test]
@@ -40,15 +40,15 @@ fn refuses_to_start_with_a_short_api_token_and_says_why() {
     assert!(Config::default().require_api_token().is_err());
     assert!(check_api_token("0123456789abcdef").is_ok());
     let dir = tempfile::tempdir().unwrap();
-    assert!(herald::local::api_token(Some(&Secret::new("short")), dir.path()).is_err());
+    assert!(herald::edge::local::api_token(Some(&Secret::new("short")), dir.path()).is_err());
 }
 
 #[tokio::test]
 async fn generates_and_keeps_a_local_token_when_none_is_set() {
     let dir = tempfile::tempdir().unwrap();
-    let (first, new) = herald::local::api_token(None, dir.path()).unwrap();
+    let (first, new) = herald::edge::local::api_token(None, dir.path()).unwrap();
     assert!(new && first.expose().len() >= 16);
-    let (again, new) = herald::local::api_token(None, dir.path()).unwrap();
+    let (again, new) = herald::edge::local::api_token(None, dir.path()).unwrap();
     assert!(!new);
     assert_eq!(first, again);
 }
@@ -95,7 +95,7 @@ async fn answers_bad_input_with_400_naming_the_field() {
     }
     let mut req = request("POST", "/api/v1/notify", None);
     req.body = bytes::Bytes::from_static(b"{not json");
-    let resp = herald::http::route(&app, req).await;
+    let resp = herald::edge::http::route(&app, req).await;
     assert_eq!(resp.status(), 400);
     assert!(app.repo.channels().await.unwrap().is_empty());
     assert_eq!(app.queue.depth().await.unwrap().waiting, 0);
@@ -119,7 +119,7 @@ async fn answers_404_405_and_413() {
     ] {
         assert_eq!(call(&app, method, path, None).await.0, 405, "{method} {path}");
     }
-    let big = "x".repeat(herald::http::MAX_BODY + 1);
+    let big = "x".repeat(herald::edge::http::MAX_BODY + 1);
     let (status, _) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": big, "to": "all"}))).await;
     assert_eq!(status, 413);
 }

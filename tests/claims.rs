@@ -5,10 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 use herald::app::{App, Config};
-use herald::clock::ManualClock;
+use herald::dispatch::pacing::Pace;
 use herald::dispatch::{Dispatcher, backoff};
-use herald::domain::{ChannelKind, ChannelSettings};
-use herald::pacing::Pace;
+use herald::domain::ChannelKind;
+use herald::domain::clock::ManualClock;
+use herald::platforms::config::ChannelSettings;
 use herald::queue::{Depth, OutMessage, Queue, QueueResult, Received};
 use herald::store::{Cond, Item, Page, Query, StoreError, StoreResult, Table, Write};
 use herald_tests::servers::{Reply, TestServer};
@@ -253,8 +254,8 @@ async fn update_to(app: &App, source: Option<&str>, secret: &str, body: &Value) 
         None => "/callback/telegram".to_owned(),
     };
     let uri: http::Uri = path.parse().unwrap();
-    let req = herald::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()));
-    let resp = herald::http::route(app, req).await;
+    let req = herald::edge::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()));
+    let resp = herald::edge::http::route(app, req).await;
     (resp.status().as_u16(), serde_json::from_slice(resp.body()).unwrap_or(Value::Null))
 }
 
@@ -672,7 +673,7 @@ async fn wecom_fetches_a_new_token_when_wecom_answers_42001() {
     fake.with(|s| s.token_ttl = Duration::ZERO);
     let channel = app.repo.channel("wc").await.unwrap().unwrap();
     let ChannelSettings::Wecom(s) = &channel.settings else { panic!("a WeCom channel") };
-    let client = herald::channels::wecom::Client::new(&app.http, channel.api_base(), s, &app.repo);
+    let client = herald::platforms::wecom::Client::new(&app.http, channel.api_base(), s, &app.repo);
     assert_eq!(client.token(true).await.unwrap(), "tok-2");
     fake.with(|s| s.token_ttl = Duration::from_secs(7200));
     let id = notify(&app, json!({"type": "account", "text": "x", "to": {"user": "u1"}})).await;
@@ -745,9 +746,9 @@ async fn wecom_sends_markdown_as_a_markdown_message() {
     );
 }
 
-fn wecom_crypto() -> herald::channels::wecom::crypto::Crypto {
+fn wecom_crypto() -> herald::platforms::wecom::crypto::Crypto {
     use herald_tests::wecom::{AES_KEY, CORP, TOKEN};
-    herald::channels::wecom::crypto::Crypto::new(TOKEN, AES_KEY, CORP).unwrap()
+    herald::platforms::wecom::crypto::Crypto::new(TOKEN, AES_KEY, CORP).unwrap()
 }
 
 /// A menu click as WeCom posts it (encrypted) at `ts`; the decrypted passive reply's text.
@@ -757,18 +758,20 @@ async fn click(app: &App, from: &str, key: &str, ts: i64) -> Option<String> {
         "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[click]]></Event><EventKey><![CDATA[{key}]]></EventKey><AgentID>{AGENT}</AgentID></xml>"
     );
     let c = wecom_crypto();
-    let enc = c.encrypt_with(&inner, herald::ids::random_bytes::<16>()).unwrap();
+    let enc = c.encrypt_with(&inner, herald::domain::ids::random_bytes::<16>()).unwrap();
     let sig = c.signature(&ts.to_string(), "n1", &enc);
     let body = format!("<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>");
     let uri: http::Uri = format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={ts}&nonce=n1").parse().unwrap();
-    let resp = herald::http::route(app, herald::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body))).await;
+    let resp =
+        herald::edge::http::route(app, herald::edge::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body)))
+            .await;
     assert_eq!(resp.status(), 200);
     let body = String::from_utf8_lossy(resp.body()).into_owned();
     if body.is_empty() {
         return None;
     }
-    let outer = herald::channels::wecom::xml_fields(&body).unwrap();
-    let inner = herald::channels::wecom::xml_fields(&c.decrypt(&outer["Encrypt"]).unwrap()).unwrap();
+    let outer = herald::platforms::wecom::xml_fields(&body).unwrap();
+    let inner = herald::platforms::wecom::xml_fields(&c.decrypt(&outer["Encrypt"]).unwrap()).unwrap();
     Some(inner["Content"].clone())
 }
 
@@ -778,7 +781,7 @@ async fn click(app: &App, from: &str, key: &str, ts: i64) -> Option<String> {
 async fn wecom_menu_clicks_run_for_everyone_without_an_admin_whitelist() {
     let (_d, app, _fake, clock) = wecom_app(json!({})).await;
     put(&app, "/api/v1/users/u1", json!({"name": "Zhang", "plan": "pro", "ids": {"wecom": "zhangsan"}})).await;
-    let ts = herald::clock::Clock::now(&*clock).as_second();
+    let ts = herald::domain::clock::Clock::now(&*clock).as_second();
     let my = click(&app, "zhangsan", "/my", ts).await.unwrap();
     assert!(my.starts_with("Zhang\nPlan: pro"), "{my}");
     assert_eq!(click(&app, "lisi", "/ping", ts).await.as_deref(), Some("Your id: lisi\nThis chat: lisi"));
@@ -1142,7 +1145,7 @@ async fn the_message_center_pages_newest_first() {
     put(&app, "/api/v1/users/a1", json!({"role": "admin"})).await;
     for count in 1..=5 {
         let t = herald::domain::Template { key: "queue.dead_letters".into(), params: herald::params! {"count" => count} };
-        herald::notify::file(&app, "failure", t, None).await.unwrap();
+        herald::routing::notify::file(&app, "failure", t, None).await.unwrap();
         clock.advance(SignedDuration::from_secs(1));
     }
     for owner in [None, Some("a1")] {

@@ -20,7 +20,7 @@ async fn scripted(replies: Vec<Reply>) -> TestServer {
 }
 
 async fn app_with_hook(url: &str, tweak: impl FnOnce(&mut herald::app::Config)) -> (tempfile::TempDir, App) {
-    let (dir, app) = embedded_app_custom(Arc::new(herald::clock::SystemClock), tweak);
+    let (dir, app) = embedded_app_custom(Arc::new(herald::domain::clock::SystemClock), tweak);
     let (status, _) = call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": url}}))).await;
     assert_eq!(status, 201);
     call(&app, "PUT", "/api/v1/users/a1", Some(json!({"role": "admin"}))).await;
@@ -49,7 +49,7 @@ async fn sends_once_even_when_the_queue_delivers_the_message_again() {
 
     // SQS delivers at least once: the same job again (past the FIFO dedup window) sends nothing.
     let did = app.repo.deliveries(&id, None, 10).await.unwrap().items[0].id.clone();
-    let mut again = herald::job::Job::deliver(&app.repo.delivery(&id, &did).await.unwrap().unwrap().value);
+    let mut again = herald::queue::job::Job::deliver(&app.repo.delivery(&id, &did).await.unwrap().unwrap().value);
     again.dedup = "a-later-copy".into();
     app.queue.send(vec![again]).await.unwrap();
     drain(&app, &d).await;
@@ -181,8 +181,8 @@ async fn status_shows_the_queue_and_todays_counts() {
 
 #[tokio::test]
 async fn shared_limits_hold_across_instances() {
-    use herald::pacing::{Pace, Pacer};
-    let clock = Arc::new(herald::clock::ManualClock::new("2026-11-23T12:00:10Z".parse().unwrap()));
+    use herald::dispatch::pacing::{Pace, Pacer};
+    let clock = Arc::new(herald::domain::clock::ManualClock::new("2026-11-23T12:00:10Z".parse().unwrap()));
     let (_d, app) = embedded_app_custom(clock.clone(), |_| {});
     call(&app, "PUT", "/api/v1/channels/wc", Some(json!({"kind": "wecom", "settings": {"corp_id": "c", "agent_id": 1, "secret": "s"}}))).await;
     let channel = app.repo.channel("wc").await.unwrap().unwrap();
@@ -206,7 +206,7 @@ async fn shared_limits_hold_across_instances() {
 #[tokio::test]
 async fn starts_no_message_past_its_deadline_and_returns_the_rest() {
     // A set clock that the endpoint moves on by a second for each send it receives.
-    let clock = Arc::new(herald::clock::ManualClock::new("2026-11-23T12:00:00Z".parse().unwrap()));
+    let clock = Arc::new(herald::domain::clock::ManualClock::new("2026-11-23T12:00:00Z".parse().unwrap()));
     let ticking = clock.clone();
     let hook = TestServer::start(move |_| {
         ticking.advance(jiff::SignedDuration::from_secs(1));

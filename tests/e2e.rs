@@ -31,7 +31,7 @@ async fn webhook_round_trip(app: herald::app::App) {
     let got = hook.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(got.len(), 1);
     let req = &got[0];
-    assert_eq!(req.header("x-herald-signature").unwrap(), herald::channels::webhook::signature("e2e-signing-secret", &req.body));
+    assert_eq!(req.header("x-herald-signature").unwrap(), herald::platforms::webhook::signature("e2e-signing-secret", &req.body));
     let doc = req.json();
     assert_eq!(
         (doc["id"].as_str(), doc["type"].as_str(), doc["title"].as_str(), doc["text"].as_str()),
@@ -74,7 +74,7 @@ async fn healthz_answers_without_a_token() {
     let (base, _app) = start_local(app).await;
     let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(r.status(), 200);
-    let big = vec![b'x'; herald::http::MAX_BODY + 10];
+    let big = vec![b'x'; herald::edge::http::MAX_BODY + 10];
     let r = reqwest::Client::new().post(format!("{base}/api/v1/notify")).bearer_auth(TOKEN).body(big).send().await.unwrap();
     assert_eq!(r.status(), 413);
 }
@@ -84,8 +84,9 @@ async fn telegram_bind_check_in_account_and_unbind_through_the_local_runner() {
     use herald_tests::telegram::{BOT_TOKEN, FakeTelegram};
     let fake = FakeTelegram::start().await;
     fake.with(|s| s.unlimited = true);
-    let (_dir, app) =
-        herald_tests::embedded_app_custom(std::sync::Arc::new(herald::clock::SystemClock), |c| c.public_url = Some("https://herald.test".into()));
+    let (_dir, app) = herald_tests::embedded_app_custom(std::sync::Arc::new(herald::domain::clock::SystemClock), |c| {
+        c.public_url = Some("https://herald.test".into())
+    });
     let (base, _app) = start_local(app).await;
     let client = reqwest::Client::new();
     let api = |path: &str| format!("{base}/api/v1/{path}");

@@ -15,7 +15,7 @@ async fn nothing_is_lost_or_sent_twice_under_faults_and_a_crash() {
     herald_tests::faults::config(&mut config);
     // Messages a killed instance held come back after three seconds, as SQS would redeliver them.
     let queue = Arc::new(herald::queue::memory::MemoryQueue::new(std::time::Duration::from_secs(3), config.max_receives));
-    let app = herald::app::App::new(table, queue, Arc::new(herald::clock::SystemClock), config).unwrap();
+    let app = herald::app::App::new(table, queue, Arc::new(herald::domain::clock::SystemClock), config).unwrap();
     let r = herald_tests::faults::run(app, n, n / 3, 3, 7).await;
     eprintln!("{}", serde_json::to_string_pretty(&r).unwrap());
     assert_eq!(r.lost, 0, "{r:?}");

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use herald::app::Config;
-use herald::secret::MASK;
+use herald::domain::secret::MASK;
 use herald_tests::servers::{Reply, TestServer};
 use herald_tests::telegram::BOT_TOKEN;
 use herald_tests::{TOKEN, call, embedded_app, request};
@@ -36,7 +36,7 @@ async fn a_masked_secret_is_kept_only_for_the_same_kind_and_destination() {
     // The same destination (a trailing slash is the same) keeps the stored token.
     assert_eq!(put_channel(&app, "tg", tg("https://proxy-a.test/", MASK)).await.0, 200);
     let stored = app.repo.channel("tg").await.unwrap().unwrap();
-    let herald::domain::ChannelSettings::Telegram(t) = &stored.settings else { panic!() };
+    let herald::platforms::config::ChannelSettings::Telegram(t) = &stored.settings else { panic!() };
     assert_eq!(t.bot_token.expose(), BOT_TOKEN);
 
     // A new destination with the secret sent again is fine.
@@ -161,7 +161,7 @@ async fn a_webhook_url_is_shown_masked_with_its_host_and_kept_when_sent_back() {
     let (status, _) = put_channel(&app, "hook", created.clone()).await;
     assert_eq!(status, 200);
     let stored = app.repo.channel("hook").await.unwrap().unwrap();
-    let herald::domain::ChannelSettings::Webhook(w) = &stored.settings else { panic!() };
+    let herald::platforms::config::ChannelSettings::Webhook(w) = &stored.settings else { panic!() };
     assert_eq!(w.url, "https://user:pw@hooks.test:8443/in/T0KEN?key=qs-secret");
 
     // An api_base with credentials in its query is masked the same way; a plain one is not.
@@ -180,11 +180,11 @@ async fn the_bearer_scheme_is_case_insensitive() {
     for auth in [format!("BEARER {TOKEN}"), format!("bearer {TOKEN}"), format!("Bearer   {TOKEN}"), format!("bEaReR\t{TOKEN}")] {
         let mut req = request("GET", "/api/v1/channels", None);
         req.headers.insert("authorization", auth.parse().unwrap());
-        assert_eq!(herald::http::route(&app, req).await.status(), 200, "{auth}");
+        assert_eq!(herald::edge::http::route(&app, req).await.status(), 200, "{auth}");
     }
     let mut req = request("GET", "/api/v1/channels", None);
     req.headers.insert("authorization", format!("Basic {TOKEN}").parse().unwrap());
-    assert_eq!(herald::http::route(&app, req).await.status(), 401);
+    assert_eq!(herald::edge::http::route(&app, req).await.status(), 401);
 }
 
 #[tokio::test]
@@ -200,13 +200,13 @@ async fn a_heartbeat_checks_the_key_before_the_body_and_tells_no_ids_apart() {
     };
     // A bad body with a wrong key, or for an unknown node: 401 alike, the body never read.
     for (id, key) in [("hk1", "wrong-key-0123456789"), ("nope", "wrong-key-0123456789"), ("nope", "node-key-0123456789"), ("bad%20id", "x")] {
-        let resp = herald::http::route(&app, beat(id, key, "{not json")).await;
+        let resp = herald::edge::http::route(&app, beat(id, key, "{not json")).await;
         assert_eq!(resp.status(), 401, "{id} {key}");
-        assert_eq!(resp.body(), herald::http::route(&app, beat("hk1", "wrong-key-0123456789", "{}")).await.body());
+        assert_eq!(resp.body(), herald::edge::http::route(&app, beat("hk1", "wrong-key-0123456789", "{}")).await.body());
     }
     // The right key (scheme in any case): now the body is read.
-    assert_eq!(herald::http::route(&app, beat("hk1", "node-key-0123456789", "{not json")).await.status(), 400);
-    assert_eq!(herald::http::route(&app, beat("hk1", "node-key-0123456789", "{\"blocked\": false}")).await.status(), 200);
+    assert_eq!(herald::edge::http::route(&app, beat("hk1", "node-key-0123456789", "{not json")).await.status(), 400);
+    assert_eq!(herald::edge::http::route(&app, beat("hk1", "node-key-0123456789", "{\"blocked\": false}")).await.status(), 200);
 }
 
 // ---- 7. a blank API token is refused ----
@@ -224,17 +224,17 @@ fn a_set_but_blank_api_token_is_refused_and_named() {
 
 // ---- 8. the local runner's limits ----
 
-async fn local_with(limits: herald::local::Limits) -> (String, tempfile::TempDir) {
+async fn local_with(limits: herald::edge::local::Limits) -> (String, tempfile::TempDir) {
     let (dir, app) = embedded_app();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(herald::local::serve_with(std::sync::Arc::new(app), listener, limits));
+    tokio::spawn(herald::edge::local::serve_with(std::sync::Arc::new(app), listener, limits));
     (addr, dir)
 }
 
 #[tokio::test]
 async fn the_local_runner_closes_a_connection_that_never_finishes_its_headers() {
-    let limits = herald::local::Limits { header_timeout: std::time::Duration::from_millis(200), ..Default::default() };
+    let limits = herald::edge::local::Limits { header_timeout: std::time::Duration::from_millis(200), ..Default::default() };
     let (addr, _dir) = local_with(limits).await;
     let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
     conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
@@ -247,7 +247,7 @@ async fn the_local_runner_closes_a_connection_that_never_finishes_its_headers() 
 
 #[tokio::test]
 async fn the_local_runner_turns_away_connections_past_its_cap() {
-    let limits = herald::local::Limits { max_connections: 2, ..Default::default() };
+    let limits = herald::edge::local::Limits { max_connections: 2, ..Default::default() };
     let (addr, _dir) = local_with(limits).await;
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -299,8 +299,8 @@ async fn update(app: &herald::app::App, mut body: Value) -> (u16, Value) {
     let mut headers = http::HeaderMap::new();
     headers.insert("x-telegram-bot-api-secret-token", TG_SECRET.parse().unwrap());
     let uri: http::Uri = "/callback/telegram?source=tg".parse().unwrap();
-    let req = herald::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()));
-    let resp = herald::http::route(app, req).await;
+    let req = herald::edge::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()));
+    let resp = herald::edge::http::route(app, req).await;
     (resp.status().as_u16(), serde_json::from_slice(resp.body()).unwrap_or(Value::Null))
 }
 
@@ -399,7 +399,7 @@ async fn a_button_press_is_always_answered() {
 
 #[test]
 fn a_wecom_dedup_key_names_one_event() {
-    use herald::channels::wecom::{dedup_key, xml_fields};
+    use herald::platforms::wecom::{dedup_key, xml_fields};
     let click = |key: &str| {
         format!(
             "<xml><ToUserName><![CDATA[ww]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[click]]></Event><EventKey><![CDATA[{key}]]></EventKey><AgentID>1</AgentID></xml>"
@@ -415,9 +415,9 @@ fn a_wecom_dedup_key_names_one_event() {
 
 #[tokio::test]
 async fn two_different_wecom_menu_clicks_in_one_second_are_both_handled() {
-    use herald::channels::wecom::crypto::Crypto;
+    use herald::platforms::wecom::crypto::Crypto;
     use herald_tests::wecom::{AES_KEY, AGENT, CORP, SECRET, TOKEN as WTOKEN};
-    let clock = std::sync::Arc::new(herald::clock::ManualClock::new("2026-03-01T00:00:00Z".parse().unwrap()));
+    let clock = std::sync::Arc::new(herald::domain::clock::ManualClock::new("2026-03-01T00:00:00Z".parse().unwrap()));
     let (_d, app) = herald_tests::embedded_app_custom(clock, |_| {});
     let api = TestServer::start(|_| Reply::ok(r#"{"errcode": 0, "errmsg": "ok", "access_token": "t", "expires_in": 7200}"#)).await;
     let settings = json!({"corp_id": CORP, "agent_id": AGENT, "secret": SECRET, "token": WTOKEN, "encoding_aes_key": AES_KEY, "api_base": api.url});
@@ -428,15 +428,15 @@ async fn two_different_wecom_menu_clicks_in_one_second_are_both_handled() {
         let inner = format!(
             "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[click]]></Event><EventKey><![CDATA[{key}]]></EventKey><AgentID>{AGENT}</AgentID></xml>"
         );
-        let enc = c.encrypt_with(&inner, herald::ids::random_bytes::<16>()).unwrap();
+        let enc = c.encrypt_with(&inner, herald::domain::ids::random_bytes::<16>()).unwrap();
         let sig = c.signature(&ts.to_string(), "n1", &enc);
         let body = format!("<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>");
         let uri: http::Uri = format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={ts}&nonce=n1").parse().unwrap();
-        herald::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body))
+        herald::edge::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body))
     };
     let mut answered = Vec::new();
     for key in ["/ping", "/help", "/ping"] {
-        let resp = herald::http::route(&app, post(key)).await;
+        let resp = herald::edge::http::route(&app, post(key)).await;
         assert_eq!(resp.status(), 200);
         answered.push(!resp.body().is_empty());
     }
@@ -446,7 +446,7 @@ async fn two_different_wecom_menu_clicks_in_one_second_are_both_handled() {
 
 // ---- 13. every visible character arrives, in as few messages as fit ----
 
-fn message(text: &str, format: herald::domain::Format) -> herald::message::Message {
+fn message(text: &str, format: herald::domain::Format) -> herald::domain::message::Message {
     herald_tests::message(text, format, None)
 }
 
@@ -456,8 +456,8 @@ fn utf16(s: &str) -> usize {
 
 #[test]
 fn a_long_telegram_text_goes_out_in_as_few_messages_as_fit() {
-    use herald::channels::telegram::pieces;
     use herald::domain::Format;
+    use herald::platforms::telegram::pieces;
     // 16,384 characters: four messages of 4096, not 25 of 682.
     let text = "a".repeat(16_384);
     let p = pieces(&message(&text, Format::Text));
@@ -467,7 +467,7 @@ fn a_long_telegram_text_goes_out_in_as_few_messages_as_fit() {
     // Lines of words: cut at line ends, each piece close to the limit.
     let text: String = (0..400).map(|i| format!("line {i:04} & <more> {}\n", "w".repeat(40))).collect();
     let p = pieces(&message(&text, Format::Text));
-    let escaped = herald::markup::escape_html(&text);
+    let escaped = herald::text::markup::escape_html(&text);
     assert_eq!(p.len(), utf16(&escaped).div_ceil(4096 - 80), "{:?}", p.iter().map(|x| utf16(x)).collect::<Vec<_>>());
     assert!(p.iter().all(|x| utf16(x) <= 4096));
     assert_eq!(p.concat(), escaped);
@@ -475,18 +475,18 @@ fn a_long_telegram_text_goes_out_in_as_few_messages_as_fit() {
     let html: String = (0..3000).map(|i| format!("<b>item {i}</b> ok\n")).collect();
     let p = pieces(&message(&html, Format::Html));
     assert!(p.iter().all(|x| utf16(x) <= 4096));
-    assert_eq!(herald::message::strip_tags(&p.concat()), herald::message::strip_tags(&html));
+    assert_eq!(herald::domain::message::strip_tags(&p.concat()), herald::domain::message::strip_tags(&html));
     // Markdown with a code block cut across messages: each piece's tags are balanced.
     let md = format!("**Title**\n```\n{}```\nafter", "code < line\n".repeat(1000));
     let p = pieces(&message(&md, Format::Markdown));
     assert!(p.len() > 1 && p.iter().all(|x| utf16(x) <= 4096 && x.matches("<pre>").count() == x.matches("</pre>").count()));
-    assert_eq!(herald::message::strip_tags(&p.concat()).matches("code < line").count(), 1000);
+    assert_eq!(herald::domain::message::strip_tags(&p.concat()).matches("code < line").count(), 1000);
 }
 
 #[test]
 fn a_wecom_image_notice_carries_all_of_its_text() {
-    use herald::channels::wecom::render;
-    let settings = herald::domain::channel::WecomSettings { corp_id: "ww".into(), agent_id: "1".into(), ..Default::default() };
+    use herald::platforms::wecom::render;
+    let settings = herald::platforms::config::WecomSettings { corp_id: "ww".into(), agent_id: "1".into(), ..Default::default() };
     let text: String = (0..44).map(|i| format!("第{i:02}行 text\n")).collect::<String>() + &"z".repeat(300);
     assert!(text.len() > 512);
     let mut m = message(&text, herald::domain::Format::Text);
@@ -584,16 +584,16 @@ async fn a_stored_id_that_would_address_many_is_refused_by_the_sender() {
 #[tokio::test]
 async fn a_stored_bot_call_to_many_is_refused() {
     let (_d, app) = embedded_app();
-    let ctx = herald::channels::SendContext { http: &app.http, repo: &app.repo };
+    let ctx = herald::platforms::SendContext { http: &app.http, repo: &app.repo };
     let now = app.now();
-    let tg = herald::domain::Channel::from_json(
+    let tg = herald::platforms::config::Channel::from_json(
         "tg",
         json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": "http://127.0.0.1:9"}}),
         None,
         now,
     )
     .unwrap();
-    let wc = herald::domain::Channel::from_json(
+    let wc = herald::platforms::config::Channel::from_json(
         "wc",
         json!({"kind": "wecom", "settings": {"corp_id": "ww", "agent_id": 1, "secret": "s", "api_base": "http://127.0.0.1:9"}}),
         None,
@@ -605,8 +605,8 @@ async fn a_stored_bot_call_to_many_is_refused() {
         (&wc, "message/send", json!({"touser": "@all", "msgtype": "text", "text": {"content": "x"}})),
         (&wc, "message/send", json!({"touser": "a|b", "msgtype": "text", "text": {"content": "x"}})),
     ] {
-        let outcome = herald::channels::execute(&ctx, c, method, &payload).await;
-        assert!(matches!(&outcome, herald::channels::SendOutcome::Permanent { reason, .. } if reason.contains("refused recipient")), "{outcome:?}");
+        let outcome = herald::platforms::execute(&ctx, c, method, &payload).await;
+        assert!(matches!(&outcome, herald::platforms::SendOutcome::Permanent { reason, .. } if reason.contains("refused recipient")), "{outcome:?}");
     }
 }
 
@@ -630,7 +630,7 @@ async fn a_secret_left_out_never_follows_a_new_destination() {
     // What does not move the secret still keeps it.
     assert_eq!(call(&app, "PATCH", "/api/v1/channels/tg", Some(json!({"enabled": false}))).await.0, 200);
     let stored = app.repo.channel("tg").await.unwrap().unwrap();
-    let herald::domain::ChannelSettings::Telegram(t) = &stored.settings else { panic!() };
+    let herald::platforms::config::ChannelSettings::Telegram(t) = &stored.settings else { panic!() };
     assert_eq!((t.bot_token.expose(), stored.enabled), (BOT_TOKEN, false));
     let old_secret = t.webhook_secret.clone();
     // Sent again with the new host: fine, and the webhook secret Herald made is made anew
@@ -638,7 +638,7 @@ async fn a_secret_left_out_never_follows_a_new_destination() {
     let moved = json!({"settings": {"api_base": "https://proxy-b.test", "bot_token": BOT_TOKEN}});
     assert_eq!(call(&app, "PATCH", "/api/v1/channels/tg", Some(moved)).await.0, 200);
     let stored = app.repo.channel("tg").await.unwrap().unwrap();
-    let herald::domain::ChannelSettings::Telegram(t) = &stored.settings else { panic!() };
+    let herald::platforms::config::ChannelSettings::Telegram(t) = &stored.settings else { panic!() };
     assert!(old_secret.is_none() || t.webhook_secret.as_ref().map(|s| s.expose().to_owned()) != old_secret.map(|s| s.expose().to_owned()));
 
     // A webhook's signing key and a WeCom secret likewise.

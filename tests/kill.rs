@@ -29,7 +29,7 @@ async fn a_dispatcher_killed_mid_batch_loses_nothing_and_repeats_at_most_the_sen
     let (queue_url, dlq_url) = (queue_url.to_owned(), dlq_url.to_owned());
     let mut cfg = herald_tests::test_config();
     cfg.lease = Duration::from_secs(2);
-    let app = herald::app::App::new(Arc::new(table), Arc::new(queue), Arc::new(herald::clock::SystemClock), cfg).unwrap();
+    let app = herald::app::App::new(Arc::new(table), Arc::new(queue), Arc::new(herald::domain::clock::SystemClock), cfg).unwrap();
 
     // A webhook endpoint that takes a while to answer, so the kill lands mid-batch.
     let hook = TestServer::start(|_| Reply::ok("{}").after(Duration::from_millis(300))).await;

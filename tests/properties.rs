@@ -10,9 +10,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use herald::channels::wecom::crypto::Crypto;
-use herald::domain::{ChannelKind, ChatId, Format};
-use herald::markup::{escape_html, markdown_to_html, split, utf16_len};
+use herald::domain::{ChannelKind, Format};
+use herald::platforms::chat::ChatId;
+use herald::platforms::wecom::crypto::Crypto;
+use herald::text::markup::{escape_html, markdown_to_html, split, utf16_len};
 use herald_tests::wecom::{AES_KEY, CORP, TOKEN as WTOKEN};
 use herald_tests::{embedded_app, message};
 use proptest::prelude::*;
@@ -98,7 +99,7 @@ proptest! {
 
     #[test]
     fn split_keeps_every_character_in_order_within_the_limit(t in text(), max in 6usize..300) {
-        for len in [str::len as fn(&str) -> usize, utf16_len, herald::markup::escaped_utf16_len] {
+        for len in [str::len as fn(&str) -> usize, utf16_len, herald::text::markup::escaped_utf16_len] {
             let parts = split(&t, max, len);
             prop_assert_eq!(parts.concat(), t.clone());
             prop_assert!(parts.iter().all(|p| !p.is_empty() && len(p) <= max));
@@ -124,7 +125,7 @@ proptest! {
         let shown_source: Vec<&str> = t
             .split('\n')
             .filter(|line| {
-                let fence = herald::markup::is_fence(line, in_fence);
+                let fence = herald::text::markup::is_fence(line, in_fence);
                 in_fence ^= fence;
                 !fence
             })
@@ -136,7 +137,7 @@ proptest! {
     fn telegram_pieces_fit_and_carry_all_visible_text(t in long_text(), title in proptest::option::of("[A-Za-z<&> ]{0,30}")) {
         for format in [Format::Text, Format::Html] {
             let m = message(&t, format, title.clone());
-            let pieces = herald::channels::telegram::pieces(&m);
+            let pieces = herald::platforms::telegram::pieces(&m);
             let blank = visible(&format!("{}{t}", title.clone().unwrap_or_default())).is_empty();
             prop_assert!(
                 !pieces.is_empty() && pieces.iter().all(|p| utf16_len(p) <= 4096 && (blank || !p.trim().is_empty())),
@@ -157,7 +158,7 @@ proptest! {
 
     #[test]
     fn telegram_markdown_pieces_fit_and_stay_balanced(t in long_text()) {
-        let pieces = herald::channels::telegram::pieces(&message(&t, Format::Markdown, None));
+        let pieces = herald::platforms::telegram::pieces(&message(&t, Format::Markdown, None));
         for p in &pieces {
             prop_assert!(utf16_len(p) <= 4096, "{}", utf16_len(p));
             prop_assert!(balanced(p), "{}", p);
@@ -170,12 +171,12 @@ proptest! {
 
     #[test]
     fn wecom_bodies_fit_and_carry_all_text(t in long_text(), image in any::<bool>(), title in proptest::option::of("[A-Za-z 中]{1,80}")) {
-        let settings = herald::domain::channel::WecomSettings { corp_id: "ww".into(), agent_id: "1".into(), ..Default::default() };
+        let settings = herald::platforms::config::WecomSettings { corp_id: "ww".into(), agent_id: "1".into(), ..Default::default() };
         let mut m = message(&t, Format::Text, title.clone());
         if image {
             m.image = Some("https://img.test/p.jpg".into());
         }
-        let bodies = herald::channels::wecom::render(&settings, "zhangsan", &m);
+        let bodies = herald::platforms::wecom::render(&settings, "zhangsan", &m);
         let mut carried = String::new();
         for b in &bodies {
             match b["msgtype"].as_str().unwrap() {
@@ -204,11 +205,11 @@ proptest! {
     #[test]
     fn a_webhook_body_carries_the_text_exactly_and_is_signed_over_its_bytes(t in text(), title in proptest::option::of(any::<String>())) {
         let m = message(&t, Format::Markdown, title.clone());
-        let body = herald::channels::webhook::body(&m, "u1");
+        let body = herald::platforms::webhook::body(&m, "u1");
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         prop_assert_eq!(v["text"].as_str(), Some(t.as_str()));
         prop_assert_eq!(v["title"].as_str(), title.as_deref());
-        let sig = herald::channels::webhook::signature("secret", &body);
+        let sig = herald::platforms::webhook::signature("secret", &body);
         prop_assert!(sig.starts_with("sha256=") && sig.len() == 71);
     }
 }
@@ -238,7 +239,7 @@ proptest! {
         }
         prop_assert!(ChatId::parse("id", ChannelKind::Telegram, &n.to_string()).is_ok());
         let with_all = format!("{s}|@all");
-        prop_assert!(herald::domain::chat::wecom_touser(&with_all, true).is_err());
+        prop_assert!(herald::platforms::chat::wecom_touser(&with_all, true).is_err());
     }
 
     #[test]
@@ -246,9 +247,9 @@ proptest! {
         let encoded: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
         let lim: String = form_urlencoded::byte_serialize(limit.as_bytes()).collect();
         let uri: http::Uri = format!("/api/v1/messages?cursor={encoded}&limit={lim}&source={encoded}").parse().unwrap();
-        let req = herald::http::Request::new(http::Method::GET, &uri, http::HeaderMap::new(), bytes::Bytes::new());
+        let req = herald::edge::http::Request::new(http::Method::GET, &uri, http::HeaderMap::new(), bytes::Bytes::new());
         prop_assert_eq!(req.query("cursor"), Some(q.as_str()));
-        match herald::http::page_params(&req) {
+        match herald::edge::http::page_params(&req) {
             Ok((_, l)) => prop_assert!((1..=100).contains(&l)),
             Err(e) => prop_assert_eq!(e.status().as_u16(), 400),
         }
@@ -263,8 +264,8 @@ proptest! {
 
     #[test]
     fn wecom_xml_and_crypto_never_panic_on_anything(s in any::<String>(), bytes in prop::collection::vec(any::<u8>(), 0..600)) {
-        let _ = herald::channels::wecom::xml_fields(&s);
-        let _ = herald::channels::wecom::xml_fields(&String::from_utf8_lossy(&bytes));
+        let _ = herald::platforms::wecom::xml_fields(&s);
+        let _ = herald::platforms::wecom::xml_fields(&String::from_utf8_lossy(&bytes));
         let c = Crypto::new(WTOKEN, AES_KEY, CORP).unwrap();
         let _ = c.decrypt(&s);
         use base64::Engine;
@@ -300,12 +301,12 @@ fn with_app<S: Strategy>(strategy: S, check: impl Fn(&herald::app::App, &tokio::
     runner.run(&strategy, |v| check(&app, &rt, v)).unwrap();
 }
 
-fn post(path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> herald::http::Request {
+fn post(path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> herald::edge::http::Request {
     let mut h = http::HeaderMap::new();
     for (k, v) in headers {
         h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
     }
-    herald::http::Request::new(http::Method::POST, &path.parse().unwrap(), h, bytes::Bytes::from(body))
+    herald::edge::http::Request::new(http::Method::POST, &path.parse().unwrap(), h, bytes::Bytes::from(body))
 }
 
 #[test]
@@ -326,9 +327,9 @@ fn the_telegram_receiver_answers_any_body_without_panicking() {
         }),
     ];
     with_app(bodies, |app, rt, body| {
-        let unauth = rt.block_on(herald::http::route(app, post("/callback/telegram?source=tg", &[], body.clone())));
+        let unauth = rt.block_on(herald::edge::http::route(app, post("/callback/telegram?source=tg", &[], body.clone())));
         prop_assert_eq!(unauth.status().as_u16(), 401);
-        let resp = rt.block_on(herald::http::route(
+        let resp = rt.block_on(herald::edge::http::route(
             app,
             post("/callback/telegram?source=tg", &[("x-telegram-bot-api-secret-token", "prop-secret-0123456789")], body),
         ));
@@ -345,13 +346,13 @@ fn the_wecom_receiver_answers_any_body_without_panicking() {
         let ts = app.now().as_second().to_string();
         // Unsigned garbage, and a validly signed envelope around arbitrary (encrypted) XML.
         let unsigned = post(&format!("/callback/wecom?source=wc&msg_signature=x&timestamp={ts}&nonce=n"), &[], body);
-        let status = rt.block_on(herald::http::route(app, unsigned)).status().as_u16();
+        let status = rt.block_on(herald::edge::http::route(app, unsigned)).status().as_u16();
         prop_assert!(matches!(status, 400 | 401), "{}", status);
         let enc = c.encrypt_with(&inner, [7; 16]).unwrap();
         let sig = if signed { c.signature(&ts, "n", &enc) } else { "0".repeat(40) };
         let envelope = format!("<xml><Encrypt><![CDATA[{enc}]]></Encrypt></xml>").into_bytes();
         let req = post(&format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={ts}&nonce=n"), &[], envelope);
-        let status = rt.block_on(herald::http::route(app, req)).status().as_u16();
+        let status = rt.block_on(herald::edge::http::route(app, req)).status().as_u16();
         if signed {
             prop_assert!(matches!(status, 200 | 400), "{}", status);
         } else {

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use herald::app::App;
-use herald::clock::ManualClock;
+use herald::domain::clock::ManualClock;
 use herald::domain::notification::{DeliveryStatus, Notification, Target};
-use herald::routing::plan;
+use herald::routing::plan::plan;
 use herald_tests::call;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -150,7 +150,7 @@ async fn an_all_fan_out_resumes_where_it_stopped() {
     loop {
         got.extend(p.deliveries.iter().map(|d| format!("{}:{}", d.channel, d.recipient)));
         let Some(r) = p.resume.take() else { break };
-        p = herald::routing::plan_more(&app.repo, &snap.channels, &snap.settings, &note, r, 2).await.unwrap();
+        p = herald::routing::plan::plan_more(&app.repo, &snap.channels, &snap.settings, &note, r, 2).await.unwrap();
         rounds += 1;
     }
     assert!(rounds > 1);

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use herald::app::App;
-use herald::clock::ManualClock;
 use herald::dispatch::Dispatcher;
+use herald::domain::clock::ManualClock;
 use herald_tests::servers::{Recorded, Reply, TestServer};
 use herald_tests::{call, drain, embedded_app_custom};
 use jiff::SignedDuration;
@@ -119,10 +119,10 @@ async fn a_node_may_send_its_own_heartbeat_with_its_key() {
         }
         req
     };
-    assert_eq!(herald::http::route(&w.app, beat(Some("node-key-0123456789"), "n1")).await.status(), 200);
-    assert_eq!(herald::http::route(&w.app, beat(Some("wrong-key-0123456789"), "n1")).await.status(), 401);
-    assert_eq!(herald::http::route(&w.app, beat(None, "n1")).await.status(), 401);
-    assert_eq!(herald::http::route(&w.app, beat(Some("node-key-0123456789"), "n2")).await.status(), 401);
+    assert_eq!(herald::edge::http::route(&w.app, beat(Some("node-key-0123456789"), "n1")).await.status(), 200);
+    assert_eq!(herald::edge::http::route(&w.app, beat(Some("wrong-key-0123456789"), "n1")).await.status(), 401);
+    assert_eq!(herald::edge::http::route(&w.app, beat(None, "n1")).await.status(), 401);
+    assert_eq!(herald::edge::http::route(&w.app, beat(Some("node-key-0123456789"), "n2")).await.status(), 401);
     assert_eq!(call(&w.app, "POST", "/api/v1/nodes/n2/heartbeat", None).await.0, 404);
     assert!(call(&w.app, "GET", "/api/v1/nodes/n1", None).await.1["last_heartbeat"].is_string());
 }
@@ -317,17 +317,17 @@ fn scheduler_events_name_their_job() {
     for (file, job) in [("tick.json", Ok("tick")), ("daily.json", Ok("daily")), ("scheduled-event.json", Ok("tick"))] {
         let v: Value =
             serde_json::from_str(&std::fs::read_to_string(format!("{}/../events/scheduler/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()).unwrap();
-        assert_eq!(herald::lambda::job_of(&v).as_deref(), job.map_err(|_: ()| String::new()).as_deref(), "{file}");
+        assert_eq!(herald::edge::lambda::job_of(&v).as_deref(), job.map_err(|_: ()| String::new()).as_deref(), "{file}");
     }
     let bad: Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{}/../events/scheduler/invalid-job.json", env!("CARGO_MANIFEST_DIR"))).unwrap())
             .unwrap();
-    assert!(herald::lambda::job_of(&bad).unwrap_err().contains("unknown job"));
+    assert!(herald::edge::lambda::job_of(&bad).unwrap_err().contains("unknown job"));
 }
 
 // ---- issue 24: scheduler and routing faults ----
 
-async fn run(app: &App) -> Result<Value, herald::http::ApiError> {
+async fn run(app: &App) -> Result<Value, herald::edge::http::ApiError> {
     herald::jobs::run(app, "tick", false, None).await
 }
 

@@ -72,15 +72,15 @@ async fn seed(env: &Env) {
     let app = herald::app::App::new(
         std::sync::Arc::new(table),
         std::sync::Arc::new(queue),
-        std::sync::Arc::new(herald::clock::SystemClock),
+        std::sync::Arc::new(herald::domain::clock::SystemClock),
         herald_tests::test_config(),
     )
     .unwrap();
     let now = app.now();
     let tg = json!({"kind": "telegram", "settings": {"bot_token": herald_tests::telegram::BOT_TOKEN, "webhook_secret": "events-webhook-secret-0123456789", "api_base": "http://127.0.0.1:9"}});
-    app.repo.put_channel(&herald::domain::Channel::from_json("tg", tg, None, now).unwrap()).await.unwrap();
+    app.repo.put_channel(&herald::platforms::config::Channel::from_json("tg", tg, None, now).unwrap()).await.unwrap();
     let wc = json!({"kind": "wecom", "settings": {"corp_id": "wx5823bf96d3bd56c7", "agent_id": 1, "secret": "s", "token": "QDG6eK", "encoding_aes_key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "api_base": "http://127.0.0.1:9"}});
-    app.repo.put_channel(&herald::domain::Channel::from_json("wc", wc, None, now).unwrap()).await.unwrap();
+    app.repo.put_channel(&herald::platforms::config::Channel::from_json("wc", wc, None, now).unwrap()).await.unwrap();
     app.repo.save_user(&herald::domain::User::new("1001", now), None).await.unwrap();
     app.repo.create_bind_code("1001", "evt-bind-code-0001").await.unwrap();
 }

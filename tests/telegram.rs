@@ -16,7 +16,7 @@ const SECRET: &str = "events-webhook-secret-0123456789";
 const GROUP: &str = "-1001234567890";
 
 async fn setup(extra: Value) -> (tempfile::TempDir, App, FakeTelegram) {
-    let (dir, app) = embedded_app_custom(Arc::new(herald::clock::SystemClock), |c| c.public_url = Some("https://herald.test".into()));
+    let (dir, app) = embedded_app_custom(Arc::new(herald::domain::clock::SystemClock), |c| c.public_url = Some("https://herald.test".into()));
     let (app, fake) = with_telegram(app, extra).await;
     (dir, app, fake)
 }
@@ -35,25 +35,25 @@ async fn with_telegram(app: App, extra: Value) -> (App, FakeTelegram) {
     (app, fake)
 }
 
-fn update_request(body: Value, secret: Option<&str>) -> herald::http::Request {
+fn update_request(body: Value, secret: Option<&str>) -> herald::edge::http::Request {
     let mut headers = http::HeaderMap::new();
     if let Some(s) = secret {
         headers.insert("x-telegram-bot-api-secret-token", s.parse().unwrap());
     }
     let uri: http::Uri = "/callback/telegram?source=tg".parse().unwrap();
-    herald::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()))
+    herald::edge::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()))
 }
 
 async fn post(app: &App, body: Value) -> (u16, Value) {
-    let resp = herald::http::route(app, update_request(body, Some(SECRET))).await;
+    let resp = herald::edge::http::route(app, update_request(body, Some(SECRET))).await;
     (resp.status().as_u16(), serde_json::from_slice(resp.body()).unwrap_or(Value::Null))
 }
 
 /// A sample event from `events/telegram/`, as the Lambda runtime would hand it over.
 async fn event(app: &App, file: &str) -> (u16, Value) {
     let text = std::fs::read_to_string(format!("{}/../events/telegram/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let req = herald::lambda::request_from_event(&text).unwrap();
-    let resp = herald::http::route(app, req).await;
+    let req = herald::edge::lambda::request_from_event(&text).unwrap();
+    let resp = herald::edge::http::route(app, req).await;
     (resp.status().as_u16(), serde_json::from_slice(resp.body()).unwrap_or(Value::Null))
 }
 
@@ -107,7 +107,7 @@ async fn registers_the_webhook_with_a_secret_and_the_commands_per_language() {
 /// made a dependency cycle) registers the address the registration request came in on.
 #[tokio::test]
 async fn registers_the_address_the_request_came_in_on_without_a_public_url() {
-    let (_d, app) = embedded_app_custom(Arc::new(herald::clock::SystemClock), |c| c.public_url = None);
+    let (_d, app) = embedded_app_custom(Arc::new(herald::domain::clock::SystemClock), |c| c.public_url = None);
     let fake = FakeTelegram::start().await;
     let settings = json!({"bot_token": BOT_TOKEN, "api_base": fake.url()});
     let (status, body) = call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": settings}))).await;
@@ -118,14 +118,14 @@ async fn registers_the_address_the_request_came_in_on_without_a_public_url() {
     let mut req = herald_tests::request("POST", "/api/v1/channels/tg/register", None);
     req.headers.insert("host", "abc123.execute-api.us-east-1.amazonaws.com".parse().unwrap());
     req.headers.insert("x-forwarded-proto", "https".parse().unwrap());
-    let resp = herald::http::route(&app, req).await;
+    let resp = herald::edge::http::route(&app, req).await;
     assert_eq!(resp.status(), 200, "{:?}", resp.body());
     let hook = &fake.calls("setWebhook")[0];
     assert_eq!(hook["url"], "https://abc123.execute-api.us-east-1.amazonaws.com/callback/telegram?source=tg");
     // A host that is not a plain name is not used.
     let mut odd = herald_tests::request("POST", "/api/v1/channels/tg/register", None);
     odd.headers.insert("host", "evil.test/x?".parse().unwrap());
-    let resp = herald::http::route(&app, odd).await;
+    let resp = herald::edge::http::route(&app, odd).await;
     assert_eq!(resp.status(), 502);
     assert!(String::from_utf8_lossy(resp.body()).contains("HERALD_PUBLIC_URL"));
     assert_eq!(fake.calls("setWebhook").len(), 1);
@@ -136,7 +136,7 @@ async fn registers_the_address_the_request_came_in_on_without_a_public_url() {
 #[tokio::test]
 async fn registers_the_telegram_receivers_own_url_when_it_has_one() {
     let own = "https://tg123.lambda-url.us-east-1.on.aws";
-    let (_d, app) = embedded_app_custom(Arc::new(herald::clock::SystemClock), |c| {
+    let (_d, app) = embedded_app_custom(Arc::new(herald::domain::clock::SystemClock), |c| {
         c.public_url = Some("https://herald.test".into());
         c.receiver_urls.insert(ChannelKind::Telegram, own.into());
     });
@@ -149,20 +149,20 @@ async fn rejects_updates_it_cannot_authenticate_and_changes_nothing() {
     let (_d, app, fake) = setup(json!({})).await;
     let before = fake.server.received().len();
     for secret in [None, Some("wrong"), Some("")] {
-        let resp = herald::http::route(&app, update_request(text(42, "/start x"), secret)).await;
+        let resp = herald::edge::http::route(&app, update_request(text(42, "/start x"), secret)).await;
         assert_eq!(resp.status(), 401);
     }
     let mut other = update_request(text(42, "/ping"), Some(SECRET));
     other.query = vec![("source".into(), "nope".into())];
-    assert_eq!(herald::http::route(&app, other).await.status(), 401);
+    assert_eq!(herald::edge::http::route(&app, other).await.status(), 401);
     assert_eq!(event(&app, "invalid-secret.json").await.0, 401);
     assert_eq!(event(&app, "invalid-body.json").await.0, 400);
     let mut get = update_request(text(42, "/ping"), Some(SECRET));
     get.method = http::Method::GET;
-    assert_eq!(herald::http::route(&app, get).await.status(), 405);
+    assert_eq!(herald::edge::http::route(&app, get).await.status(), 405);
     // Nothing was marked seen: the same update with the right secret is still handled.
     let u = text(42, "/ping");
-    assert_eq!(herald::http::route(&app, update_request(u.clone(), Some("wrong"))).await.status(), 401);
+    assert_eq!(herald::edge::http::route(&app, update_request(u.clone(), Some("wrong"))).await.status(), 401);
     let (status, reply) = post(&app, u).await;
     assert_eq!((status, reply["method"].as_str()), (200, Some("sendMessage")));
     assert_eq!(fake.server.received().len(), before);
@@ -416,7 +416,7 @@ async fn a_fallback_the_queue_refused_is_made_on_the_next_try() {
     config.public_url = Some("https://herald.test".into());
     // The failed try's claim holds the delivery until its lease runs out; then it is tried again.
     config.lease = std::time::Duration::from_secs(1);
-    let app = App::new(table, queue.clone(), Arc::new(herald::clock::SystemClock), config).unwrap();
+    let app = App::new(table, queue.clone(), Arc::new(herald::domain::clock::SystemClock), config).unwrap();
     let (app, fake) = with_telegram(app, json!({})).await;
     let hook = herald_tests::servers::TestServer::start(|_| herald_tests::servers::Reply::ok("{}")).await;
     call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "types": ["account"], "settings": {"url": hook.url}}))).await;
@@ -440,7 +440,7 @@ async fn a_fallback_the_queue_refused_is_made_on_the_next_try() {
 async fn sends_silently_during_quiet_hours() {
     // 23:30 in Kiritimati (UTC+14), inside quiet hours that cross midnight: a set clock, never
     // the wall clock (times around midnight once made this test fail at certain hours).
-    let clock = Arc::new(herald::clock::ManualClock::new("2026-11-23T09:30:00Z".parse().unwrap()));
+    let clock = Arc::new(herald::domain::clock::ManualClock::new("2026-11-23T09:30:00Z".parse().unwrap()));
     let (_d, app) = embedded_app_custom(clock, |c| c.public_url = Some("https://herald.test".into()));
     let (app, fake) = with_telegram(app, json!({})).await;
     let zone = "Pacific/Kiritimati";
@@ -536,7 +536,7 @@ async fn racing_check_ins_reward_once() {
 /// the settings' time zone), and each local day allows one.
 #[tokio::test]
 async fn check_ins_count_in_their_local_day() {
-    let clock = Arc::new(herald::clock::ManualClock::new("2026-11-22T15:59:00Z".parse().unwrap())); // 23:59 in Shanghai
+    let clock = Arc::new(herald::domain::clock::ManualClock::new("2026-11-22T15:59:00Z".parse().unwrap())); // 23:59 in Shanghai
     let (_dir, app) = embedded_app_custom(clock.clone(), |c| c.public_url = Some("https://herald.test".into()));
     let (app, _fake) = with_telegram(app, json!({})).await;
     assert_eq!(call(&app, "PUT", "/api/v1/settings", Some(json!({"time_zone": "Asia/Shanghai"}))).await.0, 200);

@@ -1,16 +1,16 @@
 //! The dependencies every handler gets: the store, the queue, the clock, one HTTP client and the
 //! typed configuration, built once per process (Lambda init, or the local runner's start).
 
-use crate::clock::{Clock, SystemClock};
-use crate::domain::channel::Channel;
+use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::secret::Secret;
 use crate::domain::settings::Settings;
+use crate::platforms::config::Channel;
 use crate::queue::Queue;
 use crate::queue::memory::MemoryQueue;
 use crate::queue::sqs::SqsQueue;
-use crate::repo::Repo;
-use crate::secret::Secret;
 use crate::store::dynamo::DynamoTable;
 use crate::store::embedded::EmbeddedTable;
+use crate::store::repo::Repo;
 use crate::store::{StoreResult, Table};
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -1,31 +1,29 @@
-//! Herald's shared crate: the domain, its ports (store, queue, clock, senders) with their AWS and
-//! embedded adapters, the platform modules, and the handlers every function and the local runner
-//! call.
+//! Herald's shared crate. The folders follow the two paths through Herald, each importing only
+//! what lies below it:
+//!
+//! - a notification: [`api`] → [`routing`] (accept, plan deliveries) → [`queue`] → [`dispatch`]
+//!   → [`platforms`] (render, call, read the answer);
+//! - a message to the bot: [`receive`] (verify, parse, deduplicate) → [`bot`] → the passive
+//!   reply, or [`queue`] → [`dispatch`] → [`platforms`].
+//!
+//! Under both: [`domain`] (the records and their validation), [`text`] (wording and markup),
+//! [`store`] and [`queue`] (ports with AWS and embedded adapters), [`app`] (the dependencies a
+//! handler gets). [`jobs`] are the scheduled ones; [`edge`] is where requests and events come in
+//! (the HTTP router, Lambda, the local runner).
 
 pub mod api;
 pub mod app;
 pub mod bot;
-pub mod channels;
-pub mod clock;
 pub mod dispatch;
 pub mod domain;
-pub mod http;
-pub mod ids;
-pub mod job;
+pub mod edge;
 pub mod jobs;
-pub mod lambda;
-pub mod local;
-pub mod markup;
-pub mod message;
-pub mod metrics;
-pub mod notify;
-pub mod pacing;
+pub mod platforms;
 pub mod queue;
-pub mod repo;
+pub mod receive;
 pub mod routing;
-pub mod secret;
 pub mod store;
-pub mod templates;
+pub mod text;
 
 /// Locks a mutex, going on after a panic elsewhere poisoned it: what these locks guard (caches,
 /// counters, the in-process queue) is whole between statements, and one failed request must not

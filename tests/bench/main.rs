@@ -148,7 +148,7 @@ fn local_app(config: herald::app::Config, file: Option<&std::path::Path>) -> (Ap
     let app = App::new(
         Arc::new(CountingTable(table, counts.clone())),
         Arc::new(CountingQueue(queue, counts.clone())),
-        Arc::new(herald::clock::SystemClock),
+        Arc::new(herald::domain::clock::SystemClock),
         config,
     )
     .unwrap();
@@ -179,7 +179,7 @@ async fn rate(o: &Opts, out: &mut String) -> Value {
     herald_tests::seed_chats(&app, n).await;
     notify_all(&app, n, n).await;
     let app = Arc::new(app);
-    let worker = tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
     let t0 = Instant::now();
     while fake.with(|s| s.delivered.len()) < n && t0.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -217,7 +217,7 @@ async fn rate(o: &Opts, out: &mut String) -> Value {
     }
     let app = Arc::new(app);
     let t0 = Instant::now();
-    let worker = tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
     while hook.received().len() < m && t0.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -303,7 +303,7 @@ async fn load(o: &Opts, out: &mut String) -> Value {
     let tg = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "webhook_secret": LOAD_SECRET, "api_base": "http://127.0.0.1:9"}});
     let wc = json!({"kind": "wecom", "settings": {"corp_id": herald_tests::wecom::CORP, "agent_id": 1, "secret": "s", "token": herald_tests::wecom::TOKEN, "encoding_aes_key": herald_tests::wecom::AES_KEY, "api_base": "http://127.0.0.1:9"}});
     for (name, c) in [("tg", tg), ("wc", wc)] {
-        let channel = herald::domain::Channel::from_json(name, c, None, app.now()).unwrap();
+        let channel = herald::platforms::config::Channel::from_json(name, c, None, app.now()).unwrap();
         app.repo.put_channel(&channel).await.unwrap();
     }
     let (base, _app) = herald_tests::start_local(app).await;
@@ -314,7 +314,7 @@ async fn load(o: &Opts, out: &mut String) -> Value {
     std::fs::write(&wc_lua, WECOM_LUA).unwrap();
     // WeCom: distinct messages, encrypted and signed now (inside the five-minute window).
     let crypto =
-        herald::channels::wecom::crypto::Crypto::new(herald_tests::wecom::TOKEN, herald_tests::wecom::AES_KEY, herald_tests::wecom::CORP).unwrap();
+        herald::platforms::wecom::crypto::Crypto::new(herald_tests::wecom::TOKEN, herald_tests::wecom::AES_KEY, herald_tests::wecom::CORP).unwrap();
     let now = jiff::Timestamp::now().as_second();
     let n = if o.smoke { 2_000 } else { 80_000 };
     let mut lines = String::new();
@@ -323,7 +323,7 @@ async fn load(o: &Opts, out: &mut String) -> Value {
             "<xml><ToUserName><![CDATA[{0}]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[/ping]]></Content><MsgId>{id}</MsgId><AgentID>1</AgentID></xml>",
             herald_tests::wecom::CORP
         );
-        let enc = crypto.encrypt_with(&inner, herald::ids::random_bytes::<16>()).unwrap();
+        let enc = crypto.encrypt_with(&inner, herald::domain::ids::random_bytes::<16>()).unwrap();
         let sig = crypto.signature(&now.to_string(), "n", &enc);
         writeln!(lines, "/callback/wecom?source=wc&msg_signature={sig}&timestamp={now}&nonce=n\t<xml><ToUserName><![CDATA[{}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt><AgentID><![CDATA[1]]></AgentID></xml>", herald_tests::wecom::CORP).ok();
     }
@@ -379,7 +379,7 @@ fn most_in_window(times: &[Instant], w: Duration) -> usize {
 /// Runs one instance until `done` says so (or `limit` passes).
 async fn work_until(app: App, limit: Duration, done: impl Fn() -> bool) {
     let app = Arc::new(app);
-    let worker = tokio::spawn(herald::local::work(app, Arc::new(Dispatcher::default())));
+    let worker = tokio::spawn(herald::edge::local::work(app, Arc::new(Dispatcher::default())));
     let t0 = Instant::now();
     while !done() && t0.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -486,7 +486,7 @@ async fn faults(o: &Opts, out: &mut String) -> Value {
     // embedded file (one writer, a disk sync per commit), whose commits would set the pace here.
     let table = Arc::new(herald::store::embedded::EmbeddedTable::in_memory().unwrap());
     let queue = Arc::new(herald::queue::memory::MemoryQueue::new(Duration::from_secs(3), config.max_receives));
-    let app = App::new(table, queue, Arc::new(herald::clock::SystemClock), config).unwrap();
+    let app = App::new(table, queue, Arc::new(herald::domain::clock::SystemClock), config).unwrap();
     // Five instances: the template's DispatcherMaxConcurrency.
     let instances = std::env::var("HERALD_FAULT_INSTANCES").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let r = herald_tests::faults::run(app, n, n, instances, 42).await;
@@ -529,7 +529,7 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
     let app = Arc::new(app);
     // One worker first: the like-for-like row beside Apprise's serial loop.
     let (c0, t0) = (cpu_seconds(), Instant::now());
-    let single = tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    let single = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
     while hook.received().len() < n && t0.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -541,7 +541,7 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
     }
     let (c0, t0) = (cpu_seconds(), Instant::now());
     let dispatcher = Arc::new(Dispatcher::default());
-    let workers: Vec<_> = (0..4).map(|_| tokio::spawn(herald::local::work(app.clone(), dispatcher.clone()))).collect();
+    let workers: Vec<_> = (0..4).map(|_| tokio::spawn(herald::edge::local::work(app.clone(), dispatcher.clone()))).collect();
     while hook.received().len() < one_got + n && t0.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -668,7 +668,7 @@ async fn fanout(o: &Opts, out: &mut String) -> Value {
         let app = App::new(
             Arc::new(CountingTable(Arc::new(table), counts.clone())),
             Arc::new(CountingQueue(Arc::new(queue), counts.clone())),
-            Arc::new(herald::clock::SystemClock),
+            Arc::new(herald::domain::clock::SystemClock),
             herald_tests::test_config(),
         )
         .unwrap();
@@ -709,7 +709,7 @@ async fn memory(o: &Opts, out: &mut String) -> Value {
     let (qurl, dlq) = queue.urls();
     let (qurl, dlq) = (qurl.to_owned(), dlq.to_owned());
     let hook = TestServer::start(|_| Reply::ok("{}")).await;
-    let app = App::new(Arc::new(table), Arc::new(queue), Arc::new(herald::clock::SystemClock), herald_tests::test_config()).unwrap();
+    let app = App::new(Arc::new(table), Arc::new(queue), Arc::new(herald::domain::clock::SystemClock), herald_tests::test_config()).unwrap();
     must(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
     must(
         &app,
@@ -858,7 +858,7 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
         must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("c{i}"), "to": "admins"}))).await;
     }
     let app = Arc::new(app);
-    let worker = tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
     let t0 = Instant::now();
     while hook.received().len() < n && t0.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -5,7 +5,7 @@
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use herald::app::App;
-use herald::channels::wecom::crypto::Crypto;
+use herald::platforms::wecom::crypto::Crypto;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,15 +16,15 @@ fn app(rt: &tokio::runtime::Runtime) -> App {
     let table = Arc::new(herald::store::embedded::EmbeddedTable::in_memory().unwrap());
     let mut config = herald_tests::test_config();
     config.cache_ttl = std::time::Duration::from_secs(3600);
-    let app = App::new(table, Arc::new(herald_tests::memory_queue(180, 20)), Arc::new(herald::clock::SystemClock), config).unwrap();
+    let app = App::new(table, Arc::new(herald_tests::memory_queue(180, 20)), Arc::new(herald::domain::clock::SystemClock), config).unwrap();
     rt.block_on(async {
         let now = app.now();
         let tg = json!({"kind": "telegram", "settings": {"bot_token": herald_tests::telegram::BOT_TOKEN, "webhook_secret": SECRET, "chat_id": "-100"}});
-        app.repo.put_channel(&herald::domain::Channel::from_json("tg", tg, None, now).unwrap()).await.unwrap();
+        app.repo.put_channel(&herald::platforms::config::Channel::from_json("tg", tg, None, now).unwrap()).await.unwrap();
         let wc = json!({"kind": "wecom", "settings": {"corp_id": herald_tests::wecom::CORP, "agent_id": 1, "secret": "s", "token": herald_tests::wecom::TOKEN, "encoding_aes_key": herald_tests::wecom::AES_KEY}});
-        app.repo.put_channel(&herald::domain::Channel::from_json("wc", wc, None, now).unwrap()).await.unwrap();
+        app.repo.put_channel(&herald::platforms::config::Channel::from_json("wc", wc, None, now).unwrap()).await.unwrap();
         let hook = json!({"kind": "webhook", "settings": {"url": "http://127.0.0.1:9/hook"}});
-        app.repo.put_channel(&herald::domain::Channel::from_json("hook", hook, None, now).unwrap()).await.unwrap();
+        app.repo.put_channel(&herald::platforms::config::Channel::from_json("hook", hook, None, now).unwrap()).await.unwrap();
         let mut u = herald::domain::User::new("u1", now);
         u.ids.insert(herald::domain::ChannelKind::Telegram, "42".into());
         u.ids.insert(herald::domain::ChannelKind::Wecom, "zhangsan".into());
@@ -37,15 +37,20 @@ fn app(rt: &tokio::runtime::Runtime) -> App {
 
 static UPDATE: AtomicI64 = AtomicI64::new(1);
 
-fn telegram(text: &str) -> herald::http::Request {
+fn telegram(text: &str) -> herald::edge::http::Request {
     let id = UPDATE.fetch_add(1, Ordering::Relaxed);
     let body = json!({"update_id": id, "message": {"message_id": id, "from": {"id": 42, "is_bot": false, "first_name": "Ada", "language_code": "en"}, "chat": {"id": 42, "type": "private"}, "date": 1, "text": text}});
     let mut headers = http::HeaderMap::new();
     headers.insert("x-telegram-bot-api-secret-token", SECRET.parse().unwrap());
-    herald::http::Request::new(http::Method::POST, &"/callback/telegram?source=tg".parse().unwrap(), headers, bytes::Bytes::from(body.to_string()))
+    herald::edge::http::Request::new(
+        http::Method::POST,
+        &"/callback/telegram?source=tg".parse().unwrap(),
+        headers,
+        bytes::Bytes::from(body.to_string()),
+    )
 }
 
-fn wecom(now: i64) -> herald::http::Request {
+fn wecom(now: i64) -> herald::edge::http::Request {
     let id = UPDATE.fetch_add(1, Ordering::Relaxed);
     let c = Crypto::new(herald_tests::wecom::TOKEN, herald_tests::wecom::AES_KEY, herald_tests::wecom::CORP).unwrap();
     let inner = format!(
@@ -58,7 +63,7 @@ fn wecom(now: i64) -> herald::http::Request {
         "<xml><ToUserName><![CDATA[{}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt><AgentID><![CDATA[1]]></AgentID></xml>",
         herald_tests::wecom::CORP
     );
-    herald::http::Request::new(
+    herald::edge::http::Request::new(
         http::Method::POST,
         &format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={now}&nonce=n").parse().unwrap(),
         http::HeaderMap::new(),
@@ -76,24 +81,24 @@ fn bench(c: &mut Criterion) {
         ("wecom /my", wecom(app.now().as_second())),
         ("api notify", herald_tests::request("POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 offline", "to": "admins"})))),
     ] {
-        let status = rt.block_on(herald::http::route(&app, req)).status();
+        let status = rt.block_on(herald::edge::http::route(&app, req)).status();
         assert!(status.is_success(), "{what}: {status}");
     }
     let mut g = c.benchmark_group("webhook");
     g.bench_function("telegram /ping (verify, dedup, bot, passive reply)", |b| {
-        b.to_async(&rt).iter_batched(|| telegram("/ping"), |req| herald::http::route(&app, req), BatchSize::SmallInput)
+        b.to_async(&rt).iter_batched(|| telegram("/ping"), |req| herald::edge::http::route(&app, req), BatchSize::SmallInput)
     });
     g.bench_function("telegram /my (and a user lookup)", |b| {
-        b.to_async(&rt).iter_batched(|| telegram("/my"), |req| herald::http::route(&app, req), BatchSize::SmallInput)
+        b.to_async(&rt).iter_batched(|| telegram("/my"), |req| herald::edge::http::route(&app, req), BatchSize::SmallInput)
     });
     let now = app.now().as_second();
     g.bench_function("wecom /my (signature, AES decrypt, bot, encrypted reply)", |b| {
-        b.to_async(&rt).iter_batched(|| wecom(now), |req| herald::http::route(&app, req), BatchSize::SmallInput)
+        b.to_async(&rt).iter_batched(|| wecom(now), |req| herald::edge::http::route(&app, req), BatchSize::SmallInput)
     });
     g.bench_function("api notify (validate, plan, store, enqueue)", |b| {
         b.to_async(&rt).iter_batched(
             || herald_tests::request("POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 offline", "to": "admins"}))),
-            |req| herald::http::route(&app, req),
+            |req| herald::edge::http::route(&app, req),
             BatchSize::SmallInput,
         )
     });

@@ -74,8 +74,9 @@ pub async fn run(app: App, n: usize, chats: usize, instances: usize, seed: u64) 
 
     let started = Instant::now();
     let a = Arc::new(Dispatcher::default());
-    let worker_a = tokio::spawn(herald::local::work(app.clone(), a.clone()));
-    let others: Vec<_> = (1..instances.max(2)).map(|_| tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default())))).collect();
+    let worker_a = tokio::spawn(herald::edge::local::work(app.clone(), a.clone()));
+    let others: Vec<_> =
+        (1..instances.max(2)).map(|_| tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())))).collect();
     // Kill instance A mid-run (mid-batch: it works batches back to back), and start a new one.
     let mut in_flight_at_kill = 0;
     let mut killed = false;
@@ -88,7 +89,7 @@ pub async fn run(app: App, n: usize, chats: usize, instances: usize, seed: u64) 
             in_flight_at_kill = a.in_flight.load(std::sync::atomic::Ordering::SeqCst);
             worker_a.abort();
             killed = true;
-            replacement = Some(tokio::spawn(herald::local::work(app.clone(), Arc::new(Dispatcher::default()))));
+            replacement = Some(tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default()))));
         }
         let depth = app.queue.depth().await.expect("depth");
         if killed && depth.waiting == 0 && depth.in_flight == 0 || Instant::now() > deadline {

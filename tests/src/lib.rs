@@ -76,15 +76,15 @@ pub mod telegram;
 pub mod wecom;
 
 use herald::app::{App, Config};
-use herald::clock::Clock;
-use herald::http::{Request, Response};
-use herald::secret::Secret;
+use herald::domain::clock::Clock;
+use herald::domain::secret::Secret;
+use herald::edge::http::{Request, Response};
 
 pub const TOKEN: &str = "test-token-0123456789";
 
 /// Herald on the embedded store and the in-process queue, in a temporary directory.
 pub fn embedded_app() -> (tempfile::TempDir, App) {
-    embedded_app_with(std::sync::Arc::new(herald::clock::SystemClock))
+    embedded_app_with(std::sync::Arc::new(herald::domain::clock::SystemClock))
 }
 
 pub fn embedded_app_with(clock: std::sync::Arc<dyn Clock>) -> (tempfile::TempDir, App) {
@@ -110,7 +110,7 @@ pub async fn aws_app() -> Option<App> {
     let table = dynamo_table().await?;
     let queue = sqs_queue(180, 20).await?;
     let config = test_config();
-    Some(App::new(std::sync::Arc::new(table), std::sync::Arc::new(queue), std::sync::Arc::new(herald::clock::SystemClock), config).unwrap())
+    Some(App::new(std::sync::Arc::new(table), std::sync::Arc::new(queue), std::sync::Arc::new(herald::domain::clock::SystemClock), config).unwrap())
 }
 
 /// A request as a client would send it, with the API token.
@@ -124,7 +124,7 @@ pub fn request(method: &str, path: &str, body: Option<serde_json::Value>) -> Req
 
 /// Sends a request through the router every function and the local runner use.
 pub async fn call(app: &App, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
-    let resp: Response = herald::http::route(app, request(method, path, body)).await;
+    let resp: Response = herald::edge::http::route(app, request(method, path, body)).await;
     let status = resp.status().as_u16();
     let v = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
     (status, v)
@@ -154,8 +154,8 @@ pub async fn start_local(app: App) -> (String, std::sync::Arc<App>) {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = std::sync::Arc::new(app);
     let dispatcher = std::sync::Arc::new(herald::dispatch::Dispatcher::default());
-    tokio::spawn(herald::local::work(app.clone(), dispatcher));
-    tokio::spawn(herald::local::serve(app.clone(), listener));
+    tokio::spawn(herald::edge::local::work(app.clone(), dispatcher));
+    tokio::spawn(herald::edge::local::serve(app.clone(), listener));
     (url, app)
 }
 
@@ -163,7 +163,7 @@ pub async fn start_local(app: App) -> (String, std::sync::Arc<App>) {
 /// and counts them as the API would.
 pub async fn seed_users(app: &App, n: usize, expires_at: &str) -> usize {
     use herald::domain::{ChannelKind, User};
-    let now = herald::clock::Clock::now(&*app.clock);
+    let now = herald::domain::clock::Clock::now(&*app.clock);
     let at: jiff::Timestamp = expires_at.parse().unwrap();
     let mut created = 0;
     let ids: Vec<String> = (0..n).map(|i| format!("user{i:06}")).collect();
@@ -184,7 +184,7 @@ pub async fn seed_users(app: &App, n: usize, expires_at: &str) -> usize {
 
 /// Stores users `f00000`.. bound to Telegram chats `500000`.. (one chat each).
 pub async fn seed_chats(app: &App, n: usize) {
-    let now = herald::clock::Clock::now(&*app.clock);
+    let now = herald::domain::clock::Clock::now(&*app.clock);
     let users: Vec<herald::domain::User> = (0..n)
         .map(|i| {
             let mut u = herald::domain::User::new(&format!("f{i:05}"), now);
@@ -197,8 +197,8 @@ pub async fn seed_chats(app: &App, n: usize) {
 
 /// A rendered-to-be message with only `text`, `format` and `title` set, for the renderers and
 /// splitters' tests.
-pub fn message(text: &str, format: herald::domain::Format, title: Option<String>) -> herald::message::Message {
-    herald::message::Message {
+pub fn message(text: &str, format: herald::domain::Format, title: Option<String>) -> herald::domain::message::Message {
+    herald::domain::message::Message {
         notification: "n".into(),
         delivery: "d".into(),
         ty: "announcement".into(),

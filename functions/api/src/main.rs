@@ -4,9 +4,9 @@ use herald::app::{App, Config};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    herald::lambda::init_logging();
+    herald::edge::lambda::init_logging();
     let config = Config::from_env()?;
     config.require_api_token()?;
     let app = App::aws(config, false).await?;
-    herald::lambda::run_http(app, herald::http::api_handler).await
+    herald::edge::lambda::run_http(app, herald::edge::http::api_handler).await
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[tokio::main]
 async fn main() {
-    herald::lambda::init_logging();
+    herald::edge::lambda::init_logging();
     if let Err(e) = run().await {
         eprintln!("herald-local: {e}");
         std::process::exit(2);
@@ -24,7 +24,7 @@ async fn run() -> Result<(), ConfigError> {
     let data_dir = PathBuf::from(var("HERALD_DATA_DIR", ".herald"));
     let mut config = Config::from_env()?;
     let from_variable = config.api_token.is_some();
-    let (token, new) = herald::local::api_token(config.api_token.as_ref(), &data_dir)?;
+    let (token, new) = herald::edge::local::api_token(config.api_token.as_ref(), &data_dir)?;
     config.api_token = Some(token);
     let app = match var("HERALD_BACKEND", "embedded").as_str() {
         "embedded" => App::embedded(&data_dir, config)?,
@@ -39,5 +39,5 @@ async fn run() -> Result<(), ConfigError> {
         .filter(|s| (1..=86_400).contains(s))
         .ok_or_else(|| ConfigError::Invalid("HERALD_TICK_SECS must be a number of seconds from 1 to 86400".into()))?;
     println!("API token: {} {source}", if new { "generated, in" } else { "from" });
-    herald::local::run(app, addr, 4, std::time::Duration::from_secs(every)).await
+    herald::edge::local::run(app, addr, 4, std::time::Duration::from_secs(every)).await
 }

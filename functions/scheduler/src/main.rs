@@ -5,7 +5,7 @@ use herald::app::{App, Config};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    herald::lambda::init_logging();
+    herald::edge::lambda::init_logging();
     let app = App::aws(Config::from_env()?, false).await?;
-    herald::lambda::run_scheduler(app).await
+    herald::edge::lambda::run_scheduler(app).await
 }

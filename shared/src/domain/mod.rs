@@ -2,15 +2,17 @@
 //! their deliveries. Raw input becomes these validated types at the edge; nothing inside reads
 //! raw input.
 
-pub mod channel;
-pub mod chat;
+pub mod clock;
+pub mod ids;
+pub mod kind;
+pub mod message;
 pub mod node;
 pub mod notification;
+pub mod secret;
 pub mod settings;
 pub mod user;
 
-pub use channel::{Channel, ChannelKind, ChannelSettings};
-pub use chat::ChatId;
+pub use kind::ChannelKind;
 pub use node::Node;
 pub use notification::{Button, Call, Delivery, DeliveryStatus, Format, Notification, Target, Template};
 pub use settings::{Scope, Settings};

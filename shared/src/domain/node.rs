@@ -2,7 +2,7 @@
 //! the node check keeps (online / offline with debounce, blocked / unblocked).
 
 use super::*;
-use crate::secret::Secret;
+use crate::domain::secret::Secret;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 
@@ -120,7 +120,7 @@ impl NodeInput {
             return Err(Invalid::new("tags", "at most 32"));
         }
         if let Some(Some(k)) = &self.key
-            && k.expose() != crate::secret::MASK
+            && k.expose() != crate::domain::secret::MASK
             && k.expose().len() < 16
         {
             return Err(Invalid::new("key", "must be at least 16 characters"));
@@ -168,7 +168,7 @@ impl NodeInput {
         set!(tags);
         set!(enabled);
         match self.key {
-            Some(Some(k)) if k.expose() == crate::secret::MASK => {}
+            Some(Some(k)) if k.expose() == crate::domain::secret::MASK => {}
             Some(k) if node.key != k => {
                 changed.push("key".to_owned());
                 node.key = k;

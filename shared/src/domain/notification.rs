@@ -64,7 +64,7 @@ impl<'de> Deserialize<'de> for Target {
     }
 }
 
-/// Built-in content, rendered in each recipient's language (see [`crate::templates`]).
+/// Built-in content, rendered in each recipient's language (see [`crate::text::templates`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Template {
     pub key: String,
@@ -292,7 +292,7 @@ impl Delivery {
     /// A delivery's id is derived from (notification, channel, recipient): planning the same
     /// notification twice yields the same deliveries.
     pub fn id_for(notification: &str, channel: &str, recipient: &str) -> String {
-        crate::ids::stable_id(&[notification, channel, recipient])
+        crate::domain::ids::stable_id(&[notification, channel, recipient])
     }
 }
 

@@ -2,7 +2,7 @@
 //! they are reached at, and their own notification preferences.
 
 use super::*;
-use crate::domain::channel::ChannelKind;
+use crate::domain::ChannelKind;
 use jiff::Timestamp;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
@@ -216,7 +216,7 @@ impl UserInput {
             p.validate().map_err(|e| e.under("preferences"))?;
         }
         for (kind, id) in self.ids.iter().flatten() {
-            super::chat::ChatId::parse(&format!("ids.{kind}"), *kind, id)?;
+            crate::platforms::chat::ChatId::parse(&format!("ids.{kind}"), *kind, id)?;
         }
         Ok(())
     }

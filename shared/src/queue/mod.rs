@@ -3,6 +3,7 @@
 //! one chat keep their order and only one is in flight at a time); locally it is in-process,
 //! kept in a file beside the embedded store.
 
+pub mod job;
 pub mod memory;
 pub mod sqs;
 

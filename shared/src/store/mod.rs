@@ -1,13 +1,14 @@
 //! The storage port: one table of items addressed by a partition key and a sort key, with three
 //! sparse secondary indexes, conditional writes, atomic counters and transactions. It is exactly
 //! the part of DynamoDB Herald needs, so the DynamoDB adapter is a thin mapping and the embedded
-//! adapter can honour the same contract; [`crate::repo`] builds the typed records on top.
+//! adapter can honour the same contract; [`crate::store::repo`] builds the typed records on top.
 //!
 //! Expiry (`exp`) is data here, not behaviour: DynamoDB deletes expired items lazily and the
 //! emulator never does, so readers decide with their own clock (see `Item::live`).
 
 pub mod dynamo;
 pub mod embedded;
+pub mod repo;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

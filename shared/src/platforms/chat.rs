@@ -3,8 +3,7 @@
 //! stored or typed value can reach more people than one: WeCom's `@all` and `a|b|c`, a Telegram
 //! id that is not a number, and the like are refused.
 
-use super::{Invalid, Valid};
-use crate::domain::channel::ChannelKind;
+use crate::domain::{ChannelKind, Invalid, Valid};
 
 /// Longest WeCom member id (`userid`, 1-64 characters).
 pub const WECOM_USERID_MAX: usize = 64;

@@ -3,61 +3,15 @@
 //! stored, never shown: [`Channel::public_json`] masks them, and a `PUT` that sends the mask back
 //! keeps the stored value.
 
-use super::*;
-use crate::domain::chat::ChatId;
-use crate::secret::{MASK, Secret};
+use crate::domain::secret::{MASK, Secret};
+use crate::domain::{
+    ChannelKind, Invalid, Valid, check_name, check_type, check_url, list_or_csv, opt_string_or_number, parse_json, string_or_number,
+};
+use crate::platforms::chat::ChatId;
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelKind {
-    Telegram,
-    Wecom,
-    Slack,
-    Discord,
-    Synology,
-    Vocechat,
-    Webpush,
-    Webhook,
-}
-
-impl ChannelKind {
-    pub const ALL: [ChannelKind; 8] = [
-        ChannelKind::Telegram,
-        ChannelKind::Wecom,
-        ChannelKind::Slack,
-        ChannelKind::Discord,
-        ChannelKind::Synology,
-        ChannelKind::Vocechat,
-        ChannelKind::Webpush,
-        ChannelKind::Webhook,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Telegram => "telegram",
-            ChannelKind::Wecom => "wecom",
-            ChannelKind::Slack => "slack",
-            ChannelKind::Discord => "discord",
-            ChannelKind::Synology => "synology",
-            ChannelKind::Vocechat => "vocechat",
-            ChannelKind::Webpush => "webpush",
-            ChannelKind::Webhook => "webhook",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for ChannelKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// `api_base` defaults: every platform API can be pointed at a proxy or a test double instead.
 pub const TELEGRAM_API: &str = "https://api.telegram.org";
@@ -441,7 +395,7 @@ impl ChannelSettings {
     }
 
     /// Every secret value of these settings (and the webhook's URL, which may hold one), for
-    /// redacting platform text ([`crate::secret::redact`]). A Telegram token's secret half is
+    /// redacting platform text ([`crate::domain::secret::redact`]). A Telegram token's secret half is
     /// listed on its own too, since a platform may echo it without the bot id.
     pub fn secret_values<'a>(&'a self) -> Vec<&'a str> {
         let mut out: Vec<&str> = Vec::new();

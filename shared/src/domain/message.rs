@@ -4,7 +4,7 @@
 
 use crate::domain::notification::{Button, Delivery, Format, Notification};
 use crate::domain::user::Locale;
-use crate::templates::{admin_title, render_for_admins, render_template};
+use crate::text::templates::{admin_title, render_for_admins, render_template};
 use jiff::Timestamp;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -72,7 +72,7 @@ impl Crypto {
     /// Checks a presented signature in constant time.
     pub fn verify(&self, signature: &str, timestamp: &str, nonce: &str, encrypted: &str) -> Result<(), CryptoError> {
         let expected = self.signature(timestamp, nonce, encrypted);
-        if crate::secret::constant_time_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()) {
+        if crate::domain::secret::constant_time_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()) {
             Ok(())
         } else {
             Err(CryptoError::BadSignature)

@@ -14,8 +14,9 @@
 //! rate); anything longer is handed back as `Later`, and the dispatcher reschedules the message
 //! with a visibility timeout instead of sleeping.
 
-use crate::domain::channel::{Channel, ChannelKind};
-use crate::repo::Repo;
+use crate::domain::ChannelKind;
+use crate::platforms::config::Channel;
+use crate::store::repo::Repo;
 use crate::store::{Cond, Item, StoreResult};
 use std::collections::HashMap;
 use std::sync::Mutex;

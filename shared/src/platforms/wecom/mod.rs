@@ -9,13 +9,14 @@ pub mod crypto;
 use super::{Report, SendOutcome, transport_error};
 use crate::app::App;
 use crate::bot::{self, Action, Inbound, Input, Sender};
-use crate::domain::channel::{Channel, ChannelKind, ChannelSettings, WecomSettings};
+use crate::domain::ChannelKind;
+use crate::domain::message::Message;
 use crate::domain::notification::Format;
-use crate::http::{ApiError, HandlerResult, Request, Response, empty, respond};
-use crate::markup::split;
-use crate::message::Message;
-use crate::repo::Repo;
-use crate::templates::phrase;
+use crate::edge::http::{ApiError, HandlerResult, Request, Response, empty, respond};
+use crate::platforms::config::{Channel, ChannelSettings, WecomSettings};
+use crate::store::repo::Repo;
+use crate::text::markup::split;
+use crate::text::templates::phrase;
 use crypto::Crypto;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -69,7 +70,7 @@ impl<'a> Client<'a> {
     /// Where the token is kept: per corp and agent, and per secret and `api_base` (a digest of
     /// both), so a config with another secret or another host never gets this one's token.
     pub fn cache_key(&self) -> String {
-        let scope = crate::ids::stable_id(&[self.settings.secret.expose(), self.base]);
+        let scope = crate::domain::ids::stable_id(&[self.settings.secret.expose(), self.base]);
         format!("wecom:{}:{}:{scope}", self.settings.corp_id, self.settings.agent_id)
     }
 
@@ -170,7 +171,7 @@ pub fn render(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value> {
         v
     };
     let text = match m.format {
-        Format::Html => crate::message::strip_tags(&m.text),
+        Format::Html => crate::domain::message::strip_tags(&m.text),
         _ => m.text.clone(),
     };
     let given_title = m.title.clone().filter(|t| !t.is_empty());
@@ -235,7 +236,7 @@ pub fn render(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value> {
 /// merged, [`Message::merged`]) `a|b|c`; `@all` and any malformed member are refused before a
 /// call is made.
 pub async fn send(http: &reqwest::Client, base: &str, repo: &Repo, s: &WecomSettings, touser: &str, m: &Message, parts_done: u32) -> Report {
-    if let Err(why) = crate::domain::chat::wecom_touser(touser, m.merged) {
+    if let Err(why) = crate::platforms::chat::wecom_touser(touser, m.merged) {
         return SendOutcome::permanent(why).into();
     }
     let client = Client::new(http, base, s, repo);
@@ -327,7 +328,7 @@ pub fn xml_fields(xml: &str) -> Option<HashMap<String, String>> {
 pub fn dedup_key(msg: &HashMap<String, String>, plain: &str) -> String {
     match msg.get("MsgId") {
         Some(id) if !id.is_empty() => id.clone(),
-        _ => format!("ev:{}", crate::ids::stable_id(&[plain])),
+        _ => format!("ev:{}", crate::domain::ids::stable_id(&[plain])),
     }
 }
 
@@ -337,7 +338,7 @@ fn cdata(s: &str) -> String {
 
 /// `GET, POST /callback/wecom?source=NAME`.
 pub async fn callback(app: &App, req: Request) -> Response {
-    crate::http::finish(handle(app, &req).await)
+    crate::edge::http::finish(handle(app, &req).await)
 }
 
 /// [`callback`] as a Lambda HTTP handler.
@@ -371,7 +372,7 @@ async fn handle(app: &App, req: &Request) -> HandlerResult {
         return Ok(respond(http::StatusCode::OK, "text/plain; charset=utf-8", plain));
     }
 
-    if req.body.len() > crate::http::MAX_BODY {
+    if req.body.len() > crate::edge::http::MAX_BODY {
         return Err(ApiError::TooLarge);
     }
     let body = std::str::from_utf8(&req.body).map_err(|_| bad("body is not UTF-8"))?;
@@ -441,7 +442,7 @@ async fn reply(app: &App, crypto: &Crypto, s: &WecomSettings, channel: &Channel,
             cdata(&s.corp_id),
             cdata(&text)
         );
-        let xml = crypto.reply_with(&inner, &now, nonce, crate::ids::random_bytes::<16>()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let xml = crypto.reply_with(&inner, &now, nonce, crate::domain::ids::random_bytes::<16>()).map_err(|e| ApiError::Internal(e.to_string()))?;
         return Ok(respond(http::StatusCode::OK, "application/xml", xml));
     }
     let calls = texts
@@ -453,6 +454,6 @@ async fn reply(app: &App, crypto: &Crypto, s: &WecomSettings, channel: &Channel,
                 .collect::<Vec<_>>()
         })
         .collect();
-    crate::channels::telegram::enqueue(app, &channel.name, calls).await?;
+    crate::platforms::telegram::enqueue(app, &channel.name, calls).await?;
     Ok(empty(http::StatusCode::OK))
 }

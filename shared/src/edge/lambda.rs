@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::dispatch::Dispatcher;
-use crate::http::{Request, Response};
+use crate::edge::http::{Request, Response};
 use crate::queue::Received;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
@@ -67,7 +67,7 @@ pub fn to_lambda(resp: Response) -> lambda_http::Response<lambda_http::Body> {
 
 /// Serves an HTTP function (API Gateway HTTP API, payload 2.0).
 pub async fn run_http(app: App, handler: HttpHandler) -> Result<(), Error> {
-    crate::metrics::enable();
+    crate::dispatch::metrics::enable();
     let app = &app;
     lambda_http::run(service_fn(move |req: lambda_http::Request| async move { Ok::<_, Error>(to_lambda(handler(app, from_lambda(req)).await)) }))
         .await
@@ -103,7 +103,7 @@ pub async fn handle_sqs(app: &App, dispatcher: &Dispatcher, event: SqsEvent, sto
 /// started only while one send (`HERALD_HTTP_TIMEOUT_SECS`) and its writes (5 s) still fit
 /// before the function's timeout; the rest of the batch comes back at once.
 pub async fn run_sqs(app: App) -> Result<(), Error> {
-    crate::metrics::enable();
+    crate::dispatch::metrics::enable();
     let dispatcher = Dispatcher::default();
     let (app, dispatcher) = (&app, &dispatcher);
     let reserve = app.config.http_timeout + std::time::Duration::from_secs(5);
@@ -133,7 +133,7 @@ pub fn job_of(event: &serde_json::Value) -> Result<String, String> {
 
 /// Serves the scheduler function (EventBridge Scheduler).
 pub async fn run_scheduler(app: App) -> Result<(), Error> {
-    crate::metrics::enable();
+    crate::dispatch::metrics::enable();
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let job = job_of(&event.payload)?;

@@ -2,13 +2,15 @@
 //! classifying the platform's answer into a [`SendOutcome`]; inbound verification and parsing
 //! live in the same module. What differs between platforms stays inside its module.
 
+pub mod chat;
+pub mod config;
 pub mod telegram;
 pub mod webhook;
 pub mod wecom;
 
-use crate::domain::channel::{Channel, ChannelSettings};
-use crate::message::Message;
-use crate::repo::Repo;
+use crate::domain::message::Message;
+use crate::platforms::config::{Channel, ChannelSettings};
+use crate::store::repo::Repo;
 use std::time::Duration;
 
 /// What became of one send.
@@ -101,9 +103,9 @@ pub async fn send(ctx: &SendContext<'_>, channel: &Channel, recipient: &str, mes
     redact_report(report, &channel.settings)
 }
 
-/// `outcome` with the given secrets masked out of its reason ([`crate::secret::redact`]).
+/// `outcome` with the given secrets masked out of its reason ([`crate::domain::secret::redact`]).
 pub fn redact_outcome(outcome: SendOutcome, secrets: &[&str]) -> SendOutcome {
-    let r = |s: String| crate::secret::redact(&s, secrets);
+    let r = |s: String| crate::domain::secret::redact(&s, secrets);
     match outcome {
         SendOutcome::RateLimited { retry_after, reason } => SendOutcome::RateLimited { retry_after, reason: r(reason) },
         SendOutcome::Transient { reason } => SendOutcome::Transient { reason: r(reason) },
@@ -118,7 +120,7 @@ pub fn redact_report(report: Report, settings: &ChannelSettings) -> Report {
     Report {
         outcome: redact_outcome(report.outcome, &secrets),
         parts_done: report.parts_done,
-        note: report.note.map(|n| crate::secret::redact(&n, &secrets)),
+        note: report.note.map(|n| crate::domain::secret::redact(&n, &secrets)),
     }
 }
 
@@ -132,9 +134,11 @@ pub async fn execute(ctx: &SendContext<'_>, channel: &Channel, method: &str, pay
 async fn execute_raw(ctx: &SendContext<'_>, channel: &Channel, method: &str, payload: &serde_json::Value) -> SendOutcome {
     // A stored call names its chat too (a bot's word to an account's old chat): one chat only.
     let single = match (&channel.settings, payload.get("chat_id").or_else(|| payload.get("touser"))) {
-        (ChannelSettings::Wecom(_), Some(serde_json::Value::String(to))) => crate::domain::chat::wecom_touser(to, false),
+        (ChannelSettings::Wecom(_), Some(serde_json::Value::String(to))) => crate::platforms::chat::wecom_touser(to, false),
         (ChannelSettings::Telegram(_), Some(serde_json::Value::String(chat))) => {
-            crate::domain::ChatId::parse("chat_id", channel.kind(), chat).map(|_| ()).map_err(|e| format!("refused recipient: it {}", e.message))
+            crate::platforms::chat::ChatId::parse("chat_id", channel.kind(), chat)
+                .map(|_| ())
+                .map_err(|e| format!("refused recipient: it {}", e.message))
         }
         _ => Ok(()),
     };
@@ -172,8 +176,8 @@ pub async fn chat_moved(app: &crate::app::App, channel: &str, from: &str, to: &s
             let mut moved = u.value.clone();
             moved.ids.insert(kind, to.to_owned());
             match app.repo.save_user(&moved, Some(&u)).await {
-                Ok(()) | Err(crate::repo::BindError::Taken { .. }) => {}
-                Err(crate::repo::BindError::Store(e)) => return Err(e),
+                Ok(()) | Err(crate::store::repo::BindError::Taken { .. }) => {}
+                Err(crate::store::repo::BindError::Store(e)) => return Err(e),
             }
         }
     }

@@ -4,15 +4,16 @@
 //! into its own calls; no outbound call happens here.
 
 use crate::app::App;
-use crate::domain::channel::{Channel, ChannelKind, ChannelSettings};
+use crate::domain::ChannelKind;
 use crate::domain::notification::{Notification, Target};
 use crate::domain::settings::{BUILT_IN_TYPES, Settings};
 use crate::domain::user::{Locale, User};
-use crate::http::ApiError;
+use crate::edge::http::ApiError;
 use crate::params;
-use crate::repo::{BindError, Versioned};
+use crate::platforms::config::{Channel, ChannelSettings};
 use crate::store::StoreError;
-use crate::templates::{human_bytes, phrase, phrase_with};
+use crate::store::repo::{BindError, Versioned};
+use crate::text::templates::{human_bytes, phrase, phrase_with};
 use std::collections::BTreeMap;
 
 /// Who wrote.
@@ -242,8 +243,8 @@ impl Ctx<'_> {
             "status" => Ok(vec![reply(self.status().await?)]),
             "broadcast" if arg.is_empty() => Ok(vec![reply(self.p("bot.broadcast_usage"))]),
             "broadcast" => {
-                let n = Notification::text(crate::ids::new_id(self.app.now()), "announcement", None, arg, Target::All, self.app.now());
-                let accepted = crate::notify::submit(self.app, n).await?;
+                let n = Notification::text(crate::domain::ids::new_id(self.app.now()), "announcement", None, arg, Target::All, self.app.now());
+                let accepted = crate::routing::notify::submit(self.app, n).await?;
                 Ok(vec![reply(self.pw("bot.broadcast_done", params! {"count" => accepted.deliveries}))])
             }
             _ => Ok(vec![reply(self.p("bot.unknown"))]),
@@ -351,7 +352,7 @@ impl Ctx<'_> {
         }
         let day = self.app.repo.local_day(self.app.now()).to_string();
         let span = (c.max - c.min).max(0) as u64 + 1;
-        let roll = u64::from_le_bytes(crate::ids::random_bytes::<8>());
+        let roll = u64::from_le_bytes(crate::domain::ids::random_bytes::<8>());
         let reward = c.min + (roll % span) as i64;
         for _ in 0..3 {
             match self.app.repo.check_in(&current, &day, reward).await {

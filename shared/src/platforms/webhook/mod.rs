@@ -2,8 +2,8 @@
 //! `X-Herald-Signature: sha256=<hex HMAC-SHA256 of the body>` when a secret is set.
 
 use super::{SendOutcome, by_status, transport_error};
-use crate::domain::channel::WebhookSettings;
-use crate::message::Message;
+use crate::domain::message::Message;
+use crate::platforms::config::WebhookSettings;
 use aws_lc_rs::hmac;
 use serde_json::json;
 

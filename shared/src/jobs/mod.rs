@@ -3,20 +3,20 @@
 //! demand too (`POST /api/v1/jobs/{name}/run`), and every decision reads the injected clock.
 
 use crate::app::App;
+use crate::domain::ids::stable_id;
 use crate::domain::node::{Node, NodeStatus};
 use crate::domain::notification::{Notification, Target, Template};
 use crate::domain::settings::{NodeSettings, Settings};
 use crate::domain::user::{User, parse_hhmm};
-use crate::http::ApiError;
-use crate::ids::stable_id;
-use crate::job::Job;
-use crate::notify;
+use crate::edge::http::ApiError;
 use crate::params;
 use crate::queue::OutMessage;
-use crate::repo::traffic_band;
-use crate::routing::{Known, plan_known};
+use crate::queue::job::Job;
+use crate::routing::notify;
+use crate::routing::plan::{Known, plan_known};
 use crate::store::StoreError;
-use crate::templates::{human_bytes, human_duration};
+use crate::store::repo::traffic_band;
+use crate::text::templates::{human_bytes, human_duration};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -280,7 +280,7 @@ pub async fn daily(app: &App, force: bool, deadline: Option<Timestamp>) -> Resul
         let key = if force { None } else { Some(format!("daily-report:{yesterday}")) };
         report = report_numbers(app, &settings, yesterday).await?;
         let mut n = Notification::built_in(
-            crate::ids::new_id(app.now()),
+            crate::domain::ids::new_id(app.now()),
             "daily_report",
             Target::Admins,
             report_template(&report, yesterday, &settings),

@@ -3,14 +3,14 @@
 //! Herald raises itself (node events, reports, reminders, failure notices).
 
 use crate::app::App;
+use crate::domain::ids::new_id;
 use crate::domain::notification::{DeliveryStatus, Notification, Target, Template};
-use crate::http::ApiError;
-use crate::ids::new_id;
-use crate::job::Job;
+use crate::edge::http::ApiError;
 use crate::queue::OutMessage;
-use crate::repo::CenterMessage;
-use crate::routing::{Planned, Resume, plan, plan_more};
-use crate::templates::render_template;
+use crate::queue::job::Job;
+use crate::routing::plan::{Planned, Resume, plan, plan_more};
+use crate::store::repo::CenterMessage;
+use crate::text::templates::render_template;
 
 /// Deliveries planned inside the request; an `all` fan-out beyond this goes on in the
 /// dispatcher, a queue message at a time.

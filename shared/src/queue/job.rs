@@ -2,10 +2,10 @@
 //! content is read from the store when sending, so a queue message never holds a secret or a
 //! body, and a redelivered message sees the current state).
 
+use crate::domain::ids::stable_id;
 use crate::domain::notification::Delivery;
-use crate::ids::stable_id;
 use crate::queue::OutMessage;
-use crate::routing::Resume;
+use crate::routing::plan::Resume;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

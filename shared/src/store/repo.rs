@@ -20,11 +20,12 @@
 //! | platform call (bot reply) | `CALL#id` | `-` | TTL 7 days |
 //! | Web Push subscription | `WP#user` | endpoint hash | |
 
-use crate::clock::Clock;
-use crate::domain::channel::{Channel, ChannelKind};
+use crate::domain::ChannelKind;
+use crate::domain::clock::Clock;
 use crate::domain::node::Node;
 use crate::domain::notification::{Call, Delivery, Notification};
 use crate::domain::settings::Settings;
+use crate::platforms::config::Channel;
 
 use crate::domain::user::{Role, User};
 use crate::store::*;

@@ -15,12 +15,13 @@
 //! skipped; during their quiet hours it is sent silently, or held if the type is deferrable.
 //! Each (channel, recipient) gets one delivery per notification, however many roles lead there.
 
-use crate::domain::channel::{Channel, ChannelKind};
+use crate::domain::ChannelKind;
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification, Target};
 use crate::domain::settings::{Scope, Settings};
 use crate::domain::user::User;
-use crate::repo::Repo;
+use crate::platforms::config::Channel;
 use crate::store::StoreResult;
+use crate::store::repo::Repo;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;

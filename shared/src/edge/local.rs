@@ -4,8 +4,8 @@
 
 use crate::app::{App, ConfigError, check_api_token};
 use crate::dispatch::{Dispatcher, sweep};
-use crate::http::{ApiError, MAX_BODY, Request, route};
-use crate::secret::Secret;
+use crate::domain::secret::Secret;
+use crate::edge::http::{ApiError, MAX_BODY, Request, route};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::http1;
@@ -33,7 +33,7 @@ pub fn api_token(configured: Option<&Secret>, data_dir: &Path) -> Result<(Secret
         return Ok((Secret::new(saved.trim()), false));
     }
     std::fs::create_dir_all(data_dir).map_err(|e| ConfigError::Invalid(format!("cannot create {}: {e}", data_dir.display())))?;
-    let token = crate::ids::random_token::<24>();
+    let token = crate::domain::ids::random_token::<24>();
     write_private(&file, &token).map_err(|e| ConfigError::Invalid(format!("cannot write {}: {e}", file.display())))?;
     Ok((Secret::new(token), true))
 }
@@ -61,7 +61,7 @@ async fn serve_one(
         Ok(Ok(b)) => route(&app, Request::new(parts.method, &parts.uri, parts.headers, b.to_bytes())).await,
         Ok(Err(_)) => ApiError::TooLarge.into_response(),
         Err(_) => {
-            let mut r = crate::http::json(http::StatusCode::REQUEST_TIMEOUT, &serde_json::json!({"error": "request_timeout"}));
+            let mut r = crate::edge::http::json(http::StatusCode::REQUEST_TIMEOUT, &serde_json::json!({"error": "request_timeout"}));
             r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
             r
         }

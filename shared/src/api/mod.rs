@@ -2,18 +2,18 @@
 //! API_TOKEN` (or `?token=API_TOKEN`, as MoviePilot does).
 
 use crate::app::App;
-use crate::channels::{self, SendContext, SendOutcome};
-use crate::domain::channel::Channel;
+use crate::domain::ids::{new_id, random_token};
+use crate::domain::message::Message;
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification, NotifyRequest, Target, Template};
 use crate::domain::settings::Settings;
 use crate::domain::user::UserInput;
 use crate::domain::{Invalid, check_name, parse_json};
-use crate::http::{ApiError, HandlerResult, Request, empty, json, page_params};
-use crate::ids::{new_id, random_token};
-use crate::message::Message;
-use crate::notify;
-use crate::repo::BindError;
+use crate::edge::http::{ApiError, HandlerResult, Request, empty, json, page_params};
+use crate::platforms::config::Channel;
+use crate::platforms::{self, SendContext, SendOutcome};
+use crate::routing::notify;
 use crate::store::StoreError;
+use crate::store::repo::BindError;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 pub const PREFIX: &str = "/api/v1/";
 
 /// Handles one API request (the admin/API function's handler).
-pub async fn handle(app: &App, req: Request) -> crate::http::Response {
-    crate::http::finish(route(app, &req).await)
+pub async fn handle(app: &App, req: Request) -> crate::edge::http::Response {
+    crate::edge::http::finish(route(app, &req).await)
 }
 
 /// The credentials of an `Authorization: Bearer X` header (the scheme in any case, as RFC 9110
@@ -170,7 +170,7 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     app.invalidate();
     let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     let mut body = channel.public_json();
-    if !channels::sends(channel.kind()) {
+    if !platforms::sends(channel.kind()) {
         body["warning"] = json!(format!("saved, but this version does not send on {} yet: its deliveries fail", channel.kind()));
     }
     // Platforms that are told where Herald is (webhook, commands, menus) are told on save.
@@ -196,8 +196,8 @@ fn registers(kind: crate::domain::ChannelKind) -> bool {
 async fn register(app: &App, channel: &Channel, req: &Request) -> Value {
     let public_url = app.config.receiver_base(channel.kind(), req.origin());
     let result = match channel.kind() {
-        crate::domain::ChannelKind::Telegram => crate::channels::telegram::register(app, channel, public_url.as_deref()).await,
-        crate::domain::ChannelKind::Wecom => crate::channels::wecom::create_menu(app, channel).await,
+        crate::domain::ChannelKind::Telegram => crate::platforms::telegram::register(app, channel, public_url.as_deref()).await,
+        crate::domain::ChannelKind::Wecom => crate::platforms::wecom::create_menu(app, channel).await,
         other => Err(format!("{other} channels have nothing to register")),
     };
     result.unwrap_or_else(|detail| json!({"ok": false, "detail": detail}))
@@ -235,7 +235,7 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         .recipient
         .or_else(|| channel.settings.default_recipient())
         .ok_or_else(|| Invalid::new("recipient", "is required: this channel has no default chat"))?;
-    crate::domain::ChatId::parse("recipient", channel.kind(), &recipient)?;
+    crate::platforms::chat::ChatId::parse("recipient", channel.kind(), &recipient)?;
     let settings = app.repo.settings().await?;
     let n = match t.text {
         Some(text) => Notification::text(new_id(app.now()), "system", None, text, Target::Admins, app.now()),
@@ -268,7 +268,7 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         updated_at: app.now(),
     };
     let started = std::time::Instant::now();
-    let outcome = channels::send(&SendContext { http: &app.http, repo: &app.repo }, &channel, &recipient, &Message::new(&n, &d), 0).await.outcome;
+    let outcome = platforms::send(&SendContext { http: &app.http, repo: &app.repo }, &channel, &recipient, &Message::new(&n, &d), 0).await.outcome;
     let ms = started.elapsed().as_millis() as u64;
     let (ok, detail) = match &outcome {
         SendOutcome::Sent => (true, None),
@@ -339,7 +339,7 @@ async fn bind_code(app: &App, id: &str) -> HandlerResult {
         .channels
         .iter()
         .filter_map(|c| match &c.settings {
-            crate::domain::ChannelSettings::Telegram(t) if c.enabled => {
+            crate::platforms::config::ChannelSettings::Telegram(t) if c.enabled => {
                 let bot = t.bot_username.as_deref()?.trim_start_matches('@');
                 Some((c.name.clone(), Value::String(format!("https://t.me/{bot}?start={code}"))))
             }
@@ -473,7 +473,7 @@ fn node_json(n: &crate::domain::node::Node) -> Value {
     if let Some(k) = v.get_mut("key")
         && !k.is_null()
     {
-        *k = Value::String(crate::secret::MASK.into());
+        *k = Value::String(crate::domain::secret::MASK.into());
     }
     v
 }
@@ -530,7 +530,7 @@ async fn node_heartbeat(app: &App, id: &str, req: &Request, api_token: bool) -> 
     if !api_token {
         let presented = bearer(req).or_else(|| req.query("key")).unwrap_or_default();
         let node = if check_name("id", id, 128).is_ok() { app.repo.node(id).await? } else { None };
-        let stand_in = crate::secret::Secret::new("\u{0}unknown-node-stand-in-key");
+        let stand_in = crate::domain::secret::Secret::new("\u{0}unknown-node-stand-in-key");
         let key = node.as_ref().and_then(|v| v.value.key.as_ref());
         let matched = key.unwrap_or(&stand_in).matches(presented);
         if !(matched && key.is_some()) {

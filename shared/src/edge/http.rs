@@ -198,8 +198,8 @@ pub async fn route(app: &crate::app::App, req: Request) -> Response {
     match path.as_str() {
         "/healthz" => json(StatusCode::OK, &json!({"ok": true})),
         p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
-        "/callback/telegram" => crate::channels::telegram::webhook(app, req).await,
-        "/callback/wecom" => crate::channels::wecom::callback(app, req).await,
+        "/callback/telegram" => crate::platforms::telegram::webhook(app, req).await,
+        "/callback/wecom" => crate::platforms::wecom::callback(app, req).await,
         _ => ApiError::NotFound.into_response(),
     }
 }

@@ -9,12 +9,13 @@
 use super::{Report, SendOutcome, transport_error};
 use crate::app::App;
 use crate::bot::{self, Action, Inbound, Input, Sender};
-use crate::domain::channel::{Channel, ChannelKind, ChannelSettings, TelegramSettings};
+use crate::domain::ChannelKind;
+use crate::domain::message::{Message, strip_tags};
 use crate::domain::notification::{Call, DeliveryStatus, Format};
-use crate::http::{ApiError, HandlerResult, Request, Response, empty, json};
-use crate::markup::{escape_html, markdown_to_html, utf16_len};
-use crate::message::{Message, strip_tags};
-use crate::secret::Secret;
+use crate::domain::secret::Secret;
+use crate::edge::http::{ApiError, HandlerResult, Request, Response, empty, json};
+use crate::platforms::config::{Channel, ChannelSettings, TelegramSettings};
+use crate::text::markup::{escape_html, markdown_to_html, utf16_len};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -131,24 +132,24 @@ pub fn pieces(m: &Message) -> Vec<String> {
     if let Some(t) = title {
         let bold = format!("<b>{}</b>", escape_html(t));
         if utf16_len(&bold) <= budget && !t.contains('\n') {
-            lines.push(crate::markup::HtmlLine { html: bold, pre: false, cont: false, cuttable: false });
+            lines.push(crate::text::markup::HtmlLine { html: bold, pre: false, cont: false, cuttable: false });
         } else {
-            lines.extend(crate::markup::text_lines(t));
+            lines.extend(crate::text::markup::text_lines(t));
         }
     }
     match m.format {
-        Format::Text => lines.extend(crate::markup::text_lines(&m.text)),
-        Format::Markdown => lines.extend(crate::markup::markdown_lines(&m.text, budget)),
+        Format::Text => lines.extend(crate::text::markup::text_lines(&m.text)),
+        Format::Markdown => lines.extend(crate::text::markup::markdown_lines(&m.text, budget)),
         // HTML cannot be cut safely; its text is sent instead.
-        Format::Html => lines.extend(crate::markup::text_lines(&strip_tags(&m.text))),
+        Format::Html => lines.extend(crate::text::markup::text_lines(&strip_tags(&m.text))),
     }
-    let packed = crate::markup::pack_html(&lines, MAX_TEXT);
+    let packed = crate::text::markup::pack_html(&lines, MAX_TEXT);
     if !packed.is_empty() {
         return packed;
     }
     // Nothing visible was left (HTML that is all tags, or an unclosed one): its source, escaped,
     // so that something arrives or the platform says why not — never "sent" with nothing.
-    let raw = crate::markup::pack_html(&crate::markup::text_lines(&m.text), MAX_TEXT);
+    let raw = crate::text::markup::pack_html(&crate::text::markup::text_lines(&m.text), MAX_TEXT);
     if raw.is_empty() { vec![whole] } else { raw }
 }
 
@@ -158,7 +159,7 @@ fn keyboard(m: &Message) -> Option<Value> {
     if let Some(link) = &m.link
         && !m.buttons.iter().any(|b| &b.url == link)
     {
-        rows.push(json!([{"text": crate::templates::phrase("bot.open_link", m.locale), "url": link}]));
+        rows.push(json!([{"text": crate::text::templates::phrase("bot.open_link", m.locale), "url": link}]));
     }
     (!rows.is_empty()).then(|| json!({"inline_keyboard": rows}))
 }
@@ -212,7 +213,7 @@ fn topic_gone(o: &SendOutcome) -> bool {
 /// sent once more without it, the delivery's note says so, and the admins' message center is
 /// told (once an hour per channel and topic) that `topics` names a stale id.
 pub async fn send(ctx: &super::SendContext<'_>, channel: &str, base: &str, t: &TelegramSettings, chat: &str, m: &Message, parts_done: u32) -> Report {
-    if let Err(e) = crate::domain::ChatId::parse("recipient", ChannelKind::Telegram, chat) {
+    if let Err(e) = crate::platforms::chat::ChatId::parse("recipient", ChannelKind::Telegram, chat) {
         return SendOutcome::permanent(format!("refused recipient: it {}", e.message)).into();
     }
     let api = Api { http: ctx.http, base, token: &t.bot_token };
@@ -253,7 +254,7 @@ pub async fn send(ctx: &super::SendContext<'_>, channel: &str, base: &str, t: &T
 /// and topic. Best effort: a store failure here must not fail the delivery that was sent.
 async fn topic_stale(ctx: &super::SendContext<'_>, channel: &str, ty: &str, topic: &str) {
     let repo = ctx.repo;
-    let once = repo.first_time("topicstale", &crate::ids::stable_id(&[channel, topic]), 3600).await;
+    let once = repo.first_time("topicstale", &crate::domain::ids::stable_id(&[channel, topic]), 3600).await;
     if !matches!(once, Ok(true)) {
         return;
     }
@@ -262,10 +263,10 @@ async fn topic_stale(ctx: &super::SendContext<'_>, channel: &str, ty: &str, topi
         key: "telegram.topic_stale".into(),
         params: crate::params! {"channel" => channel, "type" => ty, "topic" => topic},
     };
-    let (title, text) = crate::templates::render_template(&t, locale);
+    let (title, text) = crate::text::templates::render_template(&t, locale);
     let now = repo.timestamp();
-    let m = crate::repo::CenterMessage {
-        id: crate::ids::new_id(now),
+    let m = crate::store::repo::CenterMessage {
+        id: crate::domain::ids::new_id(now),
         category: "failure".into(),
         title,
         text,
@@ -284,7 +285,9 @@ const COMMANDS: [&str; 8] = ["start", "help", "menu", "my", "checkin", "bind", "
 const ADMIN_COMMANDS: [&str; 2] = ["status", "broadcast"];
 
 fn commands(names: &[&str], locale: crate::domain::Locale) -> Value {
-    Value::Array(names.iter().map(|c| json!({"command": c, "description": crate::templates::phrase(&format!("bot.cmd.{c}"), locale)})).collect())
+    Value::Array(
+        names.iter().map(|c| json!({"command": c, "description": crate::text::templates::phrase(&format!("bot.cmd.{c}"), locale)})).collect(),
+    )
 }
 
 /// Registers the webhook at `public_url` + `/callback/telegram?source=NAME` (with a secret
@@ -298,7 +301,7 @@ pub async fn register(app: &App, channel: &Channel, public_url: Option<&str>) ->
     let fail = |what: &str, o: SendOutcome| format!("{what}: {}", describe(&o));
     let me = api.call("getMe", &json!({})).await.map_err(|o| fail("getMe", o))?;
     let username = me["username"].as_str().map(str::to_owned);
-    let secret = t.webhook_secret.clone().unwrap_or_else(|| Secret::new(crate::ids::random_token::<32>()));
+    let secret = t.webhook_secret.clone().unwrap_or_else(|| Secret::new(crate::domain::ids::random_token::<32>()));
     let changed = t.bot_username != username || t.webhook_secret.is_none();
     t.bot_username = username.clone();
     t.webhook_secret = Some(secret.clone());
@@ -542,7 +545,7 @@ pub fn calls(chat: &str, actions: &[Action]) -> Vec<(String, &'static str, Value
 
 /// `POST /callback/telegram?source=NAME`.
 pub async fn webhook(app: &App, req: Request) -> Response {
-    crate::http::finish(handle_update(app, &req).await)
+    crate::edge::http::finish(handle_update(app, &req).await)
 }
 
 /// [`webhook`] as a Lambda HTTP handler.
@@ -565,7 +568,7 @@ async fn handle_update(app: &App, req: &Request) -> HandlerResult {
         return Err(ApiError::Unauthorized);
     }
     tracing::Span::current().record("channel", channel.name.as_str());
-    if req.body.len() > crate::http::MAX_BODY {
+    if req.body.len() > crate::edge::http::MAX_BODY {
         return Err(ApiError::TooLarge);
     }
     let update: Update =
@@ -577,7 +580,7 @@ async fn handle_update(app: &App, req: &Request) -> HandlerResult {
     if let Some((from, to)) = update.message.as_ref().and_then(migration) {
         // The group became a supergroup: the channel's chat and bound ids move with it, and the
         // bot stays (it would otherwise leave the new id as a group it does not know).
-        crate::channels::chat_moved(app, &channel.name, &from, &to).await?;
+        crate::platforms::chat_moved(app, &channel.name, &from, &to).await?;
         info!(channel = %channel.name, from, to, "telegram group migrated");
         return Ok(empty(http::StatusCode::OK));
     }
@@ -627,7 +630,7 @@ pub async fn enqueue(app: &App, channel: &str, calls: Vec<(String, &'static str,
     let stored: Vec<Call> = calls
         .into_iter()
         .map(|(chat, method, payload)| Call {
-            id: crate::ids::new_id(now),
+            id: crate::domain::ids::new_id(now),
             channel: channel.to_owned(),
             chat,
             method: method.to_owned(),
@@ -640,7 +643,7 @@ pub async fn enqueue(app: &App, channel: &str, calls: Vec<(String, &'static str,
         })
         .collect();
     app.repo.add_calls(&stored).await?;
-    if let Err(e) = app.queue.send(stored.iter().map(crate::job::Job::call).collect()).await {
+    if let Err(e) = app.queue.send(stored.iter().map(crate::queue::job::Job::call).collect()).await {
         warn!(error = %e, "bot replies stored but not queued");
         return Err(e.into());
     }

@@ -7,16 +7,19 @@
 //! a duplicate is a crash after the platform answered and before `sent` was written: the lease
 //! runs out and the delivery is sent again.
 
+pub mod metrics;
+pub mod pacing;
+
 use crate::app::App;
-use crate::channels::{self, SendContext, SendOutcome};
+use crate::dispatch::pacing::{Pace, Pacer};
+use crate::domain::message::Message;
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification};
-use crate::job::Job;
-use crate::message::Message;
-use crate::notify;
-use crate::pacing::{Pace, Pacer};
+use crate::platforms::{self, SendContext, SendOutcome};
 use crate::queue::Received;
-use crate::repo::Versioned;
+use crate::queue::job::Job;
+use crate::routing::notify;
 use crate::store::StoreError;
+use crate::store::repo::Versioned;
 use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
@@ -74,7 +77,7 @@ fn secs(d: Duration) -> u32 {
 /// Exponential backoff with ±25% jitter: `base`, 2×, 4× ... at most 15 minutes.
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let base = base.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(10) as i32);
-    let jitter = (crate::ids::random_bytes::<1>()[0] as f64 / 255.0 - 0.5) * 0.5;
+    let jitter = (crate::domain::ids::random_bytes::<1>()[0] as f64 / 255.0 - 0.5) * 0.5;
     Duration::from_secs_f64((base * (1.0 + jitter)).min(900.0))
 }
 
@@ -201,8 +204,8 @@ impl Dispatcher {
             None => None,
         };
         let skip = match snap.channel(&d.channel) {
-            None => Some(crate::routing::Skip::channel(format!("channel {} no longer exists", d.channel))),
-            Some(c) => crate::routing::recheck(&snap.settings, c, &n.value, &d, person.as_ref()),
+            None => Some(crate::routing::plan::Skip::channel(format!("channel {} no longer exists", d.channel))),
+            Some(c) => crate::routing::plan::recheck(&snap.settings, c, &n.value, &d, person.as_ref()),
         };
         if let Some(skip) = skip {
             return self.skip(app, d, rev, &n.value, skip).await;
@@ -240,12 +243,12 @@ impl Dispatcher {
         let message = Message::new(&n.value, &d);
         let started = Instant::now();
         let _window = InFlight::enter(&self.in_flight);
-        let report = channels::send(&SendContext { http: &app.http, repo: &app.repo }, channel, &d.recipient, &message, d.parts_done).await;
+        let report = platforms::send(&SendContext { http: &app.http, repo: &app.repo }, channel, &d.recipient, &message, d.parts_done).await;
         let (outcome, note) = (report.outcome, report.note);
         d.parts_done = report.parts_done;
         let latency_ms = started.elapsed().as_millis() as u64;
         info!(delivery = %d.id, notification = %d.notification, channel = %d.channel, kind = %channel.kind(), outcome = outcome.label(), attempt = d.attempts, latency_ms, "send");
-        crate::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
+        crate::dispatch::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
 
         let now = app.now();
         d.updated_at = now;
@@ -280,12 +283,12 @@ impl Dispatcher {
             SendOutcome::Sent => Verdict::Sent,
             SendOutcome::RateLimited { retry_after, reason } => {
                 self.pacer.pause(channel, chat, retry_after);
-                crate::metrics::emit(kind, "rescheduled", 0);
+                crate::dispatch::metrics::emit(kind, "rescheduled", 0);
                 // The platform asked us to wait: not a failed try.
                 Verdict::Again { after: retry_after.max(Duration::from_secs(1)), reason: format!("rate limited: {reason}"), counted: false }
             }
             SendOutcome::Transient { reason } if attempts < app.config.max_attempts && !last_chance => {
-                crate::metrics::emit(kind, "retried", 0);
+                crate::dispatch::metrics::emit(kind, "retried", 0);
                 Verdict::Again { after: backoff(app.config.retry_base, attempts), reason, counted: true }
             }
             SendOutcome::Transient { reason } => Verdict::Fail { reason: format!("gave up after {attempts} attempts: {reason}"), unreachable: false },
@@ -324,10 +327,10 @@ impl Dispatcher {
             Err(e) => return Err(e),
         };
         let started = Instant::now();
-        let outcome = channels::execute(&SendContext { http: &app.http, repo: &app.repo }, channel, &c.method, &c.payload).await;
+        let outcome = platforms::execute(&SendContext { http: &app.http, repo: &app.repo }, channel, &c.method, &c.payload).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         info!(call = %c.id, method = %c.method, channel = %c.channel, outcome = outcome.label(), attempt = c.attempts, latency_ms, "call");
-        crate::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
+        crate::dispatch::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
         c.updated_at = app.now();
         let step = match self.judge(app, (&c.channel, &c.chat), channel.kind().as_str(), outcome, c.attempts, last_chance) {
             Verdict::Sent => {
@@ -357,10 +360,10 @@ impl Dispatcher {
         Ok(step)
     }
 
-    /// A delivery that is no longer wanted (see [`crate::routing::recheck`]): recorded `skipped`
+    /// A delivery that is no longer wanted (see [`crate::routing::plan::recheck`]): recorded `skipped`
     /// with the reason, nothing sent. When its channel is what went away (disabled, gone, no
     /// longer carrying the type), a user's copy goes to another channel they are bound on.
-    async fn skip(&self, app: &App, mut d: Delivery, rev: u64, n: &Notification, skip: crate::routing::Skip) -> Result<Step, StoreError> {
+    async fn skip(&self, app: &App, mut d: Delivery, rev: u64, n: &Notification, skip: crate::routing::plan::Skip) -> Result<Step, StoreError> {
         d.status = DeliveryStatus::Skipped;
         d.reason = Some(skip.reason.clone());
         d.hold_until = None;
@@ -411,7 +414,7 @@ impl Dispatcher {
         let short: String = reason.chars().take(60).collect();
         self.count(app, "#reasons", &short);
         warn!(delivery = %d.id, channel = %d.channel, reason, unreachable, "delivery failed");
-        crate::metrics::emit("-", "failed", 0);
+        crate::dispatch::metrics::emit("-", "failed", 0);
 
         let Some(n) = n else { return Ok(Step::Dead) };
         if fell_back {
@@ -419,7 +422,7 @@ impl Dispatcher {
         }
         // One notice per channel and reason an hour; none for notices about notices.
         let is_notice = n.template.as_ref().is_some_and(|t| t.key == "delivery.failed");
-        if !unreachable && !is_notice && app.repo.first_time("failnotice", &crate::ids::stable_id(&[&d.channel, &short]), 3600).await? {
+        if !unreachable && !is_notice && app.repo.first_time("failnotice", &crate::domain::ids::stable_id(&[&d.channel, &short]), 3600).await? {
             let t = crate::domain::notification::Template {
                 key: "delivery.failed".into(),
                 params: crate::params! {"type" => n.ty, "recipient" => d.recipient, "channel" => d.channel, "reason" => reason},
@@ -457,7 +460,7 @@ impl Dispatcher {
     /// The chat moved (Telegram group → supergroup): update where it is stored and send the
     /// delivery there as a new one, then close this one (in that order, as in [`Self::fail`]).
     async fn moved(&self, app: &App, d: &mut Delivery, rev: u64, to: &str) -> Result<(), StoreError> {
-        crate::channels::chat_moved(app, &d.channel, &d.recipient, to).await?;
+        crate::platforms::chat_moved(app, &d.channel, &d.recipient, to).await?;
         add_and_enqueue(app, &requeued(d, &d.channel, to, format!("chat {} moved", d.recipient), app.now())).await?;
         d.status = DeliveryStatus::Failed;
         d.reason = Some(format!("the chat moved to {to}; sent there instead"));
@@ -534,9 +537,9 @@ async fn mark_unreachable(app: &App, user: &str, channel: &str, reason: &str) ->
         updated.unreachable.insert(kind, reason.chars().take(200).collect());
         match app.repo.save_user(&updated, Some(&u)).await {
             Ok(()) => return Ok(()),
-            Err(crate::repo::BindError::Store(StoreError::ConditionFailed)) => continue,
-            Err(crate::repo::BindError::Store(e)) => return Err(e),
-            Err(crate::repo::BindError::Taken { .. }) => return Ok(()),
+            Err(crate::store::repo::BindError::Store(StoreError::ConditionFailed)) => continue,
+            Err(crate::store::repo::BindError::Store(e)) => return Err(e),
+            Err(crate::store::repo::BindError::Taken { .. }) => return Ok(()),
         }
     }
     Ok(())
@@ -544,7 +547,7 @@ async fn mark_unreachable(app: &App, user: &str, channel: &str, reason: &str) ->
 
 /// Releases held deliveries whose time has come and re-plans notifications whose planning never
 /// finished. Run by the scheduler every few minutes and by the local runner.
-pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
+pub async fn sweep(app: &App) -> Result<(u32, u32), crate::edge::http::ApiError> {
     let now = app.now();
     let mut released = 0;
     let due = app.repo.due_held(now, 500).await?;
@@ -591,7 +594,7 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::http::ApiError> {
 /// attempts reset, and its message onto the queue. Moves at most `max`, and stops early when
 /// `deadline` draws near ([`crate::jobs::out_of_time`]); the rest stay for the next call.
 /// Returns how many messages moved.
-pub async fn redrive(app: &App, max: usize, deadline: Option<Timestamp>) -> Result<usize, crate::http::ApiError> {
+pub async fn redrive(app: &App, max: usize, deadline: Option<Timestamp>) -> Result<usize, crate::edge::http::ApiError> {
     let mut moved = 0;
     while moved < max && !crate::jobs::out_of_time(app, deadline) {
         let batch = app.queue.dead_letters((max - moved).min(crate::queue::MAX_BATCH)).await?;

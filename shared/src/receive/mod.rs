@@ -1,0 +1,1 @@
+//! The receiver pipeline (filled in below).
