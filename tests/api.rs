@@ -17,7 +17,7 @@ async fn rejects_a_request_without_the_right_token_and_changes_nothing() {
         if let Some(a) = auth {
             req.headers.insert("authorization", a.parse().unwrap());
         }
-        let resp = herald::edge::http::route(&app, req).await;
+        let resp = herald::edge::router::route(&app, req).await;
         assert_eq!(resp.status(), 401);
         assert_eq!(resp.headers()["www-authenticate"], "Bearer");
     }
@@ -29,7 +29,7 @@ async fn accepts_the_token_in_the_query_as_moviepilot_does() {
     let (_d, app) = embedded_app();
     let mut req = request("GET", &format!("/api/v1/channels?token={TOKEN}"), None);
     req.headers.remove("authorization");
-    assert_eq!(herald::edge::http::route(&app, req).await.status(), 200);
+    assert_eq!(herald::edge::router::route(&app, req).await.status(), 200);
 }
 
 #[test]
@@ -95,7 +95,7 @@ async fn answers_bad_input_with_400_naming_the_field() {
     }
     let mut req = request("POST", "/api/v1/notify", None);
     req.body = bytes::Bytes::from_static(b"{not json");
-    let resp = herald::edge::http::route(&app, req).await;
+    let resp = herald::edge::router::route(&app, req).await;
     assert_eq!(resp.status(), 400);
     assert!(app.repo.channels().await.unwrap().is_empty());
     assert_eq!(app.queue.depth().await.unwrap().waiting, 0);
@@ -119,7 +119,7 @@ async fn answers_404_405_and_413() {
     ] {
         assert_eq!(call(&app, method, path, None).await.0, 405, "{method} {path}");
     }
-    let big = "x".repeat(herald::edge::http::MAX_BODY + 1);
+    let big = "x".repeat(herald::http::MAX_BODY + 1);
     let (status, _) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": big, "to": "all"}))).await;
     assert_eq!(status, 413);
 }

@@ -254,8 +254,8 @@ async fn update_to(app: &App, source: Option<&str>, secret: &str, body: &Value) 
         None => "/callback/telegram".to_owned(),
     };
     let uri: http::Uri = path.parse().unwrap();
-    let req = herald::edge::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()));
-    let resp = herald::edge::http::route(app, req).await;
+    let req = herald::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()));
+    let resp = herald::edge::router::route(app, req).await;
     (resp.status().as_u16(), serde_json::from_slice(resp.body()).unwrap_or(Value::Null))
 }
 
@@ -763,15 +763,15 @@ async fn click(app: &App, from: &str, key: &str, ts: i64) -> Option<String> {
     let body = format!("<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>");
     let uri: http::Uri = format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={ts}&nonce=n1").parse().unwrap();
     let resp =
-        herald::edge::http::route(app, herald::edge::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body)))
+        herald::edge::router::route(app, herald::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body)))
             .await;
     assert_eq!(resp.status(), 200);
     let body = String::from_utf8_lossy(resp.body()).into_owned();
     if body.is_empty() {
         return None;
     }
-    let outer = herald::platforms::wecom::xml_fields(&body).unwrap();
-    let inner = herald::platforms::wecom::xml_fields(&c.decrypt(&outer["Encrypt"]).unwrap()).unwrap();
+    let outer = herald::platforms::wecom::receive::xml_fields(&body).unwrap();
+    let inner = herald::platforms::wecom::receive::xml_fields(&c.decrypt(&outer["Encrypt"]).unwrap()).unwrap();
     Some(inner["Content"].clone())
 }
 

@@ -74,7 +74,7 @@ async fn healthz_answers_without_a_token() {
     let (base, _app) = start_local(app).await;
     let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(r.status(), 200);
-    let big = vec![b'x'; herald::edge::http::MAX_BODY + 10];
+    let big = vec![b'x'; herald::http::MAX_BODY + 10];
     let r = reqwest::Client::new().post(format!("{base}/api/v1/notify")).bearer_auth(TOKEN).body(big).send().await.unwrap();
     assert_eq!(r.status(), 413);
 }

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used)]
 
 use herald::domain::{ChannelKind, Format};
+use herald::http::Answer;
 use herald::platforms::chat::ChatId;
 use herald::platforms::wecom::crypto::Crypto;
 use herald::text::markup::{escape_html, markdown_to_html, split, utf16_len};
@@ -176,7 +177,7 @@ proptest! {
         if image {
             m.image = Some("https://img.test/p.jpg".into());
         }
-        let bodies = herald::platforms::wecom::render(&settings, "zhangsan", &m);
+        let bodies = herald::platforms::wecom::render_bodies(&settings, "zhangsan", &m);
         let mut carried = String::new();
         for b in &bodies {
             match b["msgtype"].as_str().unwrap() {
@@ -239,7 +240,7 @@ proptest! {
         }
         prop_assert!(ChatId::parse("id", ChannelKind::Telegram, &n.to_string()).is_ok());
         let with_all = format!("{s}|@all");
-        prop_assert!(herald::platforms::chat::wecom_touser(&with_all, true).is_err());
+        prop_assert!(herald::platforms::wecom::settings::wecom_touser(&with_all, true).is_err());
     }
 
     #[test]
@@ -247,9 +248,9 @@ proptest! {
         let encoded: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
         let lim: String = form_urlencoded::byte_serialize(limit.as_bytes()).collect();
         let uri: http::Uri = format!("/api/v1/messages?cursor={encoded}&limit={lim}&source={encoded}").parse().unwrap();
-        let req = herald::edge::http::Request::new(http::Method::GET, &uri, http::HeaderMap::new(), bytes::Bytes::new());
+        let req = herald::http::Request::new(http::Method::GET, &uri, http::HeaderMap::new(), bytes::Bytes::new());
         prop_assert_eq!(req.query("cursor"), Some(q.as_str()));
-        match herald::edge::http::page_params(&req) {
+        match herald::http::page_params(&req) {
             Ok((_, l)) => prop_assert!((1..=100).contains(&l)),
             Err(e) => prop_assert_eq!(e.status().as_u16(), 400),
         }
@@ -264,8 +265,8 @@ proptest! {
 
     #[test]
     fn wecom_xml_and_crypto_never_panic_on_anything(s in any::<String>(), bytes in prop::collection::vec(any::<u8>(), 0..600)) {
-        let _ = herald::platforms::wecom::xml_fields(&s);
-        let _ = herald::platforms::wecom::xml_fields(&String::from_utf8_lossy(&bytes));
+        let _ = herald::platforms::wecom::receive::xml_fields(&s);
+        let _ = herald::platforms::wecom::receive::xml_fields(&String::from_utf8_lossy(&bytes));
         let c = Crypto::new(WTOKEN, AES_KEY, CORP).unwrap();
         let _ = c.decrypt(&s);
         use base64::Engine;
@@ -301,12 +302,12 @@ fn with_app<S: Strategy>(strategy: S, check: impl Fn(&herald::app::App, &tokio::
     runner.run(&strategy, |v| check(&app, &rt, v)).unwrap();
 }
 
-fn post(path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> herald::edge::http::Request {
+fn post(path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> herald::http::Request {
     let mut h = http::HeaderMap::new();
     for (k, v) in headers {
         h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
     }
-    herald::edge::http::Request::new(http::Method::POST, &path.parse().unwrap(), h, bytes::Bytes::from(body))
+    herald::http::Request::new(http::Method::POST, &path.parse().unwrap(), h, bytes::Bytes::from(body))
 }
 
 #[test]
@@ -327,9 +328,9 @@ fn the_telegram_receiver_answers_any_body_without_panicking() {
         }),
     ];
     with_app(bodies, |app, rt, body| {
-        let unauth = rt.block_on(herald::edge::http::route(app, post("/callback/telegram?source=tg", &[], body.clone())));
+        let unauth = rt.block_on(herald::edge::router::route(app, post("/callback/telegram?source=tg", &[], body.clone())));
         prop_assert_eq!(unauth.status().as_u16(), 401);
-        let resp = rt.block_on(herald::edge::http::route(
+        let resp = rt.block_on(herald::edge::router::route(
             app,
             post("/callback/telegram?source=tg", &[("x-telegram-bot-api-secret-token", "prop-secret-0123456789")], body),
         ));
@@ -346,13 +347,13 @@ fn the_wecom_receiver_answers_any_body_without_panicking() {
         let ts = app.now().as_second().to_string();
         // Unsigned garbage, and a validly signed envelope around arbitrary (encrypted) XML.
         let unsigned = post(&format!("/callback/wecom?source=wc&msg_signature=x&timestamp={ts}&nonce=n"), &[], body);
-        let status = rt.block_on(herald::edge::http::route(app, unsigned)).status().as_u16();
+        let status = rt.block_on(herald::edge::router::route(app, unsigned)).status().as_u16();
         prop_assert!(matches!(status, 400 | 401), "{}", status);
         let enc = c.encrypt_with(&inner, [7; 16]).unwrap();
         let sig = if signed { c.signature(&ts, "n", &enc) } else { "0".repeat(40) };
         let envelope = format!("<xml><Encrypt><![CDATA[{enc}]]></Encrypt></xml>").into_bytes();
         let req = post(&format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={ts}&nonce=n"), &[], envelope);
-        let status = rt.block_on(herald::edge::http::route(app, req)).status().as_u16();
+        let status = rt.block_on(herald::edge::router::route(app, req)).status().as_u16();
         if signed {
             prop_assert!(matches!(status, 200 | 400), "{}", status);
         } else {

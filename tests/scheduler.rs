@@ -119,10 +119,10 @@ async fn a_node_may_send_its_own_heartbeat_with_its_key() {
         }
         req
     };
-    assert_eq!(herald::edge::http::route(&w.app, beat(Some("node-key-0123456789"), "n1")).await.status(), 200);
-    assert_eq!(herald::edge::http::route(&w.app, beat(Some("wrong-key-0123456789"), "n1")).await.status(), 401);
-    assert_eq!(herald::edge::http::route(&w.app, beat(None, "n1")).await.status(), 401);
-    assert_eq!(herald::edge::http::route(&w.app, beat(Some("node-key-0123456789"), "n2")).await.status(), 401);
+    assert_eq!(herald::edge::router::route(&w.app, beat(Some("node-key-0123456789"), "n1")).await.status(), 200);
+    assert_eq!(herald::edge::router::route(&w.app, beat(Some("wrong-key-0123456789"), "n1")).await.status(), 401);
+    assert_eq!(herald::edge::router::route(&w.app, beat(None, "n1")).await.status(), 401);
+    assert_eq!(herald::edge::router::route(&w.app, beat(Some("node-key-0123456789"), "n2")).await.status(), 401);
     assert_eq!(call(&w.app, "POST", "/api/v1/nodes/n2/heartbeat", None).await.0, 404);
     assert!(call(&w.app, "GET", "/api/v1/nodes/n1", None).await.1["last_heartbeat"].is_string());
 }
@@ -327,7 +327,7 @@ fn scheduler_events_name_their_job() {
 
 // ---- issue 24: scheduler and routing faults ----
 
-async fn run(app: &App) -> Result<Value, herald::edge::http::ApiError> {
+async fn run(app: &App) -> Result<Value, herald::http::ApiError> {
     herald::jobs::run(app, "tick", false, None).await
 }
 

@@ -35,17 +35,17 @@ async fn with_telegram(app: App, extra: Value) -> (App, FakeTelegram) {
     (app, fake)
 }
 
-fn update_request(body: Value, secret: Option<&str>) -> herald::edge::http::Request {
+fn update_request(body: Value, secret: Option<&str>) -> herald::http::Request {
     let mut headers = http::HeaderMap::new();
     if let Some(s) = secret {
         headers.insert("x-telegram-bot-api-secret-token", s.parse().unwrap());
     }
     let uri: http::Uri = "/callback/telegram?source=tg".parse().unwrap();
-    herald::edge::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()))
+    herald::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body.to_string()))
 }
 
 async fn post(app: &App, body: Value) -> (u16, Value) {
-    let resp = herald::edge::http::route(app, update_request(body, Some(SECRET))).await;
+    let resp = herald::edge::router::route(app, update_request(body, Some(SECRET))).await;
     (resp.status().as_u16(), serde_json::from_slice(resp.body()).unwrap_or(Value::Null))
 }
 
@@ -53,7 +53,7 @@ async fn post(app: &App, body: Value) -> (u16, Value) {
 async fn event(app: &App, file: &str) -> (u16, Value) {
     let text = std::fs::read_to_string(format!("{}/../events/telegram/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let req = herald::edge::lambda::request_from_event(&text).unwrap();
-    let resp = herald::edge::http::route(app, req).await;
+    let resp = herald::edge::router::route(app, req).await;
     (resp.status().as_u16(), serde_json::from_slice(resp.body()).unwrap_or(Value::Null))
 }
 
@@ -118,14 +118,14 @@ async fn registers_the_address_the_request_came_in_on_without_a_public_url() {
     let mut req = herald_tests::request("POST", "/api/v1/channels/tg/register", None);
     req.headers.insert("host", "abc123.execute-api.us-east-1.amazonaws.com".parse().unwrap());
     req.headers.insert("x-forwarded-proto", "https".parse().unwrap());
-    let resp = herald::edge::http::route(&app, req).await;
+    let resp = herald::edge::router::route(&app, req).await;
     assert_eq!(resp.status(), 200, "{:?}", resp.body());
     let hook = &fake.calls("setWebhook")[0];
     assert_eq!(hook["url"], "https://abc123.execute-api.us-east-1.amazonaws.com/callback/telegram?source=tg");
     // A host that is not a plain name is not used.
     let mut odd = herald_tests::request("POST", "/api/v1/channels/tg/register", None);
     odd.headers.insert("host", "evil.test/x?".parse().unwrap());
-    let resp = herald::edge::http::route(&app, odd).await;
+    let resp = herald::edge::router::route(&app, odd).await;
     assert_eq!(resp.status(), 502);
     assert!(String::from_utf8_lossy(resp.body()).contains("HERALD_PUBLIC_URL"));
     assert_eq!(fake.calls("setWebhook").len(), 1);
@@ -149,20 +149,20 @@ async fn rejects_updates_it_cannot_authenticate_and_changes_nothing() {
     let (_d, app, fake) = setup(json!({})).await;
     let before = fake.server.received().len();
     for secret in [None, Some("wrong"), Some("")] {
-        let resp = herald::edge::http::route(&app, update_request(text(42, "/start x"), secret)).await;
+        let resp = herald::edge::router::route(&app, update_request(text(42, "/start x"), secret)).await;
         assert_eq!(resp.status(), 401);
     }
     let mut other = update_request(text(42, "/ping"), Some(SECRET));
     other.query = vec![("source".into(), "nope".into())];
-    assert_eq!(herald::edge::http::route(&app, other).await.status(), 401);
+    assert_eq!(herald::edge::router::route(&app, other).await.status(), 401);
     assert_eq!(event(&app, "invalid-secret.json").await.0, 401);
     assert_eq!(event(&app, "invalid-body.json").await.0, 400);
     let mut get = update_request(text(42, "/ping"), Some(SECRET));
     get.method = http::Method::GET;
-    assert_eq!(herald::edge::http::route(&app, get).await.status(), 405);
+    assert_eq!(herald::edge::router::route(&app, get).await.status(), 405);
     // Nothing was marked seen: the same update with the right secret is still handled.
     let u = text(42, "/ping");
-    assert_eq!(herald::edge::http::route(&app, update_request(u.clone(), Some("wrong"))).await.status(), 401);
+    assert_eq!(herald::edge::router::route(&app, update_request(u.clone(), Some("wrong"))).await.status(), 401);
     let (status, reply) = post(&app, u).await;
     assert_eq!((status, reply["method"].as_str()), (200, Some("sendMessage")));
     assert_eq!(fake.server.received().len(), before);

@@ -31,7 +31,7 @@ async fn setup(at: &str, extra: Value) -> (tempfile::TempDir, App, FakeWecom, Ar
 
 async fn event(app: &App, file: &str) -> (u16, String) {
     let text = std::fs::read_to_string(format!("{}/../events/wecom/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let resp = herald::edge::http::route(app, herald::edge::lambda::request_from_event(&text).unwrap()).await;
+    let resp = herald::edge::router::route(app, herald::edge::lambda::request_from_event(&text).unwrap()).await;
     (resp.status().as_u16(), String::from_utf8_lossy(resp.body()).into_owned())
 }
 
@@ -40,14 +40,14 @@ fn crypto() -> Crypto {
 }
 
 /// An encrypted callback as WeCom would POST it, at `ts`.
-fn callback(inner: &str, ts: i64, nonce: &str) -> herald::edge::http::Request {
+fn callback(inner: &str, ts: i64, nonce: &str) -> herald::http::Request {
     let c = crypto();
     let enc = c.encrypt_with(inner, herald::domain::ids::random_bytes::<16>()).unwrap();
     let sig = c.signature(&ts.to_string(), nonce, &enc);
     let body =
         format!("<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt><AgentID><![CDATA[{AGENT}]]></AgentID></xml>");
     let uri: http::Uri = format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={ts}&nonce={nonce}").parse().unwrap();
-    herald::edge::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body))
+    herald::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body))
 }
 
 static MSG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -67,15 +67,15 @@ fn click(from: &str, key: &str, ts: i64) -> String {
 
 /// Posts a message and returns the decrypted passive reply's text (None: empty answer).
 async fn say(app: &App, inner: &str, ts: i64) -> (u16, Option<String>) {
-    let resp = herald::edge::http::route(app, callback(inner, ts, "1372623149")).await;
+    let resp = herald::edge::router::route(app, callback(inner, ts, "1372623149")).await;
     let status = resp.status().as_u16();
     let body = String::from_utf8_lossy(resp.body()).into_owned();
     if body.is_empty() || status != 200 {
         return (status, None);
     }
-    let outer = herald::platforms::wecom::xml_fields(&body).unwrap();
+    let outer = herald::platforms::wecom::receive::xml_fields(&body).unwrap();
     crypto().verify(&outer["MsgSignature"], &outer["TimeStamp"], &outer["Nonce"], &outer["Encrypt"]).unwrap();
-    let inner = herald::platforms::wecom::xml_fields(&crypto().decrypt(&outer["Encrypt"]).unwrap()).unwrap();
+    let inner = herald::platforms::wecom::receive::xml_fields(&crypto().decrypt(&outer["Encrypt"]).unwrap()).unwrap();
     (status, Some(inner["Content"].clone()))
 }
 
@@ -97,8 +97,8 @@ async fn takes_the_official_message_inside_its_replay_window_only() {
     let (status, body) = event(&app, "message.json").await;
     assert_eq!(status, 200, "{body}");
     // "hello" is not a command: a short passive, encrypted answer.
-    let outer = herald::platforms::wecom::xml_fields(&body).unwrap();
-    let inner = herald::platforms::wecom::xml_fields(&crypto().decrypt(&outer["Encrypt"]).unwrap()).unwrap();
+    let outer = herald::platforms::wecom::receive::xml_fields(&body).unwrap();
+    let inner = herald::platforms::wecom::receive::xml_fields(&crypto().decrypt(&outer["Encrypt"]).unwrap()).unwrap();
     assert_eq!((inner["ToUserName"].as_str(), inner["Content"].as_str()), ("mycreate", "Send /help to see what I can do."));
     // WeCom's retry of the same MsgId: handled once.
     assert_eq!(event(&app, "message.json").await, (200, String::new()));
@@ -123,29 +123,29 @@ async fn rejects_malformed_or_unauthenticated_callbacks_without_changing_anythin
     let (_d, app, _fake, _clock) = setup(NOW, json!({})).await;
     let mut req = callback(&text("zhang", "/ping", NOW_TS), NOW_TS, "n1");
     req.query.retain(|(k, _)| k != "msg_signature");
-    assert_eq!(herald::edge::http::route(&app, req).await.status(), 401);
+    assert_eq!(herald::edge::router::route(&app, req).await.status(), 401);
     let mut req = callback(&text("zhang", "/ping", NOW_TS), NOW_TS, "n1");
     req.body = bytes::Bytes::from_static(b"<xml><Encrypt>not closed");
-    assert_eq!(herald::edge::http::route(&app, req).await.status(), 400);
+    assert_eq!(herald::edge::router::route(&app, req).await.status(), 400);
     let mut req = callback(&text("zhang", "/ping", NOW_TS), NOW_TS, "n1");
     req.query.retain(|(k, _)| k != "source");
     req.query.push(("source".into(), "other".into()));
-    assert_eq!(herald::edge::http::route(&app, req).await.status(), 401);
+    assert_eq!(herald::edge::router::route(&app, req).await.status(), 401);
     let mut req = callback(&text("zhang", "/ping", NOW_TS), NOW_TS, "n1");
     req.method = http::Method::PUT;
-    assert_eq!(herald::edge::http::route(&app, req).await.status(), 405);
+    assert_eq!(herald::edge::router::route(&app, req).await.status(), 405);
     // A payload for another corp is refused even with a good signature.
     let foreign = Crypto::new(TOKEN, AES_KEY, "another-corp").unwrap();
     let enc = foreign.encrypt_with(&text("zhang", "/ping", NOW_TS), [1; 16]).unwrap();
     let sig = foreign.signature(&NOW_TS.to_string(), "n2", &enc);
     let uri: http::Uri = format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={NOW_TS}&nonce=n2").parse().unwrap();
-    let req = herald::edge::http::Request::new(
+    let req = herald::http::Request::new(
         http::Method::POST,
         &uri,
         http::HeaderMap::new(),
         bytes::Bytes::from(format!("<xml><Encrypt><![CDATA[{enc}]]></Encrypt></xml>")),
     );
-    assert_eq!(herald::edge::http::route(&app, req).await.status(), 400);
+    assert_eq!(herald::edge::router::route(&app, req).await.status(), 400);
     assert_eq!(app.queue.depth().await.unwrap().waiting, 0);
 }
 

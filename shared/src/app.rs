@@ -266,6 +266,11 @@ impl App {
     }
 
     /// Forgets the cached snapshot (after this process changed a channel or the settings).
+    /// What a platform call may use: the HTTP client and the store as the platforms' memory.
+    pub fn platform_context(&self) -> crate::platforms::Context<'_> {
+        crate::platforms::Context { http: &self.http, memory: &self.repo }
+    }
+
     pub fn invalidate(&self) {
         *crate::lock(&self.snapshot) = None;
     }

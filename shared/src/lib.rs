@@ -17,6 +17,7 @@ pub mod bot;
 pub mod dispatch;
 pub mod domain;
 pub mod edge;
+pub mod http;
 pub mod jobs;
 pub mod platforms;
 pub mod queue;

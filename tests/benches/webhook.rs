@@ -37,20 +37,15 @@ fn app(rt: &tokio::runtime::Runtime) -> App {
 
 static UPDATE: AtomicI64 = AtomicI64::new(1);
 
-fn telegram(text: &str) -> herald::edge::http::Request {
+fn telegram(text: &str) -> herald::http::Request {
     let id = UPDATE.fetch_add(1, Ordering::Relaxed);
     let body = json!({"update_id": id, "message": {"message_id": id, "from": {"id": 42, "is_bot": false, "first_name": "Ada", "language_code": "en"}, "chat": {"id": 42, "type": "private"}, "date": 1, "text": text}});
     let mut headers = http::HeaderMap::new();
     headers.insert("x-telegram-bot-api-secret-token", SECRET.parse().unwrap());
-    herald::edge::http::Request::new(
-        http::Method::POST,
-        &"/callback/telegram?source=tg".parse().unwrap(),
-        headers,
-        bytes::Bytes::from(body.to_string()),
-    )
+    herald::http::Request::new(http::Method::POST, &"/callback/telegram?source=tg".parse().unwrap(), headers, bytes::Bytes::from(body.to_string()))
 }
 
-fn wecom(now: i64) -> herald::edge::http::Request {
+fn wecom(now: i64) -> herald::http::Request {
     let id = UPDATE.fetch_add(1, Ordering::Relaxed);
     let c = Crypto::new(herald_tests::wecom::TOKEN, herald_tests::wecom::AES_KEY, herald_tests::wecom::CORP).unwrap();
     let inner = format!(
@@ -63,7 +58,7 @@ fn wecom(now: i64) -> herald::edge::http::Request {
         "<xml><ToUserName><![CDATA[{}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt><AgentID><![CDATA[1]]></AgentID></xml>",
         herald_tests::wecom::CORP
     );
-    herald::edge::http::Request::new(
+    herald::http::Request::new(
         http::Method::POST,
         &format!("/callback/wecom?source=wc&msg_signature={sig}&timestamp={now}&nonce=n").parse().unwrap(),
         http::HeaderMap::new(),
@@ -81,24 +76,24 @@ fn bench(c: &mut Criterion) {
         ("wecom /my", wecom(app.now().as_second())),
         ("api notify", herald_tests::request("POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 offline", "to": "admins"})))),
     ] {
-        let status = rt.block_on(herald::edge::http::route(&app, req)).status();
+        let status = rt.block_on(herald::edge::router::route(&app, req)).status();
         assert!(status.is_success(), "{what}: {status}");
     }
     let mut g = c.benchmark_group("webhook");
     g.bench_function("telegram /ping (verify, dedup, bot, passive reply)", |b| {
-        b.to_async(&rt).iter_batched(|| telegram("/ping"), |req| herald::edge::http::route(&app, req), BatchSize::SmallInput)
+        b.to_async(&rt).iter_batched(|| telegram("/ping"), |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
     });
     g.bench_function("telegram /my (and a user lookup)", |b| {
-        b.to_async(&rt).iter_batched(|| telegram("/my"), |req| herald::edge::http::route(&app, req), BatchSize::SmallInput)
+        b.to_async(&rt).iter_batched(|| telegram("/my"), |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
     });
     let now = app.now().as_second();
     g.bench_function("wecom /my (signature, AES decrypt, bot, encrypted reply)", |b| {
-        b.to_async(&rt).iter_batched(|| wecom(now), |req| herald::edge::http::route(&app, req), BatchSize::SmallInput)
+        b.to_async(&rt).iter_batched(|| wecom(now), |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
     });
     g.bench_function("api notify (validate, plan, store, enqueue)", |b| {
         b.to_async(&rt).iter_batched(
             || herald_tests::request("POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 offline", "to": "admins"}))),
-            |req| herald::edge::http::route(&app, req),
+            |req| herald::edge::router::route(&app, req),
             BatchSize::SmallInput,
         )
     });

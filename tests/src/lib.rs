@@ -78,7 +78,7 @@ pub mod wecom;
 use herald::app::{App, Config};
 use herald::domain::clock::Clock;
 use herald::domain::secret::Secret;
-use herald::edge::http::{Request, Response};
+use herald::http::{Request, Response};
 
 pub const TOKEN: &str = "test-token-0123456789";
 
@@ -124,7 +124,7 @@ pub fn request(method: &str, path: &str, body: Option<serde_json::Value>) -> Req
 
 /// Sends a request through the router every function and the local runner use.
 pub async fn call(app: &App, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
-    let resp: Response = herald::edge::http::route(app, request(method, path, body)).await;
+    let resp: Response = herald::edge::router::route(app, request(method, path, body)).await;
     let status = resp.status().as_u16();
     let v = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
     (status, v)

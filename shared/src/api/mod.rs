@@ -8,12 +8,13 @@ use crate::domain::notification::{Delivery, DeliveryStatus, Notification, Notify
 use crate::domain::settings::Settings;
 use crate::domain::user::UserInput;
 use crate::domain::{Invalid, check_name, parse_json};
-use crate::edge::http::{ApiError, HandlerResult, Request, empty, json, page_params};
+use crate::http::{ApiError, HandlerResult, Request, empty, json, page_params};
 use crate::platforms::config::Channel;
-use crate::platforms::{self, SendContext, SendOutcome};
+use crate::platforms::{self, SendOutcome};
 use crate::routing::notify;
 use crate::store::StoreError;
 use crate::store::repo::BindError;
+use futures_util::future::BoxFuture;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,8 +22,8 @@ use serde_json::{Value, json};
 pub const PREFIX: &str = "/api/v1/";
 
 /// Handles one API request (the admin/API function's handler).
-pub async fn handle(app: &App, req: Request) -> crate::edge::http::Response {
-    crate::edge::http::finish(route(app, &req).await)
+pub async fn handle(app: &App, req: Request) -> crate::http::Response {
+    crate::http::finish(route(app, &req).await)
 }
 
 /// The credentials of an `Authorization: Bearer X` header (the scheme in any case, as RFC 9110
@@ -39,91 +40,121 @@ fn authorized(app: &App, req: &Request) -> bool {
     presented.is_some_and(|p| token.matches(p.trim()))
 }
 
+/// Who may call a route.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// The API token.
+    Token,
+    /// The API token, or the node's own key (a node's heartbeat).
+    TokenOrNodeKey,
+}
+
+type Handler = for<'a> fn(&'a App, &'a Request, Vec<String>) -> BoxFuture<'a, HandlerResult>;
+
+/// Every API route: its path under [`PREFIX`] (`{}` is one segment, handed to the handler in
+/// order), its method, who may call it, and its handler. A path that matches with another
+/// method is answered `405` naming the methods it takes; one that matches nothing, `404`.
+const ROUTES: &[(&str, Method, Auth, Handler)] = &[
+    ("channels", Method::GET, Auth::Token, |app, _, _| Box::pin(list_channels(app))),
+    ("channels/{}", Method::GET, Auth::Token, |app, _, p| Box::pin(async move { get_channel(app, &p[0]).await })),
+    ("channels/{}", Method::PUT, Auth::Token, |app, req, p| Box::pin(async move { put_channel(app, &p[0], req).await })),
+    ("channels/{}", Method::PATCH, Auth::Token, |app, req, p| Box::pin(async move { put_channel(app, &p[0], req).await })),
+    ("channels/{}", Method::DELETE, Auth::Token, |app, _, p| Box::pin(async move { delete_channel(app, &p[0]).await })),
+    ("channels/{}/test", Method::POST, Auth::Token, |app, req, p| Box::pin(async move { test_channel(app, &p[0], req).await })),
+    ("channels/{}/register", Method::POST, Auth::Token, |app, req, p| Box::pin(async move { register_channel(app, &p[0], req).await })),
+    ("settings", Method::GET, Auth::Token, |app, _, _| Box::pin(async move { Ok(json(StatusCode::OK, &app.repo.settings().await?)) })),
+    ("settings", Method::PUT, Auth::Token, |app, req, _| Box::pin(put_settings(app, req))),
+    ("settings", Method::PATCH, Auth::Token, |app, req, _| Box::pin(put_settings(app, req))),
+    ("users/{}", Method::GET, Auth::Token, |app, _, p| Box::pin(async move { get_user(app, &p[0]).await })),
+    ("users/{}", Method::PUT, Auth::Token, |app, req, p| Box::pin(async move { put_user(app, &p[0], req).await })),
+    ("users/{}", Method::PATCH, Auth::Token, |app, req, p| Box::pin(async move { put_user(app, &p[0], req).await })),
+    ("users/{}", Method::DELETE, Auth::Token, |app, _, p| Box::pin(async move { delete_user(app, &p[0]).await })),
+    ("users/{}/bind-code", Method::POST, Auth::Token, |app, _, p| Box::pin(async move { bind_code(app, &p[0]).await })),
+    ("notify", Method::POST, Auth::Token, |app, req, _| Box::pin(post_notify(app, req))),
+    ("notifications/{}", Method::GET, Auth::Token, |app, req, p| Box::pin(async move { get_notification(app, &p[0], req).await })),
+    ("messages", Method::GET, Auth::Token, |app, req, _| Box::pin(list_messages(app, req))),
+    ("messages/{}/read", Method::POST, Auth::Token, |app, req, p| Box::pin(async move { read_message(app, &p[0], req).await })),
+    ("status", Method::GET, Auth::Token, |app, _, _| Box::pin(async move { Ok(json(StatusCode::OK, &crate::jobs::status(app).await?)) })),
+    ("nodes", Method::GET, Auth::Token, |app, _, _| Box::pin(list_nodes(app))),
+    ("nodes/{}", Method::GET, Auth::Token, |app, _, p| Box::pin(async move { get_node(app, &p[0]).await })),
+    ("nodes/{}", Method::PUT, Auth::Token, |app, req, p| Box::pin(async move { put_node(app, &p[0], req).await })),
+    ("nodes/{}", Method::PATCH, Auth::Token, |app, req, p| Box::pin(async move { put_node(app, &p[0], req).await })),
+    ("nodes/{}", Method::DELETE, Auth::Token, |app, _, p| Box::pin(async move { delete_node(app, &p[0]).await })),
+    ("nodes/{}/heartbeat", Method::POST, Auth::TokenOrNodeKey, |app, req, p| {
+        Box::pin(async move { node_heartbeat(app, &p[0], req, authorized(app, req)).await })
+    }),
+    ("jobs/{}/run", Method::POST, Auth::Token, |app, req, p| Box::pin(async move { run_job(app, &p[0], req).await })),
+    ("deadletters/redrive", Method::POST, Auth::Token, |app, req, _| Box::pin(redrive(app, req))),
+];
+
+/// The segments of `path` that fill `pattern`'s `{}`s, if it matches.
+fn matches(pattern: &str, path: &[&str]) -> Option<Vec<String>> {
+    let want: Vec<&str> = pattern.split('/').collect();
+    if want.len() != path.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (w, got) in want.iter().zip(path) {
+        match *w {
+            "{}" if !got.is_empty() => params.push((*got).to_owned()),
+            w if w == *got => {}
+            _ => return None,
+        }
+    }
+    Some(params)
+}
+
 async fn route(app: &App, req: &Request) -> HandlerResult {
     let Some(rest) = req.path.strip_prefix(PREFIX) else { return Err(ApiError::NotFound) };
-    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-    let m = &req.method;
+    let path: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let found: Vec<(&Method, Auth, Handler, Vec<String>)> =
+        ROUTES.iter().filter_map(|(pattern, m, auth, h)| matches(pattern, &path).map(|p| (m, *auth, *h, p))).collect();
+    let Some((_, auth, handler, params)) = found.iter().find(|(m, ..)| **m == req.method).cloned() else {
+        if found.is_empty() {
+            return Err(ApiError::NotFound);
+        }
+        if !authorized(app, req) {
+            return Err(ApiError::Unauthorized);
+        }
+        let allow: Vec<&str> = found.iter().map(|(m, ..)| m.as_str()).collect();
+        return Ok(crate::http::method_not_allowed(&allow.join(", ")));
+    };
     // A node may send its own heartbeat with its own key instead of the API token.
-    if let ["nodes", id, "heartbeat"] = parts.as_slice()
-        && m == Method::POST
-        && !authorized(app, req)
-    {
-        return node_heartbeat(app, id, req, false).await;
-    }
-    if !authorized(app, req) {
+    if auth == Auth::Token && !authorized(app, req) {
         return Err(ApiError::Unauthorized);
     }
-    match parts.as_slice() {
-        ["channels"] if m == Method::GET => list_channels(app).await,
-        ["channels", name] => match *m {
-            Method::GET => get_channel(app, name).await,
-            Method::PUT | Method::PATCH => put_channel(app, name, req).await,
-            Method::DELETE => delete_channel(app, name).await,
-            _ => Err(ApiError::MethodNotAllowed),
-        },
-        ["channels", name, "test"] if m == Method::POST => test_channel(app, name, req).await,
-        ["channels", name, "register"] if m == Method::POST => {
-            let c = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
-            if !registers(c.kind()) {
-                return Err(Invalid::new("", format!("{} channels have nothing to register", c.kind())).into());
-            }
-            let r = register(app, &c, req).await;
-            Ok(json(if r["ok"] == true { StatusCode::OK } else { StatusCode::BAD_GATEWAY }, &r))
-        }
-        ["settings"] => match *m {
-            Method::GET => Ok(json(StatusCode::OK, &app.repo.settings().await?)),
-            Method::PUT | Method::PATCH => put_settings(app, req).await,
-            _ => Err(ApiError::MethodNotAllowed),
-        },
-        ["users", id] => match *m {
-            Method::GET => get_user(app, id).await,
-            Method::PUT | Method::PATCH => put_user(app, id, req).await,
-            Method::DELETE => delete_user(app, id).await,
-            _ => Err(ApiError::MethodNotAllowed),
-        },
-        ["users", id, "bind-code"] if m == Method::POST => bind_code(app, id).await,
-        ["notify"] if m == Method::POST => post_notify(app, req).await,
-        ["notifications", id] if m == Method::GET => get_notification(app, id, req).await,
-        ["messages"] if m == Method::GET => list_messages(app, req).await,
-        ["messages", id, "read"] if m == Method::POST => read_message(app, id, req).await,
-        ["status"] if m == Method::GET => Ok(json(StatusCode::OK, &status(app).await?)),
-        ["nodes"] if m == Method::GET => {
-            let nodes: Vec<Value> = app.repo.nodes().await?.iter().map(|n| node_json(&n.value)).collect();
-            Ok(json(StatusCode::OK, &json!({"nodes": nodes})))
-        }
-        ["nodes", id] => match *m {
-            Method::GET => Ok(json(StatusCode::OK, &node_json(&app.repo.node(id).await?.ok_or(ApiError::NotFound)?.value))),
-            Method::PUT | Method::PATCH => put_node(app, id, req).await,
-            Method::DELETE => delete_node(app, id).await,
-            _ => Err(ApiError::MethodNotAllowed),
-        },
-        ["nodes", id, "heartbeat"] if m == Method::POST => node_heartbeat(app, id, req, true).await,
-        ["jobs", name, "run"] if m == Method::POST => {
-            if !crate::jobs::JOBS.contains(name) {
-                return Err(ApiError::NotFound);
-            }
-            Ok(json(StatusCode::OK, &crate::jobs::run(app, name, true, req.deadline).await?))
-        }
-        ["deadletters", "redrive"] if m == Method::POST => {
-            let moved = crate::dispatch::redrive(app, 1000, req.deadline).await?;
-            let left = app.queue.depth().await?.dead;
-            Ok(json(StatusCode::OK, &json!({"moved": moved, "left": left})))
-        }
-        ["channels"]
-        | ["channels", _, "test"]
-        | ["channels", _, "register"]
-        | ["users", _, "bind-code"]
-        | ["notify"]
-        | ["notifications", _]
-        | ["messages"]
-        | ["messages", _, "read"]
-        | ["status"]
-        | ["nodes"]
-        | ["nodes", _, "heartbeat"]
-        | ["jobs", _, "run"]
-        | ["deadletters", "redrive"] => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
+    handler(app, req, params).await
+}
+
+async fn register_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
+    let c = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
+    if !platforms::registers(c.kind()) {
+        return Err(Invalid::new("", format!("{} channels have nothing to register", c.kind())).into());
     }
+    let r = register(app, &c, req).await;
+    Ok(json(if r["ok"] == true { StatusCode::OK } else { StatusCode::BAD_GATEWAY }, &r))
+}
+
+async fn list_nodes(app: &App) -> HandlerResult {
+    let nodes: Vec<Value> = app.repo.nodes().await?.iter().map(|n| node_json(&n.value)).collect();
+    Ok(json(StatusCode::OK, &json!({"nodes": nodes})))
+}
+
+async fn get_node(app: &App, id: &str) -> HandlerResult {
+    Ok(json(StatusCode::OK, &node_json(&app.repo.node(id).await?.ok_or(ApiError::NotFound)?.value)))
+}
+
+async fn run_job(app: &App, name: &str, req: &Request) -> HandlerResult {
+    if !crate::jobs::JOBS.contains(&name) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(json(StatusCode::OK, &crate::jobs::run(app, name, true, req.deadline).await?))
+}
+
+async fn redrive(app: &App, req: &Request) -> HandlerResult {
+    let moved = crate::dispatch::redrive(app, 1000, req.deadline).await?;
+    let left = app.queue.depth().await?.dead;
+    Ok(json(StatusCode::OK, &json!({"moved": moved, "left": left})))
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
@@ -174,7 +205,7 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         body["warning"] = json!(format!("saved, but this version does not send on {} yet: its deliveries fail", channel.kind()));
     }
     // Platforms that are told where Herald is (webhook, commands, menus) are told on save.
-    if channel.enabled && registers(channel.kind()) {
+    if channel.enabled && platforms::registers(channel.kind()) {
         body["registration"] = register(app, &channel, req).await;
         if let Some(saved) = app.repo.channel(name).await? {
             body["settings"] = saved.public_json()["settings"].clone();
@@ -183,24 +214,39 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     Ok(json(status, &body))
 }
 
-/// Whether channels of `kind` are told where Herald is (Telegram's webhook and commands, WeCom's
-/// menu): done on save and by `POST /channels/{name}/register`.
-fn registers(kind: crate::domain::ChannelKind) -> bool {
-    matches!(kind, crate::domain::ChannelKind::Telegram | crate::domain::ChannelKind::Wecom)
-}
-
-/// Registers a channel with its platform (Telegram: webhook and commands; WeCom: the menu).
+/// Registers a channel with its platform ([`crate::platforms::Platform::register`]: Telegram's
+/// webhook and commands, WeCom's menu), keeping what the platform makes or tells on the way.
 /// Where the platform reaches Herald is [`crate::app::Config::receiver_base`]: the receiver's
 /// own URL, else `HERALD_PUBLIC_URL`, else the origin this request came in on (so a stack need
-/// not know its own API's URL when it is created).
+/// not know its own API's URL when it is created). The answer is `{"ok": false, "detail"}` when
+/// the platform refuses or cannot be reached.
 async fn register(app: &App, channel: &Channel, req: &Request) -> Value {
+    match try_register(app, channel, req).await {
+        Ok(detail) => detail,
+        Err(detail) => json!({"ok": false, "detail": detail}),
+    }
+}
+
+async fn try_register(app: &App, channel: &Channel, req: &Request) -> Result<Value, String> {
+    let p = platforms::platform(channel.kind());
+    let mut channel = channel.clone();
+    if let Some(settings) = p.before_registering(&channel.settings) {
+        // Kept before the platform is told, so no request can arrive with a secret not known.
+        channel.settings = settings;
+        app.repo.put_channel(&channel).await.map_err(|e| e.to_string())?;
+        app.invalidate();
+    }
+    let admin_chats = app.repo.admins().await.map_err(|e| e.to_string())?.iter().filter_map(|a| a.ids.get(&channel.kind()).cloned()).collect();
+    let locale = app.snapshot().await.map_err(|e| e.to_string())?.settings.locale;
     let public_url = app.config.receiver_base(channel.kind(), req.origin());
-    let result = match channel.kind() {
-        crate::domain::ChannelKind::Telegram => crate::platforms::telegram::register(app, channel, public_url.as_deref()).await,
-        crate::domain::ChannelKind::Wecom => crate::platforms::wecom::create_menu(app, channel).await,
-        other => Err(format!("{other} channels have nothing to register")),
-    };
-    result.unwrap_or_else(|detail| json!({"ok": false, "detail": detail}))
+    let r = platforms::Registering { ctx: app.platform_context(), public_url: public_url.as_deref(), admin_chats, locale };
+    let done = p.register(&r, &channel).await?;
+    if let Some(settings) = done.learned {
+        channel.settings = settings;
+        app.repo.put_channel(&channel).await.map_err(|e| e.to_string())?;
+        app.invalidate();
+    }
+    Ok(done.detail)
 }
 
 async fn delete_channel(app: &App, name: &str) -> HandlerResult {
@@ -268,13 +314,11 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
         updated_at: app.now(),
     };
     let started = std::time::Instant::now();
-    let outcome = platforms::send(&SendContext { http: &app.http, repo: &app.repo }, &channel, &recipient, &Message::new(&n, &d), 0).await.outcome;
+    let outcome = platforms::send(&app.platform_context(), &channel, &recipient, &Message::new(&n, &d), 0).await.outcome;
     let ms = started.elapsed().as_millis() as u64;
     let (ok, detail) = match &outcome {
         SendOutcome::Sent => (true, None),
-        SendOutcome::RateLimited { reason, retry_after } => (false, Some(format!("{reason}; retry after {}s", retry_after.as_secs()))),
-        SendOutcome::Transient { reason } | SendOutcome::Permanent { reason, .. } => (false, Some(reason.clone())),
-        SendOutcome::Moved { to } => (false, Some(format!("the chat moved to {to}"))),
+        other => (false, Some(platforms::describe(other))),
     };
     Ok(json(StatusCode::OK, &json!({"ok": ok, "outcome": outcome.label(), "detail": detail, "recipient": recipient, "latency_ms": ms})))
 }
@@ -304,6 +348,9 @@ async fn put_user(app: &App, id: &str, req: &Request) -> HandlerResult {
     check_name("id", id, 128)?;
     let input: UserInput = parse_body(req)?;
     input.validate()?;
+    for (kind, id) in input.ids.iter().flatten() {
+        crate::platforms::chat::ChatId::parse(&format!("ids.{kind}"), *kind, id)?;
+    }
     input.validate_at(app.now())?;
     // Optimistic concurrency: a bot binding the same user meanwhile makes us read and apply again.
     for _ in 0..3 {
@@ -374,6 +421,7 @@ async fn post_notify(app: &App, req: &Request) -> HandlerResult {
                 v
             }
             Err(e) => {
+                use crate::http::Answer;
                 let mut v = e.body();
                 v["status"] = json!(e.status().as_u16());
                 v
@@ -442,28 +490,6 @@ async fn read_message(app: &App, id: &str, req: &Request) -> HandlerResult {
         return Err(ApiError::NotFound);
     }
     Ok(empty(StatusCode::NO_CONTENT))
-}
-
-/// Queue depth, nodes and today's counters: what an operator (and the bot's `/status`) looks at.
-pub async fn status(app: &App) -> Result<Value, ApiError> {
-    let depth = app.queue.depth().await?;
-    let nodes = app.repo.nodes().await?;
-    let count = |f: &dyn Fn(&crate::domain::node::Node) -> bool| nodes.iter().filter(|n| f(&n.value)).count();
-    app.repo.ensure_tz().await?;
-    let day = app.repo.local_day(app.now()).to_string();
-    let today = app.repo.stats(&day).await?;
-    let total = app.repo.stats("total").await?;
-    Ok(json!({
-        "queue": depth,
-        "nodes": {
-            "total": nodes.len(),
-            "online": count(&|n| n.status == crate::domain::node::NodeStatus::Online),
-            "offline": count(&|n| n.status == crate::domain::node::NodeStatus::Offline),
-            "blocked": count(&|n| n.blocked),
-        },
-        "today": today,
-        "users": total.get("users").copied().unwrap_or(0),
-    }))
 }
 
 // ---- nodes ----

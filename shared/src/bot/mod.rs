@@ -4,115 +4,23 @@
 //! into its own calls; no outbound call happens here.
 
 use crate::app::App;
-use crate::domain::ChannelKind;
+use crate::domain::Error;
 use crate::domain::notification::{Notification, Target};
 use crate::domain::settings::{BUILT_IN_TYPES, Settings};
 use crate::domain::user::{Locale, User};
-use crate::edge::http::ApiError;
 use crate::params;
-use crate::platforms::config::{Channel, ChannelSettings};
+use crate::platforms::config::Channel;
 use crate::store::StoreError;
 use crate::store::repo::{BindError, Versioned};
 use crate::text::templates::{human_bytes, phrase, phrase_with};
 use std::collections::BTreeMap;
 
-/// Who wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sender {
-    pub id: String,
-    pub name: String,
-    /// The platform's language tag for the person, if it says.
-    pub language: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    /// A message's text (a command or not); WeCom menu clicks arrive as their command.
-    Text(String),
-    /// A button press: its id (to answer it), its data, and the message it is on.
-    Button { id: String, data: String, message: Option<String> },
-    /// People joined the group.
-    Joined(Vec<Sender>),
-    /// The bot was added to a group.
-    AddedToGroup,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inbound {
-    pub chat: String,
-    pub group: bool,
-    pub from: Sender,
-    pub input: Input,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Answer in the chat (or edit the message `edit` in place), with rows of buttons
-    /// `(label, data)` on platforms that have them.
-    Reply { text: String, buttons: Vec<Vec<(String, String)>>, edit: Option<String> },
-    /// Write to another chat.
-    Tell { chat: String, text: String },
-    /// Answer a button press (stops the client's spinner).
-    Answer { id: String, text: Option<String>, alert: bool },
-    /// Remove a member from a group, free to come back.
-    Remove { chat: String, user: String },
-    /// Leave this group.
-    Leave,
-}
-
-/// The bot settings of a channel config.
-struct Conf {
-    kind: ChannelKind,
-    buttons: bool,
-    user_whitelist: Vec<String>,
-    admin_whitelist: Vec<String>,
-    group: Option<String>,
-    quiet: bool,
-    bound_only: bool,
-    username: Option<String>,
-}
-
-impl Conf {
-    fn of(c: &Channel) -> Conf {
-        match &c.settings {
-            ChannelSettings::Telegram(t) => Conf {
-                kind: ChannelKind::Telegram,
-                buttons: true,
-                user_whitelist: t.user_whitelist.clone(),
-                admin_whitelist: t.admin_whitelist.clone(),
-                group: t.chat_id.clone(),
-                quiet: t.group_quiet,
-                bound_only: t.group_bound_only,
-                username: t.bot_username.as_ref().map(|u| u.trim_start_matches('@').to_owned()),
-            },
-            ChannelSettings::Wecom(w) => Conf {
-                kind: ChannelKind::Wecom,
-                buttons: false,
-                user_whitelist: Vec::new(),
-                admin_whitelist: w.admin_whitelist.clone(),
-                group: None,
-                quiet: false,
-                bound_only: false,
-                username: None,
-            },
-            other => Conf {
-                kind: other.kind(),
-                buttons: false,
-                user_whitelist: Vec::new(),
-                admin_whitelist: Vec::new(),
-                group: None,
-                quiet: false,
-                bound_only: false,
-                username: None,
-            },
-        }
-    }
-}
+pub use crate::domain::chat::{Action, BotConf, Inbound, Input, Sender};
 
 struct Ctx<'a> {
     app: &'a App,
     settings: &'a Settings,
-    conf: Conf,
+    conf: BotConf,
     inbound: &'a Inbound,
     user: Option<Versioned<User>>,
     admin: bool,
@@ -136,8 +44,8 @@ pub fn parse_command(text: &str) -> Option<(String, Option<String>, String)> {
 }
 
 /// What the bot does with one inbound message.
-pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: &Inbound) -> Result<Vec<Action>, ApiError> {
-    let mut conf = Conf::of(channel);
+pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: &Inbound) -> Result<Vec<Action>, Error> {
+    let mut conf = crate::platforms::bot_conf(channel);
     let in_group = inbound.group;
     // The bot stays only in the configured group. Before leaving, the stored config is read
     // again: the cached one may predate a move (a group upgraded to a supergroup) that this or
@@ -146,7 +54,7 @@ pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: 
         && let Some(g) = &conf.group
         && &inbound.chat != g
     {
-        let fresh = app.repo.channel(&channel.name).await?.map(|c| Conf::of(&c));
+        let fresh = app.repo.channel(&channel.name).await?.map(|c| crate::platforms::bot_conf(&c));
         match fresh {
             Some(f) if f.group.as_deref() == Some(inbound.chat.as_str()) => conf = f,
             _ => return Ok(vec![Action::Leave]),
@@ -164,6 +72,11 @@ pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: 
             Ok(if in_group { Vec::new() } else { vec![reply(ctx.p("bot.not_whitelisted"))] })
         }
         Input::Text(text) => ctx.text(text).await,
+        // Menu commands are for the admin whitelist, when there is one (MoviePilot's rule).
+        Input::Menu(_) if !ctx.conf.admin_whitelist.is_empty() && !ctx.conf.admin_whitelist.contains(&inbound.from.id) => {
+            Ok(vec![reply(ctx.p("bot.menu_denied"))])
+        }
+        Input::Menu(command) => ctx.text(command).await,
         Input::Button { id, data, message } => ctx.button(id, data, message.clone()).await,
     }
 }
@@ -185,7 +98,7 @@ impl Ctx<'_> {
         u.name.clone().unwrap_or_else(|| u.id.clone())
     }
 
-    async fn joined(&self, members: &[Sender]) -> Result<Vec<Action>, ApiError> {
+    async fn joined(&self, members: &[Sender]) -> Result<Vec<Action>, Error> {
         let Some(group) = &self.conf.group else { return Ok(Vec::new()) };
         if !self.conf.bound_only || &self.inbound.chat != group {
             return Ok(Vec::new());
@@ -200,7 +113,7 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    async fn text(&mut self, text: &str) -> Result<Vec<Action>, ApiError> {
+    async fn text(&mut self, text: &str) -> Result<Vec<Action>, Error> {
         let group = self.inbound.group;
         let Some((cmd, bot, arg)) = parse_command(text) else {
             return Ok(if group { Vec::new() } else { vec![reply(self.p("bot.hint"))] });
@@ -252,15 +165,15 @@ impl Ctx<'_> {
     }
 
     fn help(&self) -> String {
-        let mut names = vec!["start", "help", "menu", "my", "checkin", "bind", "unbind", "ping"];
+        let mut names = crate::domain::chat::COMMANDS.to_vec();
         if self.admin {
-            names.extend(["status", "broadcast"]);
+            names.extend(crate::domain::chat::ADMIN_COMMANDS);
         }
         let lines: Vec<String> = names.iter().map(|c| format!("/{c} — {}", self.p(&format!("bot.cmd.{c}")))).collect();
         format!("{}\n{}", self.p("bot.help"), lines.join("\n"))
     }
 
-    async fn bind(&mut self, code: &str) -> Result<Vec<Action>, ApiError> {
+    async fn bind(&mut self, code: &str) -> Result<Vec<Action>, Error> {
         let kind = self.conf.kind;
         let from = self.inbound.from.id.clone();
         let code = code.trim();
@@ -304,10 +217,10 @@ impl Ctx<'_> {
                 Err(BindError::Store(e)) => return Err(e.into()),
             }
         }
-        Err(ApiError::Conflict("the user changed concurrently".into()))
+        Err(Error::Conflict("the user changed concurrently".into()))
     }
 
-    fn my(&self) -> Result<Action, ApiError> {
+    fn my(&self) -> Result<Action, Error> {
         let Some(u) = &self.user else { return Ok(reply(self.p("bot.bind_hint"))) };
         let u = &u.value;
         let tz = self.settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
@@ -344,7 +257,7 @@ impl Ctx<'_> {
         Ok(reply(text))
     }
 
-    async fn checkin(&mut self) -> Result<String, ApiError> {
+    async fn checkin(&mut self) -> Result<String, Error> {
         let Some(mut current) = self.user.clone() else { return Ok(self.p("bot.bind_hint")) };
         let c = &self.settings.checkin;
         if !c.enabled {
@@ -368,10 +281,10 @@ impl Ctx<'_> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ApiError::Conflict("the user changed concurrently".into()))
+        Err(Error::Conflict("the user changed concurrently".into()))
     }
 
-    async fn unbind_ask(&mut self, arg: &str) -> Result<Vec<Action>, ApiError> {
+    async fn unbind_ask(&mut self, arg: &str) -> Result<Vec<Action>, Error> {
         let Some(u) = &self.user else { return Ok(vec![reply(self.p("bot.bind_hint"))]) };
         if self.conf.buttons {
             let buttons = vec![vec![(self.p("bot.yes_unbind"), "ub:y".to_owned()), (self.p("bot.no"), "ub:n".to_owned())]];
@@ -384,7 +297,7 @@ impl Ctx<'_> {
         Ok(vec![reply(format!("{}\n{}", self.pw("bot.unbind_ask", params! {"user" => Self::user_label(&u.value)}), self.p("bot.unbind_confirm")))])
     }
 
-    async fn unbind(&mut self, edit: Option<String>) -> Result<Vec<Action>, ApiError> {
+    async fn unbind(&mut self, edit: Option<String>) -> Result<Vec<Action>, Error> {
         let kind = self.conf.kind;
         for _ in 0..3 {
             let Some(current) = self.user.clone() else { return Ok(vec![reply(self.p("bot.bind_hint"))]) };
@@ -405,21 +318,21 @@ impl Ctx<'_> {
                 }
                 Err(BindError::Store(StoreError::ConditionFailed)) => self.user = self.app.repo.user(&current.value.id).await?,
                 Err(BindError::Store(e)) => return Err(e.into()),
-                Err(BindError::Taken { .. }) => return Err(ApiError::Conflict("binding changed".into())),
+                Err(BindError::Taken { .. }) => return Err(Error::Conflict("binding changed".into())),
             }
         }
-        Err(ApiError::Conflict("the user changed concurrently".into()))
+        Err(Error::Conflict("the user changed concurrently".into()))
     }
 
-    async fn status(&self) -> Result<String, ApiError> {
-        let s = crate::api::status(self.app).await?;
-        let n = |path: &[&str]| path.iter().fold(&s, |v, k| &v[*k]).as_u64().unwrap_or(0);
+    async fn status(&self) -> Result<String, Error> {
+        let s = crate::jobs::status(self.app).await?;
+        let today = |k: &str| s.today.get(k).copied().unwrap_or(0);
         Ok(self.pw(
             "bot.status",
             params! {
-                "online" => n(&["nodes", "online"]), "offline" => n(&["nodes", "offline"]), "blocked" => n(&["nodes", "blocked"]), "total" => n(&["nodes", "total"]),
-                "waiting" => n(&["queue", "waiting"]), "in_flight" => n(&["queue", "in_flight"]), "dead" => n(&["queue", "dead"]),
-                "sent" => n(&["today", "sent"]), "failed" => n(&["today", "failed"]),
+                "online" => s.nodes.online, "offline" => s.nodes.offline, "blocked" => s.nodes.blocked, "total" => s.nodes.total,
+                "waiting" => s.queue.waiting, "in_flight" => s.queue.in_flight, "dead" => s.queue.dead,
+                "sent" => today("sent"), "failed" => today("failed"),
             },
         ))
     }
@@ -461,7 +374,7 @@ impl Ctx<'_> {
         Action::Reply { text: self.p("bot.prefs"), buttons, edit }
     }
 
-    async fn toggle(&mut self, index: usize) -> Result<Option<String>, ApiError> {
+    async fn toggle(&mut self, index: usize) -> Result<Option<String>, Error> {
         let Some(ty) = self.switchable_types().get(index).cloned() else { return Ok(None) };
         for _ in 0..3 {
             let Some(current) = self.user.clone() else { return Ok(None) };
@@ -493,7 +406,7 @@ impl Ctx<'_> {
         !self.inbound.group || self.conf.group.as_deref() == Some(self.inbound.chat.as_str())
     }
 
-    async fn button(&mut self, id: &str, data: &str, message: Option<String>) -> Result<Vec<Action>, ApiError> {
+    async fn button(&mut self, id: &str, data: &str, message: Option<String>) -> Result<Vec<Action>, Error> {
         let answer = |text: Option<String>, alert: bool| Action::Answer { id: id.to_owned(), text, alert };
         if self.user.is_none() && data != "ub:n" {
             return Ok(vec![answer(Some(self.p("bot.bind_hint")), true)]);

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::dispatch::pacing::{Pace, Pacer};
 use crate::domain::message::Message;
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification};
-use crate::platforms::{self, SendContext, SendOutcome};
+use crate::platforms::{self, ApiCall, SendOutcome};
 use crate::queue::Received;
 use crate::queue::job::Job;
 use crate::routing::notify;
@@ -243,7 +243,7 @@ impl Dispatcher {
         let message = Message::new(&n.value, &d);
         let started = Instant::now();
         let _window = InFlight::enter(&self.in_flight);
-        let report = platforms::send(&SendContext { http: &app.http, repo: &app.repo }, channel, &d.recipient, &message, d.parts_done).await;
+        let report = platforms::send(&app.platform_context(), channel, &d.recipient, &message, d.parts_done).await;
         let (outcome, note) = (report.outcome, report.note);
         d.parts_done = report.parts_done;
         let latency_ms = started.elapsed().as_millis() as u64;
@@ -327,7 +327,8 @@ impl Dispatcher {
             Err(e) => return Err(e),
         };
         let started = Instant::now();
-        let outcome = platforms::execute(&SendContext { http: &app.http, repo: &app.repo }, channel, &c.method, &c.payload).await;
+        let call = ApiCall::new(c.chat.clone(), c.method.clone(), c.payload.clone());
+        let outcome = platforms::execute(&app.platform_context(), channel, &call).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         info!(call = %c.id, method = %c.method, channel = %c.channel, outcome = outcome.label(), attempt = c.attempts, latency_ms, "call");
         crate::dispatch::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
@@ -460,7 +461,8 @@ impl Dispatcher {
     /// The chat moved (Telegram group → supergroup): update where it is stored and send the
     /// delivery there as a new one, then close this one (in that order, as in [`Self::fail`]).
     async fn moved(&self, app: &App, d: &mut Delivery, rev: u64, to: &str) -> Result<(), StoreError> {
-        crate::platforms::chat_moved(app, &d.channel, &d.recipient, to).await?;
+        app.repo.move_chat(&d.channel, &d.recipient, to).await?;
+        app.invalidate();
         add_and_enqueue(app, &requeued(d, &d.channel, to, format!("chat {} moved", d.recipient), app.now())).await?;
         d.status = DeliveryStatus::Failed;
         d.reason = Some(format!("the chat moved to {to}; sent there instead"));
@@ -547,7 +549,7 @@ async fn mark_unreachable(app: &App, user: &str, channel: &str, reason: &str) ->
 
 /// Releases held deliveries whose time has come and re-plans notifications whose planning never
 /// finished. Run by the scheduler every few minutes and by the local runner.
-pub async fn sweep(app: &App) -> Result<(u32, u32), crate::edge::http::ApiError> {
+pub async fn sweep(app: &App) -> Result<(u32, u32), crate::domain::Error> {
     let now = app.now();
     let mut released = 0;
     let due = app.repo.due_held(now, 500).await?;
@@ -594,7 +596,7 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::edge::http::ApiError>
 /// attempts reset, and its message onto the queue. Moves at most `max`, and stops early when
 /// `deadline` draws near ([`crate::jobs::out_of_time`]); the rest stay for the next call.
 /// Returns how many messages moved.
-pub async fn redrive(app: &App, max: usize, deadline: Option<Timestamp>) -> Result<usize, crate::edge::http::ApiError> {
+pub async fn redrive(app: &App, max: usize, deadline: Option<Timestamp>) -> Result<usize, crate::domain::Error> {
     let mut moved = 0;
     while moved < max && !crate::jobs::out_of_time(app, deadline) {
         let batch = app.queue.dead_letters((max - moved).min(crate::queue::MAX_BATCH)).await?;

@@ -14,7 +14,6 @@
 //! rate); anything longer is handed back as `Later`, and the dispatcher reschedules the message
 //! with a visibility timeout instead of sleeping.
 
-use crate::domain::ChannelKind;
 use crate::platforms::config::Channel;
 use crate::store::repo::Repo;
 use crate::store::{Cond, Item, StoreResult};
@@ -30,35 +29,12 @@ pub enum Pace {
     Later(Duration),
 }
 
-/// A limit shared by every instance: `count` sends per `window`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SharedLimit {
-    pub key: String,
-    pub count: u32,
-    pub window: Duration,
-}
+pub use crate::platforms::SharedLimit;
 
-/// The limits a send to `recipient` on `channel` is under.
+/// The limits a send to `recipient` on `channel` is under: its platform's
+/// ([`crate::platforms::Platform::limits`]).
 pub fn limits(channel: &Channel, recipient: &str) -> Vec<SharedLimit> {
-    let name = &channel.name;
-    let limit = |key: String, count, millis| SharedLimit { key, count, window: Duration::from_millis(millis) };
-    match channel.kind() {
-        ChannelKind::Telegram => {
-            // The chat's own limit first: it is the one that makes a send wait, and a bot slot
-            // taken before waiting would go unused.
-            let mut v = vec![limit(format!("tgc:{name}:{recipient}"), 1, 1000), limit(format!("tg:{name}"), 30, 1000)];
-            // Group and channel chat ids are negative (or @names).
-            if recipient.starts_with('-') || recipient.starts_with('@') {
-                v.push(limit(format!("tgg:{name}:{recipient}"), 20, 60_000));
-            }
-            v
-        }
-        ChannelKind::Wecom => recipient.split('|').map(|member| limit(format!("wc:{name}:{member}"), 30, 60_000)).collect(),
-        ChannelKind::Slack => vec![limit(format!("sl:{name}:{recipient}"), 1, 1000)],
-        ChannelKind::Discord => vec![limit(format!("dc:{name}"), 50, 1000), limit(format!("dcc:{name}:{recipient}"), 5, 5000)],
-        ChannelKind::Synology | ChannelKind::Vocechat => vec![limit(format!("ch:{name}"), 5, 1000)],
-        ChannelKind::Webpush | ChannelKind::Webhook => Vec::new(),
-    }
+    crate::platforms::platform(channel.kind()).limits(&channel.name, recipient)
 }
 
 #[derive(Default)]

@@ -2,7 +2,9 @@
 //! their deliveries. Raw input becomes these validated types at the edge; nothing inside reads
 //! raw input.
 
+pub mod chat;
 pub mod clock;
+pub mod error;
 pub mod ids;
 pub mod kind;
 pub mod message;
@@ -12,6 +14,7 @@ pub mod secret;
 pub mod settings;
 pub mod user;
 
+pub use error::Error;
 pub use kind::ChannelKind;
 pub use node::Node;
 pub use notification::{Button, Call, Delivery, DeliveryStatus, Format, Notification, Target, Template};

@@ -215,9 +215,6 @@ impl UserInput {
         if let Some(p) = &self.preferences {
             p.validate().map_err(|e| e.under("preferences"))?;
         }
-        for (kind, id) in self.ids.iter().flatten() {
-            crate::platforms::chat::ChatId::parse(&format!("ids.{kind}"), *kind, id)?;
-        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::dispatch::Dispatcher;
-use crate::edge::http::{Request, Response};
+use crate::http::{Request, Response};
 use crate::queue::Received;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;

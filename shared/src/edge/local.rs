@@ -5,7 +5,8 @@
 use crate::app::{App, ConfigError, check_api_token};
 use crate::dispatch::{Dispatcher, sweep};
 use crate::domain::secret::Secret;
-use crate::edge::http::{ApiError, MAX_BODY, Request, route};
+use crate::edge::router::route;
+use crate::http::{Answer, ApiError, MAX_BODY, Request};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::http1;
@@ -61,7 +62,7 @@ async fn serve_one(
         Ok(Ok(b)) => route(&app, Request::new(parts.method, &parts.uri, parts.headers, b.to_bytes())).await,
         Ok(Err(_)) => ApiError::TooLarge.into_response(),
         Err(_) => {
-            let mut r = crate::edge::http::json(http::StatusCode::REQUEST_TIMEOUT, &serde_json::json!({"error": "request_timeout"}));
+            let mut r = crate::http::json(http::StatusCode::REQUEST_TIMEOUT, &serde_json::json!({"error": "request_timeout"}));
             r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
             r
         }

@@ -3,12 +3,12 @@
 //! demand too (`POST /api/v1/jobs/{name}/run`), and every decision reads the injected clock.
 
 use crate::app::App;
+use crate::domain::Error;
 use crate::domain::ids::stable_id;
 use crate::domain::node::{Node, NodeStatus};
 use crate::domain::notification::{Notification, Target, Template};
 use crate::domain::settings::{NodeSettings, Settings};
 use crate::domain::user::{User, parse_hhmm};
-use crate::edge::http::ApiError;
 use crate::params;
 use crate::queue::OutMessage;
 use crate::queue::job::Job;
@@ -26,7 +26,7 @@ pub const JOBS: [&str; 4] = ["tick", "node-check", "daily", "sweep"];
 
 /// Runs a job by name. `force`: the daily job runs even if it is not due or already ran today.
 /// `deadline`: when to stop and leave the rest to the next run.
-pub async fn run(app: &App, name: &str, force: bool, deadline: Option<Timestamp>) -> Result<Value, ApiError> {
+pub async fn run(app: &App, name: &str, force: bool, deadline: Option<Timestamp>) -> Result<Value, Error> {
     match name {
         "tick" => {
             let nodes = node_check(app).await?;
@@ -40,7 +40,7 @@ pub async fn run(app: &App, name: &str, force: bool, deadline: Option<Timestamp>
             let (released, replanned) = crate::dispatch::sweep(app).await?;
             Ok(json!({"sweep": {"released": released, "replanned": replanned}}))
         }
-        _ => Err(ApiError::NotFound),
+        _ => Err(Error::NotFound),
     }
 }
 
@@ -144,14 +144,14 @@ fn local_time(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
 }
 
 /// Raises the notice for a node event (scope `node`: the admins and the group by default).
-pub async fn node_notice(app: &App, key: &str, params: std::collections::BTreeMap<String, String>) -> Result<(), ApiError> {
+pub async fn node_notice(app: &App, key: &str, params: std::collections::BTreeMap<String, String>) -> Result<(), Error> {
     notify::raise(app, "node", Target::Admins, Template { key: key.into(), params }, &[]).await?;
     Ok(())
 }
 
 /// Checks every node once: heartbeats against the threshold, the probe if configured, with
 /// the debounce; each change is written conditionally and told once.
-pub async fn node_check(app: &App) -> Result<Value, ApiError> {
+pub async fn node_check(app: &App) -> Result<Value, Error> {
     let settings = app.snapshot().await?.settings.clone();
     let mut changes = Vec::new();
     let nodes = app.repo.nodes().await?;
@@ -211,8 +211,8 @@ pub async fn node_check(app: &App) -> Result<Value, ApiError> {
 
 /// The instant local midnight begins `day` in `tz` (the first instant of the day when midnight
 /// itself does not exist there).
-pub fn day_start(day: jiff::civil::Date, tz: &jiff::tz::TimeZone) -> Result<Timestamp, ApiError> {
-    day.to_zoned_datetime(tz.clone()).and_then(|z| z.start_of_day()).map(|z| z.timestamp()).map_err(|e| ApiError::Internal(e.to_string()))
+pub fn day_start(day: jiff::civil::Date, tz: &jiff::tz::TimeZone) -> Result<Timestamp, Error> {
+    day.to_zoned_datetime(tz.clone()).and_then(|z| z.start_of_day()).map(|z| z.timestamp()).map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// `[from, to)` cut at local midnights in `tz`: each local day it touches, with the seconds of
@@ -232,7 +232,7 @@ pub fn split_by_local_day(from: Timestamp, to: Timestamp, tz: &jiff::tz::TimeZon
 
 /// When the scheduler first looked at the daily job (kept in the store, so a restart keeps
 /// it): a run due before then is not caught up.
-async fn watching_since(app: &App) -> Result<Timestamp, ApiError> {
+async fn watching_since(app: &App) -> Result<Timestamp, Error> {
     const KEY: &str = "daily-watching-since";
     if let Some(at) = app.repo.cached(KEY).await?.and_then(|v| v.parse::<Timestamp>().ok()) {
         return Ok(at);
@@ -251,20 +251,19 @@ async fn watching_since(app: &App) -> Result<Timestamp, ApiError> {
 /// once, after midnight. A day counts as done only when its run finished (a run stopped by
 /// its deadline goes on at the next tick); a missed run is caught up only if the scheduler was
 /// already watching when it came due (a new deployment does not send yesterday's).
-pub async fn daily(app: &App, force: bool, deadline: Option<Timestamp>) -> Result<Value, ApiError> {
+pub async fn daily(app: &App, force: bool, deadline: Option<Timestamp>) -> Result<Value, Error> {
     let settings = app.snapshot().await?.settings.clone();
     let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
     let now = app.now();
     let today = now.to_zoned_datetime(tz.clone()).date();
     let at = parse_hhmm(&settings.daily_report.time).unwrap_or_default();
-    let due_at = |day: jiff::civil::Date| {
-        day.to_datetime(at).to_zoned_datetime(tz.clone()).map(|z| z.timestamp()).map_err(|e| ApiError::Internal(e.to_string()))
-    };
+    let due_at =
+        |day: jiff::civil::Date| day.to_datetime(at).to_zoned_datetime(tz.clone()).map(|z| z.timestamp()).map_err(|e| Error::Internal(e.to_string()));
     let watching = watching_since(app).await?;
     let run_day = if force || now >= due_at(today)? {
         today
     } else {
-        let yesterday = today.yesterday().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let yesterday = today.yesterday().map_err(|e| Error::Internal(e.to_string()))?;
         if watching > due_at(yesterday)? {
             return Ok(json!({"ran": false}));
         }
@@ -274,7 +273,7 @@ pub async fn daily(app: &App, force: bool, deadline: Option<Timestamp>) -> Resul
     if !force && app.repo.cached(&done_key).await?.is_some() {
         return Ok(json!({"ran": false}));
     }
-    let yesterday = run_day.yesterday().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let yesterday = run_day.yesterday().map_err(|e| Error::Internal(e.to_string()))?;
     let mut report = Value::Null;
     if settings.daily_report.enabled {
         let key = if force { None } else { Some(format!("daily-report:{yesterday}")) };
@@ -298,7 +297,7 @@ pub async fn daily(app: &App, force: bool, deadline: Option<Timestamp>) -> Resul
 }
 
 /// The report's figures for `day` (a local date).
-pub async fn report_numbers(app: &App, settings: &Settings, day: jiff::civil::Date) -> Result<Value, ApiError> {
+pub async fn report_numbers(app: &App, settings: &Settings, day: jiff::civil::Date) -> Result<Value, Error> {
     let stats = app.repo.stats(&day.to_string()).await?;
     let total = app.repo.stats("total").await?;
     let mut reasons: Vec<(String, i64)> = app.repo.stats(&format!("{day}#reasons")).await?.into_iter().collect();
@@ -307,7 +306,7 @@ pub async fn report_numbers(app: &App, settings: &Settings, day: jiff::civil::Da
     let nodes = app.repo.nodes().await?;
     let now = app.now();
     let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
-    let (start, end) = (day_start(day, &tz)?, day_start(day.tomorrow().map_err(|e| ApiError::Internal(e.to_string()))?, &tz)?);
+    let (start, end) = (day_start(day, &tz)?, day_start(day.tomorrow().map_err(|e| Error::Internal(e.to_string()))?, &tz)?);
     let mut downtime: Vec<(String, i64)> = nodes
         .iter()
         .map(|n| {
@@ -393,12 +392,12 @@ struct Batcher<'a> {
 }
 
 impl<'a> Batcher<'a> {
-    async fn new(app: &'a App, settings: &'a Settings) -> Result<Self, ApiError> {
+    async fn new(app: &'a App, settings: &'a Settings) -> Result<Self, Error> {
         let admins = app.repo.admins().await?;
         Ok(Self { app, settings, admins, pending: Vec::new(), waiting: VecDeque::new(), added: 0, sent: 0, deliveries: 0, skipped: 0, reminded: 0 })
     }
 
-    async fn add(&mut self, batch: Vec<Reminder>) -> Result<(), ApiError> {
+    async fn add(&mut self, batch: Vec<Reminder>) -> Result<(), Error> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -434,7 +433,7 @@ impl<'a> Batcher<'a> {
         self.flush(false).await
     }
 
-    async fn flush(&mut self, all: bool) -> Result<(), ApiError> {
+    async fn flush(&mut self, all: bool) -> Result<(), Error> {
         let n = if all { self.pending.len() } else { self.pending.len() / 10 * 10 };
         if n > 0 {
             let out: Vec<OutMessage> = self.pending.drain(..n).collect();
@@ -461,7 +460,7 @@ pub fn out_of_time(app: &App, deadline: Option<Timestamp>) -> bool {
 
 /// Expiry reminders (N days before, and the day after it expired) and traffic reminders (past
 /// the threshold, and used up), each once per period, found through the indexes.
-pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date, deadline: Option<Timestamp>) -> Result<Value, ApiError> {
+pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date, deadline: Option<Timestamp>) -> Result<Value, Error> {
     let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
     let mut b = Batcher::new(app, settings).await?;
     let mut finished = true;
@@ -470,11 +469,11 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
     days.dedup();
     days.push(-1); // expired yesterday
     'expiry: for d in days {
-        let target = today.checked_add(SignedDuration::from_hours(24 * d)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let target = today.checked_add(SignedDuration::from_hours(24 * d)).map_err(|e| Error::Internal(e.to_string()))?;
         // The local day, from its midnight to the next (23 or 25 hours on a DST change, never
         // midnight + 24 h), in the UTC dates it touches (the index's key).
         let start = day_start(target, &tz)?;
-        let end = day_start(target.tomorrow().map_err(|e| ApiError::Internal(e.to_string()))?, &tz)?;
+        let end = day_start(target.tomorrow().map_err(|e| Error::Internal(e.to_string()))?, &tz)?;
         let mut utc_days = vec![start.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()];
         let last = end.checked_sub(SignedDuration::from_secs(1)).unwrap_or(end).to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
         while let Some(next) = utc_days.last().and_then(|d| d.tomorrow().ok()).filter(|d| *d <= last) {
@@ -560,4 +559,47 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
     }
     b.flush(true).await?;
     Ok(json!({"finished": finished, "reminded": b.reminded, "skipped": b.skipped, "deliveries": b.deliveries, "queued": b.sent}))
+}
+
+/// What an operator (and the bot's `/status`) looks at: the queue's depth, the nodes, today's
+/// counters (in the deployment's time zone) and the number of users.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub queue: crate::queue::Depth,
+    pub nodes: NodeCounts,
+    /// Today's counters by name (`sent`, `failed`, `checkins`, ...).
+    pub today: std::collections::BTreeMap<String, i64>,
+    pub users: i64,
+}
+
+/// Nodes by state; a blocked node is counted under `blocked` as well as `online` or `offline`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct NodeCounts {
+    pub total: usize,
+    pub online: usize,
+    pub offline: usize,
+    pub blocked: usize,
+}
+
+/// Reads the [`Status`] from the store and the queue.
+pub async fn status(app: &App) -> Result<Status, Error> {
+    use crate::domain::node::{Node, NodeStatus};
+    let queue = app.queue.depth().await?;
+    let nodes = app.repo.nodes().await?;
+    let count = |f: &dyn Fn(&Node) -> bool| nodes.iter().filter(|n| f(&n.value)).count();
+    app.repo.ensure_tz().await?;
+    let day = app.repo.local_day(app.now()).to_string();
+    let today = app.repo.stats(&day).await?;
+    let total = app.repo.stats("total").await?;
+    Ok(Status {
+        queue,
+        nodes: NodeCounts {
+            total: nodes.len(),
+            online: count(&|n| n.status == NodeStatus::Online),
+            offline: count(&|n| n.status == NodeStatus::Offline),
+            blocked: count(&|n| n.blocked),
+        },
+        today,
+        users: total.get("users").copied().unwrap_or(0),
+    })
 }

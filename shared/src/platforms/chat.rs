@@ -5,14 +5,9 @@
 
 use crate::domain::{ChannelKind, Invalid, Valid};
 
-/// Longest WeCom member id (`userid`, 1-64 characters).
-pub const WECOM_USERID_MAX: usize = 64;
-/// Most members one WeCom `message/send` may name (`touser=a|b|c`).
-pub const WECOM_BATCH_MAX: usize = 1000;
-
 /// One person's or one chat's id on one platform kind, known to address exactly one chat.
 ///
-/// Formats accepted, per kind:
+/// The formats accepted are each platform's (its `chat_problem`), e.g.:
 /// - `telegram`: a signed 64-bit integer (`123`, `-1001234567890`) or a public `@channel`
 ///   username (5-32 of `A-Z a-z 0-9 _`, starting with a letter);
 /// - `wecom`: a member's `userid`: 1-64 of `A-Z a-z 0-9 _ . @ -`, never `@all` (the whole company);
@@ -28,60 +23,10 @@ pub struct ChatId {
     id: String,
 }
 
-fn chars_in(s: &str, ok: impl Fn(char) -> bool) -> bool {
-    s.chars().all(ok)
-}
-
-fn is_u64(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 20 && chars_in(s, |c| c.is_ascii_digit()) && s.parse::<u64>().is_ok()
-}
-
-/// Why `id` is not a chat id of `kind`, if it is not (the message names the accepted format).
-fn problem(kind: ChannelKind, id: &str) -> Option<&'static str> {
-    let ok = match kind {
-        ChannelKind::Telegram => {
-            id.parse::<i64>().is_ok() && !id.starts_with('+')
-                || id.strip_prefix('@').is_some_and(|u| {
-                    (5..=32).contains(&u.len())
-                        && u.starts_with(|c: char| c.is_ascii_alphabetic())
-                        && chars_in(u, |c| c.is_ascii_alphanumeric() || c == '_')
-                })
-        }
-        ChannelKind::Wecom => {
-            if id.eq_ignore_ascii_case("@all") {
-                return Some("must be one member's userid; @all (the whole company) is never accepted");
-            }
-            (1..=WECOM_USERID_MAX).contains(&id.len()) && chars_in(id, |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '@' | '-'))
-        }
-        ChannelKind::Slack => {
-            id.strip_prefix('#').is_some_and(|n| {
-                (1..=80).contains(&n.len()) && chars_in(n, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
-            }) || ((2..=32).contains(&id.len())
-                && id.starts_with(['C', 'G', 'D', 'U', 'W'])
-                && chars_in(id, |c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-        }
-        ChannelKind::Discord => is_u64(id),
-        ChannelKind::Synology => id == "channel" || is_u64(id),
-        ChannelKind::Vocechat => is_u64(id) || id.strip_prefix("group:").is_some_and(is_u64),
-        ChannelKind::Webpush | ChannelKind::Webhook => {
-            (1..=128).contains(&id.len()) && chars_in(id, |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@'))
-        }
-    };
-    (!ok).then_some(match kind {
-        ChannelKind::Telegram => "must be a numeric Telegram chat id or an @channel username",
-        ChannelKind::Wecom => "must be one member's userid: 1 to 64 of A-Z a-z 0-9 _ . @ - (no | lists, never @all)",
-        ChannelKind::Slack => "must be a Slack conversation or user id (C…, U…) or a #channel name",
-        ChannelKind::Discord => "must be a numeric Discord snowflake",
-        ChannelKind::Synology => "must be a numeric Synology Chat user id or channel",
-        ChannelKind::Vocechat => "must be a numeric VoceChat user id or group:N",
-        ChannelKind::Webpush | ChannelKind::Webhook => "must be 1 to 128 of A-Z a-z 0-9 _ - . : @",
-    })
-}
-
 impl ChatId {
     /// Checks `id` as a chat id of `kind`; the error names `field` and the accepted format.
     pub fn parse(field: &str, kind: ChannelKind, id: &str) -> Valid<Self> {
-        match problem(kind, id) {
+        match super::platform(kind).chat_problem(id) {
             None => Ok(ChatId { kind, id: id.to_owned() }),
             Some(why) => Err(Invalid::new(field, why)),
         }
@@ -104,26 +49,10 @@ impl std::fmt::Display for ChatId {
     }
 }
 
-/// A WeCom `touser`: one member, or — only when Herald itself merged a notification's members
-/// (`batch`) — up to [`WECOM_BATCH_MAX`] members joined with `|`, each a valid userid. Anything
-/// else (an `@all`, a `|` list for one person) is refused with the reason.
-pub fn wecom_touser(touser: &str, batch: bool) -> Result<(), String> {
-    let members: Vec<&str> = if batch { touser.split('|').collect() } else { vec![touser] };
-    if members.len() > WECOM_BATCH_MAX {
-        return Err(format!("{} members in one message; WeCom takes at most {WECOM_BATCH_MAX}", members.len()));
-    }
-    for m in members {
-        if let Some(why) = problem(ChannelKind::Wecom, m) {
-            let shown: String = m.chars().take(70).collect();
-            return Err(format!("refused recipient {shown:?}: it {why}"));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platforms::wecom::settings::wecom_touser;
 
     #[test]
     fn accepts_each_platforms_id_format_and_nothing_that_addresses_many() {

@@ -4,141 +4,27 @@
 //! keeps the stored value.
 
 use crate::domain::secret::{MASK, Secret};
-use crate::domain::{
-    ChannelKind, Invalid, Valid, check_name, check_type, check_url, list_or_csv, opt_string_or_number, parse_json, string_or_number,
-};
-use crate::platforms::chat::ChatId;
+use crate::domain::{ChannelKind, Invalid, Valid, check_name, check_type, check_url, parse_json};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 
-/// `api_base` defaults: every platform API can be pointed at a proxy or a test double instead.
-pub const TELEGRAM_API: &str = "https://api.telegram.org";
-pub const WECOM_API: &str = "https://qyapi.weixin.qq.com";
-pub const SLACK_API: &str = "https://slack.com/api";
-pub const DISCORD_API: &str = "https://discord.com/api/v10";
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct TelegramSettings {
-    pub bot_token: Secret,
-    /// Default group or chat: gets `all`- and `admin`-scope notifications.
-    #[serde(default, deserialize_with = "opt_string_or_number", skip_serializing_if = "Option::is_none")]
-    pub chat_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bot_username: Option<String>,
-    #[serde(default, deserialize_with = "list_or_csv")]
-    pub user_whitelist: Vec<String>,
-    #[serde(default, deserialize_with = "list_or_csv")]
-    pub admin_whitelist: Vec<String>,
-    #[serde(default)]
-    pub group_quiet: bool,
-    #[serde(default)]
-    pub group_bound_only: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_base: Option<String>,
-    /// Forum topic (`message_thread_id`) per notification type, in the default group.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub topics: BTreeMap<String, i64>,
-    /// The `secret_token` Herald registered with `setWebhook`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_secret: Option<Secret>,
+pub(crate) fn chars_in(s: &str, ok: impl Fn(char) -> bool) -> bool {
+    s.chars().all(ok)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct WecomSettings {
-    pub corp_id: String,
-    #[serde(deserialize_with = "string_or_number")]
-    pub agent_id: String,
-    pub secret: Secret,
-    /// Callback `Token` and `EncodingAESKey` (needed to receive messages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoding_aes_key: Option<Secret>,
-    #[serde(default, deserialize_with = "list_or_csv")]
-    pub admin_whitelist: Vec<String>,
-    /// The proxy in front of `qyapi.weixin.qq.com` (MoviePilot's WECHAT_PROXY).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_base: Option<String>,
+pub(crate) fn is_u64(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && chars_in(s, |c| c.is_ascii_digit()) && s.parse::<u64>().is_ok()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SlackSettings {
-    pub bot_token: Secret,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signing_secret: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_base: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct DiscordSettings {
-    pub bot_token: Secret,
-    #[serde(default, deserialize_with = "opt_string_or_number", skip_serializing_if = "Option::is_none")]
-    pub application_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<String>,
-    #[serde(default, deserialize_with = "opt_string_or_number", skip_serializing_if = "Option::is_none")]
-    pub channel_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_base: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SynologySettings {
-    /// The incoming-webhook URL of a channel (it holds the token, so it is a secret).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub incoming_url: Option<Secret>,
-    /// The chat bot's token, for direct messages to users.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bot_token: Option<Secret>,
-    /// The token Synology puts in outgoing webhooks and bot requests to Herald.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outgoing_token: Option<Secret>,
-    /// The NAS, e.g. `https://nas.example.com:5001` (needed for bot messages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_base: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct VocechatSettings {
-    pub server_url: String,
-    pub api_key: Secret,
-    #[serde(default, deserialize_with = "opt_string_or_number", skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<String>,
-    /// The secret in the bot's webhook URL (`?token=`); VoceChat signs nothing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_secret: Option<Secret>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct WebpushSettings {
-    pub vapid_public_key: String,
-    pub vapid_private_key: Secret,
-    pub subject: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSettings {
-    pub url: String,
-    /// Signs each body: `X-Herald-Signature: sha256=<hex HMAC-SHA256>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<Secret>,
-    /// Extra headers (values are treated as secrets: they often carry credentials).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, Secret>,
-}
+pub use super::discord::settings::DiscordSettings;
+pub use super::slack::settings::SlackSettings;
+pub use super::synology::settings::SynologySettings;
+pub use super::telegram::settings::TelegramSettings;
+pub use super::vocechat::settings::VocechatSettings;
+pub use super::webhook::settings::WebhookSettings;
+pub use super::webpush::settings::WebpushSettings;
+pub use super::wecom::settings::WecomSettings;
 
 /// A channel's platform settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,21 +39,21 @@ pub enum ChannelSettings {
     Webhook(WebhookSettings),
 }
 
-fn check_api_base(v: &Option<String>) -> Valid {
+pub(crate) fn check_api_base(v: &Option<String>) -> Valid {
     match v {
         Some(u) => check_url("api_base", u),
         None => Ok(()),
     }
 }
 
-fn required(field: &str, s: &Secret) -> Valid {
+pub(crate) fn required(field: &str, s: &Secret) -> Valid {
     if s.is_empty() {
         return Err(Invalid::new(field, "is required"));
     }
     Ok(())
 }
 
-fn is_base64url(s: &str) -> bool {
+pub(crate) fn is_base64url(s: &str) -> bool {
     s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
@@ -187,146 +73,7 @@ impl ChannelSettings {
 
     /// Parses and validates the settings of `kind`; errors name the field (without `settings.`).
     pub fn parse(kind: ChannelKind, value: Value) -> Valid<Self> {
-        let s = match kind {
-            ChannelKind::Telegram => ChannelSettings::Telegram(parse_json(value)?),
-            ChannelKind::Wecom => ChannelSettings::Wecom(parse_json(value)?),
-            ChannelKind::Slack => ChannelSettings::Slack(parse_json(value)?),
-            ChannelKind::Discord => ChannelSettings::Discord(parse_json(value)?),
-            ChannelKind::Synology => ChannelSettings::Synology(parse_json(value)?),
-            ChannelKind::Vocechat => ChannelSettings::Vocechat(parse_json(value)?),
-            ChannelKind::Webpush => ChannelSettings::Webpush(parse_json(value)?),
-            ChannelKind::Webhook => ChannelSettings::Webhook(parse_json(value)?),
-        };
-        s.validate()?;
-        Ok(s)
-    }
-
-    fn validate(&self) -> Valid {
-        match self {
-            ChannelSettings::Telegram(t) => {
-                required("bot_token", &t.bot_token)?;
-                let token = t.bot_token.expose();
-                let ok = token
-                    .split_once(':')
-                    .is_some_and(|(id, rest)| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) && rest.len() >= 20 && is_base64url(rest));
-                if !ok {
-                    return Err(Invalid::new("bot_token", "is not a Telegram bot token (digits:secret, from @BotFather)"));
-                }
-                if let Some(c) = &t.chat_id {
-                    ChatId::parse("chat_id", ChannelKind::Telegram, c)?;
-                }
-                for (field, list) in [("user_whitelist", &t.user_whitelist), ("admin_whitelist", &t.admin_whitelist)] {
-                    if list.iter().any(|id| id.parse::<i64>().is_err()) {
-                        return Err(Invalid::new(field, "must list numeric Telegram user ids"));
-                    }
-                }
-                if let Some(s) = &t.webhook_secret
-                    && (s.is_empty() || s.expose().len() > 256 || !is_base64url(s.expose()))
-                {
-                    return Err(Invalid::new("webhook_secret", "must be 1 to 256 characters of A-Z a-z 0-9 _ -"));
-                }
-                for ty in t.topics.keys() {
-                    check_type(&format!("topics.{ty}"), ty)?;
-                }
-                check_api_base(&t.api_base)
-            }
-            ChannelSettings::Wecom(w) => {
-                if w.corp_id.is_empty() {
-                    return Err(Invalid::new("corp_id", "is required"));
-                }
-                if w.agent_id.parse::<i64>().is_err() {
-                    return Err(Invalid::new("agent_id", "must be the numeric AgentId"));
-                }
-                required("secret", &w.secret)?;
-                for (i, a) in w.admin_whitelist.iter().enumerate() {
-                    ChatId::parse(&format!("admin_whitelist[{i}]"), ChannelKind::Wecom, a)?;
-                }
-                if let Some(k) = &w.encoding_aes_key
-                    && (k.expose().len() != 43 || !k.expose().chars().all(|c| c.is_ascii_alphanumeric()))
-                {
-                    return Err(Invalid::new("encoding_aes_key", "must be the 43-character EncodingAESKey"));
-                }
-                if w.token.is_some() != w.encoding_aes_key.is_some() {
-                    return Err(Invalid::new(if w.token.is_some() { "encoding_aes_key" } else { "token" }, "token and encoding_aes_key go together"));
-                }
-                check_api_base(&w.api_base)
-            }
-            ChannelSettings::Slack(s) => {
-                required("bot_token", &s.bot_token)?;
-                if !s.bot_token.expose().starts_with("xox") {
-                    return Err(Invalid::new("bot_token", "is not a Slack bot token (xoxb-...)"));
-                }
-                if let Some(c) = &s.channel {
-                    ChatId::parse("channel", ChannelKind::Slack, c)?;
-                }
-                check_api_base(&s.api_base)
-            }
-            ChannelSettings::Discord(d) => {
-                required("bot_token", &d.bot_token)?;
-                if let Some(k) = &d.public_key
-                    && (k.len() != 64 || hex::decode(k).is_err())
-                {
-                    return Err(Invalid::new("public_key", "must be the application's 64-hex-digit public key"));
-                }
-                for (field, v) in [("application_id", &d.application_id), ("channel_id", &d.channel_id)] {
-                    if v.as_ref().is_some_and(|id| id.parse::<u64>().is_err()) {
-                        return Err(Invalid::new(field, "must be a numeric snowflake"));
-                    }
-                }
-                check_api_base(&d.api_base)
-            }
-            ChannelSettings::Synology(s) => {
-                if let Some(u) = &s.incoming_url {
-                    check_url("incoming_url", u.expose())?;
-                }
-                if s.bot_token.is_some() && s.api_base.is_none() {
-                    return Err(Invalid::new("api_base", "is required with bot_token (the NAS address)"));
-                }
-                if s.incoming_url.is_none() && s.bot_token.is_none() {
-                    return Err(Invalid::new("incoming_url", "set incoming_url, or bot_token and api_base"));
-                }
-                check_api_base(&s.api_base)
-            }
-            ChannelSettings::Vocechat(v) => {
-                check_url("server_url", &v.server_url)?;
-                required("api_key", &v.api_key)?;
-                if v.group_id.as_ref().is_some_and(|g| g.parse::<u64>().is_err()) {
-                    return Err(Invalid::new("group_id", "must be a numeric group id"));
-                }
-                Ok(())
-            }
-            ChannelSettings::Webpush(w) => {
-                use base64::Engine;
-                let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-                if b64.decode(w.vapid_public_key.trim_end_matches('=')).map(|k| k.len() == 65 && k[0] == 4) != Ok(true) {
-                    return Err(Invalid::new("vapid_public_key", "must be an uncompressed P-256 public key, base64url (65 bytes)"));
-                }
-                if b64.decode(w.vapid_private_key.expose().trim_end_matches('=')).map(|k| k.len() == 32) != Ok(true) {
-                    return Err(Invalid::new("vapid_private_key", "must be a P-256 private key, base64url (32 bytes)"));
-                }
-                if !(w.subject.starts_with("mailto:") || w.subject.starts_with("https:")) {
-                    return Err(Invalid::new("subject", "must be a mailto: or https: contact"));
-                }
-                Ok(())
-            }
-            ChannelSettings::Webhook(w) => {
-                check_url("url", &w.url)?;
-                for name in w.headers.keys() {
-                    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                        return Err(Invalid::new(format!("headers.{name}"), "is not a valid header name"));
-                    }
-                }
-                for (name, value) in &w.headers {
-                    if http::HeaderValue::from_str(value.expose()).is_err() {
-                        return Err(Invalid::new(format!("headers.{name}"), "is not a valid header value"));
-                    }
-                }
-                if w.secret.as_ref().is_some_and(Secret::is_empty) {
-                    return Err(Invalid::new("secret", "must not be empty (leave it out instead)"));
-                }
-                Ok(())
-            }
-        }
+        super::platform(kind).parse_settings(value)
     }
 
     fn to_value(&self) -> Value {
@@ -360,10 +107,7 @@ impl ChannelSettings {
     /// The secrets Herald makes itself (Telegram's webhook `secret_token`): when a channel's
     /// destination changes they are dropped and made anew, never carried to the new one.
     pub fn generated_secrets(kind: ChannelKind) -> &'static [&'static str] {
-        match kind {
-            ChannelKind::Telegram => &["webhook_secret"],
-            _ => &[],
-        }
+        super::platform(kind).generated_secrets()
     }
 
     /// The settings fields that say where the secrets are sent (the platform's host, the corp
@@ -371,27 +115,14 @@ impl ChannelSettings {
     /// every one of these is unchanged: otherwise the mask would send the stored secret to a
     /// new destination.
     pub fn destination_fields(kind: ChannelKind) -> &'static [&'static str] {
-        match kind {
-            ChannelKind::Telegram | ChannelKind::Slack | ChannelKind::Discord => &["api_base"],
-            ChannelKind::Wecom => &["api_base", "corp_id", "agent_id"],
-            ChannelKind::Synology => &["api_base", "incoming_url"],
-            ChannelKind::Vocechat => &["server_url"],
-            // Web Push sends to each subscription's own endpoint, never to a configured host.
-            ChannelKind::Webpush => &[],
-            ChannelKind::Webhook => &["url"],
-        }
+        super::platform(kind).destination_fields()
     }
 
     /// URL fields shown with only their scheme and host ([`mask_url`]) when they may carry a
     /// credential: `always` for a webhook's `url` (tokens live in its path and query), otherwise
     /// only when the URL has a user, password, query or fragment.
     fn url_fields(kind: ChannelKind) -> &'static [(&'static str, bool)] {
-        match kind {
-            ChannelKind::Webhook => &[("url", true)],
-            ChannelKind::Vocechat => &[("server_url", false)],
-            ChannelKind::Webpush => &[],
-            _ => &[("api_base", false)],
-        }
+        super::platform(kind).url_fields()
     }
 
     /// Every secret value of these settings (and the webhook's URL, which may hold one), for
@@ -687,10 +418,10 @@ impl Channel {
 
     pub fn api_base(&self) -> &str {
         let (custom, default) = match &self.settings {
-            ChannelSettings::Telegram(t) => (&t.api_base, TELEGRAM_API),
-            ChannelSettings::Wecom(w) => (&w.api_base, WECOM_API),
-            ChannelSettings::Slack(s) => (&s.api_base, SLACK_API),
-            ChannelSettings::Discord(d) => (&d.api_base, DISCORD_API),
+            ChannelSettings::Telegram(t) => (&t.api_base, super::telegram::settings::DEFAULT_API),
+            ChannelSettings::Wecom(w) => (&w.api_base, super::wecom::settings::DEFAULT_API),
+            ChannelSettings::Slack(s) => (&s.api_base, super::slack::settings::DEFAULT_API),
+            ChannelSettings::Discord(d) => (&d.api_base, super::discord::settings::DEFAULT_API),
             ChannelSettings::Synology(s) => (&s.api_base, ""),
             ChannelSettings::Vocechat(v) => return v.server_url.trim_end_matches('/'),
             ChannelSettings::Webpush(_) | ChannelSettings::Webhook(_) => return "",

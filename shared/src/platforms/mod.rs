@@ -1,16 +1,31 @@
-//! Platform modules. Each has the same face: render a [`Message`] for the platform and send it,
-//! classifying the platform's answer into a [`SendOutcome`]; inbound verification and parsing
-//! live in the same module. What differs between platforms stays inside its module.
+//! The platforms Herald sends on and receives from. Each is one folder implementing [`Platform`]
+//! (and, for those that receive, [`Receiver`]): its settings and their validation, its chat ids,
+//! rendering a [`Message`] into its API calls, making one call and reading the answer into a
+//! [`SendOutcome`], its rate limits, registration (webhook, commands, menus), and for receivers
+//! the verification, parsing and passive reply. [`platform`] is the one registry from a kind to
+//! its module; nothing outside this folder matches on a kind.
+//!
+//! What is the same for every platform is here, written once: sending a long message in parts
+//! and resuming after the last part sent ([`send`]), a stored call ([`execute`]), and the
+//! reading of transport errors, `Retry-After`, redirects and plain HTTP statuses.
 
 pub mod chat;
 pub mod config;
+pub mod discord;
+pub mod slack;
+pub mod synology;
 pub mod telegram;
+pub mod vocechat;
 pub mod webhook;
+pub mod webpush;
 pub mod wecom;
 
+use crate::domain::chat::{Action, BotConf, Inbound};
 use crate::domain::message::Message;
-use crate::platforms::config::{Channel, ChannelSettings};
-use crate::store::repo::Repo;
+use crate::domain::{ChannelKind, Invalid, Locale, Valid};
+use crate::http::{Request, Response};
+use config::{Channel, ChannelSettings};
+use serde_json::Value;
 use std::time::Duration;
 
 /// What became of one send.
@@ -59,14 +74,8 @@ impl SendOutcome {
     }
 }
 
-/// What a sender may use.
-pub struct SendContext<'a> {
-    pub http: &'a reqwest::Client,
-    pub repo: &'a Repo,
-}
-
 /// The outcome of a send, how many parts of a long message are done (sent now or before), and
-/// anything the platform said that belongs on the delivery (WeCom's `invaliduser`).
+/// the notes of its calls ([`Answer::note`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub outcome: SendOutcome,
@@ -79,28 +88,6 @@ impl From<SendOutcome> for Report {
         let parts_done = u32::from(outcome == SendOutcome::Sent);
         Report { outcome, parts_done, note: None }
     }
-}
-
-/// Whether this version sends on `kind` (the others are stored and validated, and every send
-/// on them fails permanently, saying so).
-pub fn sends(kind: crate::domain::ChannelKind) -> bool {
-    use crate::domain::ChannelKind::*;
-    matches!(kind, Telegram | Wecom | Webhook)
-}
-
-/// Sends `message` to `recipient` on `channel`, skipping the first `parts_done` parts of a
-/// long message (sent by an earlier attempt).
-///
-/// Whatever the platform answered, the report's reason and note never carry the channel's own
-/// secrets ([`redact_report`]): they are stored, logged and shown to admins.
-pub async fn send(ctx: &SendContext<'_>, channel: &Channel, recipient: &str, message: &Message, parts_done: u32) -> Report {
-    let report = match &channel.settings {
-        ChannelSettings::Webhook(s) => webhook::send(ctx.http, s, recipient, message).await.into(),
-        ChannelSettings::Telegram(s) => telegram::send(ctx, &channel.name, channel.api_base(), s, recipient, message, parts_done).await,
-        ChannelSettings::Wecom(s) => wecom::send(ctx.http, channel.api_base(), ctx.repo, s, recipient, message, parts_done).await,
-        other => SendOutcome::permanent(format!("sending on {} is not available in this version", other.kind())).into(),
-    };
-    redact_report(report, &channel.settings)
 }
 
 /// `outcome` with the given secrets masked out of its reason ([`crate::domain::secret::redact`]).
@@ -124,64 +111,328 @@ pub fn redact_report(report: Report, settings: &ChannelSettings) -> Report {
     }
 }
 
-/// Makes one stored platform call (a bot's reply). The outcome's reason is redacted as
-/// [`send`]'s is.
-pub async fn execute(ctx: &SendContext<'_>, channel: &Channel, method: &str, payload: &serde_json::Value) -> SendOutcome {
-    let outcome = execute_raw(ctx, channel, method, payload).await;
+/// The reason an outcome gives, for people (`ok` when sent).
+pub fn describe(o: &SendOutcome) -> String {
+    match o {
+        SendOutcome::Sent => "ok".into(),
+        SendOutcome::RateLimited { reason, retry_after } => format!("{reason}; retry after {}s", retry_after.as_secs()),
+        SendOutcome::Transient { reason } | SendOutcome::Permanent { reason, .. } => reason.clone(),
+        SendOutcome::Moved { to } => format!("the chat moved to {to}"),
+    }
+}
+
+/// What a platform module may keep between calls, whatever the store behind it: the store
+/// adapter implements it ([`crate::store::repo::Repo`]). Errors are the store's, as text.
+#[async_trait::async_trait]
+pub trait Memory: Send + Sync {
+    /// A value kept under `key` while it lives (an access token shared by every instance).
+    async fn cached(&self, key: &str) -> Result<Option<String>, String>;
+    /// Keeps `value` under `key` for `ttl_secs` seconds.
+    async fn cache(&self, key: &str, value: &str, ttl_secs: i64) -> Result<(), String>;
+    /// True the first time `key` is seen in `scope` within `ttl_secs` seconds.
+    async fn first_time(&self, scope: &str, key: &str, ttl_secs: i64) -> Result<bool, String>;
+    /// Files a notice (a built-in template) in the admins' message center.
+    async fn notice(&self, category: &str, template: crate::domain::notification::Template) -> Result<(), String>;
+}
+
+/// What a platform call may use: the HTTP client (no redirects, the configured timeout) and
+/// the platform's [`Memory`].
+pub struct Context<'a> {
+    pub http: &'a reqwest::Client,
+    pub memory: &'a dyn Memory,
+}
+
+/// One call to a platform's API: a part of a message, or one of the bot's replies. `chat` is
+/// whom it reaches (for pacing and the queue's order); `method` and `payload` are the
+/// platform's own (`sendMessage` and its JSON; WeCom's `message/send`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiCall {
+    pub chat: String,
+    pub method: String,
+    pub payload: Value,
+}
+
+impl ApiCall {
+    pub fn new(chat: impl Into<String>, method: impl Into<String>, payload: Value) -> Self {
+        ApiCall { chat: chat.into(), method: method.into(), payload }
+    }
+}
+
+/// What one call came to: the outcome, and anything the platform said that belongs on the
+/// delivery (WeCom's `invaliduser`, a Telegram forum topic that is gone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub outcome: SendOutcome,
+    pub note: Option<String>,
+}
+
+impl From<SendOutcome> for Answer {
+    fn from(outcome: SendOutcome) -> Self {
+        Answer { outcome, note: None }
+    }
+}
+
+/// A limit shared by every dispatcher instance: `count` sends per `window`, kept under `key`
+/// (see [`crate::dispatch::pacing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedLimit {
+    pub key: String,
+    pub count: u32,
+    pub window: Duration,
+}
+
+impl SharedLimit {
+    pub fn new(key: String, count: u32, window_ms: u64) -> Self {
+        SharedLimit { key, count, window: Duration::from_millis(window_ms) }
+    }
+}
+
+/// What registering a channel with its platform needs: where the platform reaches Herald, the
+/// chats of the admins (for admin-only command lists) and the deployment's language.
+pub struct Registering<'a> {
+    pub ctx: Context<'a>,
+    /// The receiver's base URL (`https://host`), if Herald knows it.
+    pub public_url: Option<&'a str>,
+    pub admin_chats: Vec<String>,
+    pub locale: Locale,
+}
+
+/// What a registration did: the platform's answers for the operator, and settings learned on
+/// the way (the bot's username) to keep.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub detail: Value,
+    pub learned: Option<ChannelSettings>,
+}
+
+/// One platform. Implemented once per folder; reached through [`platform`].
+#[async_trait::async_trait]
+pub trait Platform: Sync {
+    fn kind(&self) -> ChannelKind;
+
+    /// Reads and validates this platform's settings; errors name the field (without `settings.`).
+    fn parse_settings(&self, value: Value) -> Valid<ChannelSettings>;
+
+    /// Why `id` is not one chat id of this platform (the accepted format), or `None` if it is.
+    /// No id that addresses many people at once (WeCom's `@all`) is ever one.
+    fn chat_problem(&self, id: &str) -> Option<&'static str>;
+
+    /// The settings fields that say where secrets are sent: a secret sent back masked is kept
+    /// only while these are unchanged.
+    fn destination_fields(&self) -> &'static [&'static str] {
+        &["api_base"]
+    }
+
+    /// URL fields shown with only their scheme and host when they may carry a credential:
+    /// `true` always (a webhook's `url`), `false` only when the URL has a user, query or fragment.
+    fn url_fields(&self) -> &'static [(&'static str, bool)] {
+        &[("api_base", false)]
+    }
+
+    /// Secrets Herald makes itself (Telegram's webhook `secret_token`): made anew, never kept,
+    /// when the destination changes.
+    fn generated_secrets(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The limits a send to `recipient` on the config `channel` is under.
+    fn limits(&self, _channel: &str, _recipient: &str) -> Vec<SharedLimit> {
+        Vec::new()
+    }
+
+    /// The bot settings of a config of this platform.
+    fn bot_conf(&self, _settings: &ChannelSettings) -> BotConf {
+        BotConf::plain(self.kind())
+    }
+
+    /// Whether this version sends on this platform (the others store and validate configs, and
+    /// every send on them fails permanently, saying so).
+    fn sends(&self) -> bool {
+        true
+    }
+
+    /// Why `recipient` may not receive `message` (checked before any call), if it may not. By
+    /// default: it must be one chat id ([`Self::chat_problem`]).
+    fn refuse(&self, recipient: &str, _message: &Message) -> Option<String> {
+        self.chat_problem(recipient).map(|why| format!("refused recipient: it {why}"))
+    }
+
+    /// Whom a stored call's payload addresses (Telegram's `chat_id`, WeCom's `touser`), checked
+    /// like its chat before the call is made: a stored call never reaches more than one chat.
+    fn addressee(&self, _payload: &Value) -> Option<String> {
+        None
+    }
+
+    /// The calls that send `message` to `recipient`, in order; a long message is several.
+    fn render(&self, channel: &Channel, recipient: &str, message: &Message) -> Vec<ApiCall>;
+
+    /// Makes one call and reads the platform's answer. The answer's text may carry anything the
+    /// platform echoed: [`send`] and [`execute`] redact the config's secrets from it.
+    async fn call(&self, ctx: &Context<'_>, channel: &Channel, call: &ApiCall) -> Answer;
+
+    /// Whether configs of this platform are registered with it (webhook, commands, menus), on
+    /// save and by `POST /api/v1/channels/{name}/register`.
+    fn registers(&self) -> bool {
+        false
+    }
+
+    /// Settings to keep before the platform is told anything (a webhook secret made now, so no
+    /// request can arrive with a secret Herald does not know); `None` if nothing changes.
+    fn before_registering(&self, _settings: &ChannelSettings) -> Option<ChannelSettings> {
+        None
+    }
+
+    /// Tells the platform where Herald is and what the bot can do.
+    async fn register(&self, _r: &Registering<'_>, channel: &Channel) -> Result<Registration, String> {
+        Err(format!("{} channels have nothing to register", channel.kind()))
+    }
+
+    /// The config's default chat moved (a Telegram group became a supergroup): updates it in
+    /// `settings`; true if it was `from`.
+    fn move_chat(&self, _settings: &mut ChannelSettings, _from: &str, _to: &str) -> bool {
+        false
+    }
+
+    /// At most this many recipients' copies of one notification may be merged into one call
+    /// (WeCom's `touser=a|b|c`); `None`: never merged.
+    fn merges_recipients(&self) -> Option<usize> {
+        None
+    }
+
+    /// This platform's receiver, if it receives.
+    fn receiver(&self) -> Option<&dyn Receiver> {
+        None
+    }
+}
+
+/// What a verified request is.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Answered at once, nothing else done (WeCom's URL check, Slack's `url_verification`,
+    /// Discord's PING).
+    Challenge(Response),
+    /// Something for the bot; `dedup` names it, so a retry of the same request is acted on once.
+    Inbound { dedup: String, inbound: Inbound },
+    /// A chat moved (a Telegram group became a supergroup), once per `dedup`.
+    Moved { dedup: String, from: String, to: String },
+    /// Nothing for Herald: answered `200` so the platform does not retry.
+    Ignored,
+}
+
+/// The bot's actions as the platform takes them: one answer that rides back in the response
+/// (the passive reply, when the platform has one and it fits), and calls for the queue.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub response: Option<Response>,
+    pub queued: Vec<ApiCall>,
+}
+
+/// Why a request was refused before it was read; nothing changes either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unverified {
+    /// Not shown to be the platform's (no, wrong or stale signature or secret): `401`.
+    Unauthenticated(&'static str),
+    /// So malformed that its signature cannot even be checked (a WeCom body that is not XML):
+    /// `400`.
+    Malformed(&'static str),
+}
+
+/// A platform's receiver, run step by step by the one pipeline ([`crate::receive`]).
+pub trait Receiver: Sync {
+    /// The methods its route takes (others are `405`).
+    fn methods(&self) -> &'static [http::Method] {
+        &[http::Method::POST]
+    }
+
+    /// Checks the request came from the platform for this config, over the raw request (the
+    /// signature or secret compared in constant time, the timestamp within the replay window),
+    /// before anything else is read.
+    fn verify(&self, channel: &Channel, req: &Request, now: jiff::Timestamp) -> Result<(), Unverified>;
+
+    /// Reads a verified request.
+    fn parse(&self, channel: &Channel, req: &Request) -> Result<Parsed, Invalid>;
+
+    /// Writes the bot's `actions` for `inbound` as the passive reply and queued calls.
+    fn reply(&self, channel: &Channel, req: &Request, inbound: &Inbound, actions: Vec<Action>, now: jiff::Timestamp) -> Reply;
+}
+
+/// Whether a timestamp a platform signed (seconds since the epoch) is within `window_secs` of
+/// `now`, either way: outside it, a captured request is not taken again.
+pub fn fresh(timestamp: &str, now: jiff::Timestamp, window_secs: i64) -> bool {
+    timestamp.trim().parse::<i64>().is_ok_and(|t| (now.as_second() - t).abs() <= window_secs)
+}
+
+/// The module of `kind`: the one place a kind is mapped to its code.
+pub fn platform(kind: ChannelKind) -> &'static dyn Platform {
+    match kind {
+        ChannelKind::Telegram => &telegram::Telegram,
+        ChannelKind::Wecom => &wecom::Wecom,
+        ChannelKind::Slack => &slack::Slack,
+        ChannelKind::Discord => &discord::Discord,
+        ChannelKind::Synology => &synology::Synology,
+        ChannelKind::Vocechat => &vocechat::Vocechat,
+        ChannelKind::Webpush => &webpush::Webpush,
+        ChannelKind::Webhook => &webhook::Webhook,
+    }
+}
+
+/// Whether this version sends on `kind` ([`Platform::sends`]).
+pub fn sends(kind: ChannelKind) -> bool {
+    platform(kind).sends()
+}
+
+/// Whether configs of `kind` are registered with their platform ([`Platform::registers`]).
+pub fn registers(kind: ChannelKind) -> bool {
+    platform(kind).registers()
+}
+
+/// The bot settings of `channel` ([`Platform::bot_conf`]).
+pub fn bot_conf(channel: &Channel) -> BotConf {
+    platform(channel.kind()).bot_conf(&channel.settings)
+}
+
+/// Sends `message` to `recipient` on `channel`: renders it, skips the first `parts_done` calls
+/// (sent by an earlier attempt), and makes the rest in order, stopping at the first that does
+/// not go. A platform that this version does not send on, or a recipient it refuses, fails
+/// permanently before any call.
+///
+/// Whatever the platform answered, the report's reason and note never carry the channel's own
+/// secrets ([`redact_report`]): they are stored, logged and shown to admins.
+pub async fn send(ctx: &Context<'_>, channel: &Channel, recipient: &str, message: &Message, parts_done: u32) -> Report {
+    let p = platform(channel.kind());
+    if !p.sends() {
+        return SendOutcome::permanent(format!("sending on {} is not available in this version", channel.kind())).into();
+    }
+    if let Some(why) = p.refuse(recipient, message) {
+        return SendOutcome::permanent(why).into();
+    }
+    let mut done = parts_done;
+    let mut notes: Vec<String> = Vec::new();
+    let mut outcome = SendOutcome::Sent;
+    for call in p.render(channel, recipient, message).iter().skip(parts_done as usize) {
+        let answer = p.call(ctx, channel, call).await;
+        notes.extend(answer.note);
+        if answer.outcome != SendOutcome::Sent {
+            outcome = answer.outcome;
+            break;
+        }
+        done += 1;
+    }
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
+    redact_report(Report { outcome, parts_done: done, note }, &channel.settings)
+}
+
+/// Makes one stored call (a bot's reply), once its chat is checked to be one chat. The
+/// outcome's reason is redacted as [`send`]'s is.
+pub async fn execute(ctx: &Context<'_>, channel: &Channel, call: &ApiCall) -> SendOutcome {
+    let p = platform(channel.kind());
+    for chat in std::iter::once(call.chat.clone()).chain(p.addressee(&call.payload)) {
+        if let Some(why) = p.chat_problem(&chat) {
+            return SendOutcome::permanent(format!("refused recipient: it {why}"));
+        }
+    }
+    let outcome = p.call(ctx, channel, call).await.outcome;
     redact_outcome(outcome, &channel.settings.secret_values())
-}
-
-async fn execute_raw(ctx: &SendContext<'_>, channel: &Channel, method: &str, payload: &serde_json::Value) -> SendOutcome {
-    // A stored call names its chat too (a bot's word to an account's old chat): one chat only.
-    let single = match (&channel.settings, payload.get("chat_id").or_else(|| payload.get("touser"))) {
-        (ChannelSettings::Wecom(_), Some(serde_json::Value::String(to))) => crate::platforms::chat::wecom_touser(to, false),
-        (ChannelSettings::Telegram(_), Some(serde_json::Value::String(chat))) => {
-            crate::platforms::chat::ChatId::parse("chat_id", channel.kind(), chat)
-                .map(|_| ())
-                .map_err(|e| format!("refused recipient: it {}", e.message))
-        }
-        _ => Ok(()),
-    };
-    if let Err(why) = single {
-        return SendOutcome::permanent(why);
-    }
-    match &channel.settings {
-        ChannelSettings::Telegram(s) => match telegram::Api::new(ctx.http, channel.api_base(), s).call(method, payload).await {
-            Ok(_) => SendOutcome::Sent,
-            Err(outcome) => outcome,
-        },
-        ChannelSettings::Wecom(s) => {
-            match wecom::Client::new(ctx.http, channel.api_base(), s, ctx.repo).post("/cgi-bin/message/send", &[], payload).await {
-                Ok(_) => SendOutcome::Sent,
-                Err(outcome) => outcome,
-            }
-        }
-        other => SendOutcome::permanent(format!("{} has no calls", other.kind())),
-    }
-}
-
-/// A chat moved (Telegram `migrate_to_chat_id`): the channel's default chat and any user bound
-/// to the old id now point at the new one.
-pub async fn chat_moved(app: &crate::app::App, channel: &str, from: &str, to: &str) -> Result<(), crate::store::StoreError> {
-    if let Some(mut c) = app.repo.channel(channel).await? {
-        let kind = c.kind();
-        if let ChannelSettings::Telegram(t) = &mut c.settings
-            && t.chat_id.as_deref() == Some(from)
-        {
-            t.chat_id = Some(to.to_owned());
-            app.repo.put_channel(&c).await?;
-            app.invalidate();
-        }
-        if let Some(u) = app.repo.user_by_chat(kind, from).await? {
-            let mut moved = u.value.clone();
-            moved.ids.insert(kind, to.to_owned());
-            match app.repo.save_user(&moved, Some(&u)).await {
-                Ok(()) | Err(crate::store::repo::BindError::Taken { .. }) => {}
-                Err(crate::store::repo::BindError::Store(e)) => return Err(e),
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A transport failure (no HTTP answer): timeouts and connection errors may pass. The text never

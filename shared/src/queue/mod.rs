@@ -79,3 +79,9 @@ pub trait Queue: Send + Sync {
 
     async fn depth(&self) -> QueueResult<Depth>;
 }
+
+impl From<QueueError> for crate::domain::Error {
+    fn from(e: QueueError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}

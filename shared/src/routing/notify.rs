@@ -3,9 +3,9 @@
 //! Herald raises itself (node events, reports, reminders, failure notices).
 
 use crate::app::App;
+use crate::domain::Error;
 use crate::domain::ids::new_id;
 use crate::domain::notification::{DeliveryStatus, Notification, Target, Template};
-use crate::edge::http::ApiError;
 use crate::queue::OutMessage;
 use crate::queue::job::Job;
 use crate::routing::plan::{Planned, Resume, plan, plan_more};
@@ -25,7 +25,7 @@ pub struct Accepted {
     pub complete: bool,
 }
 
-async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(), ApiError> {
+async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(), Error> {
     let mut messages: Vec<OutMessage> =
         planned.deliveries.iter().filter(|d| d.status == DeliveryStatus::Queued && d.hold_until.is_none()).map(Job::deliver).collect();
     if let Some(r) = &planned.resume {
@@ -37,7 +37,7 @@ async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(),
 
 /// Stores, plans and enqueues `n`. With an idempotency key seen in the last 24 hours, returns
 /// the earlier notification instead and changes nothing.
-pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, ApiError> {
+pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
     if let Some(existing) = app.repo.create_notification(&n).await? {
         return Ok(Accepted { id: existing.id, deliveries: existing.deliveries, complete: existing.complete });
     }
@@ -55,18 +55,18 @@ pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, ApiError
 }
 
 /// A notification Herald raises itself, from a built-in template, on every channel but `avoid`.
-pub async fn raise(app: &App, ty: &str, to: Target, template: Template, avoid: &[&str]) -> Result<Accepted, ApiError> {
+pub async fn raise(app: &App, ty: &str, to: Target, template: Template, avoid: &[&str]) -> Result<Accepted, Error> {
     let mut n = Notification::built_in(new_id(app.now()), ty, to, template, app.now());
     n.avoid = avoid.iter().map(|c| c.to_string()).collect();
     submit(app, n).await
 }
 
 /// Plans the next part of an `all` fan-out (the `Expand` job).
-pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<(), ApiError> {
+pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<(), Error> {
     let Some(current) = app.repo.notification(notification).await? else { return Ok(()) };
     if !current.value.planned {
         // Queued by `submit`, which has not yet recorded its own part: come back after it.
-        return Err(ApiError::Conflict("the notification is still being planned".into()));
+        return Err(Error::Conflict("the notification is still being planned".into()));
     }
     let snap = app.snapshot().await?;
     let planned = plan_more(&app.repo, &snap.channels, &snap.settings, &current.value, resume, EXPAND_BUDGET).await?;
@@ -83,7 +83,7 @@ pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<(),
 /// Plans again a notification whose planning never finished (found by the sweeper), keeping
 /// whatever deliveries already exist and re-enqueueing those still queued (the dispatcher
 /// ignores a delivery that has moved on).
-pub async fn replan(app: &App, n: &Notification) -> Result<(), ApiError> {
+pub async fn replan(app: &App, n: &Notification) -> Result<(), Error> {
     let Some(current) = app.repo.notification(&n.id).await? else { return Ok(()) };
     let snap = app.snapshot().await?;
     let planned = plan(&app.repo, &snap.channels, &snap.settings, &current.value, INLINE_BUDGET).await?;
@@ -98,7 +98,7 @@ pub async fn replan(app: &App, n: &Notification) -> Result<(), ApiError> {
 }
 
 /// Files an entry in the admins' message center, in the deployment's language.
-pub async fn file(app: &App, category: &str, template: Template, notification: Option<&str>) -> Result<(), ApiError> {
+pub async fn file(app: &App, category: &str, template: Template, notification: Option<&str>) -> Result<(), Error> {
     let locale = app.snapshot().await?.settings.locale;
     let (title, text) = render_template(&template, locale);
     let m = CenterMessage {

@@ -148,7 +148,10 @@ impl<'a> Planner<'a> {
 
     /// WeCom sends one message to many members at once (`touser=a|b|c`, at most 1000): the
     /// page's WeCom deliveries that can share a message become one delivery.
-    fn merge_wecom(&mut self, start: usize) {
+    /// Merges the copies planned since `start` on a platform that takes many recipients in
+    /// one call ([`crate::platforms::Platform::merges_recipients`]): per channel, language and
+    /// silence, at most `most` to a delivery (`a|b|c`); held copies stay apart.
+    fn merge(&mut self, start: usize, most: usize) {
         let page: Vec<Delivery> = self.out.drain(start..).collect();
         let mut groups: Vec<((String, crate::domain::Locale, bool), Vec<Delivery>)> = Vec::new();
         for d in page {
@@ -167,7 +170,7 @@ impl<'a> Planner<'a> {
                 self.out.extend(members);
                 continue;
             }
-            for chunk in members.chunks(1000) {
+            for chunk in members.chunks(most.max(1)) {
                 let joined = chunk.iter().map(|d| d.recipient.as_str()).collect::<Vec<_>>().join("|");
                 let first = &chunk[0];
                 self.out.push(Delivery {
@@ -336,8 +339,8 @@ async fn walk_everyone(repo: &Repo, p: &mut Planner<'_>, from: Resume, budget: u
         for u in users.iter().filter(|u| u.preferences.wants(&p.n.ty)) {
             p.person(u, Some(kinds[k]), None);
         }
-        if kinds[k] == ChannelKind::Wecom {
-            p.merge_wecom(start);
+        if let Some(most) = crate::platforms::platform(kinds[k]).merges_recipients() {
+            p.merge(start, most);
         }
         match page.cursor {
             Some(c) => cursor = Some(c),

@@ -256,3 +256,13 @@ pub(crate) fn cond_holds(cond: Cond, existing: Option<&Item>) -> bool {
         (Cond::Rev(_), None) => false,
     }
 }
+
+impl From<StoreError> for crate::domain::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::ConditionFailed => Self::Conflict("changed concurrently, try again".into()),
+            StoreError::Invalid(m) => Self::Invalid(crate::domain::Invalid::new("", m)),
+            StoreError::Backend(m) => Self::Unavailable(m),
+        }
+    }
+}

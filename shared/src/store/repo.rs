@@ -648,3 +648,56 @@ impl Repo {
         }
     }
 }
+
+impl Repo {
+    /// A chat moved (Telegram `migrate_to_chat_id`): the config's default chat, if it was
+    /// `from`, and any user bound to `from` on the config's kind now point at `to`. Idempotent.
+    /// The caller drops its cached configs ([`crate::app::App::invalidate`]).
+    pub async fn move_chat(&self, channel: &str, from: &str, to: &str) -> StoreResult<()> {
+        let Some(mut c) = self.channel(channel).await? else { return Ok(()) };
+        let kind = c.kind();
+        if crate::platforms::platform(kind).move_chat(&mut c.settings, from, to) {
+            self.put_channel(&c).await?;
+        }
+        if let Some(u) = self.user_by_chat(kind, from).await? {
+            let mut moved = u.value.clone();
+            moved.ids.insert(kind, to.to_owned());
+            match self.save_user(&moved, Some(&u)).await {
+                Ok(()) | Err(BindError::Taken { .. }) => {}
+                Err(BindError::Store(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::platforms::Memory for Repo {
+    async fn cached(&self, key: &str) -> Result<Option<String>, String> {
+        Repo::cached(self, key).await.map_err(|e| e.to_string())
+    }
+
+    async fn cache(&self, key: &str, value: &str, ttl_secs: i64) -> Result<(), String> {
+        Repo::cache(self, key, value, ttl_secs).await.map_err(|e| e.to_string())
+    }
+
+    async fn first_time(&self, scope: &str, key: &str, ttl_secs: i64) -> Result<bool, String> {
+        Repo::first_time(self, scope, key, ttl_secs).await.map_err(|e| e.to_string())
+    }
+
+    async fn notice(&self, category: &str, template: crate::domain::notification::Template) -> Result<(), String> {
+        let locale = self.settings().await.map(|s| s.locale).unwrap_or_default();
+        let (title, text) = crate::text::templates::render_template(&template, locale);
+        let now = self.timestamp();
+        let m = CenterMessage {
+            id: crate::domain::ids::new_id(now),
+            category: category.to_owned(),
+            title,
+            text,
+            notification: None,
+            read: false,
+            created_at: now,
+        };
+        self.file_message(&m).await.map_err(|e| e.to_string())
+    }
+}

@@ -1,27 +1,25 @@
 //! Telegram: the Bot API client (every call to `api_base`, default `https://api.telegram.org`),
 //! notifications rendered as HTML with escaping, long texts split at line boundaries, buttons as
-//! inline keyboards; the webhook receiver (secret-token header, `update_id` dedup, passive reply)
-//! and the registration of the webhook and the command list.
-//!
-//! The update types are Herald's own minimal serde structs: unknown fields are ignored, so new
-//! Bot API versions never break parsing, and the binary carries no generated API surface.
+//! inline keyboards, and the registration of the webhook and the command lists. The webhook
+//! receiver is [`receive`].
 
-use super::{Report, SendOutcome, transport_error};
-use crate::app::App;
-use crate::bot::{self, Action, Inbound, Input, Sender};
-use crate::domain::ChannelKind;
+pub mod receive;
+pub mod settings;
+
+use super::config::{Channel, ChannelSettings};
+use super::{Answer, ApiCall, Context, Platform, Registering, Registration, SendOutcome, SharedLimit, transport_error};
 use crate::domain::message::{Message, strip_tags};
-use crate::domain::notification::{Call, DeliveryStatus, Format};
+use crate::domain::notification::Format;
 use crate::domain::secret::Secret;
-use crate::edge::http::{ApiError, HandlerResult, Request, Response, empty, json};
-use crate::platforms::config::{Channel, ChannelSettings, TelegramSettings};
+use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::markup::{escape_html, markdown_to_html, utf16_len};
+pub use receive::SECRET_HEADER;
 use serde::Deserialize;
 use serde_json::{Value, json};
+pub use settings::TelegramSettings;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::info;
 
-pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 const MAX_TEXT: usize = 4096;
 const MAX_CAPTION: usize = 1024;
 
@@ -164,8 +162,9 @@ fn keyboard(m: &Message) -> Option<Value> {
     (!rows.is_empty()).then(|| json!({"inline_keyboard": rows}))
 }
 
-/// The calls that send `m` to `chat`.
-pub fn render(t: &TelegramSettings, chat: &str, m: &Message) -> Vec<(&'static str, Value)> {
+/// The Bot API calls that send `m` to `chat`: one per piece ([`pieces`]), the first a
+/// `sendPhoto` when there is an image and the piece fits a caption, the buttons on the last.
+pub fn render_calls(t: &TelegramSettings, chat: &str, m: &Message) -> Vec<ApiCall> {
     let parts = pieces(m);
     let last = parts.len().saturating_sub(1);
     let thread = (t.chat_id.as_deref() == Some(chat)).then(|| t.topics.get(&m.ty)).flatten();
@@ -182,23 +181,24 @@ pub fn render(t: &TelegramSettings, chat: &str, m: &Message) -> Vec<(&'static st
             {
                 p["reply_markup"] = k;
             }
-            match (&m.image, i) {
+            let method = match (&m.image, i) {
                 (Some(img), 0) if utf16_len(&text) <= MAX_CAPTION => {
                     p["photo"] = json!(img);
                     p["caption"] = json!(text);
-                    ("sendPhoto", p)
+                    "sendPhoto"
                 }
                 (Some(img), 0) => {
                     p["text"] = json!(text);
                     p["link_preview_options"] = json!({"url": img, "prefer_large_media": true, "show_above_text": true});
-                    ("sendMessage", p)
+                    "sendMessage"
                 }
                 _ => {
                     p["text"] = json!(text);
                     p["link_preview_options"] = json!({"is_disabled": m.link.is_none()});
-                    ("sendMessage", p)
+                    "sendMessage"
                 }
-            }
+            };
+            ApiCall::new(chat, method, p)
         })
         .collect()
 }
@@ -208,444 +208,204 @@ fn topic_gone(o: &SendOutcome) -> bool {
     matches!(o, SendOutcome::Permanent { reason, .. } if reason.contains("message thread not found") || reason.contains("TOPIC_DELETED") || reason.contains("TOPIC_CLOSED"))
 }
 
-/// Sends the parts of `m` not yet sent. A recipient that is not one Telegram chat id is refused
-/// before any call. A deleted forum topic (`message thread not found`) is dropped: the part is
-/// sent once more without it, the delivery's note says so, and the admins' message center is
-/// told (once an hour per channel and topic) that `topics` names a stale id.
-pub async fn send(ctx: &super::SendContext<'_>, channel: &str, base: &str, t: &TelegramSettings, chat: &str, m: &Message, parts_done: u32) -> Report {
-    if let Err(e) = crate::platforms::chat::ChatId::parse("recipient", ChannelKind::Telegram, chat) {
-        return SendOutcome::permanent(format!("refused recipient: it {}", e.message)).into();
+fn settings(channel: &Channel) -> Option<&TelegramSettings> {
+    match &channel.settings {
+        ChannelSettings::Telegram(t) => Some(t),
+        _ => None,
     }
-    let api = Api { http: ctx.http, base, token: &t.bot_token };
-    let calls = render(t, chat, m);
-    let mut done = parts_done;
-    let mut note = None;
-    for (method, mut payload) in calls.into_iter().skip(parts_done as usize) {
-        let mut result = api.call(method, &payload).await;
+}
+
+/// Files "topic N of type T is stale" in the admins' message center, once an hour per channel
+/// and topic. Best effort: a store failure here must not fail the delivery that was sent.
+async fn topic_stale(ctx: &Context<'_>, channel: &str, ty: &str, topic: &str) {
+    let once = ctx.memory.first_time("topicstale", &crate::domain::ids::stable_id(&[channel, topic]), 3600).await;
+    if !matches!(once, Ok(true)) {
+        return;
+    }
+    let t = crate::domain::notification::Template {
+        key: "telegram.topic_stale".into(),
+        params: crate::params! {"channel" => channel, "type" => ty, "topic" => topic},
+    };
+    if let Err(e) = ctx.memory.notice("failure", t).await {
+        tracing::warn!(error = %e, "could not file the stale topic in the message center");
+    }
+}
+
+/// Telegram's Bot API (<https://core.telegram.org/bots/api>): HTML messages, inline keyboards,
+/// the webhook with a secret token, command lists per language and scope.
+pub struct Telegram;
+
+#[async_trait::async_trait]
+impl Platform for Telegram {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Telegram
+    }
+
+    fn parse_settings(&self, value: Value) -> Valid<ChannelSettings> {
+        let s: TelegramSettings = parse_json(value)?;
+        s.validate()?;
+        Ok(ChannelSettings::Telegram(s))
+    }
+
+    fn chat_problem(&self, id: &str) -> Option<&'static str> {
+        settings::chat_problem(id)
+    }
+
+    fn generated_secrets(&self) -> &'static [&'static str] {
+        &["webhook_secret"]
+    }
+
+    /// 30 messages a second per bot, one a second per chat, 20 a minute per group
+    /// (<https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this>). The
+    /// chat's own limit comes first: it is the one that makes a send wait, and a bot slot taken
+    /// before waiting would go unused.
+    fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {
+        let mut v = vec![SharedLimit::new(format!("tgc:{channel}:{recipient}"), 1, 1000), SharedLimit::new(format!("tg:{channel}"), 30, 1000)];
+        // Group and channel chat ids are negative (or @names).
+        if recipient.starts_with('-') || recipient.starts_with('@') {
+            v.push(SharedLimit::new(format!("tgg:{channel}:{recipient}"), 20, 60_000));
+        }
+        v
+    }
+
+    fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
+        let ChannelSettings::Telegram(t) = settings else { return crate::domain::chat::BotConf::plain(ChannelKind::Telegram) };
+        crate::domain::chat::BotConf {
+            kind: ChannelKind::Telegram,
+            buttons: true,
+            user_whitelist: t.user_whitelist.clone(),
+            admin_whitelist: t.admin_whitelist.clone(),
+            group: t.chat_id.clone(),
+            quiet: t.group_quiet,
+            bound_only: t.group_bound_only,
+            username: t.bot_username.as_ref().map(|u| u.trim_start_matches('@').to_owned()),
+        }
+    }
+
+    fn addressee(&self, payload: &Value) -> Option<String> {
+        payload.get("chat_id").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+    }
+
+    fn render(&self, channel: &Channel, recipient: &str, message: &Message) -> Vec<ApiCall> {
+        settings(channel).map(|t| render_calls(t, recipient, message)).unwrap_or_default()
+    }
+
+    /// One call. A deleted forum topic (`message thread not found`) is dropped: the part is sent
+    /// once more without it, the note says so, and the admins' message center is told (once an
+    /// hour per channel and topic) that `topics` names a stale id. HTML Telegram cannot parse is
+    /// sent once more as its plain words.
+    async fn call(&self, ctx: &Context<'_>, channel: &Channel, call: &ApiCall) -> Answer {
+        let Some(t) = settings(channel) else { return SendOutcome::permanent("not a Telegram channel").into() };
+        let api = Api { http: ctx.http, base: channel.api_base(), token: &t.bot_token };
+        let mut payload = call.payload.clone();
+        let mut result = api.call(&call.method, &payload).await;
+        let mut note = None;
         if let Err(o) = &result
             && topic_gone(o)
             && let Some(topic) = payload.as_object_mut().and_then(|p| p.remove("message_thread_id"))
         {
-            note = Some(format!("forum topic {topic} for {} is gone; sent to the group without it (update the channel's topics)", m.ty));
-            topic_stale(ctx, channel, &m.ty, &topic.to_string()).await;
-            result = api.call(method, &payload).await;
+            let ty = t.topics.iter().find(|(_, id)| json!(id) == topic).map(|(ty, _)| ty.clone()).unwrap_or_default();
+            note = Some(format!("forum topic {topic} for {ty} is gone; sent to the group without it (update the channel's topics)"));
+            topic_stale(ctx, &channel.name, &ty, &topic.to_string()).await;
+            result = api.call(&call.method, &payload).await;
         }
         if let Err(SendOutcome::Permanent { reason, .. }) = &result
             && reason.contains("can't parse entities")
+            && payload.get("parse_mode").is_some()
         {
             // The host's HTML did not parse: send the same words as plain text.
-            let key = if method == "sendPhoto" { "caption" } else { "text" };
+            let key = if call.method == "sendPhoto" { "caption" } else { "text" };
             let plain = strip_tags(payload[key].as_str().unwrap_or_default());
             payload[key] = json!(plain);
             if let Some(o) = payload.as_object_mut() {
                 o.remove("parse_mode");
             }
-            result = api.call(method, &payload).await;
+            result = api.call(&call.method, &payload).await;
         }
-        match result {
-            Ok(_) => done += 1,
-            Err(outcome) => return Report { outcome, parts_done: done, note },
-        }
+        Answer { outcome: result.err().unwrap_or(SendOutcome::Sent), note }
     }
-    Report { outcome: SendOutcome::Sent, parts_done: done, note }
-}
 
-/// Files "topic N of type T is stale" in the admins' message center, once an hour per channel
-/// and topic. Best effort: a store failure here must not fail the delivery that was sent.
-async fn topic_stale(ctx: &super::SendContext<'_>, channel: &str, ty: &str, topic: &str) {
-    let repo = ctx.repo;
-    let once = repo.first_time("topicstale", &crate::domain::ids::stable_id(&[channel, topic]), 3600).await;
-    if !matches!(once, Ok(true)) {
-        return;
+    fn registers(&self) -> bool {
+        true
     }
-    let locale = repo.settings().await.map(|s| s.locale).unwrap_or_default();
-    let t = crate::domain::notification::Template {
-        key: "telegram.topic_stale".into(),
-        params: crate::params! {"channel" => channel, "type" => ty, "topic" => topic},
-    };
-    let (title, text) = crate::text::templates::render_template(&t, locale);
-    let now = repo.timestamp();
-    let m = crate::store::repo::CenterMessage {
-        id: crate::domain::ids::new_id(now),
-        category: "failure".into(),
-        title,
-        text,
-        notification: None,
-        read: false,
-        created_at: now,
-    };
-    if let Err(e) = repo.file_message(&m).await {
-        warn!(error = %e, "could not file the stale topic in the message center");
+
+    fn before_registering(&self, settings: &ChannelSettings) -> Option<ChannelSettings> {
+        let ChannelSettings::Telegram(t) = settings else { return None };
+        if t.webhook_secret.is_some() {
+            return None;
+        }
+        let mut t = t.clone();
+        t.webhook_secret = Some(Secret::new(crate::domain::ids::random_token::<32>()));
+        Some(ChannelSettings::Telegram(t))
+    }
+
+    /// Registers the webhook at `public_url` + `/callback/telegram?source=NAME` with the secret
+    /// token kept in the settings ([`Platform::before_registering`]), the command lists (per
+    /// language; admin commands for admins' chats), and learns the bot's username.
+    async fn register(&self, r: &Registering<'_>, channel: &Channel) -> Result<Registration, String> {
+        let t = settings(channel).ok_or("not a Telegram channel")?;
+        let public = r.public_url.ok_or("no public URL to register: set HERALD_PUBLIC_URL, or call this through Herald's public address")?;
+        let secret = t.webhook_secret.as_ref().ok_or("no webhook secret kept yet")?;
+        let api = Api { http: r.ctx.http, base: channel.api_base(), token: &t.bot_token };
+        let fail = |what: &str, o: SendOutcome| format!("{what}: {}", super::describe(&o));
+        let me = api.call("getMe", &json!({})).await.map_err(|o| fail("getMe", o))?;
+        let username = me["username"].as_str().map(str::to_owned);
+        let learned =
+            (t.bot_username != username).then(|| ChannelSettings::Telegram(TelegramSettings { bot_username: username.clone(), ..t.clone() }));
+        let url = format!("{public}/callback/telegram?source={}", channel.name);
+        let hook = json!({
+            "url": url,
+            "secret_token": secret.expose(),
+            "allowed_updates": ["message", "callback_query", "my_chat_member", "chat_member"],
+            "max_connections": 40,
+        });
+        api.call("setWebhook", &hook).await.map_err(|o| fail("setWebhook", o))?;
+        let mut lists = 0;
+        for (locale, lang) in [(crate::domain::Locale::En, None), (crate::domain::Locale::ZhCn, Some("zh"))] {
+            let mut p = json!({"commands": commands(COMMANDS, locale), "scope": {"type": "default"}});
+            if let Some(l) = lang {
+                p["language_code"] = json!(l);
+            }
+            api.call("setMyCommands", &p).await.map_err(|o| fail("setMyCommands", o))?;
+            lists += 1;
+        }
+        // Admins see the admin commands too, in their private chats.
+        let mut admin_chats: Vec<String> = t.admin_whitelist.clone();
+        admin_chats.extend(r.admin_chats.iter().cloned());
+        admin_chats.sort();
+        admin_chats.dedup();
+        let all: Vec<&str> = COMMANDS.iter().chain(ADMIN_COMMANDS.iter()).copied().collect();
+        for chat in &admin_chats {
+            let p = json!({"commands": commands(&all, crate::domain::Locale::En), "scope": {"type": "chat", "chat_id": chat}});
+            if api.call("setMyCommands", &p).await.is_ok() {
+                lists += 1;
+            }
+        }
+        info!(channel = %channel.name, "telegram webhook registered");
+        Ok(Registration { detail: json!({"ok": true, "webhook": url, "bot_username": username, "command_lists": lists}), learned })
+    }
+
+    fn move_chat(&self, settings: &mut ChannelSettings, from: &str, to: &str) -> bool {
+        match settings {
+            ChannelSettings::Telegram(t) if t.chat_id.as_deref() == Some(from) => {
+                t.chat_id = Some(to.to_owned());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn receiver(&self) -> Option<&dyn super::Receiver> {
+        Some(&receive::TelegramReceiver)
     }
 }
 
 // ---- registration ----
 
-const COMMANDS: [&str; 8] = ["start", "help", "menu", "my", "checkin", "bind", "unbind", "ping"];
-const ADMIN_COMMANDS: [&str; 2] = ["status", "broadcast"];
+use crate::domain::chat::{ADMIN_COMMANDS, COMMANDS};
 
 fn commands(names: &[&str], locale: crate::domain::Locale) -> Value {
     Value::Array(
         names.iter().map(|c| json!({"command": c, "description": crate::text::templates::phrase(&format!("bot.cmd.{c}"), locale)})).collect(),
     )
-}
-
-/// Registers the webhook at `public_url` + `/callback/telegram?source=NAME` (with a secret
-/// token, generated once and kept) and the command lists (per language; admin commands for
-/// admins' chats), and learns the bot's username. Errors: no public URL, or the platform's answer.
-pub async fn register(app: &App, channel: &Channel, public_url: Option<&str>) -> Result<Value, String> {
-    let ChannelSettings::Telegram(t) = &channel.settings else { return Err("not a Telegram channel".into()) };
-    let public = public_url.ok_or("no public URL to register: set HERALD_PUBLIC_URL, or call this through Herald's public address")?;
-    let mut t = t.clone();
-    let api = Api { http: &app.http, base: channel.api_base(), token: &t.bot_token };
-    let fail = |what: &str, o: SendOutcome| format!("{what}: {}", describe(&o));
-    let me = api.call("getMe", &json!({})).await.map_err(|o| fail("getMe", o))?;
-    let username = me["username"].as_str().map(str::to_owned);
-    let secret = t.webhook_secret.clone().unwrap_or_else(|| Secret::new(crate::domain::ids::random_token::<32>()));
-    let changed = t.bot_username != username || t.webhook_secret.is_none();
-    t.bot_username = username.clone();
-    t.webhook_secret = Some(secret.clone());
-    if changed {
-        // Kept before Telegram is told, so no update can arrive with a secret we do not know.
-        let updated = Channel { settings: ChannelSettings::Telegram(t.clone()), ..channel.clone() };
-        app.repo.put_channel(&updated).await.map_err(|e| e.to_string())?;
-        app.invalidate();
-    }
-    let url = format!("{public}/callback/telegram?source={}", channel.name);
-    let api = Api { http: &app.http, base: channel.api_base(), token: &t.bot_token };
-    let hook = json!({
-        "url": url,
-        "secret_token": secret.expose(),
-        "allowed_updates": ["message", "callback_query", "my_chat_member", "chat_member"],
-        "max_connections": 40,
-    });
-    api.call("setWebhook", &hook).await.map_err(|o| fail("setWebhook", o))?;
-    let mut lists = 0;
-    for (locale, lang) in [(crate::domain::Locale::En, None), (crate::domain::Locale::ZhCn, Some("zh"))] {
-        let mut p = json!({"commands": commands(&COMMANDS, locale), "scope": {"type": "default"}});
-        if let Some(l) = lang {
-            p["language_code"] = json!(l);
-        }
-        api.call("setMyCommands", &p).await.map_err(|o| fail("setMyCommands", o))?;
-        lists += 1;
-    }
-    // Admins see the admin commands too, in their private chats.
-    let mut admin_chats: Vec<String> = t.admin_whitelist.clone();
-    for a in app.repo.admins().await.map_err(|e| e.to_string())? {
-        if let Some(id) = a.ids.get(&ChannelKind::Telegram) {
-            admin_chats.push(id.clone());
-        }
-    }
-    admin_chats.sort();
-    admin_chats.dedup();
-    for chat in &admin_chats {
-        let all: Vec<&str> = COMMANDS.iter().chain(ADMIN_COMMANDS.iter()).copied().collect();
-        let p = json!({"commands": commands(&all, crate::domain::Locale::En), "scope": {"type": "chat", "chat_id": chat}});
-        if api.call("setMyCommands", &p).await.is_ok() {
-            lists += 1;
-        }
-    }
-    info!(channel = %channel.name, "telegram webhook registered");
-    Ok(json!({"ok": true, "webhook": url, "bot_username": username, "command_lists": lists}))
-}
-
-fn describe(o: &SendOutcome) -> String {
-    match o {
-        SendOutcome::Sent => "ok".into(),
-        SendOutcome::RateLimited { reason, .. } | SendOutcome::Transient { reason } | SendOutcome::Permanent { reason, .. } => reason.clone(),
-        SendOutcome::Moved { to } => format!("moved to {to}"),
-    }
-}
-
-// ---- inbound ----
-
-#[derive(Debug, Deserialize)]
-pub struct Update {
-    pub update_id: i64,
-    #[serde(default)]
-    pub message: Option<TgMessage>,
-    #[serde(default)]
-    pub callback_query: Option<CallbackQuery>,
-    #[serde(default)]
-    pub my_chat_member: Option<ChatMemberUpdated>,
-    #[serde(default)]
-    pub chat_member: Option<ChatMemberUpdated>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct TgMessage {
-    pub message_id: i64,
-    #[serde(default)]
-    pub from: Option<TgUser>,
-    pub chat: Chat,
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub new_chat_members: Vec<TgUser>,
-    /// Service message in a group that became a supergroup: the supergroup's id.
-    #[serde(default)]
-    pub migrate_to_chat_id: Option<i64>,
-    /// Service message in the new supergroup: the group's old id.
-    #[serde(default)]
-    pub migrate_from_chat_id: Option<i64>,
-}
-
-/// The chat move a service message announces, as `(from, to)`: a group upgraded to a supergroup
-/// says so twice (`migrate_to_chat_id` in the old group, `migrate_from_chat_id` in the new one);
-/// both read as the same move, which is applied once (it is idempotent).
-pub fn migration(m: &TgMessage) -> Option<(String, String)> {
-    match (m.migrate_to_chat_id, m.migrate_from_chat_id) {
-        (Some(to), _) => Some((m.chat.id.to_string(), to.to_string())),
-        (None, Some(from)) => Some((from.to_string(), m.chat.id.to_string())),
-        (None, None) => None,
-    }
-}
-
-#[derive(Debug, Deserialize, Clone)]
-pub struct TgUser {
-    pub id: i64,
-    #[serde(default)]
-    pub is_bot: bool,
-    #[serde(default)]
-    pub first_name: String,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub language_code: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Chat {
-    pub id: i64,
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CallbackQuery {
-    pub id: String,
-    pub from: TgUser,
-    #[serde(default)]
-    pub message: Option<CallbackMessage>,
-    #[serde(default)]
-    pub data: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CallbackMessage {
-    pub message_id: i64,
-    pub chat: Chat,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ChatMemberUpdated {
-    pub chat: Chat,
-    pub new_chat_member: ChatMember,
-    #[serde(default)]
-    pub old_chat_member: Option<ChatMember>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ChatMember {
-    pub status: String,
-    pub user: TgUser,
-}
-
-fn is_group(chat: &Chat) -> bool {
-    matches!(chat.kind.as_str(), "group" | "supergroup")
-}
-
-fn sender(u: &TgUser) -> Sender {
-    Sender {
-        id: u.id.to_string(),
-        name: u.username.as_ref().map(|n| format!("@{n}")).unwrap_or_else(|| u.first_name.clone()),
-        language: u.language_code.clone(),
-    }
-}
-
-/// What the bot is asked, from an update; `None` for updates the bot ignores.
-pub fn inbound(u: &Update) -> Option<Inbound> {
-    let present = |s: &str| matches!(s, "member" | "administrator" | "creator" | "restricted");
-    if let Some(m) = &u.message {
-        let group = is_group(&m.chat);
-        if !m.new_chat_members.is_empty() {
-            let joined = m.new_chat_members.iter().filter(|x| !x.is_bot).map(sender).collect();
-            return Some(Inbound { chat: m.chat.id.to_string(), group, from: sender(m.from.as_ref()?), input: Input::Joined(joined) });
-        }
-        let text = m.text.clone()?;
-        return Some(Inbound { chat: m.chat.id.to_string(), group, from: sender(m.from.as_ref()?), input: Input::Text(text) });
-    }
-    if let Some(q) = &u.callback_query {
-        // A button on an inline-mode message (`inline_message_id`) has no chat: it is handled as
-        // in the presser's private chat, with no message to edit.
-        let (chat, group, message) = match &q.message {
-            Some(msg) => (msg.chat.id.to_string(), is_group(&msg.chat), Some(msg.message_id.to_string())),
-            None => (q.from.id.to_string(), false, None),
-        };
-        return Some(Inbound {
-            chat,
-            group,
-            from: sender(&q.from),
-            input: Input::Button { id: q.id.clone(), data: q.data.clone().unwrap_or_default(), message },
-        });
-    }
-    if let Some(c) = &u.my_chat_member
-        && is_group(&c.chat)
-        && present(&c.new_chat_member.status)
-    {
-        return Some(Inbound { chat: c.chat.id.to_string(), group: true, from: sender(&c.new_chat_member.user), input: Input::AddedToGroup });
-    }
-    if let Some(c) = &u.chat_member {
-        let was = c.old_chat_member.as_ref().is_some_and(|o| present(&o.status));
-        if is_group(&c.chat) && present(&c.new_chat_member.status) && !was && !c.new_chat_member.user.is_bot {
-            let who = sender(&c.new_chat_member.user);
-            return Some(Inbound { chat: c.chat.id.to_string(), group: true, from: who.clone(), input: Input::Joined(vec![who]) });
-        }
-    }
-    None
-}
-
-/// The bot's actions as Bot API calls.
-pub fn calls(chat: &str, actions: &[Action]) -> Vec<(String, &'static str, Value)> {
-    let markup = |buttons: &[Vec<(String, String)>]| json!({"inline_keyboard": buttons.iter().map(|row| row.iter().map(|(text, data)| json!({"text": text, "callback_data": data})).collect::<Vec<_>>()).collect::<Vec<_>>()});
-    let mut out = Vec::new();
-    for a in actions {
-        match a {
-            Action::Reply { text, buttons, edit } => {
-                let mut p = json!({"chat_id": chat, "text": text});
-                if !buttons.is_empty() || edit.is_some() {
-                    p["reply_markup"] = markup(buttons);
-                }
-                match edit {
-                    Some(mid) => {
-                        p["message_id"] = json!(mid.parse::<i64>().unwrap_or_default());
-                        out.push((chat.to_owned(), "editMessageText", p));
-                    }
-                    None => out.push((chat.to_owned(), "sendMessage", p)),
-                }
-            }
-            Action::Tell { chat: to, text } => out.push((to.clone(), "sendMessage", json!({"chat_id": to, "text": text}))),
-            Action::Answer { id, text, alert } => {
-                out.push((chat.to_owned(), "answerCallbackQuery", json!({"callback_query_id": id, "text": text, "show_alert": alert})))
-            }
-            Action::Remove { chat: group, user } => {
-                // Ban, then unban: removed now, free to come back after binding.
-                out.push((group.clone(), "banChatMember", json!({"chat_id": group, "user_id": user.parse::<i64>().unwrap_or_default()})));
-                out.push((
-                    group.clone(),
-                    "unbanChatMember",
-                    json!({"chat_id": group, "user_id": user.parse::<i64>().unwrap_or_default(), "only_if_banned": true}),
-                ));
-            }
-            Action::Leave => out.push((chat.to_owned(), "leaveChat", json!({"chat_id": chat}))),
-        }
-    }
-    out
-}
-
-/// `POST /callback/telegram?source=NAME`.
-pub async fn webhook(app: &App, req: Request) -> Response {
-    crate::edge::http::finish(handle_update(app, &req).await)
-}
-
-/// [`webhook`] as a Lambda HTTP handler.
-pub fn handler(app: &App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
-    Box::pin(webhook(app, req))
-}
-
-#[tracing::instrument(skip_all, fields(channel))]
-async fn handle_update(app: &App, req: &Request) -> HandlerResult {
-    if req.method != http::Method::POST {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let snap = app.snapshot().await?;
-    // Nothing is read before the secret is checked; an unknown source is as unauthenticated as a
-    // wrong secret.
-    let channel = snap.source(ChannelKind::Telegram, req.query("source")).cloned().ok_or(ApiError::Unauthorized)?;
-    let ChannelSettings::Telegram(t) = &channel.settings else { return Err(ApiError::Unauthorized) };
-    let presented = req.header(SECRET_HEADER).unwrap_or_default();
-    if !t.webhook_secret.as_ref().is_some_and(|s| s.matches(presented)) {
-        return Err(ApiError::Unauthorized);
-    }
-    tracing::Span::current().record("channel", channel.name.as_str());
-    if req.body.len() > crate::edge::http::MAX_BODY {
-        return Err(ApiError::TooLarge);
-    }
-    let update: Update =
-        serde_json::from_slice(&req.body).map_err(|_| ApiError::Invalid(crate::domain::Invalid::new("", "not a Telegram update")))?;
-    // Telegram retries anything but 2xx: each update_id is handled once.
-    if !app.repo.first_time(&format!("tg:{}", channel.name), &update.update_id.to_string(), 86_400).await? {
-        return Ok(empty(http::StatusCode::OK));
-    }
-    if let Some((from, to)) = update.message.as_ref().and_then(migration) {
-        // The group became a supergroup: the channel's chat and bound ids move with it, and the
-        // bot stays (it would otherwise leave the new id as a group it does not know).
-        crate::platforms::chat_moved(app, &channel.name, &from, &to).await?;
-        info!(channel = %channel.name, from, to, "telegram group migrated");
-        return Ok(empty(http::StatusCode::OK));
-    }
-    let Some(inbound) = inbound(&update) else { return Ok(empty(http::StatusCode::OK)) };
-    let actions = bot::handle(app, &channel, &snap.settings, &inbound).await?;
-    let mut calls = calls(&inbound.chat, &actions);
-    if let Some(q) = &update.callback_query {
-        answer_always(&mut calls, &inbound.chat, &q.id, q.message.is_none());
-    }
-    if calls.is_empty() {
-        return Ok(empty(http::StatusCode::OK));
-    }
-    // One quick call rides back in the response body (Telegram makes it; its result is not
-    // known, so only a button's answer or a short reply goes this way); the rest is queued.
-    let (_, method, payload) = &calls[0];
-    let short = payload["text"].as_str().is_none_or(|t| t.chars().count() <= 512);
-    let passive = (*method == "answerCallbackQuery" || (*method == "sendMessage" && short)).then(|| calls.remove(0));
-    enqueue(app, &channel.name, calls).await?;
-    match passive {
-        Some((_, method, mut payload)) => {
-            payload["method"] = json!(method);
-            Ok(json(http::StatusCode::OK, &payload))
-        }
-        None => Ok(empty(http::StatusCode::OK)),
-    }
-}
-
-/// Every button press is answered (the client shows a spinner until it is): an
-/// `answerCallbackQuery` is added first when the bot's actions hold none (a whitelist refusal,
-/// a group the bot leaves). On an inline-mode message (`inline`) only the answer is kept: there
-/// is no chat message to edit or reply under.
-pub fn answer_always(calls: &mut Vec<(String, &'static str, Value)>, chat: &str, id: &str, inline: bool) {
-    if inline {
-        calls.retain(|(_, method, _)| *method == "answerCallbackQuery");
-    }
-    if !calls.iter().any(|(_, method, _)| *method == "answerCallbackQuery") {
-        calls.insert(0, (chat.to_owned(), "answerCallbackQuery", json!({"callback_query_id": id})));
-    }
-}
-
-/// Stores calls and puts them on the queue (in order, in their chats' groups).
-pub async fn enqueue(app: &App, channel: &str, calls: Vec<(String, &'static str, Value)>) -> Result<(), ApiError> {
-    if calls.is_empty() {
-        return Ok(());
-    }
-    let now = app.now();
-    let stored: Vec<Call> = calls
-        .into_iter()
-        .map(|(chat, method, payload)| Call {
-            id: crate::domain::ids::new_id(now),
-            channel: channel.to_owned(),
-            chat,
-            method: method.to_owned(),
-            payload,
-            status: DeliveryStatus::Queued,
-            attempts: 0,
-            reason: None,
-            claimed_at: None,
-            updated_at: now,
-        })
-        .collect();
-    app.repo.add_calls(&stored).await?;
-    if let Err(e) = app.queue.send(stored.iter().map(crate::queue::job::Job::call).collect()).await {
-        warn!(error = %e, "bot replies stored but not queued");
-        return Err(e.into());
-    }
-    Ok(())
 }

@@ -1,11 +1,15 @@
 //! The generic JSON webhook: POSTs a JSON document to the configured URL, signed with
 //! `X-Herald-Signature: sha256=<hex HMAC-SHA256 of the body>` when a secret is set.
 
-use super::{SendOutcome, by_status, transport_error};
+pub mod settings;
+
+use super::config::{Channel, ChannelSettings};
+use super::{Answer, ApiCall, Context, Platform, SendOutcome, by_status, transport_error};
 use crate::domain::message::Message;
-use crate::platforms::config::WebhookSettings;
+use crate::domain::{ChannelKind, Valid, parse_json};
 use aws_lc_rs::hmac;
-use serde_json::json;
+use serde_json::{Value, json};
+pub use settings::WebhookSettings;
 
 pub const SIGNATURE_HEADER: &str = "X-Herald-Signature";
 pub const DELIVERY_HEADER: &str = "X-Herald-Delivery";
@@ -18,7 +22,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 /// The document a webhook receives. `recipient` is whom it is for: the person's `webhook` id
 /// (`ids.webhook` in the user directory), or `url` for the channel's own default.
-pub fn body(m: &Message, recipient: &str) -> Vec<u8> {
+pub fn document(m: &Message, recipient: &str) -> Value {
     json!({
         "id": m.notification,
         "delivery": m.delivery,
@@ -32,22 +36,64 @@ pub fn body(m: &Message, recipient: &str) -> Vec<u8> {
         "buttons": m.buttons,
         "created_at": m.created_at,
     })
-    .to_string()
-    .into_bytes()
 }
 
-pub async fn send(http: &reqwest::Client, s: &WebhookSettings, recipient: &str, m: &Message) -> SendOutcome {
-    let body = body(m, recipient);
-    let mut req = http.post(&s.url).header(http::header::CONTENT_TYPE, "application/json").header(DELIVERY_HEADER, &m.delivery);
-    if let Some(secret) = &s.secret {
-        req = req.header(SIGNATURE_HEADER, signature(secret.expose(), &body));
+/// The document as sent (the bytes the signature covers).
+pub fn body(m: &Message, recipient: &str) -> Vec<u8> {
+    document(m, recipient).to_string().into_bytes()
+}
+
+/// The generic JSON webhook.
+pub struct Webhook;
+
+#[async_trait::async_trait]
+impl Platform for Webhook {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Webhook
     }
-    for (name, value) in &s.headers {
-        req = req.header(name.as_str(), value.expose());
+
+    fn parse_settings(&self, value: Value) -> Valid<ChannelSettings> {
+        let s: WebhookSettings = parse_json(value)?;
+        s.validate()?;
+        Ok(ChannelSettings::Webhook(s))
     }
-    match req.body(body).send().await {
-        Ok(res) => super::redirected(res.status(), res.headers(), Some(res.url())).unwrap_or_else(|| by_status(res.status(), res.headers())),
-        Err(e) => transport_error(e),
+
+    fn chat_problem(&self, id: &str) -> Option<&'static str> {
+        settings::chat_problem(id)
+    }
+
+    fn destination_fields(&self) -> &'static [&'static str] {
+        &["url"]
+    }
+
+    /// The URL often holds a token in its path or query: always shown as its host only.
+    fn url_fields(&self) -> &'static [(&'static str, bool)] {
+        &[("url", true)]
+    }
+
+    fn render(&self, _channel: &Channel, recipient: &str, message: &Message) -> Vec<ApiCall> {
+        vec![ApiCall::new(recipient, "POST", document(message, recipient))]
+    }
+
+    /// POSTs the document, signed when the config has a secret, with `X-Herald-Delivery` and
+    /// the config's own headers; the HTTP status says what became of it.
+    async fn call(&self, ctx: &Context<'_>, channel: &Channel, call: &ApiCall) -> Answer {
+        let ChannelSettings::Webhook(s) = &channel.settings else { return SendOutcome::permanent("not a webhook channel").into() };
+        let body = call.payload.to_string().into_bytes();
+        let delivery = call.payload["delivery"].as_str().unwrap_or_default();
+        let mut req = ctx.http.post(&s.url).header(http::header::CONTENT_TYPE, "application/json").header(DELIVERY_HEADER, delivery);
+        if let Some(secret) = &s.secret {
+            req = req.header(SIGNATURE_HEADER, signature(secret.expose(), &body));
+        }
+        for (name, value) in &s.headers {
+            req = req.header(name.as_str(), value.expose());
+        }
+        match req.body(body).send().await {
+            Ok(res) => {
+                super::redirected(res.status(), res.headers(), Some(res.url())).unwrap_or_else(|| by_status(res.status(), res.headers())).into()
+            }
+            Err(e) => transport_error(e).into(),
+        }
     }
 }
 

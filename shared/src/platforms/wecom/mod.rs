@@ -5,29 +5,24 @@
 //! as MoviePilot's WECHAT_PROXY does.
 
 pub mod crypto;
+pub mod receive;
+pub mod settings;
 
-use super::{Report, SendOutcome, transport_error};
-use crate::app::App;
-use crate::bot::{self, Action, Inbound, Input, Sender};
-use crate::domain::ChannelKind;
+use super::config::{Channel, ChannelSettings};
+use super::{Answer, ApiCall, Context, Memory, Platform, Registering, Registration, SendOutcome, SharedLimit, transport_error};
 use crate::domain::message::Message;
 use crate::domain::notification::Format;
-use crate::edge::http::{ApiError, HandlerResult, Request, Response, empty, respond};
-use crate::platforms::config::{Channel, ChannelSettings, WecomSettings};
-use crate::store::repo::Repo;
+use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::markup::split;
 use crate::text::templates::phrase;
-use crypto::Crypto;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+pub use settings::WecomSettings;
 use std::time::Duration;
 
 /// WeCom's limits in bytes (UTF-8).
-const MAX_TEXT: usize = 2048;
+pub const MAX_TEXT: usize = 2048;
 const MAX_TITLE: usize = 128;
 const MAX_DESCRIPTION: usize = 512;
-/// How far a callback's timestamp may be from now.
-pub const REPLAY_WINDOW_SECS: i64 = 300;
 
 // ---- the API client ----
 
@@ -53,12 +48,12 @@ pub struct Client<'a> {
     http: &'a reqwest::Client,
     base: &'a str,
     settings: &'a WecomSettings,
-    repo: &'a Repo,
+    memory: &'a dyn Memory,
 }
 
 impl<'a> Client<'a> {
-    pub fn new(http: &'a reqwest::Client, base: &'a str, settings: &'a WecomSettings, repo: &'a Repo) -> Self {
-        Self { http, base, settings, repo }
+    pub fn new(http: &'a reqwest::Client, base: &'a str, settings: &'a WecomSettings, memory: &'a dyn Memory) -> Self {
+        Self { http, base, settings, memory }
     }
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<reqwest::Url, SendOutcome> {
@@ -78,7 +73,7 @@ impl<'a> Client<'a> {
     /// from `gettoken` and kept until five minutes before it expires.
     pub async fn token(&self, fresh: bool) -> Result<String, SendOutcome> {
         let key = self.cache_key();
-        if !fresh && let Some(t) = self.repo.cached(&key).await.map_err(|e| SendOutcome::transient(e.to_string()))? {
+        if !fresh && let Some(t) = self.memory.cached(&key).await.map_err(SendOutcome::transient)? {
             return Ok(t);
         }
         let url = self.url("/cgi-bin/gettoken", &[("corpid", &self.settings.corp_id), ("corpsecret", self.settings.secret.expose())])?;
@@ -86,7 +81,7 @@ impl<'a> Client<'a> {
         let v = self.answer(res).await.map_err(|o| self.redact(o, None))?;
         let token = v["access_token"].as_str().filter(|t| !t.is_empty()).ok_or_else(|| SendOutcome::transient("gettoken returned no token"))?;
         let ttl = v["expires_in"].as_i64().unwrap_or(7200);
-        self.repo.cache(&key, token, (ttl - 300).max(60)).await.map_err(|e| SendOutcome::transient(e.to_string()))?;
+        self.memory.cache(&key, token, (ttl - 300).max(60)).await.map_err(SendOutcome::transient)?;
         Ok(token.to_owned())
     }
 
@@ -163,7 +158,7 @@ pub fn truncate_bytes(s: &str, max: usize) -> &str {
 ///
 /// A title too long for a card's 128 bytes is shortened there and sent whole at the top of the
 /// text; buttons are written out as `label: url` lines.
-pub fn render(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value> {
+pub fn render_bodies(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value> {
     let agent: i64 = s.agent_id.parse().unwrap_or_default();
     let base = |msgtype: &str, content: Value| {
         let mut v = json!({"touser": touser, "msgtype": msgtype, "agentid": agent, "enable_duplicate_check": 0});
@@ -232,228 +227,109 @@ pub fn render(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value> {
     texts(&body)
 }
 
-/// Sends the parts of `m` not yet sent to `touser`: one member, or (only for a delivery Herald
-/// merged, [`Message::merged`]) `a|b|c`; `@all` and any malformed member are refused before a
-/// call is made.
-pub async fn send(http: &reqwest::Client, base: &str, repo: &Repo, s: &WecomSettings, touser: &str, m: &Message, parts_done: u32) -> Report {
-    if let Err(why) = crate::platforms::chat::wecom_touser(touser, m.merged) {
-        return SendOutcome::permanent(why).into();
-    }
-    let client = Client::new(http, base, s, repo);
-    let mut done = parts_done;
-    let mut invalid = Vec::new();
-    for body in render(s, touser, m).into_iter().skip(parts_done as usize) {
-        match client.post("/cgi-bin/message/send", &[], &body).await {
-            Ok(v) => {
-                done += 1;
-                if let Some(bad) = v["invaliduser"].as_str().filter(|b| !b.is_empty()) {
-                    invalid.push(bad.to_owned());
-                }
-            }
-            Err(outcome) => return Report { outcome, parts_done: done, note: None },
-        }
-    }
-    let note = (!invalid.is_empty()).then(|| format!("WeCom did not know: {}", invalid.join("|")));
-    Report { outcome: SendOutcome::Sent, parts_done: done, note }
-}
-
-/// Creates the app's menu from the bot's commands (at most 3 groups of 5 `click` buttons whose
-/// key is the command, as MoviePilot does).
-pub async fn create_menu(app: &App, channel: &Channel) -> Result<Value, String> {
-    let ChannelSettings::Wecom(s) = &channel.settings else { return Err("not a WeCom channel".into()) };
-    let locale = app.snapshot().await.map_err(|e| e.to_string())?.settings.locale;
+/// The menu: at most 3 groups of 5 `click` buttons whose key is the command, as MoviePilot does.
+pub fn menu(locale: crate::domain::Locale) -> Value {
     let group = |name: &str, cmds: &[&str]| json!({"name": phrase(name, locale), "sub_button": cmds.iter().map(|c| json!({"type": "click", "name": phrase(&format!("bot.cmd.{c}"), locale), "key": format!("/{c}")})).collect::<Vec<_>>()});
-    let menu = json!({"button": [
+    json!({"button": [
         group("bot.menu.my", &["my", "checkin", "menu"]),
         group("bot.cmd.help", &["help", "ping", "unbind"]),
         group("bot.cmd.status", &["status"]),
-    ]});
-    let client = Client::new(&app.http, channel.api_base(), s, &app.repo);
-    client.post("/cgi-bin/menu/create", &[("agentid", s.agent_id.as_str())], &menu).await.map_err(|o| match o {
-        SendOutcome::RateLimited { reason, .. } | SendOutcome::Transient { reason } | SendOutcome::Permanent { reason, .. } => reason,
-        other => other.label().to_owned(),
-    })?;
-    Ok(json!({"ok": true, "menu": menu}))
+    ]})
 }
 
-// ---- the callback ----
+fn settings(channel: &Channel) -> Option<&WecomSettings> {
+    match &channel.settings {
+        ChannelSettings::Wecom(s) => Some(s),
+        _ => None,
+    }
+}
 
-/// The direct children of `<xml>`: `<Encrypt>`, or the decrypted message's fields.
-pub fn xml_fields(xml: &str) -> Option<HashMap<String, String>> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut depth = 0;
-    let mut current: Option<String> = None;
-    let mut out = HashMap::new();
-    loop {
-        match reader.read_event().ok()? {
-            Event::Start(e) => {
-                depth += 1;
-                if depth == 2 {
-                    current = Some(e.name().as_ref().to_owned());
-                }
+/// The method name of a `message/send` call.
+pub const SEND: &str = "message/send";
+
+/// WeCom self-built apps (<https://developer.work.weixin.qq.com/document/path/90236>).
+pub struct Wecom;
+
+#[async_trait::async_trait]
+impl Platform for Wecom {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Wecom
+    }
+
+    fn parse_settings(&self, value: Value) -> Valid<ChannelSettings> {
+        let s: WecomSettings = parse_json(value)?;
+        s.validate()?;
+        Ok(ChannelSettings::Wecom(s))
+    }
+
+    fn chat_problem(&self, id: &str) -> Option<&'static str> {
+        settings::chat_problem(id)
+    }
+
+    fn destination_fields(&self) -> &'static [&'static str] {
+        &["api_base", "corp_id", "agent_id"]
+    }
+
+    /// 30 messages a minute per member (a message to many counts against each one's budget).
+    fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {
+        recipient.split('|').map(|member| SharedLimit::new(format!("wc:{channel}:{member}"), 30, 60_000)).collect()
+    }
+
+    fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
+        let mut conf = crate::domain::chat::BotConf::plain(ChannelKind::Wecom);
+        if let ChannelSettings::Wecom(w) = settings {
+            conf.admin_whitelist = w.admin_whitelist.clone();
+        }
+        conf
+    }
+
+    /// One member, or (only for a delivery Herald merged, [`Message::merged`]) `a|b|c`; `@all`
+    /// and any malformed member are refused before a call is made.
+    fn refuse(&self, recipient: &str, message: &Message) -> Option<String> {
+        settings::wecom_touser(recipient, message.merged).err()
+    }
+
+    fn addressee(&self, payload: &Value) -> Option<String> {
+        payload.get("touser").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+    }
+
+    fn render(&self, channel: &Channel, recipient: &str, message: &Message) -> Vec<ApiCall> {
+        let Some(s) = settings(channel) else { return Vec::new() };
+        render_bodies(s, recipient, message).into_iter().map(|b| ApiCall::new(recipient, SEND, b)).collect()
+    }
+
+    /// `POST /cgi-bin/{method}` with the access token; members WeCom did not know
+    /// (`invaliduser`) become the note.
+    async fn call(&self, ctx: &Context<'_>, channel: &Channel, call: &ApiCall) -> Answer {
+        let Some(s) = settings(channel) else { return SendOutcome::permanent("not a WeCom channel").into() };
+        let client = Client::new(ctx.http, channel.api_base(), s, ctx.memory);
+        match client.post(&format!("/cgi-bin/{}", call.method), &[], &call.payload).await {
+            Ok(v) => {
+                let note = v["invaliduser"].as_str().filter(|b| !b.is_empty()).map(|bad| format!("WeCom did not know: {bad}"));
+                Answer { outcome: SendOutcome::Sent, note }
             }
-            Event::End(_) => {
-                if depth == 2 {
-                    current = None;
-                }
-                depth -= 1;
-            }
-            Event::Text(t) if depth == 2 => {
-                let text = t.xml10_content();
-                out.entry(current.clone()?).or_insert_with(String::new).push_str(&text);
-            }
-            Event::CData(t) if depth == 2 => {
-                let text = t.into_inner();
-                out.entry(current.clone()?).or_insert_with(String::new).push_str(&text);
-            }
-            Event::GeneralRef(r) if depth == 2 => {
-                let c = match r.resolve_char_ref().ok()? {
-                    Some(c) => c.to_string(),
-                    None => quick_xml::escape::resolve_predefined_entity(&r)?.to_owned(),
-                };
-                out.entry(current.clone()?).or_insert_with(String::new).push_str(&c);
-            }
-            Event::DocType(_) => return None,
-            Event::Eof => return (depth == 0).then_some(out),
-            _ => {}
+            Err(outcome) => outcome.into(),
         }
     }
-}
 
-/// The key that names one real-world callback event, for handling it once. A message has its
-/// `MsgId`. An event has none, so its key is a digest of the whole decrypted payload: WeCom's
-/// retries carry the very same payload (collapsed into one), while two different events — two
-/// menu clicks in one second, of different `EventKey`s — differ somewhere and never collapse.
-pub fn dedup_key(msg: &HashMap<String, String>, plain: &str) -> String {
-    match msg.get("MsgId") {
-        Some(id) if !id.is_empty() => id.clone(),
-        _ => format!("ev:{}", crate::domain::ids::stable_id(&[plain])),
-    }
-}
-
-fn cdata(s: &str) -> String {
-    format!("<![CDATA[{}]]>", s.replace("]]>", "]]]]><![CDATA[>"))
-}
-
-/// `GET, POST /callback/wecom?source=NAME`.
-pub async fn callback(app: &App, req: Request) -> Response {
-    crate::edge::http::finish(handle(app, &req).await)
-}
-
-/// [`callback`] as a Lambda HTTP handler.
-pub fn handler(app: &App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
-    Box::pin(callback(app, req))
-}
-
-fn bad(what: &str) -> ApiError {
-    ApiError::Invalid(crate::domain::Invalid::new("", what))
-}
-
-#[tracing::instrument(skip_all, fields(channel))]
-async fn handle(app: &App, req: &Request) -> HandlerResult {
-    if req.method != http::Method::GET && req.method != http::Method::POST {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let snap = app.snapshot().await?;
-    let channel = snap.source(ChannelKind::Wecom, req.query("source")).cloned().ok_or(ApiError::Unauthorized)?;
-    let ChannelSettings::Wecom(s) = &channel.settings else { return Err(ApiError::Unauthorized) };
-    let (Some(token), Some(key)) = (&s.token, &s.encoding_aes_key) else { return Err(ApiError::Unauthorized) };
-    let crypto = Crypto::new(token.expose(), key.expose(), &s.corp_id).map_err(|_| ApiError::Unauthorized)?;
-    tracing::Span::current().record("channel", channel.name.as_str());
-    let (signature, timestamp, nonce) = (req.query("msg_signature"), req.query("timestamp"), req.query("nonce"));
-    let (Some(signature), Some(timestamp), Some(nonce)) = (signature, timestamp, nonce) else { return Err(ApiError::Unauthorized) };
-
-    if req.method == http::Method::GET {
-        // The URL check: answer the decrypted echostr, plain, within WeCom's one second.
-        let echostr = req.query("echostr").ok_or(ApiError::Unauthorized)?;
-        crypto.verify(signature, timestamp, nonce, echostr).map_err(|_| ApiError::Unauthorized)?;
-        let plain = crypto.decrypt(echostr).map_err(|_| bad("echostr does not decrypt"))?;
-        return Ok(respond(http::StatusCode::OK, "text/plain; charset=utf-8", plain));
+    fn registers(&self) -> bool {
+        true
     }
 
-    if req.body.len() > crate::edge::http::MAX_BODY {
-        return Err(ApiError::TooLarge);
+    /// Creates the app's menu from the bot's commands ([`menu`]).
+    async fn register(&self, r: &Registering<'_>, channel: &Channel) -> Result<Registration, String> {
+        let s = settings(channel).ok_or("not a WeCom channel")?;
+        let menu = menu(r.locale);
+        let client = Client::new(r.ctx.http, channel.api_base(), s, r.ctx.memory);
+        client.post("/cgi-bin/menu/create", &[("agentid", s.agent_id.as_str())], &menu).await.map_err(|o| super::describe(&o))?;
+        Ok(Registration { detail: json!({"ok": true, "menu": menu}), learned: None })
     }
-    let body = std::str::from_utf8(&req.body).map_err(|_| bad("body is not UTF-8"))?;
-    let outer = xml_fields(body).ok_or_else(|| bad("body is not WeCom's XML"))?;
-    let encrypted = outer.get("Encrypt").ok_or_else(|| bad("no Encrypt field"))?;
-    crypto.verify(signature, timestamp, nonce, encrypted).map_err(|_| ApiError::Unauthorized)?;
-    let sent_at: i64 = timestamp.parse().map_err(|_| ApiError::Unauthorized)?;
-    if (app.now().as_second() - sent_at).abs() > REPLAY_WINDOW_SECS {
-        return Err(ApiError::Unauthorized);
-    }
-    let plain = crypto.decrypt(encrypted).map_err(|_| bad("payload does not decrypt"))?;
-    let msg = xml_fields(&plain).ok_or_else(|| bad("payload is not WeCom's XML"))?;
-    let field = |k: &str| msg.get(k).map(String::as_str).unwrap_or_default();
-    let from = field("FromUserName").to_owned();
-    if from.is_empty() {
-        return Err(bad("no FromUserName"));
-    }
-    // WeCom retries three times within seconds: each message is handled once.
-    let id = dedup_key(&msg, &plain);
-    if !app.repo.first_time(&format!("wc:{}", channel.name), &id, 86_400).await? {
-        return Ok(empty(http::StatusCode::OK));
-    }
-    let input = match (field("MsgType"), field("Event")) {
-        ("text", _) => Input::Text(field("Content").to_owned()),
-        ("event", "click") => {
-            // Menu commands are for the admin whitelist, when there is one (MoviePilot's rule).
-            if !s.admin_whitelist.is_empty() && !s.admin_whitelist.iter().any(|a| a == &from) {
-                let locale = app.repo.user_by_chat(ChannelKind::Wecom, &from).await?.and_then(|u| u.value.locale).unwrap_or(snap.settings.locale);
-                return reply(
-                    app,
-                    &crypto,
-                    s,
-                    &channel,
-                    &from,
-                    vec![Action::Reply { text: phrase("bot.menu_denied", locale), buttons: vec![], edit: None }],
-                    nonce,
-                )
-                .await;
-            }
-            Input::Text(field("EventKey").to_owned())
-        }
-        _ => return Ok(empty(http::StatusCode::OK)),
-    };
-    let inbound = Inbound { chat: from.clone(), group: false, from: Sender { id: from.clone(), name: from.clone(), language: None }, input };
-    let actions = bot::handle(app, &channel, &snap.settings, &inbound).await?;
-    reply(app, &crypto, s, &channel, &from, actions, nonce).await
-}
 
-/// Answers with one short reply passively (encrypted, in the response); anything more goes
-/// through the queue as `message/send` calls, and the response is empty.
-async fn reply(app: &App, crypto: &Crypto, s: &WecomSettings, channel: &Channel, to: &str, actions: Vec<Action>, nonce: &str) -> HandlerResult {
-    let agent: i64 = s.agent_id.parse().unwrap_or_default();
-    let mut texts: Vec<(String, String)> = actions
-        .into_iter()
-        .filter_map(|a| match a {
-            Action::Reply { text, .. } => Some((to.to_owned(), text)),
-            Action::Tell { chat, text } => Some((chat, text)),
-            _ => None,
-        })
-        .collect();
-    if texts.len() == 1 && texts[0].0 == to && texts[0].1.len() <= MAX_TEXT {
-        let (_, text) = texts.remove(0);
-        let now = app.now().as_second().to_string();
-        let inner = format!(
-            "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content>{}</Content></xml>",
-            cdata(to),
-            cdata(&s.corp_id),
-            cdata(&text)
-        );
-        let xml = crypto.reply_with(&inner, &now, nonce, crate::domain::ids::random_bytes::<16>()).map_err(|e| ApiError::Internal(e.to_string()))?;
-        return Ok(respond(http::StatusCode::OK, "application/xml", xml));
+    fn merges_recipients(&self) -> Option<usize> {
+        Some(settings::WECOM_BATCH_MAX)
     }
-    let calls = texts
-        .into_iter()
-        .flat_map(|(chat, text)| {
-            split(&text, MAX_TEXT, str::len)
-                .into_iter()
-                .map(|piece| (chat.clone(), "message/send", json!({"touser": chat, "msgtype": "text", "agentid": agent, "text": {"content": piece}})))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    crate::platforms::telegram::enqueue(app, &channel.name, calls).await?;
-    Ok(empty(http::StatusCode::OK))
+
+    fn receiver(&self) -> Option<&dyn super::Receiver> {
+        Some(&receive::WecomReceiver)
+    }
 }

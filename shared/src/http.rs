@@ -1,8 +1,8 @@
-//! The HTTP face shared by the Lambda functions (behind API Gateway) and the local runner: one
-//! request type, one response type, one error type mapped to a status in one place, and the
-//! router the local runner uses to reach the very handlers each function serves.
+//! HTTP requests and responses as every handler and receiver takes them, the same behind API
+//! Gateway, a Lambda function URL and the local runner; and the one place a use case's
+//! [`Error`] becomes a status and a body ([`Answer`]).
 
-use crate::domain::Invalid;
+use crate::domain::{Error, Invalid};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
@@ -54,14 +54,14 @@ impl Request {
 
     /// The body as a JSON object (every API body is one), or 400 naming what is wrong; 413
     /// past [`MAX_BODY`]. An array is refused here: serde would read it field by field, in order.
-    pub fn json(&self) -> Result<serde_json::Value, ApiError> {
+    pub fn json(&self) -> Result<serde_json::Value, Error> {
         if self.body.len() > MAX_BODY {
-            return Err(ApiError::TooLarge);
+            return Err(Error::TooLarge);
         }
         let v: serde_json::Value =
-            serde_json::from_slice(&self.body).map_err(|e| ApiError::Invalid(Invalid::new("", format!("body is not valid JSON: {e}"))))?;
+            serde_json::from_slice(&self.body).map_err(|e| Error::Invalid(Invalid::new("", format!("body is not valid JSON: {e}"))))?;
         if !v.is_object() {
-            return Err(ApiError::Invalid(Invalid::new("", "body must be a JSON object")));
+            return Err(Error::Invalid(Invalid::new("", "body must be a JSON object")));
         }
         Ok(v)
     }
@@ -79,7 +79,7 @@ pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<B
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => respond(status, "application/json", body),
-        Err(_) => ApiError::Internal("response did not serialise".into()).into_response(),
+        Err(_) => respond(StatusCode::INTERNAL_SERVER_ERROR, "application/json", &b"{\"error\":\"internal\"}"[..]),
     }
 }
 
@@ -93,57 +93,22 @@ pub fn empty(status: StatusCode) -> Response {
     r
 }
 
-/// Every failure a handler can answer with. The status and a generic body go to the client;
-/// internal causes go to the log only.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("invalid: {0}")]
-    Invalid(Invalid),
-    #[error("unauthorized")]
-    Unauthorized,
-    #[error("not found")]
-    NotFound,
-    #[error("method not allowed")]
-    MethodNotAllowed,
-    #[error("body too large")]
-    TooLarge,
-    #[error("conflict: {0}")]
-    Conflict(String),
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal: {0}")]
-    Internal(String),
+/// The use-case error as the edge answers it (see [`crate::domain::Error`]).
+pub type ApiError = crate::domain::Error;
+
+/// How the edge answers an error: its status, and a body that never carries an internal cause.
+pub trait Answer {
+    fn status(&self) -> StatusCode;
+    fn body(&self) -> serde_json::Value;
+    fn into_response(self) -> Response;
 }
 
-impl From<Invalid> for ApiError {
-    fn from(e: Invalid) -> Self {
-        ApiError::Invalid(e)
-    }
-}
-
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        match e {
-            crate::store::StoreError::ConditionFailed => ApiError::Conflict("changed concurrently, try again".into()),
-            crate::store::StoreError::Invalid(m) => ApiError::Invalid(Invalid::new("", m)),
-            crate::store::StoreError::Backend(m) => ApiError::Unavailable(m),
-        }
-    }
-}
-
-impl From<crate::queue::QueueError> for ApiError {
-    fn from(e: crate::queue::QueueError) -> Self {
-        ApiError::Unavailable(e.to_string())
-    }
-}
-
-impl ApiError {
-    pub fn status(&self) -> StatusCode {
+impl Answer for ApiError {
+    fn status(&self) -> StatusCode {
         match self {
             ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -153,7 +118,7 @@ impl ApiError {
 
     /// What a client is told: `{"error": "invalid", "field", "message"}`, `{"error": "conflict",
     /// "message"}`, or `{"error": "<kind>"}`; an internal cause goes to the log only.
-    pub fn body(&self) -> serde_json::Value {
+    fn body(&self) -> serde_json::Value {
         let status = self.status();
         match self {
             ApiError::Invalid(i) => json!({"error": "invalid", "field": i.field, "message": i.message}),
@@ -166,13 +131,22 @@ impl ApiError {
         }
     }
 
-    pub fn into_response(self) -> Response {
+    fn into_response(self) -> Response {
         let mut r = json(self.status(), &self.body());
         if matches!(self, ApiError::Unauthorized) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         r
     }
+}
+
+/// `405 Method Not Allowed`, naming the methods the path takes (RFC 9110 §15.5.6).
+pub fn method_not_allowed(allow: &str) -> Response {
+    let mut r = json(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "method_not_allowed"}));
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        r.headers_mut().insert(header::ALLOW, v);
+    }
+    r
 }
 
 /// A handler's result: a response, or an error to map.
@@ -189,22 +163,4 @@ pub fn page_params(req: &Request) -> Result<(Option<String>, u32), ApiError> {
         Some(l) => l.parse::<u32>().ok().filter(|l| (1..=100).contains(l)).ok_or_else(|| Invalid::new("limit", "must be 1 to 100"))?,
     };
     Ok((req.query("cursor").map(str::to_owned), limit))
-}
-
-/// Every route of every HTTP function, by path: what the local runner serves. Each Lambda
-/// function serves its own part through the same handlers.
-pub async fn route(app: &crate::app::App, req: Request) -> Response {
-    let path = req.path.clone();
-    match path.as_str() {
-        "/healthz" => json(StatusCode::OK, &json!({"ok": true})),
-        p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
-        "/callback/telegram" => crate::platforms::telegram::webhook(app, req).await,
-        "/callback/wecom" => crate::platforms::wecom::callback(app, req).await,
-        _ => ApiError::NotFound.into_response(),
-    }
-}
-
-/// [`crate::api::handle`] as a Lambda HTTP handler.
-pub fn api_handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
-    Box::pin(crate::api::handle(app, req))
 }

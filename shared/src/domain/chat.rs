@@ -1,0 +1,94 @@
+//! A conversation with the bot, platform-neutral: what a receiver hands the bot ([`Inbound`]),
+//! what the bot answers ([`Action`]), and the bot settings a channel config carries
+//! ([`BotConf`]). Each platform's receiver reads its own requests into these and writes the
+//! actions back as its own calls.
+
+use super::ChannelKind;
+
+/// The bot's commands, in the order `/help` and the platforms' command lists show them.
+pub const COMMANDS: &[&str] = &["start", "help", "menu", "my", "checkin", "bind", "unbind", "ping"];
+/// The commands only admins see and may run.
+pub const ADMIN_COMMANDS: &[&str] = &["status", "broadcast"];
+
+/// Who wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub id: String,
+    pub name: String,
+    /// The platform's language tag for the person, if it says.
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A message's text (a command or not).
+    Text(String),
+    /// A menu item's command (WeCom's menu `click`): run like typed text, but only by the
+    /// admin whitelist when the config has one (MoviePilot's rule).
+    Menu(String),
+    /// A button press: its id (to answer it), its data, and the message it is on.
+    Button { id: String, data: String, message: Option<String> },
+    /// People joined the group.
+    Joined(Vec<Sender>),
+    /// The bot was added to a group.
+    AddedToGroup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub chat: String,
+    pub group: bool,
+    pub from: Sender,
+    pub input: Input,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Answer in the chat (or edit the message `edit` in place), with rows of buttons
+    /// `(label, data)` on platforms that have them.
+    Reply { text: String, buttons: Vec<Vec<(String, String)>>, edit: Option<String> },
+    /// Write to another chat.
+    Tell { chat: String, text: String },
+    /// Answer a button press (stops the client's spinner).
+    Answer { id: String, text: Option<String>, alert: bool },
+    /// Remove a member from a group, free to come back.
+    Remove { chat: String, user: String },
+    /// Leave this group.
+    Leave,
+}
+
+/// The bot settings of one channel config, as its platform reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotConf {
+    pub kind: ChannelKind,
+    /// Whether the platform shows buttons (else the bot words its menus as text).
+    pub buttons: bool,
+    /// Only these may talk to the bot (empty: everyone).
+    pub user_whitelist: Vec<String>,
+    /// These are admins on this config whether bound or not.
+    pub admin_whitelist: Vec<String>,
+    /// The one group the bot stays in (it leaves any other).
+    pub group: Option<String>,
+    /// In the group: answer only commands addressed to the bot.
+    pub quiet: bool,
+    /// In the group: members must be bound (others are removed).
+    pub bound_only: bool,
+    /// The bot's own name, without `@` (a command for another bot is ignored).
+    pub username: Option<String>,
+}
+
+impl BotConf {
+    /// A bot with no whitelists, group rules or buttons.
+    pub fn plain(kind: ChannelKind) -> Self {
+        BotConf {
+            kind,
+            buttons: false,
+            user_whitelist: Vec::new(),
+            admin_whitelist: Vec::new(),
+            group: None,
+            quiet: false,
+            bound_only: false,
+            username: None,
+        }
+    }
+}

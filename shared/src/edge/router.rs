@@ -1,0 +1,38 @@
+//! The one router of every HTTP route (the API, the receivers, `/healthz`): the same on
+//! Lambda (each HTTP function serves it; API Gateway or the function URL sends each its own
+//! paths) and in the local runner.
+
+use crate::http::{Answer, ApiError, Request, Response, finish, json, method_not_allowed};
+use http::StatusCode;
+use serde_json::json;
+
+/// Every route, by path: `/healthz`, the API under [`crate::api::PREFIX`] (its own table, with
+/// `405` for a known path and another method), and `/callback/{kind}` for each platform that
+/// receives (the methods its receiver takes, else `405`).
+pub async fn route(app: &crate::app::App, req: Request) -> Response {
+    let path = req.path.clone();
+    match path.as_str() {
+        "/healthz" => json(StatusCode::OK, &json!({"ok": true})),
+        p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
+        p if p.starts_with("/callback/") => match crate::domain::ChannelKind::parse(&p["/callback/".len()..]) {
+            Some(kind) => receiver(app, kind, req).await,
+            None => ApiError::NotFound.into_response(),
+        },
+        _ => ApiError::NotFound.into_response(),
+    }
+}
+
+/// [`route`] as a Lambda HTTP handler: what every HTTP function serves.
+pub fn handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
+    Box::pin(route(app, req))
+}
+
+/// A platform's receiver (`/callback/{kind}`), through the one pipeline ([`crate::receive`]).
+pub async fn receiver(app: &crate::app::App, kind: crate::domain::ChannelKind, req: Request) -> Response {
+    let Some(r) = crate::platforms::platform(kind).receiver() else { return ApiError::NotFound.into_response() };
+    if !r.methods().contains(&req.method) {
+        let allow: Vec<&str> = r.methods().iter().map(http::Method::as_str).collect();
+        return method_not_allowed(&allow.join(", "));
+    }
+    finish(crate::receive::handle(app, kind, &req).await)
+}

@@ -1,0 +1,51 @@
+//! Synology Chat settings: what a channel config of this kind holds, and its chat ids.
+
+use crate::domain::check_url;
+use crate::domain::secret::Secret;
+use crate::domain::{Invalid, Valid};
+use crate::platforms::config::{check_api_base, is_u64};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SynologySettings {
+    /// The incoming-webhook URL of a channel (it holds the token, so it is a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incoming_url: Option<Secret>,
+    /// The chat bot's token, for direct messages to users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<Secret>,
+    /// The token Synology puts in outgoing webhooks and bot requests to Herald.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outgoing_token: Option<Secret>,
+    /// The NAS, e.g. `https://nas.example.com:5001` (needed for bot messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+}
+
+impl SynologySettings {
+    /// Checks every field; errors name the field (without `settings.`).
+    pub fn validate(&self) -> Valid {
+        if let Some(u) = &self.incoming_url {
+            check_url("incoming_url", u.expose())?;
+        }
+        if self.bot_token.is_some() && self.api_base.is_none() {
+            return Err(Invalid::new("api_base", "is required with bot_token (the NAS address)"));
+        }
+        if self.incoming_url.is_none() && self.bot_token.is_none() {
+            return Err(Invalid::new("incoming_url", "set incoming_url, or bot_token and api_base"));
+        }
+        check_api_base(&self.api_base)
+    }
+}
+
+/// Checks `id` is one chat id of this platform (see [`chat_problem`]).
+pub fn check_chat(field: &str, id: &str) -> Valid {
+    chat_problem(id).map_or(Ok(()), |why| Err(Invalid::new(field, why)))
+}
+
+/// Why `id` is not one chat id here, if it is not. Accepted: a numeric user id, or `channel` (the incoming webhook's own channel).
+pub fn chat_problem(id: &str) -> Option<&'static str> {
+    let ok = id == "channel" || is_u64(id);
+    (!ok).then_some("must be a numeric Synology Chat user id or channel")
+}
