@@ -494,14 +494,9 @@ async fn read_message(app: &App, id: &str, req: &Request) -> HandlerResult {
 
 // ---- nodes ----
 
+/// A node as the API shows it: its `key` serializes as the mask (it is a `Secret`).
 fn node_json(n: &crate::domain::node::Node) -> Value {
-    let mut v = serde_json::to_value(n).unwrap_or(Value::Null);
-    if let Some(k) = v.get_mut("key")
-        && !k.is_null()
-    {
-        *k = Value::String(crate::domain::secret::MASK.into());
-    }
-    v
+    serde_json::to_value(n).unwrap_or(Value::Null)
 }
 
 async fn put_node(app: &App, id: &str, req: &Request) -> HandlerResult {

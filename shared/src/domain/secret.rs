@@ -1,15 +1,42 @@
-//! Secrets: a string whose `Debug` cannot leak it, compared in constant time.
+//! Secrets: a string whose `Debug` and serialization cannot leak it, compared in constant time.
+//! The one place that must keep the value (the store) opts in with [`exposed`], as the
+//! `secrecy` crate's `SerializableSecret` makes its callers opt in.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+use std::cell::Cell;
 
 /// What a secret reads as wherever it would otherwise be shown (API output, `Debug`).
 pub const MASK: &str = "********";
 
-/// A secret value (token, key, password). Serialises as itself so it can be stored; everything
-/// that shows values to people (API responses, logs) goes through [`MASK`] instead.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A secret value (token, key, password). Serializes as [`MASK`] (an empty one as `""`), so an
+/// API response, a log line or an error built from a record that holds it shows the mask; the
+/// value itself is written only inside [`exposed`]. Deserializes from the plain string.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+thread_local! {
+    static EXPOSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a serialization, synchronous) with every [`Secret`] serializing as its value: what
+/// the store does when it writes a record, and nothing else.
+pub fn exposed<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            EXPOSED.with(|e| e.set(self.0));
+        }
+    }
+    let _reset = Reset(EXPOSED.with(|e| e.replace(true)));
+    f()
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_empty() || EXPOSED.with(Cell::get) { serializer.serialize_str(&self.0) } else { serializer.serialize_str(MASK) }
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -89,6 +116,15 @@ mod tests {
         assert_eq!(out.matches(MASK).count(), 2);
         assert_eq!(redact("a short s", &["s"]), "a short s");
         assert_eq!(redact("key=ab\"cd!", &["ab\"cd"]), format!("key={MASK}!"));
+    }
+
+    #[test]
+    fn serializes_as_the_mask_unless_the_caller_opts_in() {
+        let s = Secret::new("123456:ABC-super-secret");
+        assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{MASK}\""));
+        assert_eq!(exposed(|| serde_json::to_string(&s).unwrap()), "\"123456:ABC-super-secret\"");
+        assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{MASK}\""), "opting in ends with the call");
+        assert_eq!(serde_json::to_string(&Secret::default()).unwrap(), "\"\"");
     }
 
     #[test]

@@ -90,20 +90,6 @@ impl ChannelSettings {
         v.unwrap_or(Value::Null)
     }
 
-    /// The settings fields that hold secrets (a trailing `.*` means every value of a map).
-    pub fn secret_fields(kind: ChannelKind) -> &'static [&'static str] {
-        match kind {
-            ChannelKind::Telegram => &["bot_token", "webhook_secret"],
-            ChannelKind::Wecom => &["secret", "token", "encoding_aes_key"],
-            ChannelKind::Slack => &["bot_token", "signing_secret"],
-            ChannelKind::Discord => &["bot_token"],
-            ChannelKind::Synology => &["incoming_url", "bot_token", "outgoing_token"],
-            ChannelKind::Vocechat => &["api_key", "webhook_secret"],
-            ChannelKind::Webpush => &["vapid_private_key"],
-            ChannelKind::Webhook => &["secret", "headers.*"],
-        }
-    }
-
     /// The secrets Herald makes itself (Telegram's webhook `secret_token`): when a channel's
     /// destination changes they are dropped and made anew, never carried to the new one.
     pub fn generated_secrets(kind: ChannelKind) -> &'static [&'static str] {
@@ -125,59 +111,32 @@ impl ChannelSettings {
         super::platform(kind).url_fields()
     }
 
-    /// Every secret value of these settings (and the webhook's URL, which may hold one), for
-    /// redacting platform text ([`crate::domain::secret::redact`]). A Telegram token's secret half is
-    /// listed on its own too, since a platform may echo it without the bot id.
-    pub fn secret_values<'a>(&'a self) -> Vec<&'a str> {
-        let mut out: Vec<&str> = Vec::new();
-        let mut add = |s: Option<&'a Secret>| {
-            if let Some(s) = s.filter(|s| !s.is_empty()) {
-                out.push(s.expose());
-            }
-        };
-        match self {
-            ChannelSettings::Telegram(t) => {
-                add(Some(&t.bot_token));
-                add(t.webhook_secret.as_ref());
-            }
-            ChannelSettings::Wecom(w) => {
-                add(Some(&w.secret));
-                add(w.token.as_ref());
-                add(w.encoding_aes_key.as_ref());
-            }
-            ChannelSettings::Slack(s) => {
-                add(Some(&s.bot_token));
-                add(s.signing_secret.as_ref());
-            }
-            ChannelSettings::Discord(d) => add(Some(&d.bot_token)),
-            ChannelSettings::Synology(s) => {
-                add(s.incoming_url.as_ref());
-                add(s.bot_token.as_ref());
-                add(s.outgoing_token.as_ref());
-            }
-            ChannelSettings::Vocechat(v) => {
-                add(Some(&v.api_key));
-                add(v.webhook_secret.as_ref());
-            }
-            ChannelSettings::Webpush(w) => add(Some(&w.vapid_private_key)),
-            ChannelSettings::Webhook(w) => {
-                add(w.secret.as_ref());
-                for v in w.headers.values() {
-                    add(Some(v));
-                }
-            }
-        }
-        if let ChannelSettings::Telegram(t) = self
-            && let Some((_, half)) = t.bot_token.expose().split_once(':')
-        {
-            out.push(half);
-        }
-        if let ChannelSettings::Webhook(w) = self {
-            out.push(&w.url);
-            if let Some(i) = w.url.find(['?', '#']) {
-                out.push(&w.url[i + 1..]);
-            }
-        }
+    /// The settings as the API shows them: every secret as [`MASK`] (a [`Secret`] serializes
+    /// as the mask unless the caller opts in, see [`crate::domain::secret::exposed`]).
+    fn masked_value(&self) -> Value {
+        self.to_value()
+    }
+
+    /// The settings with their secrets, for the store only.
+    fn exposed_value(&self) -> Value {
+        crate::domain::secret::exposed(|| self.to_value())
+    }
+
+    /// Every secret of these settings, as `(path, value)`: the fields whose shown value is the
+    /// mask while the kept one is not. Found from the types themselves: a field is a secret
+    /// because it is a [`Secret`], not because a list names it.
+    pub fn secrets(&self) -> Vec<(Vec<String>, String)> {
+        let mut out = Vec::new();
+        leaves(&self.masked_value(), &self.exposed_value(), &mut Vec::new(), &mut out);
+        out
+    }
+
+    /// Every secret value of these settings, and whatever else its platform says may carry one
+    /// ([`super::Platform::also_redact`]: a Telegram token's secret half, a webhook's URL), for
+    /// redacting platform text ([`crate::domain::secret::redact`]).
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.secrets().into_iter().map(|(_, v)| v).collect();
+        out.extend(super::platform(self.kind()).also_redact(self));
         out
     }
 
@@ -232,23 +191,40 @@ fn empty_object() -> Value {
     Value::Object(Map::new())
 }
 
-fn for_each_secret(kind: ChannelKind, settings: &mut Value, mut f: impl FnMut(&str, &mut Value)) {
-    let Some(obj) = settings.as_object_mut() else { return };
-    for field in ChannelSettings::secret_fields(kind) {
-        if let Some(map) = field.strip_suffix(".*") {
-            if let Some(Value::Object(m)) = obj.get_mut(map) {
-                for (k, v) in m.iter_mut() {
-                    f(&format!("{map}.{k}"), v);
+/// The string leaves where `shown` holds the mask and `kept` another value: the secrets.
+fn leaves(shown: &Value, kept: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+    match (shown, kept) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                if let Some(w) = b.get(k) {
+                    path.push(k.clone());
+                    leaves(v, w, path, out);
+                    path.pop();
                 }
             }
-        } else if let Some(v) = obj.get_mut(*field) {
-            f(field, v);
         }
+        (Value::String(a), Value::String(b)) if a == MASK && b != MASK => out.push((path.clone(), b.clone())),
+        _ => {}
     }
 }
 
-fn lookup<'a>(settings: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(settings, |v, part| v.get(part))
+/// The string leaves of `v` that hold the mask, by path.
+fn masked_paths(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match v {
+        Value::Object(o) => {
+            for (k, w) in o {
+                path.push(k.clone());
+                masked_paths(w, path, out);
+                path.pop();
+            }
+        }
+        Value::String(s) if s == MASK => out.push(path.clone()),
+        _ => {}
+    }
+}
+
+fn slot<'a>(v: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter().try_fold(v, |v, k| v.get_mut(k))
 }
 
 /// A URL as the API shows it when it may hold a credential: scheme, host and port, then the
@@ -281,7 +257,7 @@ fn destination_value(settings: &Value, field: &str) -> String {
 /// [`mask_url`] form) — only when the kind and every destination field are unchanged, else 400
 /// naming the first masked field: the stored secret must never follow a new destination.
 fn restore_masked(kind: ChannelKind, settings: &mut Value, previous: Option<&Channel>) -> Valid {
-    let old = previous.map(|p| p.settings.to_value());
+    let old = previous.map(|p| p.settings.exposed_value());
     // Masked URLs first: they are destinations themselves.
     for (field, _) in ChannelSettings::url_fields(kind) {
         let Some(v) = settings.get_mut(*field) else { continue };
@@ -302,18 +278,16 @@ fn restore_masked(kind: ChannelKind, settings: &mut Value, previous: Option<&Cha
             }
         }
     }
-    let mut masked: Vec<String> = Vec::new();
-    for_each_secret(kind, settings, |path, v| {
-        if v.as_str() == Some(MASK) {
-            masked.push(path.to_owned());
-        }
-    });
+    let mut masked: Vec<Vec<String>> = Vec::new();
+    masked_paths(settings, &mut Vec::new(), &mut masked);
     if masked.is_empty() {
         return Ok(());
     }
+    let name = |path: &[String]| format!("settings.{}", path.join("."));
     let (Some(prev), Some(old)) = (previous, old.as_ref()) else {
-        return Err(Invalid::new(format!("settings.{}", masked[0]), "is masked, and there is no stored value to keep: send the secret"));
+        return Err(Invalid::new(name(&masked[0]), "is masked, and there is no stored value to keep: send the secret"));
     };
+    let stored: Vec<(Vec<String>, String)> = prev.settings.secrets();
     let moved = if prev.kind() != kind {
         Some(format!("the kind changed from {}", prev.kind()))
     } else {
@@ -327,30 +301,26 @@ fn restore_masked(kind: ChannelKind, settings: &mut Value, previous: Option<&Cha
         // sent again by whoever changes where it goes.
         let generated = ChannelSettings::generated_secrets(kind);
         masked.retain(|path| {
-            let made_here = generated.contains(&path.as_str());
+            let made_here = path.len() == 1 && generated.contains(&path[0].as_str());
             if made_here && let Some(obj) = settings.as_object_mut() {
-                obj.remove(path.as_str());
+                obj.remove(path[0].as_str());
             }
             !made_here
         });
         if let Some(first) = masked.first() {
             return Err(Invalid::new(
-                format!("settings.{first}"),
+                name(first),
                 format!("is masked or left out, but {why}: send the secret again (the stored one is kept only for the same kind and destination)"),
             ));
         }
         return Ok(());
     }
     for path in masked {
-        let stored = lookup(old, &path).cloned().unwrap_or(Value::Null);
-        let mut parts = path.splitn(2, '.');
-        let (head, tail) = (parts.next().unwrap_or_default(), parts.next());
-        let slot = match tail {
-            Some(t) => settings.get_mut(head).and_then(|m| m.get_mut(t)),
-            None => settings.get_mut(head),
+        let Some((_, value)) = stored.iter().find(|(p, _)| *p == path) else {
+            return Err(Invalid::new(name(&path), "is masked, and there is no stored secret there to keep: send the value"));
         };
-        if let Some(slot) = slot {
-            *slot = stored;
+        if let Some(slot) = slot(settings, &path) {
+            *slot = Value::String(value.clone());
         }
     }
     Ok(())
@@ -384,12 +354,16 @@ impl Channel {
 
     /// The full record, secrets included (for the store only).
     pub fn to_json(&self) -> Value {
+        self.record(self.settings.exposed_value())
+    }
+
+    fn record(&self, settings: Value) -> Value {
         json!({
             "name": self.name,
             "kind": self.kind(),
             "enabled": self.enabled,
             "types": self.types,
-            "settings": self.settings.to_value(),
+            "settings": settings,
             "updated_at": self.updated_at,
         })
     }
@@ -398,13 +372,8 @@ impl Channel {
     /// credential (a webhook's `url`; an `api_base` or `server_url` with a user, query or
     /// fragment) shown as [`mask_url`] does, host visible.
     pub fn public_json(&self) -> Value {
-        let mut v = self.to_json();
+        let mut v = self.record(self.settings.masked_value());
         if let Some(settings) = v.get_mut("settings") {
-            for_each_secret(self.kind(), settings, |_, v| {
-                if v.as_str().is_some_and(|s| !s.is_empty()) {
-                    *v = Value::String(MASK.to_owned());
-                }
-            });
             for (field, always) in ChannelSettings::url_fields(self.kind()) {
                 if let Some(v) = settings.get_mut(*field)
                     && let Some(u) = v.as_str().filter(|u| *always || carries_credential(u))

@@ -103,7 +103,8 @@ pub fn redact_outcome(outcome: SendOutcome, secrets: &[&str]) -> SendOutcome {
 
 /// A report with every secret of `settings` masked out of its reason and note.
 pub fn redact_report(report: Report, settings: &ChannelSettings) -> Report {
-    let secrets = settings.secret_values();
+    let owned = settings.secret_values();
+    let secrets: Vec<&str> = owned.iter().map(String::as_str).collect();
     Report {
         outcome: redact_outcome(report.outcome, &secrets),
         parts_done: report.parts_done,
@@ -227,6 +228,13 @@ pub trait Platform: Sync {
     /// `true` always (a webhook's `url`), `false` only when the URL has a user, query or fragment.
     fn url_fields(&self) -> &'static [(&'static str, bool)] {
         &[("api_base", false)]
+    }
+
+    /// Values besides the [`crate::domain::secret::Secret`] fields that may carry a secret and
+    /// are masked out of anything a platform answers (a Telegram token's secret half, which a
+    /// platform may echo without the bot id; a webhook's URL and its query).
+    fn also_redact(&self, _settings: &ChannelSettings) -> Vec<String> {
+        Vec::new()
     }
 
     /// Secrets Herald makes itself (Telegram's webhook `secret_token`): made anew, never kept,
@@ -432,7 +440,8 @@ pub async fn execute(ctx: &Context<'_>, channel: &Channel, call: &ApiCall) -> Se
         }
     }
     let outcome = p.call(ctx, channel, call).await.outcome;
-    redact_outcome(outcome, &channel.settings.secret_values())
+    let secrets = channel.settings.secret_values();
+    redact_outcome(outcome, &secrets.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// A transport failure (no HTTP answer): timeouts and connection errors may pass. The text never

@@ -77,8 +77,10 @@ pub enum BindError {
     Store(#[from] StoreError),
 }
 
+/// A record as stored: the one place [`crate::domain::secret::Secret`]s are written as their
+/// values ([`crate::domain::secret::exposed`]).
 fn encode<T: Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
+    crate::domain::secret::exposed(|| serde_json::to_string(v)).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 fn decode<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {

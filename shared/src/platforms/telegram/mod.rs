@@ -255,6 +255,13 @@ impl Platform for Telegram {
         &["webhook_secret"]
     }
 
+    fn also_redact(&self, settings: &ChannelSettings) -> Vec<String> {
+        match settings {
+            ChannelSettings::Telegram(t) => t.bot_token.expose().split_once(':').map(|(_, half)| vec![half.to_owned()]).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// 30 messages a second per bot, one a second per chat, 20 a minute per group
     /// (<https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this>). The
     /// chat's own limit comes first: it is the one that makes a send wait, and a bot slot taken
