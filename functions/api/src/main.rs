@@ -8,5 +8,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     config.require_api_token()?;
     let app = App::aws(config, false).await?;
-    herald::edge::lambda::run_http(app, herald::edge::router::handler).await
+    herald::edge::lambda::run_http(app, herald::edge::router::api_handler).await
 }

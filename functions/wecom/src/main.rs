@@ -6,5 +6,5 @@ use herald::app::{App, Config};
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald::edge::lambda::init_logging();
     let app = App::aws(Config::from_env()?, false).await?;
-    herald::edge::lambda::run_http(app, herald::edge::router::handler).await
+    herald::edge::lambda::run_http(app, herald::edge::router::receiver_handler).await
 }

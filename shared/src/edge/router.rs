@@ -12,19 +12,47 @@ use serde_json::json;
 pub async fn route(app: &crate::app::App, req: Request) -> Response {
     let path = req.path.clone();
     match path.as_str() {
-        "/healthz" => json(StatusCode::OK, &json!({"ok": true})),
+        "/healthz" => healthz(),
         p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
-        p if p.starts_with("/callback/") => match crate::domain::ChannelKind::parse(&p["/callback/".len()..]) {
+        p => match receiver_kind(p) {
             Some(kind) => receiver(app, kind, req).await,
             None => ApiError::NotFound.into_response(),
         },
-        _ => ApiError::NotFound.into_response(),
     }
 }
 
-/// [`route`] as a Lambda HTTP handler: what every HTTP function serves.
-pub fn handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
-    Box::pin(route(app, req))
+/// The API's part of [`route`] (and `/healthz`), as the API function's Lambda handler. Each
+/// function serves only its own part, so each binary links only its own code.
+pub fn api_handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
+    Box::pin(async move {
+        match req.path.as_str() {
+            "/healthz" => healthz(),
+            p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
+            _ => ApiError::NotFound.into_response(),
+        }
+    })
+}
+
+/// The receivers' part of [`route`] (and `/healthz`), as a receiver function's Lambda handler.
+pub fn receiver_handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
+    Box::pin(async move {
+        match req.path.as_str() {
+            "/healthz" => healthz(),
+            p => match receiver_kind(p) {
+                Some(kind) => receiver(app, kind, req).await,
+                None => ApiError::NotFound.into_response(),
+            },
+        }
+    })
+}
+
+fn healthz() -> Response {
+    json(StatusCode::OK, &json!({"ok": true}))
+}
+
+/// The platform a `/callback/{kind}` path is for.
+fn receiver_kind(path: &str) -> Option<crate::domain::ChannelKind> {
+    path.strip_prefix("/callback/").and_then(crate::domain::ChannelKind::parse)
 }
 
 /// A platform's receiver (`/callback/{kind}`), through the one pipeline ([`crate::receive`]).
