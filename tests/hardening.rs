@@ -446,7 +446,7 @@ async fn two_different_wecom_menu_clicks_in_one_second_are_both_handled() {
 
 // ---- 13. every visible character arrives, in as few messages as fit ----
 
-fn message(text: &str, format: herald::domain::Format) -> herald::domain::message::Message {
+fn message(text: &str, format: herald::domain::Format) -> herald::text::message::Message {
     herald_tests::message(text, format, None)
 }
 
@@ -475,12 +475,12 @@ fn a_long_telegram_text_goes_out_in_as_few_messages_as_fit() {
     let html: String = (0..3000).map(|i| format!("<b>item {i}</b> ok\n")).collect();
     let p = pieces(&message(&html, Format::Html));
     assert!(p.iter().all(|x| utf16(x) <= 4096));
-    assert_eq!(herald::domain::message::strip_tags(&p.concat()), herald::domain::message::strip_tags(&html));
+    assert_eq!(herald::text::message::strip_tags(&p.concat()), herald::text::message::strip_tags(&html));
     // Markdown with a code block cut across messages: each piece's tags are balanced.
     let md = format!("**Title**\n```\n{}```\nafter", "code < line\n".repeat(1000));
     let p = pieces(&message(&md, Format::Markdown));
     assert!(p.len() > 1 && p.iter().all(|x| utf16(x) <= 4096 && x.matches("<pre>").count() == x.matches("</pre>").count()));
-    assert_eq!(herald::domain::message::strip_tags(&p.concat()).matches("code < line").count(), 1000);
+    assert_eq!(herald::text::message::strip_tags(&p.concat()).matches("code < line").count(), 1000);
 }
 
 #[test]

@@ -197,8 +197,8 @@ pub async fn seed_chats(app: &App, n: usize) {
 
 /// A rendered-to-be message with only `text`, `format` and `title` set, for the renderers and
 /// splitters' tests.
-pub fn message(text: &str, format: herald::domain::Format, title: Option<String>) -> herald::domain::message::Message {
-    herald::domain::message::Message {
+pub fn message(text: &str, format: herald::domain::Format, title: Option<String>) -> herald::text::message::Message {
+    herald::text::message::Message {
         notification: "n".into(),
         delivery: "d".into(),
         ty: "announcement".into(),

@@ -3,7 +3,6 @@
 
 use crate::app::App;
 use crate::domain::ids::{new_id, random_token};
-use crate::domain::message::Message;
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification, NotifyRequest, Target, Template};
 use crate::domain::settings::Settings;
 use crate::domain::user::UserInput;
@@ -14,6 +13,7 @@ use crate::platforms::{self, SendOutcome};
 use crate::routing::notify;
 use crate::store::StoreError;
 use crate::store::repo::BindError;
+use crate::text::message::Message;
 use futures_util::future::BoxFuture;
 use http::{Method, StatusCode};
 use serde::Deserialize;

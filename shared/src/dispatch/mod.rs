@@ -12,7 +12,6 @@ pub mod pacing;
 
 use crate::app::App;
 use crate::dispatch::pacing::{Pace, Pacer};
-use crate::domain::message::Message;
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification};
 use crate::platforms::{self, ApiCall, SendOutcome};
 use crate::queue::Received;
@@ -20,6 +19,7 @@ use crate::queue::job::Job;
 use crate::routing::notify;
 use crate::store::StoreError;
 use crate::store::repo::Versioned;
+use crate::text::message::Message;
 use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;

@@ -7,7 +7,6 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod kind;
-pub mod message;
 pub mod node;
 pub mod notification;
 pub mod secret;

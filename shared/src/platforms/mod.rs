@@ -21,9 +21,9 @@ pub mod webpush;
 pub mod wecom;
 
 use crate::domain::chat::{Action, BotConf, Inbound};
-use crate::domain::message::Message;
 use crate::domain::{ChannelKind, Invalid, Locale, Valid};
 use crate::http::{Request, Response};
+use crate::text::message::Message;
 use config::{Channel, ChannelSettings};
 use serde_json::Value;
 use std::time::Duration;

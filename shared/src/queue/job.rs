@@ -5,8 +5,15 @@
 use crate::domain::ids::stable_id;
 use crate::domain::notification::Delivery;
 use crate::queue::OutMessage;
-use crate::routing::plan::Resume;
 use serde::{Deserialize, Serialize};
+
+/// Where the `all` fan-out (planned by [`crate::routing::plan`]) goes on from: the channel kind being walked, and the store cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Resume {
+    pub kind: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]

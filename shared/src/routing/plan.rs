@@ -23,16 +23,9 @@ use crate::platforms::config::Channel;
 use crate::store::StoreResult;
 use crate::store::repo::Repo;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-/// Where the `all` fan-out goes on from: the channel kind being walked, and the store cursor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Resume {
-    pub kind: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<String>,
-}
+pub use crate::queue::job::Resume;
 
 #[derive(Debug, Default)]
 pub struct Planned {

@@ -2,4 +2,5 @@
 //! made safe for each platform's markup ([`markup`]).
 
 pub mod markup;
+pub mod message;
 pub mod templates;

@@ -5,8 +5,8 @@ pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Platform, SendOutcome, SharedLimit};
-use crate::domain::message::Message;
 use crate::domain::{ChannelKind, Valid, parse_json};
+use crate::text::message::Message;
 use serde_json::Value;
 
 /// The Discord platform.

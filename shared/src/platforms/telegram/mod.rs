@@ -8,11 +8,11 @@ pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Platform, Registering, Registration, SendOutcome, SharedLimit, transport_error};
-use crate::domain::message::{Message, strip_tags};
 use crate::domain::notification::Format;
 use crate::domain::secret::Secret;
 use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::markup::{escape_html, markdown_to_html, utf16_len};
+use crate::text::message::{Message, strip_tags};
 pub use receive::SECRET_HEADER;
 use serde::Deserialize;
 use serde_json::{Value, json};

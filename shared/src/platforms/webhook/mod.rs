@@ -5,8 +5,8 @@ pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Platform, SendOutcome, by_status, transport_error};
-use crate::domain::message::Message;
 use crate::domain::{ChannelKind, Valid, parse_json};
+use crate::text::message::Message;
 use aws_lc_rs::hmac;
 use serde_json::{Value, json};
 pub use settings::WebhookSettings;

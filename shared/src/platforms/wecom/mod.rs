@@ -10,10 +10,10 @@ pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Memory, Platform, Registering, Registration, SendOutcome, SharedLimit, transport_error};
-use crate::domain::message::Message;
 use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::markup::split;
+use crate::text::message::Message;
 use crate::text::templates::phrase;
 use serde_json::{Value, json};
 pub use settings::WecomSettings;
@@ -166,7 +166,7 @@ pub fn render_bodies(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value>
         v
     };
     let text = match m.format {
-        Format::Html => crate::domain::message::strip_tags(&m.text),
+        Format::Html => crate::text::message::strip_tags(&m.text),
         _ => m.text.clone(),
     };
     let given_title = m.title.clone().filter(|t| !t.is_empty());
