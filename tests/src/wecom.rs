@@ -1,7 +1,8 @@
 //! A local stand-in for the WeCom API: `gettoken` (tokens that expire), `message/send` with its
 //! errcodes (42001 expired token, 40014 invalid token, 45009 too frequent, 60020 untrusted IP,
-//! 81013 no valid recipient, `invaliduser`), WeCom's silent drop beyond 30 messages a minute to
-//! one member, its silent cuts of over-long fields (recorded in `truncated`), and `menu/create`.
+//! 81013 no valid recipient, `invaliduser`) and scripted HTTP 500s, WeCom's silent drop beyond
+//! 30 messages a minute to one member, its silent cuts of over-long fields (recorded in
+//! `truncated`), and `menu/create`.
 //! Bodies are checked as WeCom checks them (`agentid`, recipients, `msgtype` and its fields;
 //! at most 3 menu groups of 5 click buttons).
 
@@ -24,6 +25,9 @@ pub struct State {
     pub tokens_issued: u32,
     pub untrusted_ip: bool,
     pub throttle_once: bool,
+    /// How the next `message/send` calls end, in turn: `true` as usual, `false` an HTTP 500
+    /// (WeCom's gateway failing). Each send that reaches an entry uses it up.
+    pub script: std::collections::VecDeque<bool>,
     pub invalid_users: HashSet<String>,
     sends: HashMap<String, Vec<Instant>>,
     /// Members WeCom silently dropped a message for (over 30 a minute).
@@ -44,6 +48,7 @@ impl Default for State {
             tokens_issued: 0,
             untrusted_ip: false,
             throttle_once: false,
+            script: std::collections::VecDeque::new(),
             invalid_users: HashSet::new(),
             sends: HashMap::new(),
             dropped: Vec::new(),
@@ -93,6 +98,9 @@ fn respond(state: &Mutex<State>, req: &Recorded) -> Reply {
             if st.throttle_once {
                 st.throttle_once = false;
                 return err(45009, "api freq out of limit");
+            }
+            if st.script.pop_front() == Some(false) {
+                return Reply::status(500);
             }
             let mut body = req.json();
             if let Some((code, why)) = bad_message(&body) {

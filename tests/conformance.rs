@@ -1,0 +1,866 @@
+//! The platform conformance suite: one set of cases, run against every platform this version
+//! sends on (as `store_contract.rs` runs one contract against every store). Each platform is a
+//! [`Subject`]: Herald on the embedded store with one channel of that kind, pointed at a local
+//! stand-in for the platform's API that can be told to fail. The cases:
+//!
+//! 1. a request to the receiver that is not the platform's (no or a wrong secret or signature,
+//!    an unknown `source`) is refused with 401 and changes nothing;
+//! 2. the same update delivered twice is acted on once;
+//! 3. a 429 reschedules the delivery after the platform's own wait, without counting a try;
+//! 4. a 5xx is retried;
+//! 5. a permanent error is recorded as failed, with the reason, and not retried;
+//! 6. a long message sent in parts resumes after a partial failure: every part once;
+//! 7. bind, then `/my`, through the bot.
+//!
+//! Receiving cases (1, 2, 7) need a receiver: a subject says whether it has one
+//! ([`Subject::inbox`]), and the case checks that claim against the registry
+//! ([`herald::platforms::platform`]) and that the platform's callback route answers 404, rather
+//! than passing silently.
+
+#![allow(clippy::unwrap_used)]
+
+use herald::app::App;
+use herald::dispatch::Dispatcher;
+use herald::domain::{ChannelKind, DeliveryStatus, Format};
+use herald::http::{Request, Response};
+use herald::platforms::wecom::crypto::Crypto;
+use herald::platforms::{Report, SendOutcome, platform};
+use herald::queue::{Depth, OutMessage, Queue, QueueResult, Received};
+use herald_tests::servers::{Reply, TestServer};
+use herald_tests::telegram::{BOT_TOKEN, FakeTelegram};
+use herald_tests::wecom::{AES_KEY, AGENT, CORP, FakeWecom};
+use herald_tests::{call, drain, memory_queue, test_config};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The channel every subject configures.
+const NAME: &str = "ch";
+/// The user the sending cases address, bound to the subject's recipient.
+const USER: &str = "u1";
+
+// ---- the subjects ----
+
+/// One platform under test: its stand-in, the channel settings that point Herald at it, and the
+/// stand-in's controls and records.
+trait Subject: Sized {
+    const KIND: ChannelKind;
+    /// Whether a long message is sent in several calls on this platform.
+    const SPLITS: bool;
+
+    /// Starts the stand-in.
+    async fn start() -> Self;
+    /// The channel's settings, pointed at the stand-in.
+    fn settings(&self) -> Value;
+    /// A chat on this platform (a user's id there).
+    fn recipient(&self) -> &'static str;
+    /// The receiving side, for a platform that receives.
+    fn inbox(&self) -> Option<&dyn Inbox>;
+
+    /// How the next sends end, in turn: `true` accepted, `false` a 5xx.
+    fn script(&self, steps: &[bool]);
+    /// Makes the next send meet the platform's rate limit; returns the wait Herald must honour.
+    fn rate_limit(&self) -> Duration;
+    /// Makes every send from now on fail for good (bad credentials, a refused request); returns
+    /// what the reason must say, and a credential the reason must not carry.
+    async fn break_for_good(&self, app: &App) -> (&'static str, &'static str);
+
+    /// Every request the stand-in received.
+    fn requests(&self) -> usize;
+    /// Requests that tried to send a message.
+    fn send_attempts(&self) -> usize;
+    /// The texts the platform accepted for `chat`, in order.
+    fn delivered_to(&self, chat: &str) -> Vec<String>;
+}
+
+/// A platform's receiving side, as its webhook would be called. An update is the platform's own
+/// payload (Telegram's JSON, WeCom's decrypted XML), as text.
+trait Inbox {
+    /// A new update: `text` from `from`, in a private chat.
+    fn update(&self, from: &str, text: &str) -> String;
+    /// `update` as the platform would POST it to `/callback/{kind}?source=ch`, authenticated.
+    fn request(&self, update: &str) -> Request;
+    /// `update` in requests that are not shown to be the platform's, each named.
+    fn forged(&self, update: &str) -> Vec<(&'static str, Request)>;
+    /// The text of the passive reply in `response`, if there is one.
+    fn passive_text(&self, response: &Response) -> Option<String>;
+    /// How a user binds with a code here.
+    fn bind_command(&self, code: &str) -> String;
+}
+
+fn post_to(path_and_query: &str, headers: http::HeaderMap, body: String) -> Request {
+    let uri: http::Uri = path_and_query.parse().unwrap();
+    Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from(body))
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+// Telegram, against FakeTelegram (its own limits off: Herald's pacing still applies).
+
+const TG_SECRET: &str = "conformance-webhook-secret-0123456789";
+const TG_WRONG_TOKEN: &str = "654321:ZYXwvu-wrong-token-0123456789abc";
+
+struct Tg(FakeTelegram);
+
+impl Subject for Tg {
+    const KIND: ChannelKind = ChannelKind::Telegram;
+    const SPLITS: bool = true;
+
+    async fn start() -> Self {
+        let fake = FakeTelegram::start().await;
+        fake.with(|s| s.unlimited = true);
+        Tg(fake)
+    }
+
+    fn settings(&self) -> Value {
+        json!({"bot_token": BOT_TOKEN, "api_base": self.0.url(), "webhook_secret": TG_SECRET})
+    }
+
+    fn recipient(&self) -> &'static str {
+        "42"
+    }
+
+    fn inbox(&self) -> Option<&dyn Inbox> {
+        Some(self)
+    }
+
+    fn script(&self, steps: &[bool]) {
+        self.0.with(|s| s.script.entry(self.recipient().into()).or_default().extend(steps.iter().copied()));
+    }
+
+    fn rate_limit(&self) -> Duration {
+        self.0.with(|s| s.throttle.insert(self.recipient().into(), 7));
+        Duration::from_secs(7)
+    }
+
+    async fn break_for_good(&self, app: &App) -> (&'static str, &'static str) {
+        // The operator saves a token Telegram does not know (it answers 401 Unauthorized).
+        let mut settings = self.settings();
+        settings["bot_token"] = json!(TG_WRONG_TOKEN);
+        put_channel(app, Self::KIND, settings).await;
+        ("Telegram 401: Unauthorized (check the channel's bot_token)", TG_WRONG_TOKEN)
+    }
+
+    fn requests(&self) -> usize {
+        self.0.server.received().len()
+    }
+
+    fn send_attempts(&self) -> usize {
+        self.0.server.received().iter().filter(|r| r.path.ends_with("/sendMessage") || r.path.ends_with("/sendPhoto")).count()
+    }
+
+    fn delivered_to(&self, chat: &str) -> Vec<String> {
+        self.0.delivered().iter().filter(|m| m["chat_id"] == chat).map(|m| m["text"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+}
+
+impl Inbox for Tg {
+    fn update(&self, from: &str, text: &str) -> String {
+        let id = next_id();
+        let from: i64 = from.parse().unwrap();
+        json!({"update_id": id, "message": {"message_id": id, "from": {"id": from, "is_bot": false, "first_name": "Ada", "language_code": "en"}, "chat": {"id": from, "type": "private"}, "date": 1, "text": text}})
+            .to_string()
+    }
+
+    fn request(&self, update: &str) -> Request {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(herald::platforms::telegram::SECRET_HEADER, TG_SECRET.parse().unwrap());
+        post_to(&format!("/callback/telegram?source={NAME}"), headers, update.to_owned())
+    }
+
+    fn forged(&self, update: &str) -> Vec<(&'static str, Request)> {
+        let with = |secret: Option<&str>| {
+            let mut req = self.request(update);
+            req.headers.remove(herald::platforms::telegram::SECRET_HEADER);
+            if let Some(s) = secret {
+                req.headers.insert(herald::platforms::telegram::SECRET_HEADER, s.parse().unwrap());
+            }
+            req
+        };
+        vec![
+            ("no secret token", with(None)),
+            ("an empty secret token", with(Some(""))),
+            ("a wrong secret token", with(Some("conformance-webhook-secret-0123456788"))),
+            ("the bot token as the secret", with(Some("ABC-DEF1234ghIkl-zyx57W2v1u123ew11"))),
+        ]
+    }
+
+    fn passive_text(&self, response: &Response) -> Option<String> {
+        if response.status() != 200 {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(response.body()).ok()?;
+        v["text"].as_str().map(str::to_owned)
+    }
+
+    fn bind_command(&self, code: &str) -> String {
+        // What the bot's deep link (t.me/bot?start=CODE) sends.
+        format!("/start {code}")
+    }
+}
+
+// WeCom, against FakeWecom, with encrypted callbacks (the official sample's token and key).
+
+const WC_TOKEN: &str = herald_tests::wecom::TOKEN;
+const WC_WRONG_SECRET: &str = "wecom-app-secret-that-is-wrong";
+
+struct Wc(FakeWecom);
+
+impl Wc {
+    fn crypto(token: &str) -> Crypto {
+        Crypto::new(token, AES_KEY, CORP).unwrap()
+    }
+
+    /// `inner` encrypted and signed under `token` at `ts`, as WeCom POSTs a callback.
+    fn callback(inner: &str, token: &str, ts: i64, nonce: &str) -> Request {
+        let c = Self::crypto(token);
+        let enc = c.encrypt_with(inner, herald::domain::ids::random_bytes::<16>()).unwrap();
+        let sig = c.signature(&ts.to_string(), nonce, &enc);
+        let body = format!(
+            "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt><AgentID><![CDATA[{AGENT}]]></AgentID></xml>"
+        );
+        post_to(&format!("/callback/wecom?source={NAME}&msg_signature={sig}&timestamp={ts}&nonce={nonce}"), http::HeaderMap::new(), body)
+    }
+
+    fn now() -> i64 {
+        jiff::Timestamp::now().as_second()
+    }
+}
+
+impl Subject for Wc {
+    const KIND: ChannelKind = ChannelKind::Wecom;
+    const SPLITS: bool = true;
+
+    async fn start() -> Self {
+        Wc(FakeWecom::start().await)
+    }
+
+    fn settings(&self) -> Value {
+        json!({"corp_id": CORP, "agent_id": AGENT, "secret": herald_tests::wecom::SECRET, "token": WC_TOKEN, "encoding_aes_key": AES_KEY, "api_base": self.0.server.url})
+    }
+
+    fn recipient(&self) -> &'static str {
+        "zhangsan"
+    }
+
+    fn inbox(&self) -> Option<&dyn Inbox> {
+        Some(self)
+    }
+
+    fn script(&self, steps: &[bool]) {
+        self.0.with(|s| s.script.extend(steps.iter().copied()));
+    }
+
+    fn rate_limit(&self) -> Duration {
+        // WeCom's 45009 names no wait: Herald waits a minute.
+        self.0.with(|s| s.throttle_once = true);
+        Duration::from_secs(60)
+    }
+
+    async fn break_for_good(&self, app: &App) -> (&'static str, &'static str) {
+        // The operator saves a secret WeCom does not take (gettoken answers 40001).
+        let mut settings = self.settings();
+        settings["secret"] = json!(WC_WRONG_SECRET);
+        put_channel(app, Self::KIND, settings).await;
+        ("WeCom 40001: invalid credential", WC_WRONG_SECRET)
+    }
+
+    fn requests(&self) -> usize {
+        self.0.server.received().len()
+    }
+
+    fn send_attempts(&self) -> usize {
+        self.0.calls("/cgi-bin/message/send")
+    }
+
+    fn delivered_to(&self, chat: &str) -> Vec<String> {
+        self.0.delivered().iter().filter(|m| m["touser"] == chat).map(|m| m["text"]["content"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+}
+
+impl Inbox for Wc {
+    fn update(&self, from: &str, text: &str) -> String {
+        let (id, ts) = (next_id(), Self::now());
+        format!(
+            "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content><MsgId>{id}</MsgId><AgentID>{AGENT}</AgentID></xml>"
+        )
+    }
+
+    fn request(&self, update: &str) -> Request {
+        Self::callback(update, WC_TOKEN, Self::now(), "conformance")
+    }
+
+    fn forged(&self, update: &str) -> Vec<(&'static str, Request)> {
+        let mut unsigned = self.request(update);
+        unsigned.query.retain(|(k, _)| k != "msg_signature");
+        let mut wrong = self.request(update);
+        for (k, v) in &mut wrong.query {
+            if k == "msg_signature" {
+                *v = "0".repeat(40);
+            }
+        }
+        vec![
+            ("no signature", unsigned),
+            ("a wrong signature", wrong),
+            ("a signature under another token", Self::callback(update, "AnotherToken", Self::now(), "conformance")),
+            ("a signed request ten minutes old (outside the replay window)", Self::callback(update, WC_TOKEN, Self::now() - 600, "conformance")),
+        ]
+    }
+
+    fn passive_text(&self, response: &Response) -> Option<String> {
+        if response.status() != 200 {
+            return None;
+        }
+        let body = std::str::from_utf8(response.body()).ok().filter(|b| !b.is_empty())?;
+        let outer = herald::platforms::wecom::receive::xml_fields(body).expect("a passive reply is WeCom's XML");
+        let c = Self::crypto(WC_TOKEN);
+        c.verify(&outer["MsgSignature"], &outer["TimeStamp"], &outer["Nonce"], &outer["Encrypt"]).expect("the passive reply is signed");
+        let inner = herald::platforms::wecom::receive::xml_fields(&c.decrypt(&outer["Encrypt"]).unwrap())?;
+        inner.get("Content").cloned()
+    }
+
+    fn bind_command(&self, code: &str) -> String {
+        format!("/bind {code}")
+    }
+}
+
+// The generic webhook, against a TestServer that answers as scripted. It sends only.
+
+#[derive(Default)]
+struct HookState {
+    script: VecDeque<Reply>,
+    broken: bool,
+    accepted: Vec<Value>,
+}
+
+struct Hook {
+    server: TestServer,
+    state: Arc<Mutex<HookState>>,
+}
+
+impl Hook {
+    fn with<T>(&self, f: impl FnOnce(&mut HookState) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+}
+
+impl Subject for Hook {
+    const KIND: ChannelKind = ChannelKind::Webhook;
+    /// A webhook gets the whole message in one document.
+    const SPLITS: bool = false;
+
+    async fn start() -> Self {
+        let state: Arc<Mutex<HookState>> = Arc::default();
+        let s = state.clone();
+        let server = TestServer::start(move |req| {
+            let mut st = s.lock().unwrap();
+            if st.broken {
+                return Reply::status(400);
+            }
+            let reply = st.script.pop_front().unwrap_or_else(|| Reply::ok("{}"));
+            if (200..300).contains(&reply.status) {
+                st.accepted.push(req.json());
+            }
+            reply
+        })
+        .await;
+        Hook { server, state }
+    }
+
+    fn settings(&self) -> Value {
+        json!({"url": self.server.url, "secret": "conformance-signing-secret"})
+    }
+
+    fn recipient(&self) -> &'static str {
+        "hook-user-1"
+    }
+
+    fn inbox(&self) -> Option<&dyn Inbox> {
+        None
+    }
+
+    fn script(&self, steps: &[bool]) {
+        self.with(|s| s.script.extend(steps.iter().map(|ok| if *ok { Reply::ok("{}") } else { Reply::status(503) })));
+    }
+
+    fn rate_limit(&self) -> Duration {
+        self.with(|s| s.script.push_back(Reply::status(429).header("retry-after", "7")));
+        Duration::from_secs(7)
+    }
+
+    async fn break_for_good(&self, _app: &App) -> (&'static str, &'static str) {
+        // The endpoint refuses the request: 400.
+        self.with(|s| s.broken = true);
+        ("HTTP 400", "conformance-signing-secret")
+    }
+
+    fn requests(&self) -> usize {
+        self.server.received().len()
+    }
+
+    fn send_attempts(&self) -> usize {
+        self.requests()
+    }
+
+    fn delivered_to(&self, chat: &str) -> Vec<String> {
+        self.with(|s| s.accepted.iter().filter(|d| d["recipient"] == chat).map(|d| d["text"].as_str().unwrap_or_default().to_owned()).collect())
+    }
+}
+
+// ---- the stand: Herald with one channel on the subject ----
+
+/// The in-process queue, recording the visibility the dispatcher gives each message it hands
+/// back (how long it is rescheduled for), so no case has to wait that long to see it.
+struct RecordingQueue {
+    inner: herald::queue::memory::MemoryQueue,
+    visibility: Mutex<Vec<(String, u32)>>,
+}
+
+impl RecordingQueue {
+    fn visibility_of(&self, receipt: &str) -> Vec<u32> {
+        self.visibility.lock().unwrap().iter().filter(|(r, _)| r == receipt).map(|(_, s)| *s).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for RecordingQueue {
+    async fn send(&self, m: Vec<OutMessage>) -> QueueResult<()> {
+        self.inner.send(m).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> QueueResult<Vec<Received>> {
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, r: &str) -> QueueResult<()> {
+        self.inner.delete(r).await
+    }
+    async fn set_visibility(&self, r: &str, secs: u32) -> QueueResult<()> {
+        self.visibility.lock().unwrap().push((r.to_owned(), secs));
+        self.inner.set_visibility(r, secs).await
+    }
+    async fn dead_letter(&self, m: &Received) -> QueueResult<()> {
+        self.inner.dead_letter(m).await
+    }
+    async fn dead_letters(&self, max: usize) -> QueueResult<Vec<Received>> {
+        self.inner.dead_letters(max).await
+    }
+    async fn delete_dead(&self, r: &str) -> QueueResult<()> {
+        self.inner.delete_dead(r).await
+    }
+    async fn depth(&self) -> QueueResult<Depth> {
+        self.inner.depth().await
+    }
+}
+
+struct Stand<S> {
+    _dir: tempfile::TempDir,
+    app: App,
+    queue: Arc<RecordingQueue>,
+    dispatcher: Dispatcher,
+    s: S,
+}
+
+async fn put_channel(app: &App, kind: ChannelKind, settings: Value) -> Value {
+    let (status, body) = call(app, "PUT", &format!("/api/v1/channels/{NAME}"), Some(json!({"kind": kind.as_str(), "settings": settings}))).await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    body
+}
+
+/// Herald on a fresh embedded store with the channel `ch` on a fresh stand-in for `S`.
+async fn stand<S: Subject>() -> Stand<S> {
+    let dir = tempfile::tempdir().unwrap();
+    let table = herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap();
+    let mut config = test_config();
+    config.public_url = Some("https://herald.test".into());
+    let queue = Arc::new(RecordingQueue { inner: memory_queue(180, config.max_receives), visibility: Mutex::default() });
+    let app = App::new(Arc::new(table), queue.clone(), Arc::new(herald::domain::clock::SystemClock), config).unwrap();
+    let s = S::start().await;
+    let body = put_channel(&app, S::KIND, s.settings()).await;
+    if herald::platforms::registers(S::KIND) {
+        assert_eq!(body["registration"]["ok"], true, "{body}");
+    }
+    Stand { _dir: dir, app, queue, dispatcher: Dispatcher::default(), s }
+}
+
+impl<S: Subject> Stand<S> {
+    async fn user(&self, id: &str, body: Value) {
+        let (status, v) = call(&self.app, "PUT", &format!("/api/v1/users/{id}"), Some(body)).await;
+        assert!(status == 200 || status == 201, "{status} {v}");
+    }
+
+    /// [`USER`], bound to the subject's recipient.
+    async fn bound_user(&self) {
+        self.user(USER, json!({"name": "Ada", "ids": {S::KIND.as_str(): self.s.recipient()}})).await;
+    }
+
+    async fn notify(&self, text: &str) -> String {
+        let body = json!({"type": "account", "text": text, "to": {"user": USER}});
+        let (status, v) = call(&self.app, "POST", "/api/v1/notify", Some(body)).await;
+        assert_eq!(status, 202, "{v}");
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn delivery(&self, notification: &str) -> herald::domain::Delivery {
+        let items = self.app.repo.deliveries(notification, None, 10).await.unwrap().items;
+        assert_eq!(items.len(), 1, "{items:?}");
+        items.into_iter().next().unwrap()
+    }
+
+    /// One receive and one dispatcher pass, as the SQS trigger would run it: the messages
+    /// received, and those handed back.
+    async fn one_pass(&self) -> (Vec<Received>, Vec<String>) {
+        let batch = self.app.queue.receive(10, Duration::from_millis(500)).await.unwrap();
+        let failed = self.dispatcher.process(&self.app, batch.clone()).await;
+        for m in batch.iter().filter(|m| !failed.contains(&m.id)) {
+            self.app.queue.delete(&m.receipt).await.unwrap();
+        }
+        (batch, failed)
+    }
+
+    /// Sends `text` to the recipient now, through the platform face, resuming after `parts_done`.
+    async fn send_now(&self, text: &str, parts_done: u32) -> Report {
+        let channel = self.app.repo.channel(NAME).await.unwrap().unwrap();
+        let message = herald_tests::message(text, Format::Text, None);
+        herald::platforms::send(&self.app.platform_context(), &channel, self.s.recipient(), &message, parts_done).await
+    }
+
+    /// How many calls the platform renders `text` into.
+    async fn parts_of(&self, text: &str) -> usize {
+        let channel = self.app.repo.channel(NAME).await.unwrap().unwrap();
+        platform(S::KIND).render(&channel, self.s.recipient(), &herald_tests::message(text, Format::Text, None)).len()
+    }
+
+    /// The subject's receiving side; for a subject without one, checks that the platform indeed
+    /// does not receive (its callback route answers 404) and says the case does not apply.
+    async fn inbox(&self, case: &str) -> Option<&dyn Inbox> {
+        let receives = platform(S::KIND).receiver().is_some();
+        assert_eq!(self.s.inbox().is_some(), receives, "{}: the subject and the registry disagree on whether it receives", S::KIND);
+        if receives {
+            return self.s.inbox();
+        }
+        let uri = format!("/callback/{}?source={NAME}", S::KIND);
+        let resp = herald::edge::router::route(&self.app, post_to(&uri, http::HeaderMap::new(), "{}".into())).await;
+        assert_eq!(resp.status(), 404, "{} does not receive, yet {uri} did not answer 404", S::KIND);
+        eprintln!("does not apply: {} does not receive ({case})", S::KIND);
+        None
+    }
+
+    /// Posts `req` to the receiver; the status and every text the bot answered to `chat`, the
+    /// passive reply and the queued calls (worked off the queue) alike.
+    async fn post(&self, inbox: &dyn Inbox, req: Request, chat: &str) -> (u16, Vec<String>) {
+        let before = self.s.delivered_to(chat).len();
+        let resp = herald::edge::router::route(&self.app, req).await;
+        let mut replies: Vec<String> = inbox.passive_text(&resp).into_iter().collect();
+        drain(&self.app, &self.dispatcher).await;
+        replies.extend(self.s.delivered_to(chat).into_iter().skip(before));
+        (resp.status().as_u16(), replies)
+    }
+
+    async fn bind_code(&self, user: &str) -> String {
+        let (status, v) = call(&self.app, "POST", &format!("/api/v1/users/{user}/bind-code"), None).await;
+        assert_eq!(status, 201, "{v}");
+        v["code"].as_str().unwrap().to_owned()
+    }
+
+    async fn bound(&self, chat: &str) -> Option<String> {
+        self.app.repo.user_by_chat(S::KIND, chat).await.unwrap().map(|u| u.value.id)
+    }
+
+    async fn depth(&self) -> Depth {
+        self.app.queue.depth().await.unwrap()
+    }
+}
+
+/// A text long enough to be split on every platform that splits (14 700 characters in lines).
+fn long_text() -> String {
+    (0..300).map(|i| format!("line {i:03} {}\n", "x".repeat(40))).collect()
+}
+
+// ---- the cases ----
+
+/// Case 1: A request that is not shown to be the platform's is refused with 401 before anything is
+/// read: nobody is bound, the bind code is not spent, the update is not marked seen, nothing is
+/// queued and no call reaches the platform. The same update, authenticated, then works.
+async fn refuses_unauthenticated_requests_and_changes_nothing<S: Subject>() {
+    let st = stand::<S>().await;
+    let Some(inbox) = st.inbox("unauthenticated requests").await else { return };
+    st.user(USER, json!({"name": "Ada"})).await;
+    let code = st.bind_code(USER).await;
+    let chat = st.s.recipient();
+    let update = inbox.update(chat, &inbox.bind_command(&code));
+    let requests = st.s.requests();
+
+    let mut unknown = inbox.request(&update);
+    unknown.query.retain(|(k, _)| k != "source");
+    unknown.query.push(("source".into(), "nope".into()));
+    // (Without `source` the only channel of the kind is meant, and verified as usual: the
+    // platform's forgeries above cover it.)
+    let mut forged = inbox.forged(&update);
+    forged.push(("an unknown source", unknown));
+    for (what, req) in forged {
+        let resp = herald::edge::router::route(&st.app, req).await;
+        assert_eq!(resp.status(), 401, "{}: {what}", S::KIND);
+        assert_eq!(inbox.passive_text(&resp), None, "{}: {what}", S::KIND);
+    }
+
+    assert_eq!(st.bound(chat).await, None, "nobody was bound");
+    assert_eq!(st.depth().await, Depth::default(), "nothing was queued");
+    assert_eq!(st.s.requests(), requests, "no call reached the platform");
+    // The update was not marked seen and the code not spent: authenticated, it binds.
+    let (status, replies) = st.post(inbox, inbox.request(&update), chat).await;
+    assert_eq!(status, 200);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(replies[0].contains("Ada"), "{replies:?}");
+    assert_eq!(st.bound(chat).await.as_deref(), Some(USER));
+}
+
+/// Case 2: The platform delivers the same update twice (a retry): it is acted on once — one reply,
+/// one check-in counted — and the retry is acknowledged with 200 so the platform stops.
+async fn acts_on_a_repeated_update_once<S: Subject>() {
+    let st = stand::<S>().await;
+    let Some(inbox) = st.inbox("repeated updates").await else { return };
+    st.bound_user().await;
+    let chat = st.s.recipient();
+    let req = inbox.request(&inbox.update(chat, "/checkin"));
+
+    let (status, first) = st.post(inbox, req.clone(), chat).await;
+    assert_eq!(status, 200);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].starts_with("Checked in: +"), "{first:?}");
+    let (status, again) = st.post(inbox, req, chat).await;
+    assert_eq!(status, 200, "a retry is acknowledged");
+    assert_eq!(again, Vec::<String>::new(), "and not answered again");
+
+    let day = st.app.repo.local_day(st.app.now()).to_string();
+    assert_eq!(st.app.repo.stats(&day).await.unwrap().get("checkins"), Some(&1));
+    assert_eq!(st.depth().await, Depth::default());
+}
+
+/// Case 3: The platform's 429 (with its wait) is read as RateLimited with that wait; the dispatcher
+/// hands the message back for exactly that long, without sleeping on it, puts the delivery back to
+/// `queued` without counting the try, and sends it once the wait is over.
+async fn reschedules_a_429_after_the_platforms_wait<S: Subject>() {
+    let st = stand::<S>().await;
+    st.bound_user().await;
+
+    let wait = st.s.rate_limit();
+    let report = st.send_now("throttled", 0).await;
+    assert!(matches!(&report.outcome, SendOutcome::RateLimited { retry_after, .. } if *retry_after == wait), "{}: {report:?}", S::KIND);
+    assert_eq!(report.parts_done, 0);
+
+    let wait = st.s.rate_limit();
+    let before = st.s.send_attempts();
+    let id = st.notify("throttled").await;
+    let (batch, failed) = st.one_pass().await;
+    assert_eq!(batch.len(), 1);
+    assert_eq!(failed, [batch[0].id.clone()], "handed back, not acknowledged");
+    assert_eq!(st.queue.visibility_of(&batch[0].receipt), [wait.as_secs() as u32], "rescheduled for the platform's wait");
+    assert_eq!(st.s.send_attempts(), before + 1, "tried once, not slept on and tried again");
+    let d = st.delivery(&id).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Queued, 0), "{d:?}");
+    assert!(d.reason.as_deref().unwrap_or_default().starts_with("rate limited"), "{d:?}");
+    assert!(st.s.delivered_to(st.s.recipient()).is_empty());
+    assert!(st.app.queue.receive(10, Duration::ZERO).await.unwrap().is_empty(), "hidden for the wait");
+
+    // The wait is over (made so, not waited for); another dispatcher instance (this one keeps
+    // the chat paused for the wait) sends it, once, on its first counted attempt.
+    st.app.queue.set_visibility(&batch[0].receipt, 0).await.unwrap();
+    drain(&st.app, &Dispatcher::default()).await;
+    let d = st.delivery(&id).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Sent, 1), "{d:?}");
+    assert_eq!(st.s.delivered_to(st.s.recipient()), ["throttled"]);
+}
+
+/// Case 4: A 5xx is Transient: the delivery is tried again later (counted), and then sent once.
+async fn retries_a_5xx<S: Subject>() {
+    let st = stand::<S>().await;
+    st.bound_user().await;
+
+    st.s.script(&[false]);
+    let report = st.send_now("flaky", 0).await;
+    assert!(matches!(&report.outcome, SendOutcome::Transient { reason } if reason.contains("50")), "{}: {report:?}", S::KIND);
+    assert_eq!(report.parts_done, 0);
+
+    st.s.script(&[false]);
+    let id = st.notify("flaky").await;
+    let (batch, failed) = st.one_pass().await;
+    assert_eq!(failed, [batch[0].id.clone()], "handed back to be retried");
+    let d = st.delivery(&id).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Queued, 1), "{d:?}");
+    assert!(d.reason.as_deref().unwrap_or_default().contains("50"), "{d:?}");
+    drain(&st.app, &st.dispatcher).await;
+    let d = st.delivery(&id).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Sent, 2), "{d:?}");
+    assert_eq!(st.s.delivered_to(st.s.recipient()), ["flaky"]);
+    assert_eq!(st.depth().await.dead, 0);
+}
+
+/// Case 5: A permanent error (bad credentials, a refused request) fails the delivery at once with
+/// the platform's reason — never a credential — and it is not tried again.
+async fn records_a_permanent_error_and_does_not_retry<S: Subject>() {
+    let st = stand::<S>().await;
+    st.bound_user().await;
+    let (reason, credential) = st.s.break_for_good(&st.app).await;
+
+    let report = st.send_now("refused", 0).await;
+    assert!(matches!(&report.outcome, SendOutcome::Permanent { reason: r, .. } if r.contains(reason)), "{}: {report:?}", S::KIND);
+
+    let id = st.notify("refused").await;
+    drain(&st.app, &st.dispatcher).await;
+    let d = st.delivery(&id).await;
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Failed, 1), "{d:?}");
+    let recorded = d.reason.unwrap_or_default();
+    assert!(recorded.contains(reason), "{recorded}");
+    assert!(!recorded.contains(credential), "{recorded}");
+    assert_eq!(st.depth().await, Depth { waiting: 0, in_flight: 0, dead: 1 }, "dead-lettered, not retried");
+    let requests = st.s.requests();
+    drain(&st.app, &st.dispatcher).await;
+    assert_eq!(st.s.requests(), requests);
+    assert!(st.s.delivered_to(st.s.recipient()).is_empty());
+}
+
+/// Case 6: A long message goes in parts. When a part fails, the send reports the parts done; the
+/// next attempt, given them, sends only the rest: every part arrives once, in order, and the parts
+/// together are the whole text. The dispatcher keeps `parts_done` on the delivery.
+async fn resumes_a_long_message_after_the_parts_sent<S: Subject>() {
+    let st = stand::<S>().await;
+    st.bound_user().await;
+    let chat = st.s.recipient();
+    let text = long_text();
+    let n = st.parts_of(&text).await;
+    assert_eq!(n > 1, S::SPLITS, "{}: {n} parts", S::KIND);
+    if n == 1 {
+        // One part: a failed send has done none, and resuming after it sends nothing.
+        st.s.script(&[false]);
+        let first = st.send_now(&text, 0).await;
+        assert!(matches!(first.outcome, SendOutcome::Transient { .. }), "{first:?}");
+        assert_eq!(first.parts_done, 0);
+        let second = st.send_now(&text, first.parts_done).await;
+        assert_eq!((second.outcome, second.parts_done), (SendOutcome::Sent, 1));
+        let attempts = st.s.send_attempts();
+        let after_all = st.send_now(&text, 1).await;
+        assert_eq!((after_all.outcome, after_all.parts_done), (SendOutcome::Sent, 1));
+        assert_eq!(st.s.send_attempts(), attempts, "nothing left to send");
+        assert_eq!(st.s.delivered_to(chat), [text]);
+        eprintln!("{} sends a message in one part: parts_done holds trivially", S::KIND);
+        return;
+    }
+
+    // Through the platform face: the second part fails once.
+    st.s.script(&[true, false]);
+    let attempts = st.s.send_attempts();
+    let first = st.send_now(&text, 0).await;
+    assert!(matches!(first.outcome, SendOutcome::Transient { .. }), "{first:?}");
+    assert_eq!(first.parts_done, 1);
+    let second = st.send_now(&text, first.parts_done).await;
+    assert_eq!((second.outcome, second.parts_done), (SendOutcome::Sent, n as u32));
+    let parts = st.s.delivered_to(chat);
+    assert_eq!(parts.len(), n, "every part once");
+    assert_eq!(parts.concat(), text);
+    assert_eq!(st.s.send_attempts() - attempts, n + 1, "every part once, plus the one failed try");
+
+    // Through the dispatcher: the first attempt sends one part, then the next fails.
+    st.s.script(&[true, false]);
+    let (attempts, before) = (st.s.send_attempts(), st.s.delivered_to(chat).len());
+    let id = st.notify(&text).await;
+    st.one_pass().await;
+    let d = st.delivery(&id).await;
+    assert_eq!((d.status, d.attempts, d.parts_done), (DeliveryStatus::Queued, 1, 1), "{d:?}");
+    drain(&st.app, &st.dispatcher).await;
+    let d = st.delivery(&id).await;
+    assert_eq!((d.status, d.attempts, d.parts_done), (DeliveryStatus::Sent, 2, n as u32), "{d:?}");
+    let parts: Vec<String> = st.s.delivered_to(chat).into_iter().skip(before).collect();
+    assert_eq!(parts.len(), n, "every part once");
+    assert_eq!(parts.concat(), text);
+    assert_eq!(st.s.send_attempts() - attempts, n + 1);
+}
+
+/// Case 7: A user made through the API binds with a code through the bot, and `/my` then names
+/// them.
+async fn binds_with_a_code_then_shows_the_account<S: Subject>() {
+    let st = stand::<S>().await;
+    let Some(inbox) = st.inbox("bind and /my").await else { return };
+    st.user(USER, json!({"name": "Ada Lovelace", "plan": "pro"})).await;
+    let code = st.bind_code(USER).await;
+    let chat = st.s.recipient();
+
+    let (status, replies) = st.post(inbox, inbox.request(&inbox.update(chat, &inbox.bind_command(&code))), chat).await;
+    assert_eq!(status, 200);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(replies[0].contains("Bound to Ada Lovelace"), "{replies:?}");
+    assert_eq!(st.bound(chat).await.as_deref(), Some(USER));
+
+    let (status, replies) = st.post(inbox, inbox.request(&inbox.update(chat, "/my")), chat).await;
+    assert_eq!(status, 200);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let my = &replies[0];
+    assert!(my.starts_with("Ada Lovelace\n") && my.contains("Plan: pro"), "{my}");
+
+    // The code was spent: the same code from another account binds nobody else.
+    let other = st.s.recipient().to_owned() + "0";
+    let (_, replies) = st.post(inbox, inbox.request(&inbox.update(&other, &inbox.bind_command(&code))), &other).await;
+    assert!(replies.iter().all(|r| !r.contains("Bound to")), "{replies:?}");
+    assert_eq!(st.bound(&other).await, None);
+}
+
+// ---- every case against every platform ----
+
+macro_rules! conformance {
+    ($($platform:ident => $subject:ty),* $(,)?) => {$(
+        mod $platform {
+            use super::*;
+
+            #[tokio::test]
+            async fn refuses_unauthenticated_requests_and_changes_nothing() {
+                super::refuses_unauthenticated_requests_and_changes_nothing::<$subject>().await
+            }
+
+            #[tokio::test]
+            async fn acts_on_a_repeated_update_once() {
+                super::acts_on_a_repeated_update_once::<$subject>().await
+            }
+
+            #[tokio::test]
+            async fn reschedules_a_429_after_the_platforms_wait() {
+                super::reschedules_a_429_after_the_platforms_wait::<$subject>().await
+            }
+
+            #[tokio::test]
+            async fn retries_a_5xx() {
+                super::retries_a_5xx::<$subject>().await
+            }
+
+            #[tokio::test]
+            async fn records_a_permanent_error_and_does_not_retry() {
+                super::records_a_permanent_error_and_does_not_retry::<$subject>().await
+            }
+
+            #[tokio::test]
+            async fn resumes_a_long_message_after_the_parts_sent() {
+                super::resumes_a_long_message_after_the_parts_sent::<$subject>().await
+            }
+
+            #[tokio::test]
+            async fn binds_with_a_code_then_shows_the_account() {
+                super::binds_with_a_code_then_shows_the_account::<$subject>().await
+            }
+        }
+    )*};
+}
+
+conformance!(telegram => Tg, wecom => Wc, webhook => Hook);
+
+/// Every platform this version sends on has a subject here: implementing one more (Slack,
+/// Discord...) fails this until the suite runs against it too.
+#[test]
+fn every_platform_that_sends_is_a_subject() {
+    let subjects = [Tg::KIND, Wc::KIND, Hook::KIND];
+    for kind in ChannelKind::ALL {
+        assert_eq!(herald::platforms::sends(kind), subjects.contains(&kind), "{kind}: add a subject to the conformance suite");
+    }
+}
