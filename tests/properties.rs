@@ -14,7 +14,7 @@ use herald::domain::{ChannelKind, Format};
 use herald::http::Answer;
 use herald::platforms::chat::ChatId;
 use herald::platforms::wecom::crypto::Crypto;
-use herald::text::markup::{escape_html, markdown_to_html, split, utf16_len};
+use herald::text::markup::{Flavor, escape_html, markdown_to_html, render_markdown, split, utf16_len};
 use herald_tests::wecom::{AES_KEY, CORP, TOKEN as WTOKEN};
 use herald_tests::{embedded_app, message};
 use proptest::prelude::*;
@@ -86,6 +86,42 @@ fn visible(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
+/// The letters and digits of `s`, in order, without the test link's URL (which moves from the
+/// text into a tag).
+fn words(s: &str) -> String {
+    s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().replace("httpsetest", "")
+}
+
+/// Whether `sub`'s characters all appear in `s`, in the same order.
+fn in_order(sub: &str, s: &str) -> bool {
+    let mut rest = s.chars();
+    sub.chars().all(|c| rest.any(|x| x == c))
+}
+
+/// Markdown source less what CommonMark itself does not show, generously (a line-level reading,
+/// not a parser): the rest of a line after three backticks or tildes (a fence's info string),
+/// entity references (`&amp;` shows as `&`), link destinations and titles (from `](` to the end
+/// of the line) and link reference definitions (lines with `]:`).
+fn commonmark_shows(md: &str) -> String {
+    let mut out = String::new();
+    for line in md.split('\n') {
+        if line.contains("]:") {
+            continue;
+        }
+        let line = ["```", "~~~"].iter().filter_map(|f| line.find(f)).min().map_or(line, |i| &line[..i]);
+        let line = line.find("](").map_or(line, |i| &line[..i]);
+        let mut rest = line;
+        while let Some(i) = rest.find('&') {
+            out.push_str(&rest[..i]);
+            let name = rest[i + 1..].find(';').filter(|&e| e > 0 && rest[i + 1..i + 1 + e].chars().all(|c| c.is_ascii_alphanumeric() || c == '#'));
+            rest = &rest[i + 1 + name.map_or(0, |e| e + 1)..];
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out
+}
+
 fn balanced(html: &str) -> bool {
     ["b", "i", "code", "pre", "a"].iter().all(|t| {
         let open = html.matches(&format!("<{t}>")).count() + html.matches(&format!("<{t} ")).count();
@@ -118,20 +154,17 @@ proptest! {
     fn markdown_renders_balanced_tags_and_never_loses_plain_words(t in text()) {
         let html = markdown_to_html(&t);
         prop_assert!(balanced(&html), "{}", html);
-        // Words (letters and digits) all survive rendering, in order; only a link's URL moves
-        // from the text into the tag.
-        let words = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().replace("httpsetest", "");
-        // A fence's info string (its language) is not shown, as in CommonMark.
-        let mut in_fence = false;
-        let shown_source: Vec<&str> = t
-            .split('\n')
-            .filter(|line| {
-                let fence = herald::text::markup::is_fence(line, in_fence);
-                in_fence ^= fence;
-                !fence
-            })
-            .collect();
-        prop_assert_eq!(words(&shown(&html)), words(&shown_source.join("\n")));
+        // Words (letters and digits) survive rendering in order: all that CommonMark shows of
+        // the source is there, and nothing that was not in the source.
+        let rendered = words(&shown(&html));
+        prop_assert!(in_order(&words(&commonmark_shows(&t)), &rendered), "lost words: {:?} -> {:?}", t, html);
+        prop_assert!(in_order(&rendered, &words(&t)), "added words: {:?} -> {:?}", t, html);
+        // The other flavors write the same document; plain text keeps the words within the same bounds.
+        for flavor in [Flavor::SlackMrkdwn, Flavor::Markdown, Flavor::WecomMarkdown] {
+            prop_assert!(!render_markdown(&t, flavor).is_empty() || rendered.is_empty());
+        }
+        let plain = words(&render_markdown(&t, Flavor::Plain));
+        prop_assert!(in_order(&words(&commonmark_shows(&t)), &plain) && in_order(&plain, &words(&t)), "plain: {:?}", t);
     }
 
     #[test]
@@ -165,8 +198,6 @@ proptest! {
             prop_assert!(balanced(p), "{}", p);
         }
         // Together they show every word the one rendering would.
-        // (A link cut across two pieces shows its URL as text: more, never less.)
-        let words = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().replace("httpsetest", "");
         prop_assert_eq!(words(&shown(&pieces.concat())), words(&shown(&markdown_to_html(&t))));
     }
 

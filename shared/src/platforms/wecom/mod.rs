@@ -12,7 +12,7 @@ use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Memory, Platform, Registering, Registration, SendOutcome, SharedLimit, transport_error};
 use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Valid, parse_json};
-use crate::text::markup::split;
+use crate::text::markup::{Flavor, escape_for, render_markdown, split};
 use crate::text::message::Message;
 use crate::text::templates::phrase;
 use serde_json::{Value, json};
@@ -165,9 +165,12 @@ pub fn render_bodies(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value>
         v[msgtype] = content;
         v
     };
+    // Cards and articles show plain text; a Markdown message is written in WeCom's own
+    // Markdown (its subset, marks in the host's text neutralised) for the `markdown` msgtype.
     let text = match m.format {
         Format::Html => crate::text::message::strip_tags(&m.text),
-        _ => m.text.clone(),
+        Format::Markdown => render_markdown(&m.text, Flavor::Plain),
+        Format::Text => m.text.clone(),
     };
     let given_title = m.title.clone().filter(|t| !t.is_empty());
     let title = given_title.clone().unwrap_or_else(|| text.lines().next().unwrap_or_default().to_owned());
@@ -175,10 +178,10 @@ pub fn render_bodies(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value>
     let card_title = if title_fits { title.clone() } else { format!("{}…", truncate_bytes(&title, MAX_TITLE - "…".len())) };
     let mut extras = String::new();
     for b in &m.buttons {
-        extras.push_str(&format!("\n{}: {}", b.text, b.url));
+        let label = if m.format == Format::Markdown { escape_for(Flavor::WecomMarkdown, &b.text) } else { b.text.clone() };
+        extras.push_str(&format!("\n{label}: {}", b.url));
     }
-    let texts = |body: &str| -> Vec<Value> {
-        let kind = if m.format == Format::Markdown { "markdown" } else { "text" };
+    let texts = |kind: &str, body: &str| -> Vec<Value> {
         split(body, MAX_TEXT, str::len).into_iter().map(|piece| base(kind, json!({"content": piece}))).collect()
     };
     if let Some(image) = &m.image {
@@ -198,7 +201,7 @@ pub fn render_bodies(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value>
             "picurl": image,
         });
         let mut out = vec![base("news", json!({"articles": [article]}))];
-        out.extend(texts(&rest));
+        out.extend(texts("text", &rest));
         return out;
     }
     if let Some(link) = &m.link
@@ -214,9 +217,12 @@ pub fn render_bodies(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value>
         });
         return vec![base("textcard", card)];
     }
-    let mut body = match &given_title {
-        Some(t) => format!("{t}\n{text}"),
-        None => text,
+    let markdown = m.format == Format::Markdown;
+    let mut body = match (&given_title, markdown) {
+        (Some(t), true) => format!("**{}**\n{}", escape_for(Flavor::WecomMarkdown, t), render_markdown(&m.text, Flavor::WecomMarkdown)),
+        (None, true) => render_markdown(&m.text, Flavor::WecomMarkdown),
+        (Some(t), false) => format!("{t}\n{text}"),
+        (None, false) => text,
     };
     body.push_str(&extras);
     if let Some(link) = &m.link
@@ -224,7 +230,7 @@ pub fn render_bodies(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value>
     {
         body.push_str(&format!("\n{link}"));
     }
-    texts(&body)
+    texts(if markdown { "markdown" } else { "text" }, &body)
 }
 
 /// The menu: at most 3 groups of 5 `click` buttons whose key is the command, as MoviePilot does.
