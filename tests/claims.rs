@@ -1179,3 +1179,33 @@ async fn the_message_center_pages_newest_first() {
         assert_eq!(call(&app, "GET", &format!("/api/v1/messages?limit={bad}"), None).await.0, 400);
     }
 }
+
+/// WeCom drops a member's messages past 30 a minute without a word, so each part of a long
+/// message takes its own pacing slot: eleven three-part messages to one member send ten (30
+/// parts) within the minute, and the eleventh waits rather than being lost.
+#[tokio::test]
+async fn wecom_paces_every_part_of_a_long_message() {
+    let (_d, app, fake, _clock) = wecom_app(json!({})).await;
+    put(&app, "/api/v1/users/u1", json!({"ids": {"wecom": "zhangsan"}})).await;
+    let long: String = (0..130).map(|i| format!("line {i:03} {}\n", "x".repeat(30))).collect();
+    assert!(long.len() > 2 * 2048 && long.len() < 3 * 2000);
+    let mut ids = Vec::new();
+    for _ in 0..11 {
+        ids.push(notify(&app, json!({"type": "account", "text": long, "to": {"user": "u1"}})).await);
+    }
+    let dispatcher = Dispatcher::default();
+    for _ in 0..6 {
+        let batch = app.queue.receive(10, std::time::Duration::from_millis(50)).await.unwrap();
+        let failed = dispatcher.process(&app, batch.clone()).await;
+        for m in batch.iter().filter(|m| !failed.contains(&m.id)) {
+            app.queue.delete(&m.receipt).await.unwrap();
+        }
+    }
+    assert_eq!(fake.delivered().len(), 30, "30 parts a minute to one member, no more");
+    let mut statuses: Vec<String> = Vec::new();
+    for id in &ids {
+        statuses.push(deliveries(&app, id).await[0]["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses.iter().filter(|s| *s == "sent").count(), 10, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| *s == "queued").count(), 1, "the eleventh waits: {statuses:?}");
+}

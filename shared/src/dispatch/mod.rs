@@ -223,8 +223,19 @@ impl Dispatcher {
             }
             d.silent = true;
         }
-        if !last_chance && let Pace::Later(wait) = self.pacer.acquire(&app.repo, channel, &d.recipient).await? {
-            return Ok(Step::Retry(wait));
+        // A platform that drops what passes its limit without a word (WeCom) has every part
+        // of a long message paced; the others answer 429 and the send resumes after the wait.
+        let p = platforms::platform(channel.kind());
+        let slots = if p.drops_past_limits() {
+            let rendered = p.render(channel, &d.recipient, &Message::new(&n.value, &d)).len() as u32;
+            rendered.saturating_sub(d.parts_done).max(1)
+        } else {
+            1
+        };
+        for _ in 0..slots {
+            if !last_chance && let Pace::Later(wait) = self.pacer.acquire(&app.repo, channel, &d.recipient).await? {
+                return Ok(Step::Retry(wait));
+            }
         }
 
         d.status = DeliveryStatus::Sending;

@@ -248,6 +248,13 @@ pub trait Platform: Sync {
         Vec::new()
     }
 
+    /// Whether the platform drops messages past its limits without saying so (WeCom discards a
+    /// member's 31st message in a minute), so that every part of a long message must take its
+    /// own pacing slot; platforms that answer 429 instead resume from the part that was refused.
+    fn drops_past_limits(&self) -> bool {
+        false
+    }
+
     /// The bot settings of a config of this platform.
     fn bot_conf(&self, _settings: &ChannelSettings) -> BotConf {
         BotConf::plain(self.kind())

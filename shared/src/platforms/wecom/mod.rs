@@ -281,6 +281,11 @@ impl Platform for Wecom {
         recipient.split('|').map(|member| SharedLimit::new(format!("wc:{channel}:{member}"), 30, 60_000)).collect()
     }
 
+    /// "每应用对同一个成员不可超过30条/分，超过部分会被丢弃不下发" (message/send's limits).
+    fn drops_past_limits(&self) -> bool {
+        true
+    }
+
     fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
         let mut conf = crate::domain::chat::BotConf::plain(ChannelKind::Wecom);
         if let ChannelSettings::Wecom(w) = settings {
