@@ -11,8 +11,8 @@
 #![allow(clippy::unwrap_used)]
 
 use herald::domain::{ChannelKind, Format};
-use herald::http::Answer;
-use herald::platforms::chat::ChatId;
+use herald::http::IntoResponse;
+use herald::platforms::chat_id::ChatId;
 use herald::platforms::wecom::crypto::Crypto;
 use herald::text::markup::{Flavor, escape_html, markdown_to_html, render_markdown, split, utf16_len};
 use herald_tests::wecom::{AES_KEY, CORP, TOKEN as WTOKEN};

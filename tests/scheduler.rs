@@ -327,7 +327,7 @@ fn scheduler_events_name_their_job() {
 
 // ---- issue 24: scheduler and routing faults ----
 
-async fn run(app: &App) -> Result<Value, herald::http::ApiError> {
+async fn run(app: &App) -> Result<Value, herald::domain::Error> {
     herald::jobs::run(app, "tick", false, None).await
 }
 

@@ -1,6 +1,6 @@
 //! HTTP requests and responses as every handler and receiver takes them, the same behind API
 //! Gateway, a Lambda function URL and the local runner; and the one place a use case's
-//! [`Error`] becomes a status and a body ([`Answer`]).
+//! [`Error`] becomes a status and a body ([`IntoResponse`]).
 
 use crate::domain::{Error, Invalid};
 use bytes::Bytes;
@@ -93,26 +93,23 @@ pub fn empty(status: StatusCode) -> Response {
     r
 }
 
-/// The use-case error as the edge answers it (see [`crate::domain::Error`]).
-pub type ApiError = crate::domain::Error;
-
 /// How the edge answers an error: its status, and a body that never carries an internal cause.
-pub trait Answer {
+pub trait IntoResponse {
     fn status(&self) -> StatusCode;
     fn body(&self) -> serde_json::Value;
     fn into_response(self) -> Response;
 }
 
-impl Answer for ApiError {
+impl IntoResponse for Error {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -121,9 +118,9 @@ impl Answer for ApiError {
     fn body(&self) -> serde_json::Value {
         let status = self.status();
         match self {
-            ApiError::Invalid(i) => json!({"error": "invalid", "field": i.field, "message": i.message}),
-            ApiError::Conflict(m) => json!({"error": "conflict", "message": m}),
-            ApiError::Unavailable(cause) | ApiError::Internal(cause) => {
+            Error::Invalid(i) => json!({"error": "invalid", "field": i.field, "message": i.message}),
+            Error::Conflict(m) => json!({"error": "conflict", "message": m}),
+            Error::Unavailable(cause) | Error::Internal(cause) => {
                 tracing::error!(status = status.as_u16(), cause = %cause, "request failed");
                 json!({"error": if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal" }})
             }
@@ -133,7 +130,7 @@ impl Answer for ApiError {
 
     fn into_response(self) -> Response {
         let mut r = json(self.status(), &self.body());
-        if matches!(self, ApiError::Unauthorized) {
+        if matches!(self, Error::Unauthorized) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         r
@@ -150,14 +147,14 @@ pub fn method_not_allowed(allow: &str) -> Response {
 }
 
 /// A handler's result: a response, or an error to map.
-pub type HandlerResult = Result<Response, ApiError>;
+pub type HandlerResult = Result<Response, Error>;
 
 pub fn finish(r: HandlerResult) -> Response {
-    r.unwrap_or_else(ApiError::into_response)
+    r.unwrap_or_else(Error::into_response)
 }
 
 /// Page parameters: `?cursor=&limit=` (limit 1..=100, default 50).
-pub fn page_params(req: &Request) -> Result<(Option<String>, u32), ApiError> {
+pub fn page_params(req: &Request) -> Result<(Option<String>, u32), Error> {
     let limit = match req.query("limit") {
         None => 50,
         Some(l) => l.parse::<u32>().ok().filter(|l| (1..=100).contains(l)).ok_or_else(|| Invalid::new("limit", "must be 1 to 100"))?,

@@ -2,12 +2,13 @@
 //! API_TOKEN` (or `?token=API_TOKEN`, as MoviePilot does).
 
 use crate::app::App;
+use crate::domain::Error;
 use crate::domain::ids::{new_id, random_token};
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification, NotifyRequest, Target, Template};
 use crate::domain::settings::Settings;
 use crate::domain::user::UserInput;
 use crate::domain::{Invalid, check_name, parse_json};
-use crate::http::{ApiError, HandlerResult, Request, empty, json, page_params};
+use crate::http::{HandlerResult, Request, empty, json, page_params};
 use crate::platforms::config::Channel;
 use crate::platforms::{self, SendOutcome};
 use crate::routing::notify;
@@ -105,29 +106,29 @@ fn matches(pattern: &str, path: &[&str]) -> Option<Vec<String>> {
 }
 
 async fn route(app: &App, req: &Request) -> HandlerResult {
-    let Some(rest) = req.path.strip_prefix(PREFIX) else { return Err(ApiError::NotFound) };
+    let Some(rest) = req.path.strip_prefix(PREFIX) else { return Err(Error::NotFound) };
     let path: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let found: Vec<(&Method, Auth, Handler, Vec<String>)> =
         ROUTES.iter().filter_map(|(pattern, m, auth, h)| matches(pattern, &path).map(|p| (m, *auth, *h, p))).collect();
     let Some((_, auth, handler, params)) = found.iter().find(|(m, ..)| **m == req.method).cloned() else {
         if found.is_empty() {
-            return Err(ApiError::NotFound);
+            return Err(Error::NotFound);
         }
         if !authorized(app, req) {
-            return Err(ApiError::Unauthorized);
+            return Err(Error::Unauthorized);
         }
         let allow: Vec<&str> = found.iter().map(|(m, ..)| m.as_str()).collect();
         return Ok(crate::http::method_not_allowed(&allow.join(", ")));
     };
     // A node may send its own heartbeat with its own key instead of the API token.
     if auth == Auth::Token && !authorized(app, req) {
-        return Err(ApiError::Unauthorized);
+        return Err(Error::Unauthorized);
     }
     handler(app, req, params).await
 }
 
 async fn register_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
-    let c = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
+    let c = app.repo.channel(name).await?.ok_or(Error::NotFound)?;
     if !platforms::registers(c.kind()) {
         return Err(Invalid::new("", format!("{} channels have nothing to register", c.kind())).into());
     }
@@ -141,12 +142,12 @@ async fn list_nodes(app: &App) -> HandlerResult {
 }
 
 async fn get_node(app: &App, id: &str) -> HandlerResult {
-    Ok(json(StatusCode::OK, &node_json(&app.repo.node(id).await?.ok_or(ApiError::NotFound)?.value)))
+    Ok(json(StatusCode::OK, &node_json(&app.repo.node(id).await?.ok_or(Error::NotFound)?.value)))
 }
 
 async fn run_job(app: &App, name: &str, req: &Request) -> HandlerResult {
     if !crate::jobs::JOBS.contains(&name) {
-        return Err(ApiError::NotFound);
+        return Err(Error::NotFound);
     }
     Ok(json(StatusCode::OK, &crate::jobs::run(app, name, true, req.deadline).await?))
 }
@@ -157,7 +158,7 @@ async fn redrive(app: &App, req: &Request) -> HandlerResult {
     Ok(json(StatusCode::OK, &json!({"moved": moved, "left": left})))
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+fn parse_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, Error> {
     Ok(parse_json(req.json()?)?)
 }
 
@@ -169,13 +170,13 @@ async fn list_channels(app: &App) -> HandlerResult {
 }
 
 async fn get_channel(app: &App, name: &str) -> HandlerResult {
-    let c = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
+    let c = app.repo.channel(name).await?.ok_or(Error::NotFound)?;
     Ok(json(StatusCode::OK, &c.public_json()))
 }
 
 /// A channel `PUT`/`PATCH` body over the stored channel (JSON merge patch: what it leaves out
-/// keeps its value, `null` removes). A body naming another kind replaces the channel.
-/// The stored channel as the API shows it (secrets and credential-bearing URLs masked), with
+/// keeps its value, `null` removes; a body naming another kind replaces the channel): the
+/// stored channel as the API shows it (secrets and credential-bearing URLs masked), with
 /// `body` merged over it: whatever the body leaves out reads as masked, so
 /// [`Channel::from_json`]'s rule decides whether a stored secret may be kept (only for the same
 /// kind and destination), the same for a secret left out as for one sent back masked.
@@ -251,7 +252,7 @@ async fn try_register(app: &App, channel: &Channel, req: &Request) -> Result<Val
 
 async fn delete_channel(app: &App, name: &str) -> HandlerResult {
     if !app.repo.delete_channel(name).await? {
-        return Err(ApiError::NotFound);
+        return Err(Error::NotFound);
     }
     app.invalidate();
     Ok(empty(StatusCode::NO_CONTENT))
@@ -276,12 +277,12 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     // A test is one short message, sent inside this request: never a long one split into many
     // calls that bypass the queue's pacing.
     crate::domain::check_len("text", t.text.as_deref().unwrap_or_default(), MAX_TEST_TEXT)?;
-    let channel = app.repo.channel(name).await?.ok_or(ApiError::NotFound)?;
+    let channel = app.repo.channel(name).await?.ok_or(Error::NotFound)?;
     let recipient = t
         .recipient
         .or_else(|| channel.settings.default_recipient())
         .ok_or_else(|| Invalid::new("recipient", "is required: this channel has no default chat"))?;
-    crate::platforms::chat::ChatId::parse("recipient", channel.kind(), &recipient)?;
+    crate::platforms::chat_id::ChatId::parse("recipient", channel.kind(), &recipient)?;
     let settings = app.repo.settings().await?;
     let n = match t.text {
         Some(text) => Notification::text(new_id(app.now()), "system", None, text, Target::Admins, app.now()),
@@ -328,7 +329,7 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
 /// `PUT`/`PATCH /api/v1/settings`: the body over the stored settings (JSON merge patch: what it
 /// leaves out keeps its value, `null` puts a field back to its default).
 async fn put_settings(app: &App, req: &Request) -> HandlerResult {
-    let mut doc = serde_json::to_value(app.repo.settings().await?).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut doc = serde_json::to_value(app.repo.settings().await?).map_err(|e| Error::Internal(e.to_string()))?;
     crate::domain::merge_patch(&mut doc, req.json()?);
     let s: Settings = parse_json(doc)?;
     s.validate()?;
@@ -340,7 +341,7 @@ async fn put_settings(app: &App, req: &Request) -> HandlerResult {
 // ---- users ----
 
 async fn get_user(app: &App, id: &str) -> HandlerResult {
-    let u = app.repo.user(id).await?.ok_or(ApiError::NotFound)?;
+    let u = app.repo.user(id).await?.ok_or(Error::NotFound)?;
     Ok(json(StatusCode::OK, &u.value))
 }
 
@@ -349,7 +350,7 @@ async fn put_user(app: &App, id: &str, req: &Request) -> HandlerResult {
     let input: UserInput = parse_body(req)?;
     input.validate()?;
     for (kind, id) in input.ids.iter().flatten() {
-        crate::platforms::chat::ChatId::parse(&format!("ids.{kind}"), *kind, id)?;
+        crate::platforms::chat_id::ChatId::parse(&format!("ids.{kind}"), *kind, id)?;
     }
     input.validate_at(app.now())?;
     // Optimistic concurrency: a bot binding the same user meanwhile makes us read and apply again.
@@ -359,25 +360,25 @@ async fn put_user(app: &App, id: &str, req: &Request) -> HandlerResult {
         match app.repo.save_user(&user, existing.as_ref()).await {
             Ok(()) => return Ok(json(if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED }, &user)),
             Err(BindError::Taken { kind, chat }) => {
-                return Err(ApiError::Invalid(Invalid::new(format!("ids.{kind}"), format!("{chat} is already bound to another user"))));
+                return Err(Error::Invalid(Invalid::new(format!("ids.{kind}"), format!("{chat} is already bound to another user"))));
             }
             Err(BindError::Store(StoreError::ConditionFailed)) => continue,
             Err(BindError::Store(e)) => return Err(e.into()),
         }
     }
-    Err(ApiError::Conflict("the user changed concurrently, try again".into()))
+    Err(Error::Conflict("the user changed concurrently, try again".into()))
 }
 
 async fn delete_user(app: &App, id: &str) -> HandlerResult {
     if !app.repo.delete_user(id).await? {
-        return Err(ApiError::NotFound);
+        return Err(Error::NotFound);
     }
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 /// A one-time code that binds a chat account to this user, and the Telegram deep link.
 async fn bind_code(app: &App, id: &str) -> HandlerResult {
-    app.repo.user(id).await?.ok_or(ApiError::NotFound)?;
+    app.repo.user(id).await?.ok_or(Error::NotFound)?;
     let code = random_token::<18>();
     let expires_at = app.repo.create_bind_code(id, &code).await?;
     let links: serde_json::Map<String, Value> = app
@@ -385,13 +386,8 @@ async fn bind_code(app: &App, id: &str) -> HandlerResult {
         .await?
         .channels
         .iter()
-        .filter_map(|c| match &c.settings {
-            crate::platforms::config::ChannelSettings::Telegram(t) if c.enabled => {
-                let bot = t.bot_username.as_deref()?.trim_start_matches('@');
-                Some((c.name.clone(), Value::String(format!("https://t.me/{bot}?start={code}"))))
-            }
-            _ => None,
-        })
+        .filter(|c| c.enabled)
+        .filter_map(|c| Some((c.name.clone(), Value::String(platforms::platform(c.kind()).bind_link(&c.settings, &code)?))))
         .collect();
     Ok(json(StatusCode::CREATED, &json!({"code": code, "expires_at": expires_at, "command": format!("/bind {code}"), "links": links})))
 }
@@ -421,7 +417,7 @@ async fn post_notify(app: &App, req: &Request) -> HandlerResult {
                 v
             }
             Err(e) => {
-                use crate::http::Answer;
+                use crate::http::IntoResponse;
                 let mut v = e.body();
                 v["status"] = json!(e.status().as_u16());
                 v
@@ -432,7 +428,7 @@ async fn post_notify(app: &App, req: &Request) -> HandlerResult {
     Ok(json(StatusCode::OK, &json!({"results": results})))
 }
 
-async fn notify_one(app: &App, body: Value) -> Result<notify::Accepted, ApiError> {
+async fn notify_one(app: &App, body: Value) -> Result<notify::Accepted, Error> {
     let r: NotifyRequest = parse_json(body)?;
     r.validate()?;
     let n = r.into_notification(new_id(app.now()), app.now());
@@ -440,7 +436,7 @@ async fn notify_one(app: &App, body: Value) -> Result<notify::Accepted, ApiError
 }
 
 async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {
-    let n = app.repo.notification(id).await?.ok_or(ApiError::NotFound)?;
+    let n = app.repo.notification(id).await?.ok_or(Error::NotFound)?;
     let (cursor, limit) = page_params(req)?;
     let page = app.repo.deliveries(id, cursor, limit).await?;
     let deliveries: Vec<Value> = page
@@ -471,7 +467,7 @@ async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {
 
 // ---- message center ----
 
-fn owner(req: &Request) -> Result<String, ApiError> {
+fn owner(req: &Request) -> Result<String, Error> {
     let owner = req.query("admin").unwrap_or("*").to_owned();
     if owner != "*" {
         check_name("admin", &owner, 128)?;
@@ -487,7 +483,7 @@ async fn list_messages(app: &App, req: &Request) -> HandlerResult {
 
 async fn read_message(app: &App, id: &str, req: &Request) -> HandlerResult {
     if !app.repo.mark_read(&owner(req)?, id).await? {
-        return Err(ApiError::NotFound);
+        return Err(Error::NotFound);
     }
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -523,11 +519,11 @@ async fn put_node(app: &App, id: &str, req: &Request) -> HandlerResult {
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Conflict("the node changed concurrently, try again".into()))
+    Err(Error::Conflict("the node changed concurrently, try again".into()))
 }
 
 async fn delete_node(app: &App, id: &str) -> HandlerResult {
-    let node = app.repo.delete_node(id).await?.ok_or(ApiError::NotFound)?;
+    let node = app.repo.delete_node(id).await?.ok_or(Error::NotFound)?;
     crate::jobs::node_notice(app, "node.deleted", crate::params! {"name" => node.name}).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -555,17 +551,17 @@ async fn node_heartbeat(app: &App, id: &str, req: &Request, api_token: bool) -> 
         let key = node.as_ref().and_then(|v| v.value.key.as_ref());
         let matched = key.unwrap_or(&stand_in).matches(presented);
         if !(matched && key.is_some()) {
-            return Err(ApiError::Unauthorized);
+            return Err(Error::Unauthorized);
         }
     }
     let hb: Heartbeat = if req.body.is_empty() { Heartbeat::default() } else { parse_body(req)? };
     for _ in 0..5 {
         let Some(v) = app.repo.node(id).await? else {
-            return Err(if api_token { ApiError::NotFound } else { ApiError::Unauthorized });
+            return Err(if api_token { Error::NotFound } else { Error::Unauthorized });
         };
         if !api_token && !v.value.key.as_ref().is_some_and(|k| k.matches(bearer(req).or_else(|| req.query("key")).unwrap_or_default())) {
             // The key changed since it was checked.
-            return Err(ApiError::Unauthorized);
+            return Err(Error::Unauthorized);
         }
         let mut n = v.value.clone();
         n.last_heartbeat = Some(app.now());
@@ -578,5 +574,5 @@ async fn node_heartbeat(app: &App, id: &str, req: &Request, api_token: bool) -> 
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Conflict("the node changed concurrently, try again".into()))
+    Err(Error::Conflict("the node changed concurrently, try again".into()))
 }

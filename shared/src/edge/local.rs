@@ -4,9 +4,10 @@
 
 use crate::app::{App, ConfigError, check_api_token};
 use crate::dispatch::{Dispatcher, sweep};
+use crate::domain::Error;
 use crate::domain::secret::Secret;
 use crate::edge::router::route;
-use crate::http::{Answer, ApiError, MAX_BODY, Request};
+use crate::http::{IntoResponse, MAX_BODY, Request};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::http1;
@@ -60,7 +61,7 @@ async fn serve_one(
     let (parts, body) = req.into_parts();
     let resp = match tokio::time::timeout(body_timeout, Limited::new(body, MAX_BODY).collect()).await {
         Ok(Ok(b)) => route(&app, Request::new(parts.method, &parts.uri, parts.headers, b.to_bytes())).await,
-        Ok(Err(_)) => ApiError::TooLarge.into_response(),
+        Ok(Err(_)) => Error::TooLarge.into_response(),
         Err(_) => {
             let mut r = crate::http::json(http::StatusCode::REQUEST_TIMEOUT, &serde_json::json!({"error": "request_timeout"}));
             r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));

@@ -1,5 +1,5 @@
-//! Where requests and events come in: the HTTP types and router shared by every HTTP function
-//! and the local runner ([`http`]), the Lambda glue ([`lambda`]) and the local runner ([`local`]).
+//! Where requests and events come in: the one HTTP router of every route ([`router`]), the
+//! Lambda glue ([`lambda`]) and the local runner ([`local`]).
 
 pub mod lambda;
 pub mod local;

@@ -2,7 +2,8 @@
 //! Lambda (each HTTP function serves it; API Gateway or the function URL sends each its own
 //! paths) and in the local runner.
 
-use crate::http::{Answer, ApiError, Request, Response, finish, json, method_not_allowed};
+use crate::domain::Error;
+use crate::http::{IntoResponse, Request, Response, finish, json, method_not_allowed};
 use http::StatusCode;
 use serde_json::json;
 
@@ -12,11 +13,11 @@ use serde_json::json;
 pub async fn route(app: &crate::app::App, req: Request) -> Response {
     let path = req.path.clone();
     match path.as_str() {
-        "/healthz" => healthz(),
+        "/healthz" => healthz(&req),
         p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
         p => match receiver_kind(p) {
             Some(kind) => receiver(app, kind, req).await,
-            None => ApiError::NotFound.into_response(),
+            None => Error::NotFound.into_response(),
         },
     }
 }
@@ -26,9 +27,9 @@ pub async fn route(app: &crate::app::App, req: Request) -> Response {
 pub fn api_handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
     Box::pin(async move {
         match req.path.as_str() {
-            "/healthz" => healthz(),
+            "/healthz" => healthz(&req),
             p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
-            _ => ApiError::NotFound.into_response(),
+            _ => Error::NotFound.into_response(),
         }
     })
 }
@@ -37,27 +38,30 @@ pub fn api_handler(app: &crate::app::App, req: Request) -> futures_util::future:
 pub fn receiver_handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
     Box::pin(async move {
         match req.path.as_str() {
-            "/healthz" => healthz(),
+            "/healthz" => healthz(&req),
             p => match receiver_kind(p) {
                 Some(kind) => receiver(app, kind, req).await,
-                None => ApiError::NotFound.into_response(),
+                None => Error::NotFound.into_response(),
             },
         }
     })
 }
 
-fn healthz() -> Response {
-    json(StatusCode::OK, &json!({"ok": true}))
+fn healthz(req: &Request) -> Response {
+    match req.method {
+        http::Method::GET | http::Method::HEAD => json(StatusCode::OK, &json!({"ok": true})),
+        _ => method_not_allowed("GET, HEAD"),
+    }
 }
 
-/// The platform a `/callback/{kind}` path is for.
+/// The platform a `/callback/{kind}` path is for (a trailing `/` allowed, as on the API).
 fn receiver_kind(path: &str) -> Option<crate::domain::ChannelKind> {
-    path.strip_prefix("/callback/").and_then(crate::domain::ChannelKind::parse)
+    path.strip_prefix("/callback/").map(|k| k.trim_end_matches('/')).and_then(crate::domain::ChannelKind::parse)
 }
 
 /// A platform's receiver (`/callback/{kind}`), through the one pipeline ([`crate::receive`]).
 pub async fn receiver(app: &crate::app::App, kind: crate::domain::ChannelKind, req: Request) -> Response {
-    let Some(r) = crate::platforms::platform(kind).receiver() else { return ApiError::NotFound.into_response() };
+    let Some(r) = crate::platforms::platform(kind).receiver() else { return Error::NotFound.into_response() };
     if !r.methods().contains(&req.method) {
         let allow: Vec<&str> = r.methods().iter().map(http::Method::as_str).collect();
         return method_not_allowed(&allow.join(", "));

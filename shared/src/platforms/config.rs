@@ -176,10 +176,13 @@ struct ChannelInput {
     types: Vec<String>,
     #[serde(default = "empty_object")]
     settings: Value,
+    /// Shown by `GET` and taken back by `PUT` unchanged, but not set by a client: the name is
+    /// the path's, and `updated_at` is when Herald stored the config.
     #[serde(default)]
     #[allow(dead_code)]
     name: Option<String>,
     #[serde(default)]
+    #[allow(dead_code)]
     updated_at: Option<Timestamp>,
 }
 
@@ -340,7 +343,7 @@ impl Channel {
             check_type(&format!("types[{i}]"), t)?;
         }
         let settings = ChannelSettings::parse(input.kind, input.settings).map_err(|e| e.under("settings"))?;
-        Ok(Channel { name: name.to_owned(), enabled: input.enabled, types: input.types, settings, updated_at: input.updated_at.unwrap_or(now) })
+        Ok(Channel { name: name.to_owned(), enabled: input.enabled, types: input.types, settings, updated_at: now })
     }
 
     pub fn kind(&self) -> ChannelKind {

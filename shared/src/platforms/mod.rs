@@ -9,7 +9,7 @@
 //! and resuming after the last part sent ([`send`]), a stored call ([`execute`]), and the
 //! reading of transport errors, `Retry-After`, redirects and plain HTTP statuses.
 
-pub mod chat;
+pub mod chat_id;
 pub mod config;
 pub mod discord;
 pub mod slack;
@@ -258,6 +258,12 @@ pub trait Platform: Sync {
     /// The bot settings of a config of this platform.
     fn bot_conf(&self, _settings: &ChannelSettings) -> BotConf {
         BotConf::plain(self.kind())
+    }
+
+    /// A link that opens a chat with the bot and binds the account with `code` (Telegram's
+    /// `https://t.me/BOT?start=CODE`), if the platform has deep links.
+    fn bind_link(&self, _settings: &ChannelSettings, _code: &str) -> Option<String> {
+        None
     }
 
     /// Whether this version sends on this platform (the others store and validate configs, and

@@ -205,6 +205,12 @@ const PHRASES: &[(&str, &str, &str)] = &[
     ("fallback.title", "{title} (for {user})", "{title}（用户 {user}）"),
     ("fallback.untitled", "For {user}", "用户 {user} 的通知"),
     ("platform.wecom", "WeCom", "企业微信"),
+    ("platform.slack", "Slack", "Slack "),
+    ("platform.discord", "Discord", "Discord "),
+    ("platform.synology", "Synology Chat", "Synology Chat "),
+    ("platform.vocechat", "VoceChat", "VoceChat "),
+    ("platform.webpush", "Web Push", "网页推送"),
+    ("platform.webhook", "webhook", "Webhook "),
 ];
 
 /// A phrase of the bot in `locale`, with `params` filled in.

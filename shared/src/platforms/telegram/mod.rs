@@ -293,6 +293,12 @@ impl Platform for Telegram {
         payload.get("chat_id").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
     }
 
+    fn bind_link(&self, settings: &ChannelSettings, code: &str) -> Option<String> {
+        let ChannelSettings::Telegram(t) = settings else { return None };
+        let bot = t.bot_username.as_deref()?.trim_start_matches('@');
+        Some(format!("https://t.me/{bot}?start={code}"))
+    }
+
     fn render(&self, channel: &Channel, recipient: &str, message: &Message) -> Vec<ApiCall> {
         settings(channel).map(|t| render_calls(t, recipient, message)).unwrap_or_default()
     }
