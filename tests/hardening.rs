@@ -164,8 +164,9 @@ async fn a_webhook_url_is_shown_masked_with_its_host_and_kept_when_sent_back() {
     let herald::platforms::config::ChannelSettings::Webhook(w) = &stored.settings else { panic!() };
     assert_eq!(w.url, "https://user:pw@hooks.test:8443/in/T0KEN?key=qs-secret");
 
-    // An api_base with credentials in its query is masked the same way; a plain one is not.
-    let tg = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": "https://proxy.test/tg?auth=proxy-secret"}});
+    // An api_base with credentials (a proxy's user and password) is masked the same way; a plain
+    // one is not. (A query is refused: paths are appended to an api_base.)
+    let tg = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": "https://u:proxy-secret@proxy.test/tg"}});
     let (_, shown) = put_channel(&app, "tg", tg).await;
     assert_eq!(shown["settings"]["api_base"], format!("https://proxy.test/{MASK}"));
     let tg = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": "https://proxy.test/tg"}});
@@ -724,4 +725,157 @@ async fn test_messages_are_short_bodies_are_objects_and_register_says_what_it_ca
     assert_eq!(call(&app, "GET", "/api/v1/users/u2", None).await.0, 404, "nothing was created");
     let (status, err) = call(&app, "POST", "/api/v1/channels/hook/register", None).await;
     assert_eq!(status, 400, "{err}");
+}
+
+// ---- found by the attacker pass after the platform face (issue 13) ----
+
+/// A platform refusing `setWebhook` may echo what it was sent: the secret token never reaches
+/// the register answer (nor the save's `registration`).
+#[tokio::test]
+async fn a_register_refusal_never_shows_the_webhook_secret() {
+    let server = TestServer::start(|r| {
+        if r.path.ends_with("/getMe") {
+            Reply::ok(r#"{"ok": true, "result": {"username": "herald_test_bot"}}"#)
+        } else {
+            let echoed = String::from_utf8_lossy(&r.body).replace('"', "'");
+            Reply { status: 400, ..Reply::ok(format!("{{\"ok\": false, \"error_code\": 400, \"description\": \"{echoed}\"}}")) }
+        }
+    })
+    .await;
+    let clock = std::sync::Arc::new(herald::domain::clock::SystemClock);
+    let (_d, app) = herald_tests::embedded_app_custom(clock, |c| c.public_url = Some("https://herald.example.com".into()));
+    let tg = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": server.url}});
+    let (_, saved) = put_channel(&app, "tg", tg).await;
+    let (status, r) = call(&app, "POST", "/api/v1/channels/tg/register", None).await;
+    assert_eq!(status, 502, "{r}");
+    let secret = match app.repo.channel("tg").await.unwrap().unwrap().settings {
+        herald::platforms::config::ChannelSettings::Telegram(t) => t.webhook_secret.unwrap().expose().to_owned(),
+        _ => unreachable!(),
+    };
+    assert!(r["detail"].as_str().unwrap().contains("secret_token"), "the platform's words are kept: {r}");
+    assert!(!r.to_string().contains(&secret), "{r}");
+    assert!(!saved.to_string().contains(&secret), "{saved}");
+}
+
+/// An empty WeCom callback token would make every signature computable by anyone.
+#[tokio::test]
+async fn a_blank_wecom_token_is_refused() {
+    use herald_tests::wecom::{AES_KEY, AGENT, CORP, SECRET};
+    let (_d, app) = embedded_app();
+    let settings = json!({"corp_id": CORP, "agent_id": AGENT, "secret": SECRET, "token": "", "encoding_aes_key": AES_KEY});
+    let (status, r) = put_channel(&app, "wc", json!({"kind": "wecom", "settings": settings})).await;
+    assert_eq!((status, r["field"].as_str()), (400, Some("settings.token")), "{r}");
+}
+
+/// The URL check is signed like a message, so it keeps the same replay window: an old captured
+/// message sent as an `echostr` is not decrypted for whoever replays it.
+#[tokio::test]
+async fn a_stale_wecom_url_check_is_refused() {
+    use herald::platforms::wecom::crypto::Crypto;
+    use herald_tests::wecom::{AES_KEY, AGENT, CORP, SECRET, TOKEN as WTOKEN};
+    let clock = std::sync::Arc::new(herald::domain::clock::ManualClock::new("2026-03-01T00:00:00Z".parse().unwrap()));
+    let (_d, app) = herald_tests::embedded_app_custom(clock, |_| {});
+    let settings =
+        json!({"corp_id": CORP, "agent_id": AGENT, "secret": SECRET, "token": WTOKEN, "encoding_aes_key": AES_KEY, "api_base": "http://127.0.0.1:9"});
+    assert_eq!(put_channel(&app, "wc", json!({"kind": "wecom", "settings": settings})).await.0, 201);
+    let c = Crypto::new(WTOKEN, AES_KEY, CORP).unwrap();
+    let echostr = c.encrypt_with("<xml><Content>private</Content></xml>", herald::domain::ids::random_bytes::<16>()).unwrap();
+    let check = |ts: i64| {
+        let sig = c.signature(&ts.to_string(), "n1", &echostr);
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("source", "wc"),
+                ("msg_signature", sig.as_str()),
+                ("timestamp", &ts.to_string()),
+                ("nonce", "n1"),
+                ("echostr", echostr.as_str()),
+            ])
+            .finish();
+        let uri: http::Uri = format!("/callback/wecom?{q}").parse().unwrap();
+        herald::http::Request::new(http::Method::GET, &uri, http::HeaderMap::new(), bytes::Bytes::new())
+    };
+    let now = 1_772_323_200i64;
+    assert_eq!(herald::edge::router::route(&app, check(now)).await.status(), 200);
+    assert_eq!(herald::edge::router::route(&app, check(now - 7200)).await.status(), 401, "two hours old");
+}
+
+/// A proxy's password in `api_base` is masked in what the API shows and in what a platform
+/// answers; a query (which paths would be appended after) is refused.
+#[tokio::test]
+async fn credentials_in_an_api_base_never_show() {
+    let server = TestServer::start(|r| Reply { status: 500, ..Reply::ok(format!("{{\"description\": \"bad gateway for {}\"}}", r.path)) }).await;
+    let (_d, app) = embedded_app();
+    let base = server.url.replace("http://", "http://proxyuser:PROXYPASS-777@");
+    let tg = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "chat_id": "42", "api_base": base}});
+    let (status, saved) = put_channel(&app, "tg", tg).await;
+    assert_eq!(status, 201, "{saved}");
+    assert!(!saved.to_string().contains("PROXYPASS-777"), "{saved}");
+    let (_, r) = call(&app, "POST", "/api/v1/channels/tg/test", None).await;
+    assert!(!r.to_string().contains("PROXYPASS-777"), "{r}");
+    let with_query = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": format!("{}/p?auth=x", server.url)}});
+    let (status, r) = put_channel(&app, "tg2", with_query).await;
+    assert_eq!((status, r["field"].as_str()), (400, Some("settings.api_base")), "{r}");
+}
+
+/// One WeCom app saved under two configs: a callback replayed to the second is the same event.
+#[tokio::test]
+async fn one_wecom_event_is_acted_on_once_whichever_config_it_reaches() {
+    use herald::platforms::wecom::crypto::Crypto;
+    use herald_tests::wecom::{AES_KEY, AGENT, CORP, SECRET, TOKEN as WTOKEN};
+    let clock = std::sync::Arc::new(herald::domain::clock::ManualClock::new("2026-03-01T00:00:00Z".parse().unwrap()));
+    let (_d, app) = herald_tests::embedded_app_custom(clock, |_| {});
+    let api = TestServer::start(|_| Reply::ok(r#"{"errcode": 0, "errmsg": "ok", "access_token": "t", "expires_in": 7200}"#)).await;
+    let settings = json!({"corp_id": CORP, "agent_id": AGENT, "secret": SECRET, "token": WTOKEN, "encoding_aes_key": AES_KEY, "api_base": api.url});
+    for name in ["wc", "wccopy"] {
+        assert_eq!(put_channel(&app, name, json!({"kind": "wecom", "settings": settings})).await.0, 201);
+    }
+    let ts = 1_772_323_200i64;
+    let c = Crypto::new(WTOKEN, AES_KEY, CORP).unwrap();
+    let inner = format!(
+        "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[/ping]]></Content><MsgId>7001</MsgId><AgentID>{AGENT}</AgentID></xml>"
+    );
+    let enc = c.encrypt_with(&inner, herald::domain::ids::random_bytes::<16>()).unwrap();
+    let sig = c.signature(&ts.to_string(), "n1", &enc);
+    let body = format!("<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>");
+    let mut answered = Vec::new();
+    for source in ["wc", "wccopy"] {
+        let uri: http::Uri = format!("/callback/wecom?source={source}&msg_signature={sig}&timestamp={ts}&nonce=n1").parse().unwrap();
+        let resp = herald::edge::router::route(
+            &app,
+            herald::http::Request::new(http::Method::POST, &uri, http::HeaderMap::new(), bytes::Bytes::from(body.clone())),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        answered.push(!resp.body().is_empty());
+    }
+    assert_eq!(answered, [true, false]);
+}
+
+/// A masked destination that is itself a secret (Synology's `incoming_url`) is the stored one:
+/// a `PATCH` that leaves it alone is taken.
+#[tokio::test]
+async fn a_config_whose_destination_is_a_secret_can_be_patched() {
+    let (_d, app) = embedded_app();
+    let s = json!({"kind": "synology", "settings": {"incoming_url": "https://nas.example.com/webapi/entry.cgi?token=abc"}});
+    assert_eq!(put_channel(&app, "nas", s).await.0, 201);
+    let (status, r) = call(&app, "PATCH", "/api/v1/channels/nas", Some(json!({"enabled": false}))).await;
+    assert_eq!(status, 200, "{r}");
+    let (status, r) =
+        call(&app, "PATCH", "/api/v1/channels/nas", Some(json!({"settings": {"incoming_url": "https://other.example.com/x?token=********"}}))).await;
+    assert_eq!(status, 200, "a new URL sent whole is a new URL: {r}");
+}
+
+/// Odd input at the edges: a Telegram update that is an array, a channel named `..`.
+#[tokio::test]
+async fn an_array_update_and_a_dot_name_are_refused() {
+    let (_d, app) = embedded_app();
+    telegram_channel(&app, "-1001", json!({})).await;
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-telegram-bot-api-secret-token", TG_SECRET.parse().unwrap());
+    let uri: http::Uri = "/callback/telegram?source=tg".parse().unwrap();
+    let resp =
+        herald::edge::router::route(&app, herald::http::Request::new(http::Method::POST, &uri, headers, bytes::Bytes::from_static(b"[1]"))).await;
+    assert_eq!(resp.status(), 400);
+    let (status, _) = put_channel(&app, "..", json!({"kind": "webhook", "settings": {"url": "https://x.test"}})).await;
+    assert_eq!(status, 400);
 }

@@ -125,9 +125,9 @@ async fn every_function_binary_answers_its_sample_events() {
     // WeCom receiver
     let rt = RuntimeApi::start().await;
     let _f = Running(env.spawn(&rt, "herald-wecom", &[]));
-    let check = rt.call(sample("wecom/url-check.json")).await;
-    assert_eq!(status(&check), 200);
-    assert_eq!(check.unwrap().unwrap()["body"], "1616140317555161061");
+    // The official vectors are from 2014: outside the replay window, which the URL check keeps
+    // too (tests/wecom.rs answers them at their own time).
+    assert_eq!(status(&rt.call(sample("wecom/url-check.json")).await), 401, "a 2014 URL check is stale");
     assert_eq!(status(&rt.call(sample("wecom/url-check-invalid-signature.json")).await), 401);
     assert_eq!(status(&rt.call(sample("wecom/message.json")).await), 401, "a 2014 timestamp is outside the replay window");
 

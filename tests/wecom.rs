@@ -84,10 +84,14 @@ const NOW_TS: i64 = 1_795_435_200;
 
 #[tokio::test]
 async fn answers_the_official_url_check_and_refuses_a_bad_signature() {
-    let (_d, app, _fake, _clock) = setup(NOW, json!({})).await;
+    // At the vector's own time (timestamp 1409659589).
+    let (_d, app, _fake, _clock) = setup("2014-09-02T12:06:29Z", json!({})).await;
     let (status, body) = event(&app, "url-check.json").await;
     assert_eq!((status, body.as_str()), (200, "1616140317555161061"));
     assert_eq!(event(&app, "url-check-invalid-signature.json").await.0, 401);
+    // Years later the same signed check is a replay: refused, nothing decrypted.
+    let (_d, app, _fake, _clock) = setup(NOW, json!({})).await;
+    assert_eq!(event(&app, "url-check.json").await.0, 401);
 }
 
 #[tokio::test]

@@ -241,7 +241,7 @@ async fn try_register(app: &App, channel: &Channel, req: &Request) -> Result<Val
     let locale = app.snapshot().await.map_err(|e| e.to_string())?.settings.locale;
     let public_url = app.config.receiver_base(channel.kind(), req.origin());
     let r = platforms::Registering { ctx: app.platform_context(), public_url: public_url.as_deref(), admin_chats, locale };
-    let done = p.register(&r, &channel).await?;
+    let done = platforms::register(&r, &channel).await?;
     if let Some(settings) = done.learned {
         channel.settings = settings;
         app.repo.put_channel(&channel).await.map_err(|e| e.to_string())?;

@@ -98,6 +98,9 @@ pub fn check_name(field: &str, value: &str, max: usize) -> Valid {
     if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | ':')) {
         return Err(Invalid::new(field, "may hold only letters, digits and _ - . @ :"));
     }
+    if value.chars().all(|c| c == '.') {
+        return Err(Invalid::new(field, "must not be only dots (a URL path would drop it)"));
+    }
     Ok(())
 }
 

@@ -39,11 +39,15 @@ pub enum ChannelSettings {
     Webhook(WebhookSettings),
 }
 
+/// An `api_base`: an http(s) URL that paths are appended to, so no query or fragment (a user
+/// and password for a proxy are fine; they are redacted from what the platform answers).
 pub(crate) fn check_api_base(v: &Option<String>) -> Valid {
-    match v {
-        Some(u) => check_url("api_base", u),
-        None => Ok(()),
+    let Some(u) = v else { return Ok(()) };
+    check_url("api_base", u)?;
+    if reqwest::Url::parse(u).is_ok_and(|url| url.query().is_some() || url.fragment().is_some()) {
+        return Err(Invalid::new("api_base", "must not have a query or fragment: paths are appended to it"));
     }
+    Ok(())
 }
 
 pub(crate) fn required(field: &str, s: &Secret) -> Valid {
@@ -131,12 +135,25 @@ impl ChannelSettings {
         out
     }
 
-    /// Every secret value of these settings, and whatever else its platform says may carry one
-    /// ([`super::Platform::also_redact`]: a Telegram token's secret half, a webhook's URL), for
-    /// redacting platform text ([`crate::domain::secret::redact`]).
+    /// Every secret value of these settings, the URLs that may carry one (with their password
+    /// and query), and whatever else its platform says may ([`super::Platform::also_redact`]: a
+    /// Telegram token's secret half), for redacting platform text
+    /// ([`crate::domain::secret::redact`]).
     pub fn secret_values(&self) -> Vec<String> {
         let mut out: Vec<String> = self.secrets().into_iter().map(|(_, v)| v).collect();
-        out.extend(super::platform(self.kind()).also_redact(self));
+        let p = super::platform(self.kind());
+        // URLs that may carry a credential (a webhook's; an api_base with a user or password):
+        // the whole URL, its password and its query.
+        let exposed = self.exposed_value();
+        for (field, always) in p.url_fields() {
+            let Some(u) = exposed.get(*field).and_then(Value::as_str).filter(|u| *always || carries_credential(u)) else { continue };
+            out.push(u.to_owned());
+            if let Ok(url) = reqwest::Url::parse(u) {
+                out.extend(url.password().map(str::to_owned));
+                out.extend(url.query().map(str::to_owned));
+            }
+        }
+        out.extend(p.also_redact(self));
         out
     }
 
@@ -296,7 +313,8 @@ fn restore_masked(kind: ChannelKind, settings: &mut Value, previous: Option<&Cha
     } else {
         ChannelSettings::destination_fields(kind)
             .iter()
-            .find(|f| destination_value(settings, f) != destination_value(old, f))
+            // A destination sent back masked is the stored one, unchanged.
+            .find(|f| settings.get(**f).and_then(Value::as_str) != Some(MASK) && destination_value(settings, f) != destination_value(old, f))
             .map(|f| format!("{f} changed"))
     };
     if let Some(why) = moved {

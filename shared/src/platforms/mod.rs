@@ -397,6 +397,22 @@ pub fn platform(kind: ChannelKind) -> &'static dyn Platform {
     }
 }
 
+/// Registers `channel` with its platform ([`Platform::register`]); whatever the platform
+/// answered, the detail and the error never carry the config's secrets (a `setWebhook` refusal
+/// may echo the secret token it was sent).
+pub async fn register(r: &Registering<'_>, channel: &Channel) -> Result<Registration, String> {
+    let owned = channel.settings.secret_values();
+    let secrets: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let redact = |s: &str| crate::domain::secret::redact(s, &secrets);
+    match platform(channel.kind()).register(r, channel).await {
+        Ok(mut done) => {
+            done.detail = serde_json::from_str(&redact(&done.detail.to_string())).unwrap_or(Value::Null);
+            Ok(done)
+        }
+        Err(e) => Err(redact(&e)),
+    }
+}
+
 /// Whether this version sends on `kind` ([`Platform::sends`]).
 pub fn sends(kind: ChannelKind) -> bool {
     platform(kind).sends()

@@ -36,7 +36,10 @@ pub async fn handle(app: &App, kind: ChannelKind, req: &Request) -> Result<Respo
         }
     })?;
     tracing::Span::current().record("channel", channel.name.as_str());
-    let scope = format!("rx:{}", channel.name);
+    // Each platform's dedup id says what it is unique in (Telegram: the config, whose own secret
+    // signs it; WeCom: the app, since `source` is not signed), so one scope per kind: one WeCom
+    // event replayed to two configs of the same app is acted on once.
+    let scope = format!("rx:{kind}");
     match receiver.parse(&channel, req)? {
         Parsed::Challenge(r) => Ok(r),
         Parsed::Ignored => Ok(empty(http::StatusCode::OK)),
@@ -52,10 +55,22 @@ pub async fn handle(app: &App, kind: ChannelKind, req: &Request) -> Result<Respo
             if !app.repo.first_time(&scope, &dedup, DEDUP_TTL_SECS).await? {
                 return Ok(empty(http::StatusCode::OK));
             }
-            let actions = crate::bot::handle(app, &channel, &snap.settings, &inbound).await?;
-            let reply = receiver.reply(&channel, req, &inbound, actions, app.now());
-            enqueue(app, &channel.name, reply.queued).await?;
-            Ok(reply.response.unwrap_or_else(|| empty(http::StatusCode::OK)))
+            let handled = async {
+                let actions = crate::bot::handle(app, &channel, &snap.settings, &inbound).await?;
+                let reply = receiver.reply(&channel, req, &inbound, actions, app.now());
+                enqueue(app, &channel.name, reply.queued).await?;
+                Ok::<_, Error>(reply.response.unwrap_or_else(|| empty(http::StatusCode::OK)))
+            };
+            match handled.await {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    // Not handled: the platform's retry must be, not dropped as a repeat.
+                    if let Err(f) = app.repo.forget(&scope, &dedup).await {
+                        warn!(error = %f, "could not forget a failed event; its retry will be dropped");
+                    }
+                    Err(e)
+                }
+            }
         }
     }
 }

@@ -531,6 +531,13 @@ impl Repo {
         }
     }
 
+    /// Forgets that `id` was seen in `scope` (so its next arrival is a first time again): for a
+    /// request whose handling failed after [`Self::first_time`] marked it, so the platform's
+    /// retry is handled rather than dropped.
+    pub async fn forget(&self, scope: &str, id: &str) -> StoreResult<()> {
+        self.table.delete(&format!("SEEN#{scope}#{id}"), "-", Cond::Any).await.map(|_| ())
+    }
+
     /// A one-time code that binds a chat account to `user` (expires in ten minutes).
     pub async fn create_bind_code(&self, user: &str, code: &str) -> StoreResult<Timestamp> {
         let mut item = Item::new(format!("CODE#{code}"), "-");

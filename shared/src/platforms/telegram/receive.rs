@@ -226,10 +226,16 @@ impl Receiver for TelegramReceiver {
         }
     }
 
-    fn parse(&self, _channel: &Channel, req: &Request) -> Result<Parsed, Invalid> {
-        let update: Update = serde_json::from_slice(&req.body).map_err(|_| Invalid::new("", "not a Telegram update"))?;
-        // Telegram retries anything but 2xx: each update_id is handled once.
-        let dedup = update.update_id.to_string();
+    fn parse(&self, channel: &Channel, req: &Request) -> Result<Parsed, Invalid> {
+        let not_an_update = || Invalid::new("", "not a Telegram update");
+        // An object only: serde would read a struct from an array, field by field.
+        if req.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(not_an_update());
+        }
+        let update: Update = serde_json::from_slice(&req.body).map_err(|_| not_an_update())?;
+        // Telegram retries anything but 2xx: each update_id is handled once per config (each
+        // config has its own webhook secret, so an update reaches it only through its own URL).
+        let dedup = format!("{}:{}", channel.name, update.update_id);
         if let Some((from, to)) = update.message.as_ref().and_then(migration) {
             // The group became a supergroup: the channel's chat and bound ids move with it, and
             // the bot stays (it would otherwise leave the new id as a group it does not know).

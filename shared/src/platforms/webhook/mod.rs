@@ -71,15 +71,6 @@ impl Platform for Webhook {
         &[("url", true)]
     }
 
-    fn also_redact(&self, settings: &ChannelSettings) -> Vec<String> {
-        let ChannelSettings::Webhook(w) = settings else { return Vec::new() };
-        let mut out = vec![w.url.clone()];
-        if let Some(i) = w.url.find(['?', '#']) {
-            out.push(w.url[i + 1..].to_owned());
-        }
-        out
-    }
-
     fn render(&self, _channel: &Channel, recipient: &str, message: &Message) -> Vec<ApiCall> {
         vec![ApiCall::new(recipient, "POST", document(message, recipient))]
     }

@@ -93,7 +93,7 @@ impl Receiver for WecomReceiver {
         &[http::Method::GET, http::Method::POST]
     }
 
-    /// The URL check signs its `echostr`; a message signs its `Encrypt` element, and its
+    /// The URL check signs its `echostr`; a message signs its `Encrypt` element; either way the
     /// timestamp must be within [`REPLAY_WINDOW_SECS`] of now.
     fn verify(&self, channel: &Channel, req: &Request, now: jiff::Timestamp) -> Result<(), Unverified> {
         let (_, crypto) = crypto(channel).ok_or(Unverified::Unauthenticated("no callback token and key"))?;
@@ -106,7 +106,9 @@ impl Receiver for WecomReceiver {
             outer.get("Encrypt").cloned().ok_or(Unverified::Malformed("no Encrypt field"))?
         };
         crypto.verify(signature, timestamp, nonce, &signed_value).map_err(|_| Unverified::Unauthenticated("bad signature"))?;
-        if req.method == http::Method::POST && !crate::platforms::fresh(timestamp, now, REPLAY_WINDOW_SECS) {
+        // The URL check too: a GET signed like a POST would otherwise decrypt any captured
+        // message, however old.
+        if !crate::platforms::fresh(timestamp, now, REPLAY_WINDOW_SECS) {
             return Err(Unverified::Unauthenticated("outside the replay window"));
         }
         Ok(())
@@ -136,7 +138,8 @@ impl Receiver for WecomReceiver {
             _ => return Ok(Parsed::Ignored),
         };
         // WeCom retries three times within seconds: each message is handled once.
-        let dedup = dedup_key(&msg, &plain);
+        let ChannelSettings::Wecom(s) = &channel.settings else { return Err(bad("not a WeCom channel")) };
+        let dedup = format!("{}:{}:{}", s.corp_id, s.agent_id, dedup_key(&msg, &plain));
         let inbound = Inbound { chat: from.clone(), group: false, from: Sender { id: from.clone(), name: from, language: None }, input };
         Ok(Parsed::Inbound { dedup, inbound })
     }

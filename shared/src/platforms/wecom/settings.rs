@@ -49,6 +49,9 @@ impl WecomSettings {
         {
             return Err(Invalid::new("encoding_aes_key", "must be the 43-character EncodingAESKey"));
         }
+        if let Some(t) = &self.token {
+            required("token", t)?;
+        }
         if self.token.is_some() != self.encoding_aes_key.is_some() {
             return Err(Invalid::new(if self.token.is_some() { "encoding_aes_key" } else { "token" }, "token and encoding_aes_key go together"));
         }
