@@ -24,7 +24,7 @@ use herald::dispatch::Dispatcher;
 use herald::domain::{ChannelKind, DeliveryStatus, Format};
 use herald::http::{Request, Response};
 use herald::platforms::wecom::crypto::Crypto;
-use herald::platforms::{Report, SendOutcome, platform};
+use herald::platforms::{Report, SendOutcome};
 use herald::queue::{Depth, OutMessage, Queue, QueueResult, Received};
 use herald_tests::servers::{Reply, TestServer};
 use herald_tests::telegram::{BOT_TOKEN, FakeTelegram};
@@ -532,13 +532,13 @@ impl<S: Subject> Stand<S> {
     /// How many calls the platform renders `text` into.
     async fn parts_of(&self, text: &str) -> usize {
         let channel = self.app.repo.channel(NAME).await.unwrap().unwrap();
-        platform(S::KIND).render(&channel, self.s.recipient(), &herald_tests::message(text, Format::Text, None)).len()
+        herald::platforms::sender(S::KIND).render(&channel, self.s.recipient(), &herald_tests::message(text, Format::Text, None)).len()
     }
 
     /// The subject's receiving side; for a subject without one, checks that the platform indeed
     /// does not receive (its callback route answers 404) and says the case does not apply.
     async fn inbox(&self, case: &str) -> Option<&dyn Inbox> {
-        let receives = platform(S::KIND).receiver().is_some();
+        let receives = herald::platforms::receiver(S::KIND).is_some();
         assert_eq!(self.s.inbox().is_some(), receives, "{}: the subject and the registry disagree on whether it receives", S::KIND);
         if receives {
             return self.s.inbox();

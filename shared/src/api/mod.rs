@@ -229,7 +229,7 @@ async fn register(app: &App, channel: &Channel, req: &Request) -> Value {
 }
 
 async fn try_register(app: &App, channel: &Channel, req: &Request) -> Result<Value, String> {
-    let p = platforms::platform(channel.kind());
+    let p = platforms::sender(channel.kind());
     let mut channel = channel.clone();
     if let Some(settings) = p.before_registering(&channel.settings) {
         // Kept before the platform is told, so no request can arrive with a secret not known.

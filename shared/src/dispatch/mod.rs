@@ -225,7 +225,7 @@ impl Dispatcher {
         }
         // A platform that drops what passes its limit without a word (WeCom) has every part
         // of a long message paced; the others answer 429 and the send resumes after the wait.
-        let p = platforms::platform(channel.kind());
+        let p = platforms::sender(channel.kind());
         let slots = if p.drops_past_limits() {
             let rendered = p.render(channel, &d.recipient, &Message::new(&n.value, &d)).len() as u32;
             rendered.saturating_sub(d.parts_done).max(1)

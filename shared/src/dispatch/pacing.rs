@@ -32,9 +32,9 @@ pub enum Pace {
 pub use crate::platforms::SharedLimit;
 
 /// The limits a send to `recipient` on `channel` is under: its platform's
-/// ([`crate::platforms::Platform::limits`]).
+/// ([`crate::platforms::Sender::limits`]).
 pub fn limits(channel: &Channel, recipient: &str) -> Vec<SharedLimit> {
-    crate::platforms::platform(channel.kind()).limits(&channel.name, recipient)
+    crate::platforms::sender(channel.kind()).limits(&channel.name, recipient)
 }
 
 #[derive(Default)]

@@ -61,7 +61,7 @@ fn receiver_kind(path: &str) -> Option<crate::domain::ChannelKind> {
 
 /// A platform's receiver (`/callback/{kind}`), through the one pipeline ([`crate::receive`]).
 pub async fn receiver(app: &crate::app::App, kind: crate::domain::ChannelKind, req: Request) -> Response {
-    let Some(r) = crate::platforms::platform(kind).receiver() else { return Error::NotFound.into_response() };
+    let Some(r) = crate::platforms::receiver(kind) else { return Error::NotFound.into_response() };
     if !r.methods().contains(&req.method) {
         let allow: Vec<&str> = r.methods().iter().map(http::Method::as_str).collect();
         return method_not_allowed(&allow.join(", "));

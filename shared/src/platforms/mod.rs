@@ -206,8 +206,9 @@ pub struct Registration {
     pub learned: Option<ChannelSettings>,
 }
 
-/// One platform. Implemented once per folder; reached through [`platform`].
-#[async_trait::async_trait]
+/// One platform's settings face: what a channel config of it holds and means. Implemented once
+/// per folder; reached through [`platform`]. Sending is [`Sender`] and receiving [`Receiver`],
+/// reached through their own registries, so a binary that never sends links no sending code.
 pub trait Platform: Sync {
     fn kind(&self) -> ChannelKind;
 
@@ -243,6 +244,36 @@ pub trait Platform: Sync {
         &[]
     }
 
+    /// The bot settings of a config of this platform.
+    fn bot_conf(&self, _settings: &ChannelSettings) -> BotConf {
+        BotConf::plain(self.kind())
+    }
+
+    /// A link that opens a chat with the bot and binds the account with `code` (Telegram's
+    /// `https://t.me/BOT?start=CODE`), if the platform has deep links.
+    fn bind_link(&self, _settings: &ChannelSettings, _code: &str) -> Option<String> {
+        None
+    }
+
+    /// The config's default chat moved (a Telegram group became a supergroup): updates it in
+    /// `settings`; true if it was `from`.
+    fn move_chat(&self, _settings: &mut ChannelSettings, _from: &str, _to: &str) -> bool {
+        false
+    }
+
+    /// At most this many recipients' copies of one notification may be merged into one call
+    /// (WeCom's `touser=a|b|c`); `None`: never merged.
+    fn merges_recipients(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// One platform's sending face: rendering a message into its calls, making a call, its limits,
+/// and registration. Reached through [`sender`].
+#[async_trait::async_trait]
+pub trait Sender: Sync {
+    fn kind(&self) -> ChannelKind;
+
     /// The limits a send to `recipient` on the config `channel` is under.
     fn limits(&self, _channel: &str, _recipient: &str) -> Vec<SharedLimit> {
         Vec::new()
@@ -255,17 +286,6 @@ pub trait Platform: Sync {
         false
     }
 
-    /// The bot settings of a config of this platform.
-    fn bot_conf(&self, _settings: &ChannelSettings) -> BotConf {
-        BotConf::plain(self.kind())
-    }
-
-    /// A link that opens a chat with the bot and binds the account with `code` (Telegram's
-    /// `https://t.me/BOT?start=CODE`), if the platform has deep links.
-    fn bind_link(&self, _settings: &ChannelSettings, _code: &str) -> Option<String> {
-        None
-    }
-
     /// Whether this version sends on this platform (the others store and validate configs, and
     /// every send on them fails permanently, saying so).
     fn sends(&self) -> bool {
@@ -275,7 +295,7 @@ pub trait Platform: Sync {
     /// Why `recipient` may not receive `message` (checked before any call), if it may not. By
     /// default: it must be one chat id ([`Self::chat_problem`]).
     fn refuse(&self, recipient: &str, _message: &Message) -> Option<String> {
-        self.chat_problem(recipient).map(|why| format!("refused recipient: it {why}"))
+        platform(self.kind()).chat_problem(recipient).map(|why| format!("refused recipient: it {why}"))
     }
 
     /// Whom a stored call's payload addresses (Telegram's `chat_id`, WeCom's `touser`), checked
@@ -306,23 +326,6 @@ pub trait Platform: Sync {
     /// Tells the platform where Herald is and what the bot can do.
     async fn register(&self, _r: &Registering<'_>, channel: &Channel) -> Result<Registration, String> {
         Err(format!("{} channels have nothing to register", channel.kind()))
-    }
-
-    /// The config's default chat moved (a Telegram group became a supergroup): updates it in
-    /// `settings`; true if it was `from`.
-    fn move_chat(&self, _settings: &mut ChannelSettings, _from: &str, _to: &str) -> bool {
-        false
-    }
-
-    /// At most this many recipients' copies of one notification may be merged into one call
-    /// (WeCom's `touser=a|b|c`); `None`: never merged.
-    fn merges_recipients(&self) -> Option<usize> {
-        None
-    }
-
-    /// This platform's receiver, if it receives.
-    fn receiver(&self) -> Option<&dyn Receiver> {
-        None
     }
 }
 
@@ -383,7 +386,8 @@ pub fn fresh(timestamp: &str, now: jiff::Timestamp, window_secs: i64) -> bool {
     timestamp.trim().parse::<i64>().is_ok_and(|t| (now.as_second() - t).abs() <= window_secs)
 }
 
-/// The module of `kind`: the one place a kind is mapped to its code.
+/// The settings face of `kind`: the one place a kind is mapped to its module (with [`sender`]
+/// and [`receiver`], which map it to the same module's other faces).
 pub fn platform(kind: ChannelKind) -> &'static dyn Platform {
     match kind {
         ChannelKind::Telegram => &telegram::Telegram,
@@ -397,14 +401,37 @@ pub fn platform(kind: ChannelKind) -> &'static dyn Platform {
     }
 }
 
-/// Registers `channel` with its platform ([`Platform::register`]); whatever the platform
+/// The sending face of `kind`.
+pub fn sender(kind: ChannelKind) -> &'static dyn Sender {
+    match kind {
+        ChannelKind::Telegram => &telegram::Telegram,
+        ChannelKind::Wecom => &wecom::Wecom,
+        ChannelKind::Slack => &slack::Slack,
+        ChannelKind::Discord => &discord::Discord,
+        ChannelKind::Synology => &synology::Synology,
+        ChannelKind::Vocechat => &vocechat::Vocechat,
+        ChannelKind::Webpush => &webpush::Webpush,
+        ChannelKind::Webhook => &webhook::Webhook,
+    }
+}
+
+/// The receiver of `kind`, if this version receives on it.
+pub fn receiver(kind: ChannelKind) -> Option<&'static dyn Receiver> {
+    match kind {
+        ChannelKind::Telegram => Some(&telegram::receive::TelegramReceiver),
+        ChannelKind::Wecom => Some(&wecom::receive::WecomReceiver),
+        _ => None,
+    }
+}
+
+/// Registers `channel` with its platform ([`Sender::register`]); whatever the platform
 /// answered, the detail and the error never carry the config's secrets (a `setWebhook` refusal
 /// may echo the secret token it was sent).
 pub async fn register(r: &Registering<'_>, channel: &Channel) -> Result<Registration, String> {
     let owned = channel.settings.secret_values();
     let secrets: Vec<&str> = owned.iter().map(String::as_str).collect();
     let redact = |s: &str| crate::domain::secret::redact(s, &secrets);
-    match platform(channel.kind()).register(r, channel).await {
+    match sender(channel.kind()).register(r, channel).await {
         Ok(mut done) => {
             done.detail = serde_json::from_str(&redact(&done.detail.to_string())).unwrap_or(Value::Null);
             Ok(done)
@@ -413,14 +440,14 @@ pub async fn register(r: &Registering<'_>, channel: &Channel) -> Result<Registra
     }
 }
 
-/// Whether this version sends on `kind` ([`Platform::sends`]).
+/// Whether this version sends on `kind` ([`Sender::sends`]).
 pub fn sends(kind: ChannelKind) -> bool {
-    platform(kind).sends()
+    sender(kind).sends()
 }
 
-/// Whether configs of `kind` are registered with their platform ([`Platform::registers`]).
+/// Whether configs of `kind` are registered with their platform ([`Sender::registers`]).
 pub fn registers(kind: ChannelKind) -> bool {
-    platform(kind).registers()
+    sender(kind).registers()
 }
 
 /// The bot settings of `channel` ([`Platform::bot_conf`]).
@@ -436,7 +463,7 @@ pub fn bot_conf(channel: &Channel) -> BotConf {
 /// Whatever the platform answered, the report's reason and note never carry the channel's own
 /// secrets ([`redact_report`]): they are stored, logged and shown to admins.
 pub async fn send(ctx: &Context<'_>, channel: &Channel, recipient: &str, message: &Message, parts_done: u32) -> Report {
-    let p = platform(channel.kind());
+    let p = sender(channel.kind());
     if !p.sends() {
         return SendOutcome::permanent(format!("sending on {} is not available in this version", channel.kind())).into();
     }
@@ -462,9 +489,9 @@ pub async fn send(ctx: &Context<'_>, channel: &Channel, recipient: &str, message
 /// Makes one stored call (a bot's reply), once its chat is checked to be one chat. The
 /// outcome's reason is redacted as [`send`]'s is.
 pub async fn execute(ctx: &Context<'_>, channel: &Channel, call: &ApiCall) -> SendOutcome {
-    let p = platform(channel.kind());
+    let p = sender(channel.kind());
     for chat in std::iter::once(call.chat.clone()).chain(p.addressee(&call.payload)) {
-        if let Some(why) = p.chat_problem(&chat) {
+        if let Some(why) = platform(channel.kind()).chat_problem(&chat) {
             return SendOutcome::permanent(format!("refused recipient: it {why}"));
         }
     }

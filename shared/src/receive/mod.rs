@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::domain::notification::{Call, DeliveryStatus};
 use crate::domain::{ChannelKind, Error};
 use crate::http::{MAX_BODY, Request, Response, empty};
-use crate::platforms::{ApiCall, Parsed, Unverified, platform};
+use crate::platforms::{ApiCall, Parsed, Unverified, receiver};
 use tracing::{info, warn};
 
 /// How long an event's id is remembered for deduplication, in seconds (platforms retry within
@@ -22,7 +22,7 @@ pub const DEDUP_TTL_SECS: i64 = 86_400;
 /// queue).
 #[tracing::instrument(skip_all, fields(kind = %kind, channel))]
 pub async fn handle(app: &App, kind: ChannelKind, req: &Request) -> Result<Response, Error> {
-    let receiver = platform(kind).receiver().ok_or(Error::NotFound)?;
+    let receiver = receiver(kind).ok_or(Error::NotFound)?;
     if req.body.len() > MAX_BODY {
         return Err(Error::TooLarge);
     }

@@ -4,7 +4,7 @@
 pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
-use super::{Answer, ApiCall, Context, Platform, SendOutcome, SharedLimit};
+use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender, SharedLimit};
 use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::message::Message;
 use serde_json::Value;
@@ -12,7 +12,6 @@ use serde_json::Value;
 /// The Discord platform.
 pub struct Discord;
 
-#[async_trait::async_trait]
 impl Platform for Discord {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Discord
@@ -26,6 +25,13 @@ impl Platform for Discord {
 
     fn chat_problem(&self, id: &str) -> Option<&'static str> {
         settings::chat_problem(id)
+    }
+}
+
+#[async_trait::async_trait]
+impl Sender for Discord {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Discord
     }
 
     fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {

@@ -4,7 +4,7 @@
 pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
-use super::{Answer, ApiCall, Context, Platform, SendOutcome, SharedLimit};
+use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender, SharedLimit};
 use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::message::Message;
 use serde_json::Value;
@@ -12,7 +12,6 @@ use serde_json::Value;
 /// The Synology platform.
 pub struct Synology;
 
-#[async_trait::async_trait]
 impl Platform for Synology {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Synology
@@ -30,6 +29,13 @@ impl Platform for Synology {
 
     fn destination_fields(&self) -> &'static [&'static str] {
         &["api_base", "incoming_url"]
+    }
+}
+
+#[async_trait::async_trait]
+impl Sender for Synology {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Synology
     }
 
     fn limits(&self, channel: &str, _recipient: &str) -> Vec<SharedLimit> {

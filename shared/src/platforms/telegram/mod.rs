@@ -7,7 +7,7 @@ pub mod receive;
 pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
-use super::{Answer, ApiCall, Context, Platform, Registering, Registration, SendOutcome, SharedLimit, transport_error};
+use super::{Answer, ApiCall, Context, Platform, Registering, Registration, SendOutcome, Sender, SharedLimit, transport_error};
 use crate::domain::notification::Format;
 use crate::domain::secret::Secret;
 use crate::domain::{ChannelKind, Valid, parse_json};
@@ -235,7 +235,6 @@ async fn topic_stale(ctx: &Context<'_>, channel: &str, ty: &str, topic: &str) {
 /// the webhook with a secret token, command lists per language and scope.
 pub struct Telegram;
 
-#[async_trait::async_trait]
 impl Platform for Telegram {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Telegram
@@ -262,19 +261,6 @@ impl Platform for Telegram {
         }
     }
 
-    /// 30 messages a second per bot, one a second per chat, 20 a minute per group
-    /// (<https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this>). The
-    /// chat's own limit comes first: it is the one that makes a send wait, and a bot slot taken
-    /// before waiting would go unused.
-    fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {
-        let mut v = vec![SharedLimit::new(format!("tgc:{channel}:{recipient}"), 1, 1000), SharedLimit::new(format!("tg:{channel}"), 30, 1000)];
-        // Group and channel chat ids are negative (or @names).
-        if recipient.starts_with('-') || recipient.starts_with('@') {
-            v.push(SharedLimit::new(format!("tgg:{channel}:{recipient}"), 20, 60_000));
-        }
-        v
-    }
-
     fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
         let ChannelSettings::Telegram(t) = settings else { return crate::domain::chat::BotConf::plain(ChannelKind::Telegram) };
         crate::domain::chat::BotConf {
@@ -289,14 +275,44 @@ impl Platform for Telegram {
         }
     }
 
-    fn addressee(&self, payload: &Value) -> Option<String> {
-        payload.get("chat_id").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
-    }
-
     fn bind_link(&self, settings: &ChannelSettings, code: &str) -> Option<String> {
         let ChannelSettings::Telegram(t) = settings else { return None };
         let bot = t.bot_username.as_deref()?.trim_start_matches('@');
         Some(format!("https://t.me/{bot}?start={code}"))
+    }
+
+    fn move_chat(&self, settings: &mut ChannelSettings, from: &str, to: &str) -> bool {
+        match settings {
+            ChannelSettings::Telegram(t) if t.chat_id.as_deref() == Some(from) => {
+                t.chat_id = Some(to.to_owned());
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Sender for Telegram {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Telegram
+    }
+
+    /// 30 messages a second per bot, one a second per chat, 20 a minute per group
+    /// (<https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this>). The
+    /// chat's own limit comes first: it is the one that makes a send wait, and a bot slot taken
+    /// before waiting would go unused.
+    fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {
+        let mut v = vec![SharedLimit::new(format!("tgc:{channel}:{recipient}"), 1, 1000), SharedLimit::new(format!("tg:{channel}"), 30, 1000)];
+        // Group and channel chat ids are negative (or @names).
+        if recipient.starts_with('-') || recipient.starts_with('@') {
+            v.push(SharedLimit::new(format!("tgg:{channel}:{recipient}"), 20, 60_000));
+        }
+        v
+    }
+
+    fn addressee(&self, payload: &Value) -> Option<String> {
+        payload.get("chat_id").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
     }
 
     fn render(&self, channel: &Channel, recipient: &str, message: &Message) -> Vec<ApiCall> {
@@ -396,20 +412,6 @@ impl Platform for Telegram {
         }
         info!(channel = %channel.name, "telegram webhook registered");
         Ok(Registration { detail: json!({"ok": true, "webhook": url, "bot_username": username, "command_lists": lists}), learned })
-    }
-
-    fn move_chat(&self, settings: &mut ChannelSettings, from: &str, to: &str) -> bool {
-        match settings {
-            ChannelSettings::Telegram(t) if t.chat_id.as_deref() == Some(from) => {
-                t.chat_id = Some(to.to_owned());
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn receiver(&self) -> Option<&dyn super::Receiver> {
-        Some(&receive::TelegramReceiver)
     }
 }
 

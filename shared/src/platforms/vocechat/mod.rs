@@ -4,7 +4,7 @@
 pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
-use super::{Answer, ApiCall, Context, Platform, SendOutcome, SharedLimit};
+use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender, SharedLimit};
 use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::message::Message;
 use serde_json::Value;
@@ -12,7 +12,6 @@ use serde_json::Value;
 /// The Vocechat platform.
 pub struct Vocechat;
 
-#[async_trait::async_trait]
 impl Platform for Vocechat {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Vocechat
@@ -34,6 +33,13 @@ impl Platform for Vocechat {
 
     fn url_fields(&self) -> &'static [(&'static str, bool)] {
         &[("server_url", false)]
+    }
+}
+
+#[async_trait::async_trait]
+impl Sender for Vocechat {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Vocechat
     }
 
     fn limits(&self, channel: &str, _recipient: &str) -> Vec<SharedLimit> {

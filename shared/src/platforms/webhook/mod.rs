@@ -4,7 +4,7 @@
 pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
-use super::{Answer, ApiCall, Context, Platform, SendOutcome, by_status, transport_error};
+use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender, by_status, transport_error};
 use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::message::Message;
 use aws_lc_rs::hmac;
@@ -46,7 +46,6 @@ pub fn body(m: &Message, recipient: &str) -> Vec<u8> {
 /// The generic JSON webhook.
 pub struct Webhook;
 
-#[async_trait::async_trait]
 impl Platform for Webhook {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Webhook
@@ -69,6 +68,13 @@ impl Platform for Webhook {
     /// The URL often holds a token in its path or query: always shown as its host only.
     fn url_fields(&self) -> &'static [(&'static str, bool)] {
         &[("url", true)]
+    }
+}
+
+#[async_trait::async_trait]
+impl Sender for Webhook {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Webhook
     }
 
     fn render(&self, _channel: &Channel, recipient: &str, message: &Message) -> Vec<ApiCall> {

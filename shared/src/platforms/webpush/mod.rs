@@ -4,7 +4,7 @@
 pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
-use super::{Answer, ApiCall, Context, Platform, SendOutcome};
+use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender};
 use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::message::Message;
 use serde_json::Value;
@@ -12,7 +12,6 @@ use serde_json::Value;
 /// The Webpush platform.
 pub struct Webpush;
 
-#[async_trait::async_trait]
 impl Platform for Webpush {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Webpush
@@ -35,6 +34,13 @@ impl Platform for Webpush {
 
     fn url_fields(&self) -> &'static [(&'static str, bool)] {
         &[]
+    }
+}
+
+#[async_trait::async_trait]
+impl Sender for Webpush {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Webpush
     }
 
     fn sends(&self) -> bool {

@@ -9,7 +9,7 @@ pub mod receive;
 pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
-use super::{Answer, ApiCall, Context, Memory, Platform, Registering, Registration, SendOutcome, SharedLimit, transport_error};
+use super::{Answer, ApiCall, Context, Memory, Platform, Registering, Registration, SendOutcome, Sender, SharedLimit, transport_error};
 use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Valid, parse_json};
 use crate::text::markup::{Flavor, escape_for, render_markdown, split};
@@ -256,7 +256,6 @@ pub const SEND: &str = "message/send";
 /// WeCom self-built apps (<https://developer.work.weixin.qq.com/document/path/90236>).
 pub struct Wecom;
 
-#[async_trait::async_trait]
 impl Platform for Wecom {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Wecom
@@ -276,6 +275,25 @@ impl Platform for Wecom {
         &["api_base", "corp_id", "agent_id"]
     }
 
+    fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
+        let mut conf = crate::domain::chat::BotConf::plain(ChannelKind::Wecom);
+        if let ChannelSettings::Wecom(w) = settings {
+            conf.admin_whitelist = w.admin_whitelist.clone();
+        }
+        conf
+    }
+
+    fn merges_recipients(&self) -> Option<usize> {
+        Some(settings::WECOM_BATCH_MAX)
+    }
+}
+
+#[async_trait::async_trait]
+impl Sender for Wecom {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Wecom
+    }
+
     /// 30 messages a minute per member (a message to many counts against each one's budget).
     fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {
         recipient.split('|').map(|member| SharedLimit::new(format!("wc:{channel}:{member}"), 30, 60_000)).collect()
@@ -284,14 +302,6 @@ impl Platform for Wecom {
     /// "每应用对同一个成员不可超过30条/分，超过部分会被丢弃不下发" (message/send's limits).
     fn drops_past_limits(&self) -> bool {
         true
-    }
-
-    fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
-        let mut conf = crate::domain::chat::BotConf::plain(ChannelKind::Wecom);
-        if let ChannelSettings::Wecom(w) = settings {
-            conf.admin_whitelist = w.admin_whitelist.clone();
-        }
-        conf
     }
 
     /// One member, or (only for a delivery Herald merged, [`Message::merged`]) `a|b|c`; `@all`
@@ -334,13 +344,5 @@ impl Platform for Wecom {
         let client = Client::new(r.ctx.http, channel.api_base(), s, r.ctx.memory);
         client.post("/cgi-bin/menu/create", &[("agentid", s.agent_id.as_str())], &menu).await.map_err(|o| super::describe(&o))?;
         Ok(Registration { detail: json!({"ok": true, "menu": menu}), learned: None })
-    }
-
-    fn merges_recipients(&self) -> Option<usize> {
-        Some(settings::WECOM_BATCH_MAX)
-    }
-
-    fn receiver(&self) -> Option<&dyn super::Receiver> {
-        Some(&receive::WecomReceiver)
     }
 }
