@@ -569,3 +569,25 @@ async fn a_link_beside_buttons_is_kept_as_a_button() {
         .collect();
     assert_eq!(urls, ["https://panel.test/plans", "https://panel.test/renew"]);
 }
+
+/// An update whose replies could not be queued (the queue down) answers 503, and Telegram's
+/// retry of the same update is handled, not dropped as a repeat.
+#[tokio::test]
+async fn an_update_that_could_not_be_handled_is_handled_on_telegrams_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
+    let queue = Arc::new(herald_tests::faults::FlakyQueue { inner: Arc::new(herald_tests::memory_queue(180, 20)), failing: 0.into() });
+    let mut config = herald_tests::test_config();
+    config.public_url = Some("https://herald.test".into());
+    let app = App::new(table, queue.clone(), Arc::new(herald::domain::clock::SystemClock), config).unwrap();
+    let (app, fake) = with_telegram(app, json!({})).await;
+    user(&app, "u1", json!({"ids": {"telegram": "42"}})).await;
+    // A button press: its answer rides back in the response, the edit goes through the queue.
+    let press = button(42, "m:prefs", 7);
+    queue.failing.store(1, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(post(&app, press.clone()).await.0, 503);
+    let (status, a) = post(&app, press).await;
+    assert_eq!((status, a["method"].as_str()), (200, Some("answerCallbackQuery")));
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(fake.calls("editMessageText").len(), 1);
+}

@@ -231,9 +231,9 @@ pub trait Platform: Sync {
         &[("api_base", false)]
     }
 
-    /// Values besides the [`crate::domain::secret::Secret`] fields that may carry a secret and
-    /// are masked out of anything a platform answers (a Telegram token's secret half, which a
-    /// platform may echo without the bot id; a webhook's URL and its query).
+    /// Values besides the [`crate::domain::secret::Secret`] fields and the URL fields that may
+    /// carry a secret, masked out of anything a platform answers (a Telegram token's secret half,
+    /// which a platform may echo without the bot id).
     fn also_redact(&self, _settings: &ChannelSettings) -> Vec<String> {
         Vec::new()
     }
@@ -293,7 +293,7 @@ pub trait Sender: Sync {
     }
 
     /// Why `recipient` may not receive `message` (checked before any call), if it may not. By
-    /// default: it must be one chat id ([`Self::chat_problem`]).
+    /// default: it must be one chat id ([`Platform::chat_problem`]).
     fn refuse(&self, recipient: &str, _message: &Message) -> Option<String> {
         platform(self.kind()).chat_problem(recipient).map(|why| format!("refused recipient: it {why}"))
     }

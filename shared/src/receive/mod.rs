@@ -45,7 +45,10 @@ pub async fn handle(app: &App, kind: ChannelKind, req: &Request) -> Result<Respo
         Parsed::Ignored => Ok(empty(http::StatusCode::OK)),
         Parsed::Moved { dedup, from, to } => {
             if app.repo.first_time(&scope, &dedup, DEDUP_TTL_SECS).await? {
-                app.repo.move_chat(&channel.name, &from, &to).await?;
+                if let Err(e) = app.repo.move_chat(&channel.name, &from, &to).await {
+                    forget(app, &scope, &dedup).await;
+                    return Err(e.into());
+                }
                 app.invalidate();
                 info!(channel = %channel.name, from, to, "chat moved");
             }
@@ -64,14 +67,19 @@ pub async fn handle(app: &App, kind: ChannelKind, req: &Request) -> Result<Respo
             match handled.await {
                 Ok(r) => Ok(r),
                 Err(e) => {
-                    // Not handled: the platform's retry must be, not dropped as a repeat.
-                    if let Err(f) = app.repo.forget(&scope, &dedup).await {
-                        warn!(error = %f, "could not forget a failed event; its retry will be dropped");
-                    }
+                    forget(app, &scope, &dedup).await;
                     Err(e)
                 }
             }
         }
+    }
+}
+
+/// An event whose handling failed is forgotten, so the platform's retry is handled rather than
+/// dropped as a repeat.
+async fn forget(app: &App, scope: &str, dedup: &str) {
+    if let Err(e) = app.repo.forget(scope, dedup).await {
+        warn!(error = %e, "could not forget a failed event; its retry will be dropped");
     }
 }
 
