@@ -879,3 +879,21 @@ async fn an_array_update_and_a_dot_name_are_refused() {
     let (status, _) = put_channel(&app, "..", json!({"kind": "webhook", "settings": {"url": "https://x.test"}})).await;
     assert_eq!(status, 400);
 }
+
+/// A node probe URL often carries the checker's token: the API shows its query and user
+/// information masked, and the shown form sent back keeps the stored URL.
+#[tokio::test]
+async fn a_probe_urls_token_is_masked_and_kept() {
+    let (_d, app) = embedded_app();
+    let url = "https://probe.example.com/check?host={host}&port={port}&token=probe-secret-123";
+    let (status, r) = call(&app, "PATCH", "/api/v1/settings", Some(json!({"node": {"probe_url": url}}))).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["node"]["probe_url"], format!("https://probe.example.com/check?{MASK}"));
+    let (_, shown) = call(&app, "GET", "/api/v1/settings", None).await;
+    assert!(!shown.to_string().contains("probe-secret-123"), "{shown}");
+    assert_eq!(call(&app, "PUT", "/api/v1/settings", Some(shown)).await.0, 200);
+    assert_eq!(app.repo.settings().await.unwrap().node.probe_url.as_deref(), Some(url));
+    let with_user = "https://u:pw-secret@probe.example.com/check/{host}";
+    let (_, r) = call(&app, "PATCH", "/api/v1/settings", Some(json!({"node": {"probe_url": with_user}}))).await;
+    assert_eq!(r["node"]["probe_url"], format!("https://{MASK}@probe.example.com/check/{{host}}"));
+}

@@ -63,7 +63,9 @@ const ROUTES: &[(&str, Method, Auth, Handler)] = &[
     ("channels/{}", Method::DELETE, Auth::Token, |app, _, p| Box::pin(async move { delete_channel(app, &p[0]).await })),
     ("channels/{}/test", Method::POST, Auth::Token, |app, req, p| Box::pin(async move { test_channel(app, &p[0], req).await })),
     ("channels/{}/register", Method::POST, Auth::Token, |app, req, p| Box::pin(async move { register_channel(app, &p[0], req).await })),
-    ("settings", Method::GET, Auth::Token, |app, _, _| Box::pin(async move { Ok(json(StatusCode::OK, &app.repo.settings().await?)) })),
+    ("settings", Method::GET, Auth::Token, |app, _, _| {
+        Box::pin(async move { Ok(json(StatusCode::OK, &public_settings(&app.repo.settings().await?))) })
+    }),
     ("settings", Method::PUT, Auth::Token, |app, req, _| Box::pin(put_settings(app, req))),
     ("settings", Method::PATCH, Auth::Token, |app, req, _| Box::pin(put_settings(app, req))),
     ("users/{}", Method::GET, Auth::Token, |app, _, p| Box::pin(async move { get_user(app, &p[0]).await })),
@@ -329,13 +331,52 @@ async fn test_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
 /// `PUT`/`PATCH /api/v1/settings`: the body over the stored settings (JSON merge patch: what it
 /// leaves out keeps its value, `null` puts a field back to its default).
 async fn put_settings(app: &App, req: &Request) -> HandlerResult {
-    let mut doc = serde_json::to_value(app.repo.settings().await?).map_err(|e| Error::Internal(e.to_string()))?;
+    let stored = app.repo.settings().await?;
+    let mut doc = serde_json::to_value(&stored).map_err(|e| Error::Internal(e.to_string()))?;
     crate::domain::merge_patch(&mut doc, req.json()?);
+    // The probe URL sent back as GET showed it keeps the stored one.
+    if let (Some(p), Some(shown)) = (stored.node.probe_url.as_deref(), doc["node"]["probe_url"].as_str())
+        && shown != p
+        && shown == masked_probe(p)
+    {
+        doc["node"]["probe_url"] = json!(p);
+    }
     let s: Settings = parse_json(doc)?;
     s.validate()?;
     app.repo.put_settings(&s).await?;
     app.invalidate();
-    Ok(json(StatusCode::OK, &s))
+    Ok(json(StatusCode::OK, &public_settings(&s)))
+}
+
+/// The settings as the API shows them: a probe URL's query and user information (where a
+/// checker's token lives) masked, the rest as stored.
+fn public_settings(s: &Settings) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    if let Some(p) = s.node.probe_url.as_deref() {
+        v["node"]["probe_url"] = json!(masked_probe(p));
+    }
+    v
+}
+
+/// `probe_url` with anything after `?` and any `user:password@` replaced by the mask (the URL
+/// holds `{host}`-style placeholders, so it is cut as text, not parsed).
+fn masked_probe(url: &str) -> String {
+    let mask = crate::domain::secret::MASK;
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, _)| (b, Some(mask)));
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://{mask}@{host}{path}"),
+                None => base.to_owned(),
+            }
+        }
+        None => base.to_owned(),
+    };
+    match query {
+        Some(q) => format!("{base}?{q}"),
+        None => base,
+    }
 }
 
 // ---- users ----
