@@ -337,7 +337,7 @@ async fn put_settings(app: &App, req: &Request) -> HandlerResult {
     // The probe URL sent back as GET showed it keeps the stored one.
     if let (Some(p), Some(shown)) = (stored.node.probe_url.as_deref(), doc["node"]["probe_url"].as_str())
         && shown != p
-        && shown == masked_probe(p)
+        && shown == crate::domain::settings::masked_probe_url(p)
     {
         doc["node"]["probe_url"] = json!(p);
     }
@@ -353,30 +353,9 @@ async fn put_settings(app: &App, req: &Request) -> HandlerResult {
 fn public_settings(s: &Settings) -> Value {
     let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
     if let Some(p) = s.node.probe_url.as_deref() {
-        v["node"]["probe_url"] = json!(masked_probe(p));
+        v["node"]["probe_url"] = json!(crate::domain::settings::masked_probe_url(p));
     }
     v
-}
-
-/// `probe_url` with anything after `?` and any `user:password@` replaced by the mask (the URL
-/// holds `{host}`-style placeholders, so it is cut as text, not parsed).
-fn masked_probe(url: &str) -> String {
-    let mask = crate::domain::secret::MASK;
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, _)| (b, Some(mask)));
-    let base = match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://{mask}@{host}{path}"),
-                None => base.to_owned(),
-            }
-        }
-        None => base.to_owned(),
-    };
-    match query {
-        Some(q) => format!("{base}?{q}"),
-        None => base,
-    }
 }
 
 // ---- users ----

@@ -208,6 +208,27 @@ impl Settings {
     }
 }
 
+/// `probe_url` with anything after `?` and any `user:password@` replaced by the mask (the URL
+/// holds `{host}`-style placeholders, so it is cut as text, not parsed).
+pub fn masked_probe_url(url: &str) -> String {
+    let mask = crate::domain::secret::MASK;
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, _)| (b, Some(mask)));
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://{mask}@{host}{path}"),
+                None => base.to_owned(),
+            }
+        }
+        None => base.to_owned(),
+    };
+    match query {
+        Some(q) => format!("{base}?{q}"),
+        None => base,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,10 +26,14 @@ pub struct ChatId {
 impl ChatId {
     /// Checks `id` as a chat id of `kind`; the error names `field` and the accepted format.
     pub fn parse(field: &str, kind: ChannelKind, id: &str) -> Valid<Self> {
-        match super::platform(kind).chat_problem(id) {
-            None => Ok(ChatId { kind, id: id.to_owned() }),
-            Some(why) => Err(Invalid::new(field, why)),
-        }
+        Self::check(field, super::platform(kind).chat_problem(id))?;
+        Ok(ChatId { kind, id: id.to_owned() })
+    }
+
+    /// `Ok` when `problem` (a platform's `chat_problem` for an id) is `None`, else the error
+    /// naming `field`: for settings that hold a chat id of their own platform.
+    pub fn check(field: &str, problem: Option<&'static str>) -> Valid {
+        problem.map_or(Ok(()), |why| Err(Invalid::new(field, why)))
     }
 
     /// The platform kind the id is for.

@@ -9,6 +9,14 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+/// Why `id` is not a plain id (1-128 of `A-Z a-z 0-9 _ - . : @`, no list separators), if it is
+/// not: the ids of platforms that address a person by a name Herald is given (a webhook
+/// recipient, a subscription owner).
+pub(crate) fn plain_id_problem(id: &str) -> Option<&'static str> {
+    let ok = (1..=128).contains(&id.len()) && chars_in(id, |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@'));
+    (!ok).then_some("must be 1 to 128 of A-Z a-z 0-9 _ - . : @")
+}
+
 pub(crate) fn chars_in(s: &str, ok: impl Fn(char) -> bool) -> bool {
     s.chars().all(ok)
 }
@@ -92,27 +100,6 @@ impl ChannelSettings {
             ChannelSettings::Webhook(s) => serde_json::to_value(s),
         };
         v.unwrap_or(Value::Null)
-    }
-
-    /// The secrets Herald makes itself (Telegram's webhook `secret_token`): when a channel's
-    /// destination changes they are dropped and made anew, never carried to the new one.
-    pub fn generated_secrets(kind: ChannelKind) -> &'static [&'static str] {
-        super::platform(kind).generated_secrets()
-    }
-
-    /// The settings fields that say where the secrets are sent (the platform's host, the corp
-    /// a WeCom secret belongs to). A secret sent back as the mask is kept only while the kind and
-    /// every one of these is unchanged: otherwise the mask would send the stored secret to a
-    /// new destination.
-    pub fn destination_fields(kind: ChannelKind) -> &'static [&'static str] {
-        super::platform(kind).destination_fields()
-    }
-
-    /// URL fields shown with only their scheme and host ([`mask_url`]) when they may carry a
-    /// credential: `always` for a webhook's `url` (tokens live in its path and query), otherwise
-    /// only when the URL has a user, password, query or fragment.
-    fn url_fields(kind: ChannelKind) -> &'static [(&'static str, bool)] {
-        super::platform(kind).url_fields()
     }
 
     /// The settings as the API shows them: every secret as [`MASK`] (a [`Secret`] serializes
@@ -279,7 +266,7 @@ fn destination_value(settings: &Value, field: &str) -> String {
 fn restore_masked(kind: ChannelKind, settings: &mut Value, previous: Option<&Channel>) -> Valid {
     let old = previous.map(|p| p.settings.exposed_value());
     // Masked URLs first: they are destinations themselves.
-    for (field, _) in ChannelSettings::url_fields(kind) {
+    for (field, _) in super::platform(kind).url_fields() {
         let Some(v) = settings.get_mut(*field) else { continue };
         let Some(shown) = v.as_str().filter(|s| *s == MASK || s.ends_with(&format!("/{MASK}"))) else { continue };
         let stored = previous
@@ -311,7 +298,8 @@ fn restore_masked(kind: ChannelKind, settings: &mut Value, previous: Option<&Cha
     let moved = if prev.kind() != kind {
         Some(format!("the kind changed from {}", prev.kind()))
     } else {
-        ChannelSettings::destination_fields(kind)
+        super::platform(kind)
+            .destination_fields()
             .iter()
             // A destination sent back masked is the stored one, unchanged.
             .find(|f| settings.get(**f).and_then(Value::as_str) != Some(MASK) && destination_value(settings, f) != destination_value(old, f))
@@ -320,7 +308,7 @@ fn restore_masked(kind: ChannelKind, settings: &mut Value, previous: Option<&Cha
     if let Some(why) = moved {
         // A secret Herald made itself is made anew for the new destination; any other must be
         // sent again by whoever changes where it goes.
-        let generated = ChannelSettings::generated_secrets(kind);
+        let generated = super::platform(kind).generated_secrets();
         masked.retain(|path| {
             let made_here = path.len() == 1 && generated.contains(&path[0].as_str());
             if made_here && let Some(obj) = settings.as_object_mut() {
@@ -395,7 +383,7 @@ impl Channel {
     pub fn public_json(&self) -> Value {
         let mut v = self.record(self.settings.masked_value());
         if let Some(settings) = v.get_mut("settings") {
-            for (field, always) in ChannelSettings::url_fields(self.kind()) {
+            for (field, always) in super::platform(self.kind()).url_fields() {
                 if let Some(v) = settings.get_mut(*field)
                     && let Some(u) = v.as_str().filter(|u| *always || carries_credential(u))
                 {

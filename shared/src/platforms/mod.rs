@@ -406,13 +406,41 @@ pub fn sender(kind: ChannelKind) -> &'static dyn Sender {
     match kind {
         ChannelKind::Telegram => &telegram::Telegram,
         ChannelKind::Wecom => &wecom::Wecom,
-        ChannelKind::Slack => &slack::Slack,
-        ChannelKind::Discord => &discord::Discord,
-        ChannelKind::Synology => &synology::Synology,
-        ChannelKind::Vocechat => &vocechat::Vocechat,
-        ChannelKind::Webpush => &webpush::Webpush,
         ChannelKind::Webhook => &webhook::Webhook,
+        ChannelKind::Slack => &Unsent(ChannelKind::Slack),
+        ChannelKind::Discord => &Unsent(ChannelKind::Discord),
+        ChannelKind::Synology => &Unsent(ChannelKind::Synology),
+        ChannelKind::Vocechat => &Unsent(ChannelKind::Vocechat),
+        ChannelKind::Webpush => &Unsent(ChannelKind::Webpush),
     }
+}
+
+/// The sending face of a platform this version keeps configs of but does not send on yet:
+/// every send and call fails permanently, saying so.
+pub struct Unsent(pub ChannelKind);
+
+#[async_trait::async_trait]
+impl Sender for Unsent {
+    fn kind(&self) -> ChannelKind {
+        self.0
+    }
+
+    fn sends(&self) -> bool {
+        false
+    }
+
+    fn render(&self, _channel: &Channel, _recipient: &str, _message: &Message) -> Vec<ApiCall> {
+        Vec::new()
+    }
+
+    async fn call(&self, _ctx: &Context<'_>, _channel: &Channel, _call: &ApiCall) -> Answer {
+        not_available(self.0).into()
+    }
+}
+
+/// The outcome of a send on a platform this version does not send on.
+fn not_available(kind: ChannelKind) -> SendOutcome {
+    SendOutcome::permanent(format!("sending on {kind} is not available in this version"))
 }
 
 /// The receiver of `kind`, if this version receives on it.
@@ -465,7 +493,7 @@ pub fn bot_conf(channel: &Channel) -> BotConf {
 pub async fn send(ctx: &Context<'_>, channel: &Channel, recipient: &str, message: &Message, parts_done: u32) -> Report {
     let p = sender(channel.kind());
     if !p.sends() {
-        return SendOutcome::permanent(format!("sending on {} is not available in this version", channel.kind())).into();
+        return not_available(channel.kind()).into();
     }
     if let Some(why) = p.refuse(recipient, message) {
         return SendOutcome::permanent(why).into();

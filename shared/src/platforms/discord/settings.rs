@@ -41,11 +41,6 @@ impl DiscordSettings {
     }
 }
 
-/// Checks `id` is one chat id of this platform (see [`chat_problem`]).
-pub fn check_chat(field: &str, id: &str) -> Valid {
-    chat_problem(id).map_or(Ok(()), |why| Err(Invalid::new(field, why)))
-}
-
 /// Why `id` is not one chat id here, if it is not. Accepted: a numeric snowflake (a channel or a user).
 pub fn chat_problem(id: &str) -> Option<&'static str> {
     let ok = is_u64(id);

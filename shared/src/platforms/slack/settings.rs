@@ -2,6 +2,7 @@
 
 use crate::domain::secret::Secret;
 use crate::domain::{Invalid, Valid};
+use crate::platforms::chat_id::ChatId;
 use crate::platforms::config::{chars_in, check_api_base, required};
 use serde::{Deserialize, Serialize};
 
@@ -28,15 +29,10 @@ impl SlackSettings {
             return Err(Invalid::new("bot_token", "is not a Slack bot token (xoxb-...)"));
         }
         if let Some(c) = &self.channel {
-            check_chat("channel", c)?;
+            ChatId::check("channel", chat_problem(c))?;
         }
         check_api_base(&self.api_base)
     }
-}
-
-/// Checks `id` is one chat id of this platform (see [`chat_problem`]).
-pub fn check_chat(field: &str, id: &str) -> Valid {
-    chat_problem(id).map_or(Ok(()), |why| Err(Invalid::new(field, why)))
 }
 
 /// Why `id` is not one chat id here, if it is not. Accepted: a conversation or user id (`C…`, `G…`, `D…`, `U…`, `W…`; 2-32 of `A-Z 0-9`) or a `#channel` name (1-80 of `a-z 0-9 _ -`).

@@ -1,12 +1,12 @@
 //! Synology: settings and chat ids are validated and stored; this version does not send or
-//! receive on it yet (every send fails permanently, saying so). Source: https://kb.synology.com/en-global/DSM/help/Chat/chat_integration.
+//! receive on it yet: its sending face is [`super::Unsent`] (every send fails permanently,
+//! saying so). Source: https://kb.synology.com/en-global/DSM/help/Chat/chat_integration.
 
 pub mod settings;
 
-use super::config::{Channel, ChannelSettings};
-use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender, SharedLimit};
+use super::Platform;
+use super::config::ChannelSettings;
 use crate::domain::{ChannelKind, Valid, parse_json};
-use crate::text::message::Message;
 use serde_json::Value;
 
 /// The Synology platform.
@@ -29,28 +29,5 @@ impl Platform for Synology {
 
     fn destination_fields(&self) -> &'static [&'static str] {
         &["api_base", "incoming_url"]
-    }
-}
-
-#[async_trait::async_trait]
-impl Sender for Synology {
-    fn kind(&self) -> ChannelKind {
-        ChannelKind::Synology
-    }
-
-    fn limits(&self, channel: &str, _recipient: &str) -> Vec<SharedLimit> {
-        vec![SharedLimit::new(format!("ch:{channel}"), 5, 1000)]
-    }
-
-    fn sends(&self) -> bool {
-        false
-    }
-
-    fn render(&self, _channel: &Channel, _recipient: &str, _message: &Message) -> Vec<ApiCall> {
-        Vec::new()
-    }
-
-    async fn call(&self, _ctx: &Context<'_>, channel: &Channel, _call: &ApiCall) -> Answer {
-        SendOutcome::permanent(format!("sending on {} is not available in this version", channel.kind())).into()
     }
 }

@@ -39,11 +39,6 @@ impl SynologySettings {
     }
 }
 
-/// Checks `id` is one chat id of this platform (see [`chat_problem`]).
-pub fn check_chat(field: &str, id: &str) -> Valid {
-    chat_problem(id).map_or(Ok(()), |why| Err(Invalid::new(field, why)))
-}
-
 /// Why `id` is not one chat id here, if it is not. Accepted: a numeric user id, or `channel` (the incoming webhook's own channel).
 pub fn chat_problem(id: &str) -> Option<&'static str> {
     let ok = id == "channel" || is_u64(id);

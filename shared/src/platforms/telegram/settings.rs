@@ -3,6 +3,7 @@
 use crate::domain::secret::Secret;
 use crate::domain::{Invalid, Valid};
 use crate::domain::{check_type, list_or_csv, opt_string_or_number};
+use crate::platforms::chat_id::ChatId;
 use crate::platforms::config::{chars_in, check_api_base, is_base64url, required};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,7 +50,7 @@ impl TelegramSettings {
             return Err(Invalid::new("bot_token", "is not a Telegram bot token (digits:secret, from @BotFather)"));
         }
         if let Some(c) = &self.chat_id {
-            check_chat("chat_id", c)?;
+            ChatId::check("chat_id", chat_problem(c))?;
         }
         for (field, list) in [("user_whitelist", &self.user_whitelist), ("admin_whitelist", &self.admin_whitelist)] {
             if list.iter().any(|id| id.parse::<i64>().is_err()) {
@@ -66,11 +67,6 @@ impl TelegramSettings {
         }
         check_api_base(&self.api_base)
     }
-}
-
-/// Checks `id` is one chat id of this platform (see [`chat_problem`]).
-pub fn check_chat(field: &str, id: &str) -> Valid {
-    chat_problem(id).map_or(Ok(()), |why| Err(Invalid::new(field, why)))
 }
 
 /// Why `id` is not one chat id here, if it is not. Accepted: a signed 64-bit integer (`123`, `-1001234567890`) or a public `@channel` username (5-32 of `A-Z a-z 0-9 _`, starting with a letter).

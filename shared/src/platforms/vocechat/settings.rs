@@ -30,11 +30,6 @@ impl VocechatSettings {
     }
 }
 
-/// Checks `id` is one chat id of this platform (see [`chat_problem`]).
-pub fn check_chat(field: &str, id: &str) -> Valid {
-    chat_problem(id).map_or(Ok(()), |why| Err(Invalid::new(field, why)))
-}
-
 /// Why `id` is not one chat id here, if it is not. Accepted: a numeric user id, or `group:N`.
 pub fn chat_problem(id: &str) -> Option<&'static str> {
     let ok = is_u64(id) || id.strip_prefix("group:").is_some_and(is_u64);

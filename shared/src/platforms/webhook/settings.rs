@@ -3,7 +3,7 @@
 use crate::domain::check_url;
 use crate::domain::secret::Secret;
 use crate::domain::{Invalid, Valid};
-use crate::platforms::config::chars_in;
+use crate::platforms::config::plain_id_problem;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -40,13 +40,7 @@ impl WebhookSettings {
     }
 }
 
-/// Checks `id` is one chat id of this platform (see [`chat_problem`]).
-pub fn check_chat(field: &str, id: &str) -> Valid {
-    chat_problem(id).map_or(Ok(()), |why| Err(Invalid::new(field, why)))
-}
-
 /// Why `id` is not one chat id here, if it is not. Accepted: 1-128 of `A-Z a-z 0-9 _ - . : @` (a person's webhook id, or `url` for the channel's own).
 pub fn chat_problem(id: &str) -> Option<&'static str> {
-    let ok = (1..=128).contains(&id.len()) && chars_in(id, |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@'));
-    (!ok).then_some("must be 1 to 128 of A-Z a-z 0-9 _ - . : @")
+    plain_id_problem(id)
 }

@@ -1,12 +1,12 @@
 //! Webpush: settings and chat ids are validated and stored; this version does not send or
-//! receive on it yet (every send fails permanently, saying so). Source: RFC 8030.
+//! receive on it yet: its sending face is [`super::Unsent`] (every send fails permanently,
+//! saying so). Source: RFC 8030.
 
 pub mod settings;
 
-use super::config::{Channel, ChannelSettings};
-use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender};
+use super::Platform;
+use super::config::ChannelSettings;
 use crate::domain::{ChannelKind, Valid, parse_json};
-use crate::text::message::Message;
 use serde_json::Value;
 
 /// The Webpush platform.
@@ -34,24 +34,5 @@ impl Platform for Webpush {
 
     fn url_fields(&self) -> &'static [(&'static str, bool)] {
         &[]
-    }
-}
-
-#[async_trait::async_trait]
-impl Sender for Webpush {
-    fn kind(&self) -> ChannelKind {
-        ChannelKind::Webpush
-    }
-
-    fn sends(&self) -> bool {
-        false
-    }
-
-    fn render(&self, _channel: &Channel, _recipient: &str, _message: &Message) -> Vec<ApiCall> {
-        Vec::new()
-    }
-
-    async fn call(&self, _ctx: &Context<'_>, channel: &Channel, _call: &ApiCall) -> Answer {
-        SendOutcome::permanent(format!("sending on {} is not available in this version", channel.kind())).into()
     }
 }

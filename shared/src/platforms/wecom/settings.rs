@@ -3,6 +3,7 @@
 use crate::domain::secret::Secret;
 use crate::domain::{Invalid, Valid};
 use crate::domain::{list_or_csv, string_or_number};
+use crate::platforms::chat_id::ChatId;
 use crate::platforms::config::{chars_in, check_api_base, required};
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +43,7 @@ impl WecomSettings {
         }
         required("secret", &self.secret)?;
         for (i, a) in self.admin_whitelist.iter().enumerate() {
-            check_chat(&format!("admin_whitelist[{i}]"), a)?;
+            ChatId::check(&format!("admin_whitelist[{i}]"), chat_problem(a))?;
         }
         if let Some(k) = &self.encoding_aes_key
             && (k.expose().len() != 43 || !k.expose().chars().all(|c| c.is_ascii_alphanumeric()))
@@ -57,11 +58,6 @@ impl WecomSettings {
         }
         check_api_base(&self.api_base)
     }
-}
-
-/// Checks `id` is one chat id of this platform (see [`chat_problem`]).
-pub fn check_chat(field: &str, id: &str) -> Valid {
-    chat_problem(id).map_or(Ok(()), |why| Err(Invalid::new(field, why)))
 }
 
 /// Why `id` is not one chat id here, if it is not. Accepted: a member's `userid`: 1-64 of `A-Z a-z 0-9 _ . @ -`, never `@all` (the whole company).
