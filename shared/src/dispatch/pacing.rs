@@ -3,7 +3,7 @@
 //! Every limit is a schedule of slots kept in the store (one item per limit, changed only by a
 //! conditional write), so it holds however many dispatcher instances run: Telegram's 30 a
 //! second per bot, one a second per chat and 20 a minute per group; WeCom's 30 a minute per
-//! member; Discord's 50 a second per bot. Limits of up to a second are a smoothed schedule (GCRA
+//! member (each platform's `Sender::limits` says). Limits of up to a second are a smoothed schedule (GCRA
 //! with no burst: one send every `window / count`, 2% wider); longer ones are a budget that may
 //! be spent at once, counted over a sliding window. Either way no sliding window ever holds more
 //! than the limit, also across the edges of clock-aligned ones ([`next_slot`]).
