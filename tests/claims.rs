@@ -644,7 +644,7 @@ async fn wecom_touser_holds_at_most_a_thousand_members() {
         .iter()
         .map(|m| {
             let mut u = herald::domain::User::new(m, now);
-            u.ids.insert(ChannelKind::Wecom, m.clone());
+            u.ids.insert(ChannelKind::Wecom.into(), m.clone());
             u
         })
         .collect();

@@ -27,6 +27,7 @@ use herald::platforms::wecom::crypto::Crypto;
 use herald::platforms::{Report, SendOutcome};
 use herald::queue::{Depth, OutMessage, Queue, QueueResult, Received};
 use herald_tests::servers::{Reply, TestServer};
+use herald_tests::slack::{self as sl, FakeSlack};
 use herald_tests::telegram::{BOT_TOKEN, FakeTelegram};
 use herald_tests::wecom::{AES_KEY, AGENT, CORP, FakeWecom};
 use herald_tests::{call, drain, memory_queue, test_config};
@@ -330,6 +331,107 @@ impl Inbox for Wc {
     }
 }
 
+// Slack, against FakeSlack (its pacing off: Herald's applies), with signed Events API requests.
+
+struct Sl(FakeSlack);
+
+impl Subject for Sl {
+    const KIND: ChannelKind = ChannelKind::Slack;
+    const SPLITS: bool = true;
+
+    async fn start() -> Self {
+        let fake = FakeSlack::start().await;
+        fake.with(|s| s.unlimited = true);
+        Sl(fake)
+    }
+
+    fn settings(&self) -> Value {
+        json!({"bot_token": sl::BOT_TOKEN, "signing_secret": sl::SIGNING_SECRET, "api_base": self.0.url()})
+    }
+
+    fn recipient(&self) -> &'static str {
+        "U42ADA"
+    }
+
+    fn inbox(&self) -> Option<&dyn Inbox> {
+        Some(self)
+    }
+
+    fn script(&self, steps: &[bool]) {
+        self.0.with(|s| s.script.entry(self.recipient().into()).or_default().extend(steps.iter().copied()));
+    }
+
+    fn rate_limit(&self) -> Duration {
+        self.0.with(|s| s.throttle.insert(self.recipient().into(), 7));
+        Duration::from_secs(7)
+    }
+
+    async fn break_for_good(&self, app: &App) -> (&'static str, &'static str) {
+        // The operator saves a token of another app (Slack answers invalid_auth).
+        let mut settings = self.settings();
+        settings["bot_token"] = json!(SL_WRONG_TOKEN);
+        put_channel(app, Self::KIND, settings).await;
+        ("Slack invalid_auth", SL_WRONG_TOKEN)
+    }
+
+    fn requests(&self) -> usize {
+        self.0.server.received().len()
+    }
+
+    fn send_attempts(&self) -> usize {
+        self.0.calls("chat.postMessage").len()
+    }
+
+    fn delivered_to(&self, chat: &str) -> Vec<String> {
+        self.0.texts_in(chat)
+    }
+}
+
+const SL_WRONG_TOKEN: &str = "xoxb-17653672481-19874698323-wrongwrongwrongwrong";
+
+impl Inbox for Sl {
+    fn update(&self, from: &str, text: &str) -> String {
+        sl::dm_event(&format!("Ev{:08}", next_id()), from, text)
+    }
+
+    fn request(&self, update: &str) -> Request {
+        sl::signed(NAME, update, sl::SIGNING_SECRET, jiff::Timestamp::now().as_second())
+    }
+
+    fn forged(&self, update: &str) -> Vec<(&'static str, Request)> {
+        let now = jiff::Timestamp::now().as_second();
+        let mut unsigned = self.request(update);
+        unsigned.headers.remove(herald::platforms::slack::receive::SIGNATURE_HEADER);
+        let mut no_time = self.request(update);
+        no_time.headers.remove(herald::platforms::slack::receive::TIMESTAMP_HEADER);
+        let mut wrong = self.request(update);
+        wrong.headers.insert(herald::platforms::slack::receive::SIGNATURE_HEADER, format!("v0={}", "0".repeat(64)).parse().unwrap());
+        let mut other_body = sl::signed(NAME, update, sl::SIGNING_SECRET, now);
+        other_body.body = bytes::Bytes::from(update.replace("event_callback", "event_callback "));
+        vec![
+            ("no signature", unsigned),
+            ("no timestamp", no_time),
+            ("a wrong signature", wrong),
+            ("a signature under another secret", sl::signed(NAME, update, "9f742231b10e8888abcd99yyyzzz85a5", now)),
+            ("a body other than the one signed", other_body),
+            ("a signed request ten minutes old (outside the replay window)", sl::signed(NAME, update, sl::SIGNING_SECRET, now - 600)),
+        ]
+    }
+
+    fn passive_text(&self, response: &Response) -> Option<String> {
+        if response.status() != 200 {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(response.body()).ok()?;
+        v["text"].as_str().map(str::to_owned)
+    }
+
+    fn bind_command(&self, code: &str) -> String {
+        // As typed in the DM with the bot (a leading `/` would start a Slack command).
+        format!("bind {code}")
+    }
+}
+
 // The generic webhook, against a TestServer that answers as scripted. It sends only.
 
 #[derive(Default)]
@@ -493,9 +595,16 @@ impl<S: Subject> Stand<S> {
         assert!(status == 200 || status == 201, "{status} {v}");
     }
 
+    /// Where the channel's chat ids are bound (`slack:ch` for a platform whose ids are per
+    /// workspace).
+    async fn binding(&self) -> herald::domain::Binding {
+        self.app.repo.channel(NAME).await.unwrap().unwrap().binding()
+    }
+
     /// [`USER`], bound to the subject's recipient.
     async fn bound_user(&self) {
-        self.user(USER, json!({"name": "Ada", "ids": {S::KIND.as_str(): self.s.recipient()}})).await;
+        let on = self.binding().await.to_string();
+        self.user(USER, json!({"name": "Ada", "ids": {on: self.s.recipient()}})).await;
     }
 
     async fn notify(&self, text: &str) -> String {
@@ -568,7 +677,7 @@ impl<S: Subject> Stand<S> {
     }
 
     async fn bound(&self, chat: &str) -> Option<String> {
-        self.app.repo.user_by_chat(S::KIND, chat).await.unwrap().map(|u| u.value.id)
+        self.app.repo.user_by_chat(self.binding().await, chat).await.unwrap().map(|u| u.value.id)
     }
 
     async fn depth(&self) -> Depth {
@@ -853,13 +962,13 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(telegram => Tg, wecom => Wc, webhook => Hook);
+conformance!(telegram => Tg, wecom => Wc, slack => Sl, webhook => Hook);
 
 /// Every platform this version sends on has a subject here: implementing one more (Slack,
 /// Discord...) fails this until the suite runs against it too.
 #[test]
 fn every_platform_that_sends_is_a_subject() {
-    let subjects = [Tg::KIND, Wc::KIND, Hook::KIND];
+    let subjects = [Tg::KIND, Wc::KIND, Sl::KIND, Hook::KIND];
     for kind in ChannelKind::ALL {
         assert_eq!(herald::platforms::sends(kind), subjects.contains(&kind), "{kind}: add a subject to the conformance suite");
     }

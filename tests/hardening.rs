@@ -567,7 +567,7 @@ async fn a_stored_id_that_would_address_many_is_refused_by_the_sender() {
     // Written before ids were checked (or by hand): the edge never saw it.
     for (id, chat) in [("u1", "a|b|c"), ("u2", "@all")] {
         let mut u = herald::domain::User::new(id, app.now());
-        u.ids.insert(herald::domain::ChannelKind::Wecom, chat.into());
+        u.ids.insert(herald::domain::ChannelKind::Wecom.into(), chat.into());
         app.repo.save_user(&u, None).await.unwrap();
     }
     let before = api.received().iter().filter(|r| r.path.ends_with("/message/send")).count();

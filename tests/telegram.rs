@@ -391,7 +391,7 @@ async fn a_user_who_blocked_the_bot_is_marked_and_reached_elsewhere() {
     assert_eq!(fallback["status"], "sent");
     assert_eq!(fallback["note"], "fallback after tg failed");
     let u = app.repo.user("u1").await.unwrap().unwrap().value;
-    assert!(u.unreachable.contains_key(&ChannelKind::Telegram));
+    assert!(u.unreachable.contains_key(&ChannelKind::Telegram.into()));
     assert_eq!(hook.received().len(), 1);
     // Next time Telegram is not tried at all: the notice goes straight to the webhook.
     let tries = |fake: &FakeTelegram| fake.server.received().iter().filter(|r| r.path.ends_with("/sendMessage")).count();

@@ -23,11 +23,14 @@ fn app(rt: &tokio::runtime::Runtime) -> App {
         app.repo.put_channel(&herald::platforms::config::Channel::from_json("tg", tg, None, now).unwrap()).await.unwrap();
         let wc = json!({"kind": "wecom", "settings": {"corp_id": herald_tests::wecom::CORP, "agent_id": 1, "secret": "s", "token": herald_tests::wecom::TOKEN, "encoding_aes_key": herald_tests::wecom::AES_KEY}});
         app.repo.put_channel(&herald::platforms::config::Channel::from_json("wc", wc, None, now).unwrap()).await.unwrap();
+        let sl = json!({"kind": "slack", "settings": {"bot_token": herald_tests::slack::BOT_TOKEN, "signing_secret": herald_tests::slack::SIGNING_SECRET}});
+        app.repo.put_channel(&herald::platforms::config::Channel::from_json("sl", sl, None, now).unwrap()).await.unwrap();
         let hook = json!({"kind": "webhook", "settings": {"url": "http://127.0.0.1:9/hook"}});
         app.repo.put_channel(&herald::platforms::config::Channel::from_json("hook", hook, None, now).unwrap()).await.unwrap();
         let mut u = herald::domain::User::new("u1", now);
-        u.ids.insert(herald::domain::ChannelKind::Telegram, "42".into());
-        u.ids.insert(herald::domain::ChannelKind::Wecom, "zhangsan".into());
+        u.ids.insert(herald::domain::ChannelKind::Telegram.into(), "42".into());
+        u.ids.insert(herald::domain::ChannelKind::Wecom.into(), "zhangsan".into());
+        u.ids.insert(herald::domain::Binding::new(herald::domain::ChannelKind::Slack, Some("sl")), "U42ADA".into());
         u.plan = Some("pro".into());
         app.repo.save_user(&u, None).await.unwrap();
         app.snapshot().await.unwrap();
@@ -66,6 +69,13 @@ fn wecom(now: i64) -> herald::http::Request {
     )
 }
 
+/// `/herald my` as Slack posts a slash command, signed now.
+fn slack_my() -> herald::http::Request {
+    let id = UPDATE.fetch_add(1, Ordering::Relaxed);
+    let body = herald_tests::slack::slash(&format!("{id}.1"), "U42ADA", "D42ADA", "my", "https://hooks.slack.com/commands/1");
+    herald_tests::slack::signed("sl", &body, herald_tests::slack::SIGNING_SECRET, jiff::Timestamp::now().as_second())
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = app(&rt);
@@ -74,6 +84,7 @@ fn bench(c: &mut Criterion) {
         ("telegram /ping", telegram("/ping")),
         ("telegram /my", telegram("/my")),
         ("wecom /my", wecom(app.now().as_second())),
+        ("slack /herald my", slack_my()),
         ("api notify", herald_tests::request("POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 offline", "to": "admins"})))),
     ] {
         let status = rt.block_on(herald::edge::router::route(&app, req)).status();
@@ -89,6 +100,9 @@ fn bench(c: &mut Criterion) {
     let now = app.now().as_second();
     g.bench_function("wecom /my (signature, AES decrypt, bot, encrypted reply)", |b| {
         b.to_async(&rt).iter_batched(|| wecom(now), |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
+    });
+    g.bench_function("slack /herald my (v0 signature, form, user lookup, ephemeral reply)", |b| {
+        b.to_async(&rt).iter_batched(slack_my, |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
     });
     g.bench_function("api notify (validate, plan, store, enqueue)", |b| {
         b.to_async(&rt).iter_batched(

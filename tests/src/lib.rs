@@ -72,6 +72,7 @@ pub mod counting;
 pub mod faults;
 pub mod runtime;
 pub mod servers;
+pub mod slack;
 pub mod telegram;
 pub mod wecom;
 
@@ -172,7 +173,7 @@ pub async fn seed_users(app: &App, n: usize, expires_at: &str) -> usize {
         for id in chunk {
             let mut u = User::new(id, now);
             u.expires_at = Some(at);
-            u.ids.insert(ChannelKind::Telegram, format!("{}", 100_000 + created));
+            u.ids.insert(ChannelKind::Telegram.into(), format!("{}", 100_000 + created));
             items.push(u);
             created += 1;
         }
@@ -188,7 +189,7 @@ pub async fn seed_chats(app: &App, n: usize) {
     let users: Vec<herald::domain::User> = (0..n)
         .map(|i| {
             let mut u = herald::domain::User::new(&format!("f{i:05}"), now);
-            u.ids.insert(herald::domain::ChannelKind::Telegram, format!("{}", 500_000 + i));
+            u.ids.insert(herald::domain::ChannelKind::Telegram.into(), format!("{}", 500_000 + i));
             u
         })
         .collect();

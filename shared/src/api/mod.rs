@@ -239,7 +239,7 @@ async fn try_register(app: &App, channel: &Channel, req: &Request) -> Result<Val
         app.repo.put_channel(&channel).await.map_err(|e| e.to_string())?;
         app.invalidate();
     }
-    let admin_chats = app.repo.admins().await.map_err(|e| e.to_string())?.iter().filter_map(|a| a.ids.get(&channel.kind()).cloned()).collect();
+    let admin_chats = app.repo.admins().await.map_err(|e| e.to_string())?.iter().filter_map(|a| a.ids.get(&channel.binding()).cloned()).collect();
     let locale = app.snapshot().await.map_err(|e| e.to_string())?.settings.locale;
     let public_url = app.config.receiver_base(channel.kind(), req.origin());
     let r = platforms::Registering { ctx: app.platform_context(), public_url: public_url.as_deref(), admin_chats, locale };
@@ -369,8 +369,8 @@ async fn put_user(app: &App, id: &str, req: &Request) -> HandlerResult {
     check_name("id", id, 128)?;
     let input: UserInput = parse_body(req)?;
     input.validate()?;
-    for (kind, id) in input.ids.iter().flatten() {
-        crate::platforms::chat_id::ChatId::parse(&format!("ids.{kind}"), *kind, id)?;
+    for (on, id) in input.ids.iter().flatten() {
+        crate::platforms::chat_id::ChatId::bound(&format!("ids.{on}"), on, id)?;
     }
     input.validate_at(app.now())?;
     // Optimistic concurrency: a bot binding the same user meanwhile makes us read and apply again.
@@ -379,8 +379,8 @@ async fn put_user(app: &App, id: &str, req: &Request) -> HandlerResult {
         let user = input.clone().apply(id, existing.as_ref().map(|e| e.value.clone()), app.now());
         match app.repo.save_user(&user, existing.as_ref()).await {
             Ok(()) => return Ok(json(if existing.is_some() { StatusCode::OK } else { StatusCode::CREATED }, &user)),
-            Err(BindError::Taken { kind, chat }) => {
-                return Err(Error::Invalid(Invalid::new(format!("ids.{kind}"), format!("{chat} is already bound to another user"))));
+            Err(BindError::Taken { on, chat }) => {
+                return Err(Error::Invalid(Invalid::new(format!("ids.{on}"), format!("{chat} is already bound to another user"))));
             }
             Err(BindError::Store(StoreError::ConditionFailed)) => continue,
             Err(BindError::Store(e)) => return Err(e.into()),

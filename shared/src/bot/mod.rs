@@ -60,7 +60,7 @@ pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: 
             _ => return Ok(vec![Action::Leave]),
         }
     }
-    let user = app.repo.user_by_chat(conf.kind, &inbound.from.id).await?;
+    let user = app.repo.user_by_chat(conf.binding.clone(), &inbound.from.id).await?;
     let admin = conf.admin_whitelist.contains(&inbound.from.id) || user.as_ref().is_some_and(|u| u.value.is_admin());
     let locale =
         user.as_ref().and_then(|u| u.value.locale).or_else(|| inbound.from.language.as_deref().map(Locale::from_tag)).unwrap_or(settings.locale);
@@ -105,7 +105,7 @@ impl Ctx<'_> {
         }
         let mut out = Vec::new();
         for m in members {
-            if self.app.repo.bound_user_id(self.conf.kind, &m.id).await?.is_none() {
+            if self.app.repo.bound_user_id(&self.conf.binding, &m.id).await?.is_none() {
                 out.push(reply(self.pw("bot.removed", params! {"name" => m.name})));
                 out.push(Action::Remove { chat: group.clone(), user: m.id.clone() });
             }
@@ -174,7 +174,7 @@ impl Ctx<'_> {
     }
 
     async fn bind(&mut self, code: &str) -> Result<Vec<Action>, Error> {
-        let kind = self.conf.kind;
+        let on = self.conf.binding.clone();
         let from = self.inbound.from.id.clone();
         let code = code.trim();
         if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -192,8 +192,8 @@ impl Ctx<'_> {
                 return Ok(vec![reply(self.p("bot.bind_invalid"))]);
             };
             let mut u = current.value.clone();
-            let old = u.ids.insert(kind, from.clone());
-            u.unreachable.remove(&kind);
+            let old = u.ids.insert(on.clone(), from.clone());
+            u.unreachable.remove(&on);
             u.updated_at = self.app.now();
             match self.app.repo.save_user(&u, Some(&current)).await {
                 Ok(()) => {
@@ -298,12 +298,12 @@ impl Ctx<'_> {
     }
 
     async fn unbind(&mut self, edit: Option<String>) -> Result<Vec<Action>, Error> {
-        let kind = self.conf.kind;
+        let on = self.conf.binding.clone();
         for _ in 0..3 {
             let Some(current) = self.user.clone() else { return Ok(vec![reply(self.p("bot.bind_hint"))]) };
             let mut u = current.value.clone();
-            u.ids.remove(&kind);
-            u.unreachable.remove(&kind);
+            u.ids.remove(&on);
+            u.unreachable.remove(&on);
             u.updated_at = self.app.now();
             match self.app.repo.save_user(&u, Some(&current)).await {
                 Ok(()) => {

@@ -456,7 +456,7 @@ impl Dispatcher {
         let Some(u) = app.repo.user(user).await? else { return Ok(false) };
         let snap = app.snapshot().await?;
         for c in snap.channels.iter().filter(|c| c.carries(&n.ty) && c.name != failed.channel) {
-            let Some(chat) = u.value.reachable_id(c.kind()) else { continue };
+            let Some(chat) = u.value.reachable_id(&c.binding()) else { continue };
             let d = requeued(failed, &c.name, chat, note.clone(), app.now());
             // Reached there by the notification's own plan: no fallback. (The same fallback,
             // from an earlier try that stopped short, is queued again.)
@@ -543,11 +543,11 @@ async fn persist<T, F: std::future::Future<Output = Result<T, StoreError>>>(writ
 }
 
 async fn mark_unreachable(app: &App, user: &str, channel: &str, reason: &str) -> Result<(), StoreError> {
-    let Some(kind) = app.snapshot().await?.channel(channel).map(|c| c.kind()) else { return Ok(()) };
+    let Some(on) = app.snapshot().await?.channel(channel).map(|c| c.binding()) else { return Ok(()) };
     for _ in 0..3 {
         let Some(u) = app.repo.user(user).await? else { return Ok(()) };
         let mut updated = u.value.clone();
-        updated.unreachable.insert(kind, reason.chars().take(200).collect());
+        updated.unreachable.insert(on.clone(), reason.chars().take(200).collect());
         match app.repo.save_user(&updated, Some(&u)).await {
             Ok(()) => return Ok(()),
             Err(crate::store::repo::BindError::Store(StoreError::ConditionFailed)) => continue,

@@ -3,7 +3,7 @@
 //! ([`BotConf`]). Each platform's receiver reads its own requests into these and writes the
 //! actions back as its own calls.
 
-use super::ChannelKind;
+use super::{Binding, ChannelKind};
 
 /// The bot's commands, in the order `/help` and the platforms' command lists show them.
 pub const COMMANDS: &[&str] = &["start", "help", "menu", "my", "checkin", "bind", "unbind", "ping"];
@@ -61,6 +61,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotConf {
     pub kind: ChannelKind,
+    /// Where the chat ids the bot sees are bound ([`Binding`]).
+    pub binding: Binding,
     /// Whether the platform shows buttons (else the bot words its menus as text).
     pub buttons: bool,
     /// Only these may talk to the bot (empty: everyone).
@@ -82,6 +84,7 @@ impl BotConf {
     pub fn plain(kind: ChannelKind) -> Self {
         BotConf {
             kind,
+            binding: kind.into(),
             buttons: false,
             user_whitelist: Vec::new(),
             admin_whitelist: Vec::new(),

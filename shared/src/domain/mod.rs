@@ -14,7 +14,7 @@ pub mod settings;
 pub mod user;
 
 pub use error::Error;
-pub use kind::ChannelKind;
+pub use kind::{Binding, ChannelKind};
 pub use node::Node;
 pub use notification::{Button, Call, Delivery, DeliveryStatus, Format, Notification, Target, Template};
 pub use settings::{Scope, Settings};

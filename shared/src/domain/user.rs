@@ -2,7 +2,7 @@
 //! they are reached at, and their own notification preferences.
 
 use super::*;
-use crate::domain::ChannelKind;
+use crate::domain::Binding;
 use jiff::Timestamp;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
@@ -151,12 +151,13 @@ pub struct User {
     pub traffic_reset_at: Option<Timestamp>,
     #[serde(default)]
     pub preferences: Preferences,
-    /// Chat ids per channel kind: `{"telegram": "123", "wecom": "zhangsan"}`.
+    /// Chat ids per platform, or per channel config for platforms whose ids are unique only in
+    /// one workspace ([`Binding`]): `{"telegram": "123", "wecom": "zhangsan", "slack:acme": "U0G9QF9C6"}`.
     #[serde(default)]
-    pub ids: BTreeMap<ChannelKind, String>,
-    /// Kinds on which the platform said the user cannot be reached (blocked the bot), and why.
+    pub ids: BTreeMap<Binding, String>,
+    /// Bindings on which the platform said the user cannot be reached (blocked the bot), and why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub unreachable: BTreeMap<ChannelKind, String>,
+    pub unreachable: BTreeMap<Binding, String>,
     /// Sum of check-in rewards.
     #[serde(default)]
     pub rewards: i64,
@@ -198,7 +199,7 @@ pub struct UserInput {
     #[serde(default)]
     pub preferences: Option<Preferences>,
     #[serde(default)]
-    pub ids: Option<BTreeMap<ChannelKind, String>>,
+    pub ids: Option<BTreeMap<Binding, String>>,
     #[serde(default)]
     #[allow(dead_code)]
     id: Option<String>,
@@ -304,12 +305,12 @@ impl User {
         }
     }
 
-    /// The chat id to reach the user on `kind`, unless they blocked it.
-    pub fn reachable_id(&self, kind: ChannelKind) -> Option<&str> {
-        if self.unreachable.contains_key(&kind) {
+    /// The chat id to reach the user on `on`, unless they blocked it.
+    pub fn reachable_id(&self, on: &Binding) -> Option<&str> {
+        if self.unreachable.contains_key(on) {
             return None;
         }
-        self.ids.get(&kind).map(String::as_str)
+        self.ids.get(on).map(String::as_str)
     }
 }
 
@@ -352,12 +353,12 @@ mod tests {
     fn omitted_fields_keep_their_values() {
         let now = at("2026-01-01T00:00:00Z");
         let mut u = User::new("u1", now);
-        u.ids.insert(ChannelKind::Telegram, "42".into());
+        u.ids.insert(crate::domain::ChannelKind::Telegram.into(), "42".into());
         u.plan = Some("pro".into());
         let input: UserInput = serde_json::from_str(r#"{"traffic_used": 5}"#).unwrap();
         let after = input.apply("u1", Some(u), now);
         assert_eq!(after.plan.as_deref(), Some("pro"));
-        assert_eq!(after.ids.get(&ChannelKind::Telegram).map(String::as_str), Some("42"));
+        assert_eq!(after.ids.get(&crate::domain::ChannelKind::Telegram.into()).map(String::as_str), Some("42"));
         assert_eq!(after.traffic_used, Some(5));
     }
 

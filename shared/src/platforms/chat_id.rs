@@ -30,6 +30,25 @@ impl ChatId {
         Ok(ChatId { kind, id: id.to_owned() })
     }
 
+    /// Checks `id` as a user's chat id on `on` (a key of a user's `ids`): a platform whose ids
+    /// are per workspace must be keyed by config (`slack:NAME`), any other by its kind alone.
+    pub fn bound(field: &str, on: &crate::domain::Binding, id: &str) -> Valid<Self> {
+        let kind = on.kind;
+        match (super::platform(kind).ids_per_config(), &on.config) {
+            (true, None) => {
+                return Err(Invalid::new(
+                    field,
+                    format!("{kind} ids are unique only within one workspace: key them by channel config, as \"{kind}:NAME\""),
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(Invalid::new(field, format!("{kind} ids are the same on every config: key them as \"{kind}\"")));
+            }
+            _ => {}
+        }
+        Self::parse(field, kind, id)
+    }
+
     /// `Ok` when `problem` (a platform's `chat_problem` for an id) is `None`, else the error
     /// naming `field`: for settings that hold a chat id of their own platform.
     pub fn check(field: &str, problem: Option<&'static str>) -> Valid {

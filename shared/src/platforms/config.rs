@@ -356,6 +356,13 @@ impl Channel {
         self.settings.kind()
     }
 
+    /// Where a chat id of this config names a person: the kind, or the kind and this config's
+    /// name for a platform whose ids are per workspace ([`super::Platform::ids_per_config`]).
+    pub fn binding(&self) -> crate::domain::Binding {
+        let per_config = super::platform(self.kind()).ids_per_config();
+        crate::domain::Binding::new(self.kind(), per_config.then_some(self.name.as_str()))
+    }
+
     /// Whether this config carries notifications of type `ty`.
     pub fn carries(&self, ty: &str) -> bool {
         self.enabled && (self.types.is_empty() || self.types.iter().any(|t| t == ty))

@@ -219,6 +219,13 @@ pub trait Platform: Sync {
     /// No id that addresses many people at once (WeCom's `@all`) is ever one.
     fn chat_problem(&self, id: &str) -> Option<&'static str>;
 
+    /// Whether a chat id here names one person only within one workspace or server (Slack user
+    /// ids, Synology Chat and VoceChat user numbers), so that users' ids are kept per channel
+    /// config (`ids["slack:NAME"]`, [`crate::domain::Binding`]) rather than per platform.
+    fn ids_per_config(&self) -> bool {
+        false
+    }
+
     /// The settings fields that say where secrets are sent: a secret sent back masked is kept
     /// only while these are unchanged.
     fn destination_fields(&self) -> &'static [&'static str] {
@@ -407,7 +414,7 @@ pub fn sender(kind: ChannelKind) -> &'static dyn Sender {
         ChannelKind::Telegram => &telegram::Telegram,
         ChannelKind::Wecom => &wecom::Wecom,
         ChannelKind::Webhook => &webhook::Webhook,
-        ChannelKind::Slack => &Unsent(ChannelKind::Slack),
+        ChannelKind::Slack => &slack::Slack,
         ChannelKind::Discord => &Unsent(ChannelKind::Discord),
         ChannelKind::Synology => &Unsent(ChannelKind::Synology),
         ChannelKind::Vocechat => &Unsent(ChannelKind::Vocechat),
@@ -448,6 +455,7 @@ pub fn receiver(kind: ChannelKind) -> Option<&'static dyn Receiver> {
     match kind {
         ChannelKind::Telegram => Some(&telegram::receive::TelegramReceiver),
         ChannelKind::Wecom => Some(&wecom::receive::WecomReceiver),
+        ChannelKind::Slack => Some(&slack::receive::SlackReceiver),
         _ => None,
     }
 }
@@ -478,9 +486,9 @@ pub fn registers(kind: ChannelKind) -> bool {
     sender(kind).registers()
 }
 
-/// The bot settings of `channel` ([`Platform::bot_conf`]).
+/// The bot settings of `channel` ([`Platform::bot_conf`]), with its binding.
 pub fn bot_conf(channel: &Channel) -> BotConf {
-    platform(channel.kind()).bot_conf(&channel.settings)
+    BotConf { binding: channel.binding(), ..platform(channel.kind()).bot_conf(&channel.settings) }
 }
 
 /// Sends `message` to `recipient` on `channel`: renders it, skips the first `parts_done` calls

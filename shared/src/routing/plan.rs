@@ -15,7 +15,7 @@
 //! skipped; during their quiet hours it is sent silently, or held if the type is deferrable.
 //! Each (channel, recipient) gets one delivery per notification, however many roles lead there.
 
-use crate::domain::ChannelKind;
+use crate::domain::Binding;
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification, Target};
 use crate::domain::settings::{Scope, Settings};
 use crate::domain::user::User;
@@ -119,19 +119,19 @@ impl<'a> Planner<'a> {
 
     /// The channels (and ids) a person is reached on.
     fn targets(&self, u: &User) -> Vec<(&'a Channel, String)> {
-        let all: Vec<(&Channel, String)> = self.channels.iter().filter_map(|c| Some((*c, u.reachable_id(c.kind())?.to_owned()))).collect();
+        let all: Vec<(&Channel, String)> = self.channels.iter().filter_map(|c| Some((*c, u.reachable_id(&c.binding())?.to_owned()))).collect();
         match &u.preferences.preferred_channel {
             Some(p) if all.iter().any(|(c, _)| &c.name == p) => all.into_iter().filter(|(c, _)| &c.name == p).collect(),
             _ => all,
         }
     }
 
-    /// Plans a person on every channel they are reached on (limited to `kind` when given);
-    /// returns how many channels they are reached on overall.
-    fn person(&mut self, u: &User, kind: Option<ChannelKind>, fallback: Option<&Fallback>) -> usize {
+    /// Plans a person on every channel they are reached on (limited to the channels of one
+    /// binding when given); returns how many channels they are reached on overall.
+    fn person(&mut self, u: &User, only: Option<&Binding>, fallback: Option<&Fallback>) -> usize {
         let targets = self.targets(u);
         for (c, id) in &targets {
-            if kind.is_none_or(|k| c.kind() == k) {
+            if only.is_none_or(|b| c.binding() == *b) {
                 let d = self.delivery(c, id, Some(u), fallback);
                 self.push(d);
             }
@@ -318,7 +318,8 @@ pub async fn plan_more(
 const PAGE: u32 = 1000;
 
 async fn walk_everyone(repo: &Repo, p: &mut Planner<'_>, from: Resume, budget: usize) -> StoreResult<Option<Resume>> {
-    let mut kinds: Vec<ChannelKind> = p.channels.iter().map(|c| c.kind()).collect();
+    // One walk per binding (a platform, or one config of a platform whose ids are per config).
+    let mut kinds: Vec<Binding> = p.channels.iter().map(|c| c.binding()).collect();
     kinds.sort();
     kinds.dedup();
     let (mut k, mut cursor) = (from.kind, from.cursor);
@@ -326,13 +327,13 @@ async fn walk_everyone(repo: &Repo, p: &mut Planner<'_>, from: Resume, budget: u
         if p.out.len() >= budget {
             return Ok(Some(Resume { kind: k, cursor }));
         }
-        let page = repo.users_on(kinds[k], cursor.take(), PAGE).await?;
+        let page = repo.users_on(&kinds[k], cursor.take(), PAGE).await?;
         let users = repo.users_by_ids(&page.items).await?;
         let start = p.out.len();
         for u in users.iter().filter(|u| u.preferences.wants(&p.n.ty)) {
-            p.person(u, Some(kinds[k]), None);
+            p.person(u, Some(&kinds[k]), None);
         }
-        if let Some(most) = crate::platforms::platform(kinds[k]).merges_recipients() {
+        if let Some(most) = crate::platforms::platform(kinds[k].kind).merges_recipients() {
             p.merge(start, most);
         }
         match page.cursor {
@@ -395,7 +396,7 @@ pub fn recheck(settings: &Settings, channel: &Channel, n: &Notification, d: &Del
     if !u.preferences.wants(&n.ty) {
         return Some(Skip::person("the user switched this type off".into()));
     }
-    if u.ids.get(&channel.kind()).map(String::as_str) != Some(d.recipient.as_str()) {
+    if u.ids.get(&channel.binding()).map(String::as_str) != Some(d.recipient.as_str()) {
         return Some(Skip::person(format!("the user is no longer bound to this {} chat", channel.kind())));
     }
     let is_the_user = a.user.as_deref() == Some(id.as_str());

@@ -6,7 +6,7 @@
 //! | channel | `CHANNELS` | name | |
 //! | settings | `SETTINGS` | `-` | |
 //! | user | `U#id` | `-` | gsi1 `EXP#day`, gsi2 `ROLE#admin`, gsi3 `TRF#band` |
-//! | binding (kind, chat) → user | `B#kind#chat` | `-` | gsi1 `KIND#kind` / user |
+//! | binding ([`Binding`], chat) → user | `B#binding#chat` | `-` | gsi1 `KIND#binding` / user |
 //! | notification | `N#id` | `N` | gsi2 `PENDING` / created (until planned) |
 //! | delivery | `N#id` | `D#id` | gsi1 `HELD` / until (while held) |
 //! | idempotency key | `IDEM#key` | `-` | TTL 24 h |
@@ -20,7 +20,7 @@
 //! | platform call (bot reply) | `CALL#id` | `-` | TTL 7 days |
 //! | Web Push subscription | `WP#user` | endpoint hash | |
 
-use crate::domain::ChannelKind;
+use crate::domain::Binding;
 use crate::domain::clock::Clock;
 use crate::domain::node::Node;
 use crate::domain::notification::{Call, Delivery, Notification};
@@ -71,8 +71,8 @@ pub struct CenterMessage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    #[error("{kind} account {chat} is already bound to another user")]
-    Taken { kind: ChannelKind, chat: String },
+    #[error("{on} account {chat} is already bound to another user")]
+    Taken { on: Binding, chat: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -91,8 +91,16 @@ fn user_key(id: &str) -> String {
     format!("U#{id}")
 }
 
-fn binding_key(kind: ChannelKind, chat: &str) -> String {
-    format!("B#{kind}#{chat}")
+fn binding_key(on: &Binding, chat: &str) -> String {
+    format!("B#{on}#{chat}")
+}
+
+/// The binding record of `chat` on `on`, for `user`.
+fn binding_item(on: &Binding, chat: &str, user: &str) -> StoreResult<Item> {
+    let mut b = Item::new(binding_key(on, chat), "-");
+    b.data = encode(&serde_json::json!({"user": user}))?;
+    b.gsi1 = Some(IndexKey::new(format!("KIND#{on}"), user));
+    Ok(b)
 }
 
 /// Traffic bands indexed for the reminders: tens of percent from 50 up, 100 for exhausted.
@@ -242,18 +250,15 @@ impl Repo {
         let old_ids = previous.map(|p| p.value.ids.clone()).unwrap_or_default();
         let mut writes = vec![Write::Put(self.user_item(user, rev)?, cond)];
         let mut added = Vec::new();
-        for (kind, chat) in &old_ids {
-            if user.ids.get(kind) != Some(chat) {
-                writes.push(Write::Delete { pk: binding_key(*kind, chat), sk: "-".into(), cond: Cond::Any });
+        for (on, chat) in &old_ids {
+            if user.ids.get(on) != Some(chat) {
+                writes.push(Write::Delete { pk: binding_key(on, chat), sk: "-".into(), cond: Cond::Any });
             }
         }
-        for (kind, chat) in &user.ids {
-            if old_ids.get(kind) != Some(chat) {
-                let mut b = Item::new(binding_key(*kind, chat), "-");
-                b.data = encode(&serde_json::json!({"user": user.id}))?;
-                b.gsi1 = Some(IndexKey::new(format!("KIND#{kind}"), &user.id));
-                writes.push(Write::Put(b, Cond::Absent));
-                added.push((*kind, chat.clone()));
+        for (on, chat) in &user.ids {
+            if old_ids.get(on) != Some(chat) {
+                writes.push(Write::Put(binding_item(on, chat, &user.id)?, Cond::Absent));
+                added.push((on.clone(), chat.clone()));
             }
         }
         match self.table.transact(writes).await {
@@ -266,11 +271,11 @@ impl Repo {
             }
             Err(StoreError::ConditionFailed) => {
                 // Say which chat id is taken, if that was it (rather than a concurrent update).
-                for (kind, chat) in added {
-                    if let Some(owner) = self.bound_user_id(kind, &chat).await?
+                for (on, chat) in added {
+                    if let Some(owner) = self.bound_user_id(&on, &chat).await?
                         && owner != user.id
                     {
-                        return Err(BindError::Taken { kind, chat });
+                        return Err(BindError::Taken { on, chat });
                     }
                 }
                 Err(BindError::Store(StoreError::ConditionFailed))
@@ -285,11 +290,8 @@ impl Repo {
         let mut items = Vec::with_capacity(users.len() * 2);
         for u in users {
             items.push(self.user_item(u, 0)?);
-            for (kind, chat) in &u.ids {
-                let mut b = Item::new(binding_key(*kind, chat), "-");
-                b.data = encode(&serde_json::json!({"user": u.id}))?;
-                b.gsi1 = Some(IndexKey::new(format!("KIND#{kind}"), &u.id));
-                items.push(b);
+            for (on, chat) in &u.ids {
+                items.push(binding_item(on, chat, &u.id)?);
             }
         }
         self.table.put_many(items).await
@@ -298,25 +300,26 @@ impl Repo {
     pub async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let Some(u) = self.user(id).await? else { return Ok(false) };
         let mut writes = vec![Write::Delete { pk: user_key(id), sk: "-".into(), cond: Cond::Rev(u.rev) }];
-        for (kind, chat) in &u.value.ids {
-            writes.push(Write::Delete { pk: binding_key(*kind, chat), sk: "-".into(), cond: Cond::Any });
+        for (on, chat) in &u.value.ids {
+            writes.push(Write::Delete { pk: binding_key(on, chat), sk: "-".into(), cond: Cond::Any });
         }
         self.table.transact(writes).await?;
         self.bump_total("users", -1).await?;
         Ok(true)
     }
 
-    pub async fn bound_user_id(&self, kind: ChannelKind, chat: &str) -> StoreResult<Option<String>> {
+    /// The id of the user `chat` on `on` is bound to.
+    pub async fn bound_user_id(&self, on: &Binding, chat: &str) -> StoreResult<Option<String>> {
         #[derive(serde::Deserialize)]
         struct B {
             user: String,
         }
-        Ok(self.get_live::<B>(&binding_key(kind, chat), "-").await?.map(|b| b.value.user))
+        Ok(self.get_live::<B>(&binding_key(on, chat), "-").await?.map(|b| b.value.user))
     }
 
     /// The user a chat account is bound to (every inbound message asks this).
-    pub async fn user_by_chat(&self, kind: ChannelKind, chat: &str) -> StoreResult<Option<Versioned<User>>> {
-        match self.bound_user_id(kind, chat).await? {
+    pub async fn user_by_chat(&self, on: impl Into<Binding>, chat: &str) -> StoreResult<Option<Versioned<User>>> {
+        match self.bound_user_id(&on.into(), chat).await? {
             Some(id) => self.user(&id).await,
             None => Ok(None),
         }
@@ -332,9 +335,9 @@ impl Repo {
         Ok(Paged { items, cursor: page.cursor })
     }
 
-    /// Users with an id on `kind`, a page at a time (the `all` fan-out).
-    pub async fn users_on(&self, kind: ChannelKind, cursor: Option<String>, limit: u32) -> StoreResult<Paged<String>> {
-        let page = self.table.query(Query::on(Index::Gsi1, format!("KIND#{kind}")).limit(limit).after(cursor)).await?;
+    /// Users with an id on `on`, a page at a time (the `all` fan-out).
+    pub async fn users_on(&self, on: &Binding, cursor: Option<String>, limit: u32) -> StoreResult<Paged<String>> {
+        let page = self.table.query(Query::on(Index::Gsi1, format!("KIND#{on}")).limit(limit).after(cursor)).await?;
         Ok(Paged { items: page.items.into_iter().filter_map(|i| i.gsi1.map(|k| k.sk)).collect(), cursor: page.cursor })
     }
 
@@ -664,13 +667,13 @@ impl Repo {
     /// The caller drops its cached configs ([`crate::app::App::invalidate`]).
     pub async fn move_chat(&self, channel: &str, from: &str, to: &str) -> StoreResult<()> {
         let Some(mut c) = self.channel(channel).await? else { return Ok(()) };
-        let kind = c.kind();
-        if crate::platforms::platform(kind).move_chat(&mut c.settings, from, to) {
+        let on = c.binding();
+        if crate::platforms::platform(c.kind()).move_chat(&mut c.settings, from, to) {
             self.put_channel(&c).await?;
         }
-        if let Some(u) = self.user_by_chat(kind, from).await? {
+        if let Some(u) = self.user_by_chat(on.clone(), from).await? {
             let mut moved = u.value.clone();
-            moved.ids.insert(kind, to.to_owned());
+            moved.ids.insert(on, to.to_owned());
             match self.save_user(&moved, Some(&u)).await {
                 Ok(()) | Err(BindError::Taken { .. }) => {}
                 Err(BindError::Store(e)) => return Err(e),

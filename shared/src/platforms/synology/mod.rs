@@ -27,6 +27,10 @@ impl Platform for Synology {
         settings::chat_problem(id)
     }
 
+    fn ids_per_config(&self) -> bool {
+        true
+    }
+
     fn destination_fields(&self) -> &'static [&'static str] {
         &["api_base", "incoming_url"]
     }

@@ -265,6 +265,7 @@ impl Platform for Telegram {
         let ChannelSettings::Telegram(t) = settings else { return crate::domain::chat::BotConf::plain(ChannelKind::Telegram) };
         crate::domain::chat::BotConf {
             kind: ChannelKind::Telegram,
+            binding: ChannelKind::Telegram.into(),
             buttons: true,
             user_whitelist: t.user_whitelist.clone(),
             admin_whitelist: t.admin_whitelist.clone(),
