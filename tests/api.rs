@@ -227,10 +227,11 @@ async fn the_same_api_works_on_dynamodb_and_sqs() {
 #[tokio::test]
 async fn saving_a_kind_this_version_does_not_send_on_warns_and_test_messages_have_their_own_ids() {
     let (_d, app) = embedded_app();
-    let discord = json!({"kind": "discord", "settings": {"bot_token": "MTIz.abc.def", "channel_id": "123456789012345678"}});
-    let (status, v) = call(&app, "PUT", "/api/v1/channels/dc", Some(discord)).await;
+    let synology =
+        json!({"kind": "synology", "settings": {"incoming_url": "https://nas.example.com:5001/webapi/entry.cgi?api=SYNO.Chat.External&token=abc"}});
+    let (status, v) = call(&app, "PUT", "/api/v1/channels/syn", Some(synology)).await;
     assert_eq!(status, 201, "{v}");
-    assert!(v["warning"].as_str().unwrap().contains("does not send on discord"), "{v}");
+    assert!(v["warning"].as_str().unwrap().contains("does not send on synology"), "{v}");
     let hook = herald_tests::servers::TestServer::start(|_| herald_tests::servers::Reply::ok("{}")).await;
     let (_, v) = call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
     assert!(v.get("warning").is_none(), "{v}");

@@ -26,6 +26,7 @@ use herald::http::{Request, Response};
 use herald::platforms::wecom::crypto::Crypto;
 use herald::platforms::{Report, SendOutcome};
 use herald::queue::{Depth, OutMessage, Queue, QueueResult, Received};
+use herald_tests::discord::{self as dc, FakeDiscord};
 use herald_tests::servers::{Reply, TestServer};
 use herald_tests::slack::{self as sl, FakeSlack};
 use herald_tests::telegram::{BOT_TOKEN, FakeTelegram};
@@ -429,6 +430,115 @@ impl Inbox for Sl {
     fn bind_command(&self, code: &str) -> String {
         // As typed in the DM with the bot (a leading `/` would start a Slack command).
         format!("bind {code}")
+    }
+}
+
+// Discord, against FakeDiscord (its bucket off: Herald's pacing applies), with signed
+// interactions. The bot is reached by slash commands, whose answer is the response itself.
+
+struct Dc(FakeDiscord);
+
+const DC_WRONG_TOKEN: &str = "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.WrongWrongWrongWrongWrongWro";
+
+impl Subject for Dc {
+    const KIND: ChannelKind = ChannelKind::Discord;
+    const SPLITS: bool = true;
+
+    async fn start() -> Self {
+        let fake = FakeDiscord::start().await;
+        fake.with(|s| s.unlimited = true);
+        Dc(fake)
+    }
+
+    fn settings(&self) -> Value {
+        json!({"bot_token": dc::BOT_TOKEN, "application_id": dc::APPLICATION_ID, "public_key": dc::PUBLIC_KEY, "api_base": self.0.url()})
+    }
+
+    fn recipient(&self) -> &'static str {
+        "4242"
+    }
+
+    fn inbox(&self) -> Option<&dyn Inbox> {
+        Some(self)
+    }
+
+    fn script(&self, steps: &[bool]) {
+        self.0.with(|s| s.script.entry(dc::dm(self.recipient())).or_default().extend(steps.iter().copied()));
+    }
+
+    fn rate_limit(&self) -> Duration {
+        self.0.with(|s| s.throttle.insert(dc::dm(self.recipient()), 7.0));
+        Duration::from_secs(7)
+    }
+
+    async fn break_for_good(&self, app: &App) -> (&'static str, &'static str) {
+        // The operator saves a token Discord does not know (401).
+        let mut settings = self.settings();
+        settings["bot_token"] = json!(DC_WRONG_TOKEN);
+        put_channel(app, Self::KIND, settings).await;
+        ("Discord 401: 401: Unauthorized", DC_WRONG_TOKEN)
+    }
+
+    fn requests(&self) -> usize {
+        self.0.server.received().len()
+    }
+
+    fn send_attempts(&self) -> usize {
+        self.0.calls("/messages").len()
+    }
+
+    fn delivered_to(&self, chat: &str) -> Vec<String> {
+        self.0.texts_in(chat)
+    }
+}
+
+impl Inbox for Dc {
+    fn update(&self, from: &str, text: &str) -> String {
+        // Typed as a slash command: `/bind CODE` is the command `bind` with its option.
+        let line = text.trim_start_matches('/');
+        let (name, arg) = line.split_once(' ').unwrap_or((line, ""));
+        let option = match name {
+            "bind" => vec![("code", arg)],
+            "broadcast" => vec![("text", arg)],
+            _ => vec![],
+        };
+        dc::command(&format!("{}", 1_300_000_000_000_000_000 + next_id()), from, name, &option)
+    }
+
+    fn request(&self, update: &str) -> Request {
+        dc::signed(NAME, update, jiff::Timestamp::now().as_second())
+    }
+
+    fn forged(&self, update: &str) -> Vec<(&'static str, Request)> {
+        use herald::platforms::discord::receive::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+        let now = jiff::Timestamp::now().as_second();
+        let mut unsigned = self.request(update);
+        unsigned.headers.remove(SIGNATURE_HEADER);
+        let mut no_time = self.request(update);
+        no_time.headers.remove(TIMESTAMP_HEADER);
+        let mut wrong = self.request(update);
+        wrong.headers.insert(SIGNATURE_HEADER, "0".repeat(128).parse().unwrap());
+        let mut other_body = self.request(update);
+        other_body.body = bytes::Bytes::from(format!("{update} "));
+        vec![
+            ("no signature", unsigned),
+            ("no timestamp", no_time),
+            ("a wrong signature", wrong),
+            ("a body other than the one signed", other_body),
+            ("a signed request ten minutes old (outside the replay window)", dc::signed(NAME, update, now - 600)),
+        ]
+    }
+
+    fn passive_text(&self, response: &Response) -> Option<String> {
+        if response.status() != 200 {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(response.body()).ok()?;
+        v["data"]["content"].as_str().map(str::to_owned)
+    }
+
+    fn bind_command(&self, code: &str) -> String {
+        format!("/bind {code}")
     }
 }
 
@@ -962,13 +1072,13 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(telegram => Tg, wecom => Wc, slack => Sl, webhook => Hook);
+conformance!(telegram => Tg, wecom => Wc, slack => Sl, discord => Dc, webhook => Hook);
 
 /// Every platform this version sends on has a subject here: implementing one more (Slack,
 /// Discord...) fails this until the suite runs against it too.
 #[test]
 fn every_platform_that_sends_is_a_subject() {
-    let subjects = [Tg::KIND, Wc::KIND, Sl::KIND, Hook::KIND];
+    let subjects = [Tg::KIND, Wc::KIND, Sl::KIND, Dc::KIND, Hook::KIND];
     for kind in ChannelKind::ALL {
         assert_eq!(herald::platforms::sends(kind), subjects.contains(&kind), "{kind}: add a subject to the conformance suite");
     }

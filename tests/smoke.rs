@@ -65,13 +65,10 @@ fn status(r: &Option<Result<Value, Value>>) -> u64 {
     }
 }
 
-/// A Slack sample, signed with `secret` now.
-fn slack_now(path: &str, secret: &str) -> Value {
+/// A Slack or Discord sample, signed afresh (as the `sign-event` tool does).
+fn signed_now(path: &str) -> Value {
     let mut event = sample(path);
-    let ts = jiff::Timestamp::now().as_second().to_string();
-    let sig = herald::platforms::slack::receive::signature(secret, &ts, event["body"].as_str().unwrap().as_bytes());
-    event["headers"]["x-slack-request-timestamp"] = json!(ts);
-    event["headers"]["x-slack-signature"] = json!(sig);
+    herald_tests::sign_sample(&mut event, path, jiff::Timestamp::now().as_second());
     event
 }
 
@@ -97,6 +94,10 @@ async fn seed(env: &Env) {
     app.repo.create_bind_code("1001", "evt-bind-code-0001").await.unwrap();
     app.repo.save_user(&herald::domain::User::new("1002", now), None).await.unwrap();
     app.repo.create_bind_code("1002", "evt-bind-code-0002").await.unwrap();
+    let dc = json!({"kind": "discord", "settings": {"bot_token": herald_tests::discord::BOT_TOKEN, "application_id": herald_tests::discord::APPLICATION_ID, "public_key": herald_tests::discord::PUBLIC_KEY, "api_base": "http://127.0.0.1:9"}});
+    app.repo.put_channel(&herald::platforms::config::Channel::from_json("dc", dc, None, now).unwrap()).await.unwrap();
+    app.repo.save_user(&herald::domain::User::new("1003", now), None).await.unwrap();
+    app.repo.create_bind_code("1003", "evt-bind-code-0003").await.unwrap();
 }
 
 #[tokio::test]
@@ -151,10 +152,10 @@ async fn every_function_binary_answers_its_sample_events() {
     let rt = RuntimeApi::start().await;
     let _f = Running(env.spawn(&rt, "herald-slack", &[]));
     assert_eq!(status(&rt.call(sample("slack/slash-bind.json")).await), 401, "a sample signed days ago is stale");
-    let verified = rt.call(slack_now("slack/url-verification.json", herald_tests::slack::SIGNING_SECRET)).await;
+    let verified = rt.call(signed_now("slack/url-verification.json")).await;
     assert_eq!(status(&verified), 200);
     assert!(verified.unwrap().unwrap()["body"].as_str().unwrap().contains("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"));
-    let bound = rt.call(slack_now("slack/slash-bind.json", herald_tests::slack::SIGNING_SECRET)).await;
+    let bound = rt.call(signed_now("slack/slash-bind.json")).await;
     assert_eq!(status(&bound), 200);
     let reply: Value = serde_json::from_str(bound.unwrap().unwrap()["body"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -162,10 +163,27 @@ async fn every_function_binary_answers_its_sample_events() {
         (Some("ephemeral"), Some("Bound to 1002. Your notifications will come here."))
     );
     for file in ["slack/event-checkin.json", "slack/button-my.json"] {
-        assert_eq!(status(&rt.call(slack_now(file, herald_tests::slack::SIGNING_SECRET)).await), 200, "{file}");
+        assert_eq!(status(&rt.call(signed_now(file)).await), 200, "{file}");
     }
     for file in ["slack/slash-invalid-signature.json", "slack/event-invalid-signature.json", "slack/button-invalid-signature.json"] {
-        assert_eq!(status(&rt.call(slack_now(file, "another-app-secret-0000000000000")).await), 401, "{file}");
+        assert_eq!(status(&rt.call(signed_now(file)).await), 401, "{file}");
+    }
+
+    // Discord interactions endpoint, the same way.
+    let rt = RuntimeApi::start().await;
+    let _f = Running(env.spawn(&rt, "herald-discord", &[]));
+    assert_eq!(status(&rt.call(sample("discord/ping.json")).await), 401, "a sample signed days ago is stale");
+    let pong = rt.call(signed_now("discord/ping.json")).await;
+    assert_eq!(status(&pong), 200);
+    assert_eq!(pong.unwrap().unwrap()["body"], r#"{"type":1}"#);
+    let bound = rt.call(signed_now("discord/command-bind.json")).await;
+    let reply: Value = serde_json::from_str(bound.unwrap().unwrap()["body"].as_str().unwrap()).unwrap();
+    assert_eq!(reply["data"]["content"], "Bound to 1003. Your notifications will come here.", "{reply}");
+    for file in ["discord/command-checkin.json", "discord/button-my.json"] {
+        assert_eq!(status(&rt.call(signed_now(file)).await), 200, "{file}");
+    }
+    for file in ["discord/ping-invalid-signature.json", "discord/command-invalid-signature.json"] {
+        assert_eq!(status(&rt.call(signed_now(file)).await), 401, "{file}");
     }
 
     // Dispatcher

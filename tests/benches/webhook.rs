@@ -25,12 +25,15 @@ fn app(rt: &tokio::runtime::Runtime) -> App {
         app.repo.put_channel(&herald::platforms::config::Channel::from_json("wc", wc, None, now).unwrap()).await.unwrap();
         let sl = json!({"kind": "slack", "settings": {"bot_token": herald_tests::slack::BOT_TOKEN, "signing_secret": herald_tests::slack::SIGNING_SECRET}});
         app.repo.put_channel(&herald::platforms::config::Channel::from_json("sl", sl, None, now).unwrap()).await.unwrap();
+        let dc = json!({"kind": "discord", "settings": {"bot_token": herald_tests::discord::BOT_TOKEN, "public_key": herald_tests::discord::PUBLIC_KEY}});
+        app.repo.put_channel(&herald::platforms::config::Channel::from_json("dc", dc, None, now).unwrap()).await.unwrap();
         let hook = json!({"kind": "webhook", "settings": {"url": "http://127.0.0.1:9/hook"}});
         app.repo.put_channel(&herald::platforms::config::Channel::from_json("hook", hook, None, now).unwrap()).await.unwrap();
         let mut u = herald::domain::User::new("u1", now);
         u.ids.insert(herald::domain::ChannelKind::Telegram.into(), "42".into());
         u.ids.insert(herald::domain::ChannelKind::Wecom.into(), "zhangsan".into());
         u.ids.insert(herald::domain::Binding::new(herald::domain::ChannelKind::Slack, Some("sl")), "U42ADA".into());
+        u.ids.insert(herald::domain::ChannelKind::Discord.into(), "4242".into());
         u.plan = Some("pro".into());
         app.repo.save_user(&u, None).await.unwrap();
         app.snapshot().await.unwrap();
@@ -76,6 +79,13 @@ fn slack_my() -> herald::http::Request {
     herald_tests::slack::signed("sl", &body, herald_tests::slack::SIGNING_SECRET, jiff::Timestamp::now().as_second())
 }
 
+/// `/my` as Discord posts a slash command interaction, signed now (Ed25519).
+fn discord_my() -> herald::http::Request {
+    let id = UPDATE.fetch_add(1, Ordering::Relaxed);
+    let body = herald_tests::discord::command(&format!("{}", 1_300_000_000_000_000_000u64 + id as u64), "4242", "my", &[]);
+    herald_tests::discord::signed("dc", &body, jiff::Timestamp::now().as_second())
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = app(&rt);
@@ -85,6 +95,7 @@ fn bench(c: &mut Criterion) {
         ("telegram /my", telegram("/my")),
         ("wecom /my", wecom(app.now().as_second())),
         ("slack /herald my", slack_my()),
+        ("discord /my", discord_my()),
         ("api notify", herald_tests::request("POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 offline", "to": "admins"})))),
     ] {
         let status = rt.block_on(herald::edge::router::route(&app, req)).status();
@@ -103,6 +114,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("slack /herald my (v0 signature, form, user lookup, ephemeral reply)", |b| {
         b.to_async(&rt).iter_batched(slack_my, |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
+    });
+    g.bench_function("discord /my (Ed25519 signature, user lookup, ephemeral response)", |b| {
+        b.to_async(&rt).iter_batched(discord_my, |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
     });
     g.bench_function("api notify (validate, plan, store, enqueue)", |b| {
         b.to_async(&rt).iter_batched(

@@ -415,7 +415,7 @@ pub fn sender(kind: ChannelKind) -> &'static dyn Sender {
         ChannelKind::Wecom => &wecom::Wecom,
         ChannelKind::Webhook => &webhook::Webhook,
         ChannelKind::Slack => &slack::Slack,
-        ChannelKind::Discord => &Unsent(ChannelKind::Discord),
+        ChannelKind::Discord => &discord::Discord,
         ChannelKind::Synology => &Unsent(ChannelKind::Synology),
         ChannelKind::Vocechat => &Unsent(ChannelKind::Vocechat),
         ChannelKind::Webpush => &Unsent(ChannelKind::Webpush),
@@ -456,6 +456,7 @@ pub fn receiver(kind: ChannelKind) -> Option<&'static dyn Receiver> {
         ChannelKind::Telegram => Some(&telegram::receive::TelegramReceiver),
         ChannelKind::Wecom => Some(&wecom::receive::WecomReceiver),
         ChannelKind::Slack => Some(&slack::receive::SlackReceiver),
+        ChannelKind::Discord => Some(&discord::receive::DiscordReceiver),
         _ => None,
     }
 }
