@@ -29,7 +29,9 @@ use herald::queue::{Depth, OutMessage, Queue, QueueResult, Received};
 use herald_tests::discord::{self as dc, FakeDiscord};
 use herald_tests::servers::{Reply, TestServer};
 use herald_tests::slack::{self as sl, FakeSlack};
+use herald_tests::synology::{self as syn, FakeSynology};
 use herald_tests::telegram::{BOT_TOKEN, FakeTelegram};
+use herald_tests::vocechat::{self as vc, FakeVocechat};
 use herald_tests::wecom::{AES_KEY, AGENT, CORP, FakeWecom};
 use herald_tests::{call, drain, memory_queue, test_config};
 use serde_json::{Value, json};
@@ -535,6 +537,191 @@ impl Inbox for Dc {
         }
         let v: Value = serde_json::from_slice(response.body()).ok()?;
         v["data"]["content"].as_str().map(str::to_owned)
+    }
+
+    fn bind_command(&self, code: &str) -> String {
+        format!("/bind {code}")
+    }
+}
+
+// Synology Chat, against FakeSynology (its pace off: Herald's applies): the bot posts form
+// fields with the outgoing token; the first answer rides back in the response.
+
+struct Syn(FakeSynology);
+
+const SYN_WRONG_TOKEN: &str = "bot-token-WRONGWRONGWRONG0123";
+
+/// A form body with its `token` field replaced (`None`: removed).
+fn with_token(body: &str, token: Option<&str>) -> String {
+    let fields = form_urlencoded::parse(body.as_bytes()).into_owned().filter(|(k, _)| k != "token");
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    if let Some(t) = token {
+        out.append_pair("token", t);
+    }
+    out.extend_pairs(fields).finish()
+}
+
+impl Subject for Syn {
+    const KIND: ChannelKind = ChannelKind::Synology;
+    const SPLITS: bool = true;
+
+    async fn start() -> Self {
+        let fake = FakeSynology::start().await;
+        fake.with(|s| s.unlimited = true);
+        Syn(fake)
+    }
+
+    fn settings(&self) -> Value {
+        json!({"incoming_url": self.0.incoming_url(), "bot_token": syn::BOT_TOKEN, "outgoing_token": syn::OUTGOING_TOKEN, "api_base": self.0.server.url})
+    }
+
+    fn recipient(&self) -> &'static str {
+        "5"
+    }
+
+    fn inbox(&self) -> Option<&dyn Inbox> {
+        Some(self)
+    }
+
+    fn script(&self, steps: &[bool]) {
+        self.0.with(|s| s.script.extend(steps.iter().copied()));
+    }
+
+    fn rate_limit(&self) -> Duration {
+        // "create post too frequently" names no wait: Herald waits its own.
+        self.0.with(|s| s.too_frequent = true);
+        herald::platforms::synology::TOO_FREQUENT_WAIT
+    }
+
+    async fn break_for_good(&self, app: &App) -> (&'static str, &'static str) {
+        let mut settings = self.settings();
+        settings["bot_token"] = json!(SYN_WRONG_TOKEN);
+        put_channel(app, Self::KIND, settings).await;
+        ("Synology 403: invalid token", SYN_WRONG_TOKEN)
+    }
+
+    fn requests(&self) -> usize {
+        self.0.server.received().len()
+    }
+
+    fn send_attempts(&self) -> usize {
+        self.0.posts()
+    }
+
+    fn delivered_to(&self, chat: &str) -> Vec<String> {
+        self.0.texts_to(chat)
+    }
+}
+
+impl Inbox for Syn {
+    fn update(&self, from: &str, text: &str) -> String {
+        syn::bot_post(from, text, 1_795_435_200_000 + next_id() as i64, syn::OUTGOING_TOKEN)
+    }
+
+    fn request(&self, update: &str) -> Request {
+        syn::request(NAME, update)
+    }
+
+    fn forged(&self, update: &str) -> Vec<(&'static str, Request)> {
+        vec![
+            ("no token", syn::request(NAME, &with_token(update, None))),
+            ("an empty token", syn::request(NAME, &with_token(update, Some("")))),
+            ("a wrong token", syn::request(NAME, &with_token(update, Some("outgoing-token-9876543210zyxv")))),
+            ("the bot's own token", syn::request(NAME, &with_token(update, Some(syn::BOT_TOKEN)))),
+        ]
+    }
+
+    fn passive_text(&self, response: &Response) -> Option<String> {
+        if response.status() != 200 {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(response.body()).ok()?;
+        v["text"].as_str().map(str::to_owned)
+    }
+
+    fn bind_command(&self, code: &str) -> String {
+        format!("bind {code}")
+    }
+}
+
+// VoceChat, against FakeVocechat: the webhook carries its secret in the URL; answers go
+// through the queue (VoceChat takes none in the response).
+
+struct Vc(FakeVocechat);
+
+const VC_WRONG_KEY: &str = "vocechat-bot-api-key-WRONGWRONGWRONG";
+
+impl Subject for Vc {
+    const KIND: ChannelKind = ChannelKind::Vocechat;
+    const SPLITS: bool = true;
+
+    async fn start() -> Self {
+        Vc(FakeVocechat::start().await)
+    }
+
+    fn settings(&self) -> Value {
+        json!({"server_url": self.0.server.url, "api_key": vc::API_KEY, "webhook_secret": vc::WEBHOOK_SECRET, "bot_uid": vc::BOT_UID})
+    }
+
+    fn recipient(&self) -> &'static str {
+        "7"
+    }
+
+    fn inbox(&self) -> Option<&dyn Inbox> {
+        Some(self)
+    }
+
+    fn script(&self, steps: &[bool]) {
+        self.0.with(|s| s.script.entry(self.recipient().into()).or_default().extend(steps.iter().copied()));
+    }
+
+    fn rate_limit(&self) -> Duration {
+        self.0.with(|s| s.throttle.insert(self.recipient().into(), 7));
+        Duration::from_secs(7)
+    }
+
+    async fn break_for_good(&self, app: &App) -> (&'static str, &'static str) {
+        let mut settings = self.settings();
+        settings["api_key"] = json!(VC_WRONG_KEY);
+        put_channel(app, Self::KIND, settings).await;
+        ("VoceChat HTTP 401", VC_WRONG_KEY)
+    }
+
+    fn requests(&self) -> usize {
+        self.0.server.received().len()
+    }
+
+    fn send_attempts(&self) -> usize {
+        self.0.sends()
+    }
+
+    fn delivered_to(&self, chat: &str) -> Vec<String> {
+        self.0.texts_to(chat)
+    }
+}
+
+impl Inbox for Vc {
+    fn update(&self, from: &str, text: &str) -> String {
+        vc::message(next_id(), from, text, None)
+    }
+
+    fn request(&self, update: &str) -> Request {
+        vc::request(NAME, vc::WEBHOOK_SECRET, update)
+    }
+
+    fn forged(&self, update: &str) -> Vec<(&'static str, Request)> {
+        let mut none = self.request(update);
+        none.query.retain(|(k, _)| k != "token");
+        vec![
+            ("no token", none),
+            ("an empty token", vc::request(NAME, "", update)),
+            ("a wrong token", vc::request(NAME, "vocechat-webhook-secret-0123456788", update)),
+            ("the API key as the token", vc::request(NAME, vc::API_KEY, update)),
+        ]
+    }
+
+    fn passive_text(&self, _response: &Response) -> Option<String> {
+        None
     }
 
     fn bind_command(&self, code: &str) -> String {
@@ -1072,13 +1259,13 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(telegram => Tg, wecom => Wc, slack => Sl, discord => Dc, webhook => Hook);
+conformance!(telegram => Tg, wecom => Wc, slack => Sl, discord => Dc, synology => Syn, vocechat => Vc, webhook => Hook);
 
 /// Every platform this version sends on has a subject here: implementing one more (Slack,
 /// Discord...) fails this until the suite runs against it too.
 #[test]
 fn every_platform_that_sends_is_a_subject() {
-    let subjects = [Tg::KIND, Wc::KIND, Sl::KIND, Dc::KIND, Hook::KIND];
+    let subjects = [Tg::KIND, Wc::KIND, Sl::KIND, Dc::KIND, Syn::KIND, Vc::KIND, Hook::KIND];
     for kind in ChannelKind::ALL {
         assert_eq!(herald::platforms::sends(kind), subjects.contains(&kind), "{kind}: add a subject to the conformance suite");
     }

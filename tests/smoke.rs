@@ -98,6 +98,14 @@ async fn seed(env: &Env) {
     app.repo.put_channel(&herald::platforms::config::Channel::from_json("dc", dc, None, now).unwrap()).await.unwrap();
     app.repo.save_user(&herald::domain::User::new("1003", now), None).await.unwrap();
     app.repo.create_bind_code("1003", "evt-bind-code-0003").await.unwrap();
+    let syn = json!({"kind": "synology", "settings": {"bot_token": herald_tests::synology::BOT_TOKEN, "outgoing_token": herald_tests::synology::OUTGOING_TOKEN, "api_base": "http://127.0.0.1:9"}});
+    app.repo.put_channel(&herald::platforms::config::Channel::from_json("syn", syn, None, now).unwrap()).await.unwrap();
+    app.repo.save_user(&herald::domain::User::new("1004", now), None).await.unwrap();
+    app.repo.create_bind_code("1004", "evt-bind-code-0004").await.unwrap();
+    let vc = json!({"kind": "vocechat", "settings": {"server_url": "http://127.0.0.1:9", "api_key": herald_tests::vocechat::API_KEY, "webhook_secret": herald_tests::vocechat::WEBHOOK_SECRET}});
+    app.repo.put_channel(&herald::platforms::config::Channel::from_json("vc", vc, None, now).unwrap()).await.unwrap();
+    app.repo.save_user(&herald::domain::User::new("1005", now), None).await.unwrap();
+    app.repo.create_bind_code("1005", "evt-bind-code-0005").await.unwrap();
 }
 
 #[tokio::test]
@@ -184,6 +192,27 @@ async fn every_function_binary_answers_its_sample_events() {
     }
     for file in ["discord/ping-invalid-signature.json", "discord/command-invalid-signature.json"] {
         assert_eq!(status(&rt.call(signed_now(file)).await), 401, "{file}");
+    }
+
+    // Synology Chat bot: the answer rides back in the response.
+    let rt = RuntimeApi::start().await;
+    let _f = Running(env.spawn(&rt, "herald-synology", &[]));
+    let bound = rt.call(sample("synology/bot-bind.json")).await;
+    let reply: Value = serde_json::from_str(bound.unwrap().unwrap()["body"].as_str().unwrap()).unwrap();
+    assert_eq!(reply["text"], "Bound to 1004. Your notifications will come here.");
+    assert_eq!(status(&rt.call(sample("synology/bot-my.json")).await), 200);
+    assert_eq!(status(&rt.call(sample("synology/invalid-token.json")).await), 401);
+
+    // VoceChat webhook: the URL check, messages (answered through the queue), a wrong token.
+    let rt = RuntimeApi::start().await;
+    let _f = Running(env.spawn(&rt, "herald-vocechat", &[]));
+    for (file, want) in [
+        ("vocechat/url-check.json", 200),
+        ("vocechat/message-bind.json", 200),
+        ("vocechat/message-my.json", 200),
+        ("vocechat/invalid-token.json", 401),
+    ] {
+        assert_eq!(status(&rt.call(sample(file)).await), want, "{file}");
     }
 
     // Dispatcher

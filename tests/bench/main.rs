@@ -72,8 +72,17 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-const FUNCTIONS: [&str; 7] =
-    ["herald-api", "herald-telegram", "herald-wecom", "herald-slack", "herald-discord", "herald-dispatcher", "herald-scheduler"];
+const FUNCTIONS: [&str; 9] = [
+    "herald-api",
+    "herald-telegram",
+    "herald-wecom",
+    "herald-slack",
+    "herald-discord",
+    "herald-synology",
+    "herald-vocechat",
+    "herald-dispatcher",
+    "herald-scheduler",
+];
 
 fn function_env(rt: &RuntimeApi, name: &str) -> Vec<(String, String)> {
     let mut env = rt.env(name);

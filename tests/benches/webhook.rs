@@ -27,6 +27,10 @@ fn app(rt: &tokio::runtime::Runtime) -> App {
         app.repo.put_channel(&herald::platforms::config::Channel::from_json("sl", sl, None, now).unwrap()).await.unwrap();
         let dc = json!({"kind": "discord", "settings": {"bot_token": herald_tests::discord::BOT_TOKEN, "public_key": herald_tests::discord::PUBLIC_KEY}});
         app.repo.put_channel(&herald::platforms::config::Channel::from_json("dc", dc, None, now).unwrap()).await.unwrap();
+        let syn = json!({"kind": "synology", "settings": {"bot_token": herald_tests::synology::BOT_TOKEN, "outgoing_token": herald_tests::synology::OUTGOING_TOKEN, "api_base": "http://127.0.0.1:9"}});
+        app.repo.put_channel(&herald::platforms::config::Channel::from_json("syn", syn, None, now).unwrap()).await.unwrap();
+        let vc = json!({"kind": "vocechat", "settings": {"server_url": "http://127.0.0.1:9", "api_key": herald_tests::vocechat::API_KEY, "webhook_secret": herald_tests::vocechat::WEBHOOK_SECRET}});
+        app.repo.put_channel(&herald::platforms::config::Channel::from_json("vc", vc, None, now).unwrap()).await.unwrap();
         let hook = json!({"kind": "webhook", "settings": {"url": "http://127.0.0.1:9/hook"}});
         app.repo.put_channel(&herald::platforms::config::Channel::from_json("hook", hook, None, now).unwrap()).await.unwrap();
         let mut u = herald::domain::User::new("u1", now);
@@ -34,6 +38,8 @@ fn app(rt: &tokio::runtime::Runtime) -> App {
         u.ids.insert(herald::domain::ChannelKind::Wecom.into(), "zhangsan".into());
         u.ids.insert(herald::domain::Binding::new(herald::domain::ChannelKind::Slack, Some("sl")), "U42ADA".into());
         u.ids.insert(herald::domain::ChannelKind::Discord.into(), "4242".into());
+        u.ids.insert(herald::domain::Binding::new(herald::domain::ChannelKind::Synology, Some("syn")), "5".into());
+        u.ids.insert(herald::domain::Binding::new(herald::domain::ChannelKind::Vocechat, Some("vc")), "7".into());
         u.plan = Some("pro".into());
         app.repo.save_user(&u, None).await.unwrap();
         app.snapshot().await.unwrap();
@@ -86,6 +92,18 @@ fn discord_my() -> herald::http::Request {
     herald_tests::discord::signed("dc", &body, jiff::Timestamp::now().as_second())
 }
 
+/// `my` as the Synology Chat bot posts it.
+fn synology_my() -> herald::http::Request {
+    let id = UPDATE.fetch_add(1, Ordering::Relaxed);
+    herald_tests::synology::request("syn", &herald_tests::synology::bot_post("5", "my", id, herald_tests::synology::OUTGOING_TOKEN))
+}
+
+/// `my` as VoceChat posts it to the bot's webhook.
+fn vocechat_my() -> herald::http::Request {
+    let id = UPDATE.fetch_add(1, Ordering::Relaxed);
+    herald_tests::vocechat::request("vc", herald_tests::vocechat::WEBHOOK_SECRET, &herald_tests::vocechat::message(id as u64, "7", "my", None))
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let app = app(&rt);
@@ -96,6 +114,8 @@ fn bench(c: &mut Criterion) {
         ("wecom /my", wecom(app.now().as_second())),
         ("slack /herald my", slack_my()),
         ("discord /my", discord_my()),
+        ("synology my", synology_my()),
+        ("vocechat my", vocechat_my()),
         ("api notify", herald_tests::request("POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 offline", "to": "admins"})))),
     ] {
         let status = rt.block_on(herald::edge::router::route(&app, req)).status();
@@ -117,6 +137,12 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("discord /my (Ed25519 signature, user lookup, ephemeral response)", |b| {
         b.to_async(&rt).iter_batched(discord_my, |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
+    });
+    g.bench_function("synology my (token, form, user lookup, passive reply)", |b| {
+        b.to_async(&rt).iter_batched(synology_my, |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
+    });
+    g.bench_function("vocechat my (URL secret, user lookup, reply queued)", |b| {
+        b.to_async(&rt).iter_batched(vocechat_my, |req| herald::edge::router::route(&app, req), BatchSize::SmallInput)
     });
     g.bench_function("api notify (validate, plan, store, enqueue)", |b| {
         b.to_async(&rt).iter_batched(

@@ -74,7 +74,9 @@ pub mod faults;
 pub mod runtime;
 pub mod servers;
 pub mod slack;
+pub mod synology;
 pub mod telegram;
+pub mod vocechat;
 pub mod wecom;
 
 use herald::app::{App, Config};

@@ -416,8 +416,8 @@ pub fn sender(kind: ChannelKind) -> &'static dyn Sender {
         ChannelKind::Webhook => &webhook::Webhook,
         ChannelKind::Slack => &slack::Slack,
         ChannelKind::Discord => &discord::Discord,
-        ChannelKind::Synology => &Unsent(ChannelKind::Synology),
-        ChannelKind::Vocechat => &Unsent(ChannelKind::Vocechat),
+        ChannelKind::Synology => &synology::Synology,
+        ChannelKind::Vocechat => &vocechat::Vocechat,
         ChannelKind::Webpush => &Unsent(ChannelKind::Webpush),
     }
 }
@@ -457,6 +457,8 @@ pub fn receiver(kind: ChannelKind) -> Option<&'static dyn Receiver> {
         ChannelKind::Wecom => Some(&wecom::receive::WecomReceiver),
         ChannelKind::Slack => Some(&slack::receive::SlackReceiver),
         ChannelKind::Discord => Some(&discord::receive::DiscordReceiver),
+        ChannelKind::Synology => Some(&synology::receive::SynologyReceiver),
+        ChannelKind::Vocechat => Some(&vocechat::receive::VocechatReceiver),
         _ => None,
     }
 }

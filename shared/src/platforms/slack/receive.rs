@@ -15,7 +15,7 @@
 
 use super::{RESPONSE_URL, SlackSettings, button, section};
 use crate::domain::Invalid;
-use crate::domain::chat::{ADMIN_COMMANDS, Action, COMMANDS, Inbound, Input, Sender};
+use crate::domain::chat::{Action, Inbound, Input, Sender, command_line};
 use crate::http::{Request, json as json_response};
 use crate::platforms::config::{Channel, ChannelSettings};
 use crate::platforms::{ApiCall, Parsed, Receiver, Reply, Unverified, fresh};
@@ -153,10 +153,7 @@ pub fn command_text(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    let text = out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
-    let text = text.trim();
-    let first = text.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
-    if COMMANDS.iter().chain(ADMIN_COMMANDS).any(|c| *c == first) { format!("/{text}") } else { text.to_owned() }
+    command_line(&out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
 }
 
 fn form(body: &[u8]) -> Vec<(String, String)> {
