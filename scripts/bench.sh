@@ -28,8 +28,8 @@ import re, pathlib
 doc = pathlib.Path("docs/benchmarks.md")
 text = doc.read_text()
 crit = pathlib.Path("target/criterion.txt").read_text()
-rows = re.findall(r"^webhook/(.+?)\n\s+time:\s+\[([^\]]+)\]", crit, re.M)
-table = "| request | wall-clock time per request, one thread: criterion's estimate of the mean with its 95% interval [low estimate high] |\n|---|---|\n" + "".join(f"| {n} | {t} |\n" for n, t in rows)
+rows = re.findall(r"^(?:webhook|send)/(.+?)\n\s+time:\s+\[([^\]]+)\]", crit, re.M)
+table = "| request or send | wall-clock time each, one thread: criterion's estimate of the mean with its 95% interval [low estimate high] |\n|---|---|\n" + "".join(f"| {n} | {t} |\n" for n, t in rows)
 gen = "<!-- generated -->\n### Webhook handling cost\n\n" + table + "\n" + pathlib.Path("target/bench.md").read_text().strip() + "\n<!-- /generated -->"
 text = re.sub(r"<!-- generated -->.*<!-- /generated -->", gen, text, flags=re.S)
 doc.write_text(text)

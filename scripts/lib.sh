@@ -22,6 +22,17 @@ python_tools() {
   fi
 }
 
+# Debian's Chromium, for the pages' browser tests (tests/push_page.rs), when it is not there.
+browser() {
+  if ! command -v chromium > /dev/null; then
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get install -y -q chromium > target/apt.log 2>&1 || { $sudo apt-get update -q > /dev/null && $sudo apt-get install -y -q chromium > target/apt.log 2>&1; } || { cat target/apt.log; echo "could not install chromium"; exit 1; }
+  fi
+  export HERALD_CHROMIUM="$(command -v chromium)" HERALD_REQUIRE_BROWSER=1
+  chromium --version
+}
+
 apprise_tools() {
   if ! .venv-bench/bin/python -c "import importlib.metadata as m; assert m.version('apprise') == '$APPRISE'" 2>/dev/null; then
     python3 -m venv .venv-bench

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Herald's whole test suite, exactly what CI runs (.ci/run) and what the README names: pinned
-# Python tools in .venv* (installed if missing), the DynamoDB/SQS emulator (moto) on a free
+# Python tools in .venv* (installed if missing), Debian's Chromium for the page tests (installed if
+# missing), the DynamoDB/SQS emulator (moto) on a free
 # loopback port, formatting, lints, every test (emulator-backed ones must run, not skip), the
 # template checks, the Lambda build and a smoke run of the benchmarks. The emulator is stopped
 # however this ends.
@@ -13,6 +14,10 @@ python_tools
 
 step "emulator"
 start_emulator
+
+step "browser (Debian's Chromium)"
+mkdir -p target
+browser
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -1,5 +1,6 @@
 //! Webhook handling cost per request (verify + parse + route + bot + store + enqueue), store and
-//! queue in memory, on one thread: `cargo bench -p herald-tests --bench webhook`.
+//! queue in memory, on one thread, and the cost of what Herald computes per send (a Web Push
+//! message's encryption and signature): `cargo bench -p herald-tests --bench webhook`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -150,6 +151,21 @@ fn bench(c: &mut Criterion) {
             |req| herald::edge::router::route(&app, req),
             BatchSize::SmallInput,
         )
+    });
+    g.finish();
+
+    // Sending cost that is Herald's own: a Web Push message encrypted (RFC 8291) and signed (VAPID).
+    let mut g = c.benchmark_group("send");
+    let (public, private) = herald::platforms::webpush::crypto::generate_vapid().unwrap();
+    let ua = aws_lc_rs::agreement::PrivateKey::generate(&aws_lc_rs::agreement::ECDH_P256).unwrap();
+    let ua_public = ua.compute_public_key().unwrap().as_ref().to_vec();
+    let doc = json!({"title": "n1 offline", "body": "x".repeat(1000), "link": "https://panel.example.com/nodes/n1", "tag": "01N1"}).to_string();
+    g.bench_function("webpush: encrypt a 1 KB document (aes128gcm, fresh ECDH key) and sign VAPID", |b| {
+        b.iter(|| {
+            let body = herald::platforms::webpush::crypto::encrypt(&ua_public, &[7; 16], doc.as_bytes()).unwrap();
+            let auth = herald::platforms::webpush::crypto::vapid(&public, &private, "https://fcm.googleapis.com/fcm/send/x", "mailto:a@b.c", 1_900_000_000).unwrap();
+            (body, auth)
+        })
     });
     g.finish();
 }

@@ -68,6 +68,7 @@ pub fn memory_queue(visibility_secs: u32, max_receives: u32) -> MemoryQueue {
     MemoryQueue::new(Duration::from_secs(visibility_secs as u64), max_receives)
 }
 
+pub mod browser;
 pub mod counting;
 pub mod discord;
 pub mod faults;
@@ -77,6 +78,7 @@ pub mod slack;
 pub mod synology;
 pub mod telegram;
 pub mod vocechat;
+pub mod webpush;
 pub mod wecom;
 
 use herald::app::{App, Config};

@@ -1,6 +1,8 @@
 //! The admin and integration API under `/api/v1/`, authenticated by `Authorization: Bearer
 //! API_TOKEN` (or `?token=API_TOKEN`, as MoviePilot does).
 
+mod webpush;
+
 use crate::app::App;
 use crate::domain::Error;
 use crate::domain::ids::{new_id, random_token};
@@ -48,6 +50,8 @@ enum Auth {
     Token,
     /// The API token, or the node's own key (a node's heartbeat).
     TokenOrNodeKey,
+    /// The API token, or a person's Web Push page link (checked by the handler: [`webpush`]).
+    TokenOrPushLink,
 }
 
 type Handler = for<'a> fn(&'a App, &'a Request, Vec<String>) -> BoxFuture<'a, HandlerResult>;
@@ -73,6 +77,13 @@ const ROUTES: &[(&str, Method, Auth, Handler)] = &[
     ("users/{}", Method::PATCH, Auth::Token, |app, req, p| Box::pin(async move { put_user(app, &p[0], req).await })),
     ("users/{}", Method::DELETE, Auth::Token, |app, _, p| Box::pin(async move { delete_user(app, &p[0]).await })),
     ("users/{}/bind-code", Method::POST, Auth::Token, |app, _, p| Box::pin(async move { bind_code(app, &p[0]).await })),
+    ("users/{}/webpush-link", Method::POST, Auth::Token, |app, req, p| Box::pin(async move { webpush::link(app, &p[0], req).await })),
+    ("webpush/me", Method::GET, Auth::TokenOrPushLink, |app, req, _| Box::pin(webpush::me(app, req))),
+    ("webpush/subscriptions", Method::GET, Auth::TokenOrPushLink, |app, req, _| Box::pin(webpush::list(app, req))),
+    ("webpush/subscriptions", Method::POST, Auth::TokenOrPushLink, |app, req, _| Box::pin(webpush::subscribe(app, req))),
+    ("webpush/subscriptions/{}", Method::DELETE, Auth::TokenOrPushLink, |app, req, p| {
+        Box::pin(async move { webpush::remove(app, &p[0], req).await })
+    }),
     ("notify", Method::POST, Auth::Token, |app, req, _| Box::pin(post_notify(app, req))),
     ("notifications/{}", Method::GET, Auth::Token, |app, req, p| Box::pin(async move { get_notification(app, &p[0], req).await })),
     ("messages", Method::GET, Auth::Token, |app, req, _| Box::pin(list_messages(app, req))),
@@ -204,9 +215,6 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     app.invalidate();
     let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     let mut body = channel.public_json();
-    if !platforms::sends(channel.kind()) {
-        body["warning"] = json!(format!("saved, but this version does not send on {} yet: its deliveries fail", channel.kind()));
-    }
     // Platforms that are told where Herald is (webhook, commands, menus) are told on save.
     if channel.enabled && platforms::registers(channel.kind()) {
         body["registration"] = register(app, &channel, req).await;

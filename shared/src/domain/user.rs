@@ -158,11 +158,33 @@ pub struct User {
     /// Bindings on which the platform said the user cannot be reached (blocked the bot), and why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unreachable: BTreeMap<Binding, String>,
+    /// The person's Web Push subscriptions (each browser or phone they turned notifications on
+    /// in), each a recipient of its own on every `webpush` channel. Registered by the person's
+    /// browser (`POST /api/v1/webpush/subscriptions`), never by `PUT`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub push: Vec<PushSubscription>,
     /// Sum of check-in rewards.
     #[serde(default)]
     pub rewards: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A Web Push subscription (the Push API's `PushSubscription`, W3C Push API §4.2; RFC 8030):
+/// the push service's `endpoint` (a capability URL: whoever has it may push), and the keys its
+/// messages are encrypted to (RFC 8291): `p256dh`, the browser's P-256 public key, and `auth`,
+/// its 16-byte secret, both base64url.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushSubscription {
+    /// Herald's id for it: derived from the endpoint (a browser that subscribes again keeps it).
+    pub id: String,
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: crate::domain::secret::Secret,
+    /// What the page said about the browser ("Firefox on Linux"), for the person to tell them apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub created_at: Timestamp,
 }
 
 /// A field of a merge: left out (`None`: keep the stored value), `null` (`Some(None)`: clear it)
@@ -287,6 +309,7 @@ impl User {
             preferences: Preferences::default(),
             ids: BTreeMap::new(),
             unreachable: BTreeMap::new(),
+            push: Vec::new(),
             rewards: 0,
             created_at: now,
             updated_at: now,
@@ -303,6 +326,16 @@ impl User {
             (Some(used), Some(total)) if total > 0 => Some(used.saturating_mul(100) / total),
             _ => None,
         }
+    }
+
+    /// Every binding the store indexes for this user: their `ids`, and `webpush` → their own id
+    /// while they have a Web Push subscription (so an `all` fan-out finds them).
+    pub fn bindings(&self) -> BTreeMap<Binding, String> {
+        let mut b = self.ids.clone();
+        if !self.push.is_empty() {
+            b.insert(crate::domain::ChannelKind::Webpush.into(), self.id.clone());
+        }
+        b
     }
 
     /// The chat id to reach the user on `on`, unless they blocked it.

@@ -3,4 +3,5 @@
 
 pub mod lambda;
 pub mod local;
+pub mod pages;
 pub mod router;

@@ -8,13 +8,14 @@ use http::StatusCode;
 use serde_json::json;
 
 /// Every route, by path: `/healthz`, the API under [`crate::api::PREFIX`] (its own table, with
-/// `405` for a known path and another method), and `/callback/{kind}` for each platform that
-/// receives (the methods its receiver takes, else `405`).
+/// `405` for a known path and another method), the pages (`/push/`, [`super::pages`]), and
+/// `/callback/{kind}` for each platform that receives (the methods its receiver takes, else `405`).
 pub async fn route(app: &crate::app::App, req: Request) -> Response {
     let path = req.path.clone();
     match path.as_str() {
         "/healthz" => healthz(&req),
         p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
+        p if super::pages::is_page(p) => super::pages::serve(&req),
         p => match receiver_kind(p) {
             Some(kind) => receiver(app, kind, req).await,
             None => Error::NotFound.into_response(),
@@ -22,13 +23,14 @@ pub async fn route(app: &crate::app::App, req: Request) -> Response {
     }
 }
 
-/// The API's part of [`route`] (and `/healthz`), as the API function's Lambda handler. Each
+/// The API's part of [`route`] (and `/healthz` and the pages), as the API function's Lambda handler. Each
 /// function serves only its own part, so each binary links only its own code.
 pub fn api_handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
     Box::pin(async move {
         match req.path.as_str() {
             "/healthz" => healthz(&req),
             p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
+            p if super::pages::is_page(p) => super::pages::serve(&req),
             _ => Error::NotFound.into_response(),
         }
     })

@@ -34,6 +34,9 @@ impl ChatId {
     /// are per workspace must be keyed by config (`slack:NAME`), any other by its kind alone.
     pub fn bound(field: &str, on: &crate::domain::Binding, id: &str) -> Valid<Self> {
         let kind = on.kind;
+        if !super::platform(kind).user_ids() {
+            return Err(Invalid::new(field, format!("{kind} recipients are not kept in ids: a person's browser registers them")));
+        }
         match (super::platform(kind).ids_per_config(), &on.config) {
             (true, None) => {
                 return Err(Invalid::new(

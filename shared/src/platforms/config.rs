@@ -348,7 +348,9 @@ impl Channel {
         for (i, t) in input.types.iter().enumerate() {
             check_type(&format!("types[{i}]"), t)?;
         }
-        let settings = ChannelSettings::parse(input.kind, input.settings).map_err(|e| e.under("settings"))?;
+        let mut settings = ChannelSettings::parse(input.kind, input.settings).map_err(|e| e.under("settings"))?;
+        let kept = previous.filter(|p| p.kind() == input.kind).map(|p| &p.settings);
+        super::platform(input.kind).complete(&mut settings, kept).map_err(|e| e.under("settings"))?;
         Ok(Channel { name: name.to_owned(), enabled: input.enabled, types: input.types, settings, updated_at: now })
     }
 
@@ -409,7 +411,8 @@ impl Channel {
             ChannelSettings::Discord(d) => (&d.api_base, super::discord::settings::DEFAULT_API),
             ChannelSettings::Synology(s) => (&s.api_base, ""),
             ChannelSettings::Vocechat(v) => return v.server_url.trim_end_matches('/'),
-            ChannelSettings::Webpush(_) | ChannelSettings::Webhook(_) => return "",
+            ChannelSettings::Webpush(w) => (&w.api_base, ""),
+            ChannelSettings::Webhook(_) => return "",
         };
         custom.as_deref().unwrap_or(default).trim_end_matches('/')
     }

@@ -134,6 +134,10 @@ pub trait Memory: Send + Sync {
     async fn first_time(&self, scope: &str, key: &str, ttl_secs: i64) -> Result<bool, String>;
     /// Files a notice (a built-in template) in the admins' message center.
     async fn notice(&self, category: &str, template: crate::domain::notification::Template) -> Result<(), String>;
+    /// `user`'s Web Push subscription `id`, if it still exists.
+    async fn push_subscription(&self, user: &str, id: &str) -> Result<Option<crate::domain::user::PushSubscription>, String>;
+    /// Removes `user`'s Web Push subscription `id` (its push service said it is gone).
+    async fn drop_push_subscription(&self, user: &str, id: &str) -> Result<(), String>;
 }
 
 /// What a platform call may use: the HTTP client (no redirects, the configured timeout) and
@@ -226,6 +230,24 @@ pub trait Platform: Sync {
         false
     }
 
+    /// Fills in settings Herald makes itself when they are left out (Web Push's VAPID key pair:
+    /// kept from `previous`, the stored config of the same kind, else made anew).
+    fn complete(&self, _settings: &mut ChannelSettings, _previous: Option<&ChannelSettings>) -> Valid {
+        Ok(())
+    }
+
+    /// Whether a user's `ids` holds their chat id on this platform (Web Push: no; a person's
+    /// browsers register their subscriptions themselves).
+    fn user_ids(&self) -> bool {
+        true
+    }
+
+    /// The recipients `user` has on `channel`, reachable or not: their id on the channel's
+    /// binding (Web Push: each of their subscriptions, as `USER:ID`).
+    fn recipients(&self, channel: &Channel, user: &crate::domain::User) -> Vec<String> {
+        user.ids.get(&channel.binding()).cloned().into_iter().collect()
+    }
+
     /// The settings fields that say where secrets are sent: a secret sent back masked is kept
     /// only while these are unchanged.
     fn destination_fields(&self) -> &'static [&'static str] {
@@ -291,12 +313,6 @@ pub trait Sender: Sync {
     /// own pacing slot; platforms that answer 429 instead resume from the part that was refused.
     fn drops_past_limits(&self) -> bool {
         false
-    }
-
-    /// Whether this version sends on this platform (the others store and validate configs, and
-    /// every send on them fails permanently, saying so).
-    fn sends(&self) -> bool {
-        true
     }
 
     /// Why `recipient` may not receive `message` (checked before any call), if it may not. By
@@ -418,36 +434,8 @@ pub fn sender(kind: ChannelKind) -> &'static dyn Sender {
         ChannelKind::Discord => &discord::Discord,
         ChannelKind::Synology => &synology::Synology,
         ChannelKind::Vocechat => &vocechat::Vocechat,
-        ChannelKind::Webpush => &Unsent(ChannelKind::Webpush),
+        ChannelKind::Webpush => &webpush::Webpush,
     }
-}
-
-/// The sending face of a platform this version keeps configs of but does not send on yet:
-/// every send and call fails permanently, saying so.
-pub struct Unsent(pub ChannelKind);
-
-#[async_trait::async_trait]
-impl Sender for Unsent {
-    fn kind(&self) -> ChannelKind {
-        self.0
-    }
-
-    fn sends(&self) -> bool {
-        false
-    }
-
-    fn render(&self, _channel: &Channel, _recipient: &str, _message: &Message) -> Vec<ApiCall> {
-        Vec::new()
-    }
-
-    async fn call(&self, _ctx: &Context<'_>, _channel: &Channel, _call: &ApiCall) -> Answer {
-        not_available(self.0).into()
-    }
-}
-
-/// The outcome of a send on a platform this version does not send on.
-fn not_available(kind: ChannelKind) -> SendOutcome {
-    SendOutcome::permanent(format!("sending on {kind} is not available in this version"))
 }
 
 /// The receiver of `kind`, if this version receives on it.
@@ -479,11 +467,6 @@ pub async fn register(r: &Registering<'_>, channel: &Channel) -> Result<Registra
     }
 }
 
-/// Whether this version sends on `kind` ([`Sender::sends`]).
-pub fn sends(kind: ChannelKind) -> bool {
-    sender(kind).sends()
-}
-
 /// Whether configs of `kind` are registered with their platform ([`Sender::registers`]).
 pub fn registers(kind: ChannelKind) -> bool {
     sender(kind).registers()
@@ -496,16 +479,12 @@ pub fn bot_conf(channel: &Channel) -> BotConf {
 
 /// Sends `message` to `recipient` on `channel`: renders it, skips the first `parts_done` calls
 /// (sent by an earlier attempt), and makes the rest in order, stopping at the first that does
-/// not go. A platform that this version does not send on, or a recipient it refuses, fails
-/// permanently before any call.
+/// not go. A recipient the platform refuses fails permanently before any call.
 ///
 /// Whatever the platform answered, the report's reason and note never carry the channel's own
 /// secrets ([`redact_report`]): they are stored, logged and shown to admins.
 pub async fn send(ctx: &Context<'_>, channel: &Channel, recipient: &str, message: &Message, parts_done: u32) -> Report {
     let p = sender(channel.kind());
-    if !p.sends() {
-        return not_available(channel.kind()).into();
-    }
     if let Some(why) = p.refuse(recipient, message) {
         return SendOutcome::permanent(why).into();
     }

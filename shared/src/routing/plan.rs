@@ -119,7 +119,12 @@ impl<'a> Planner<'a> {
 
     /// The channels (and ids) a person is reached on.
     fn targets(&self, u: &User) -> Vec<(&'a Channel, String)> {
-        let all: Vec<(&Channel, String)> = self.channels.iter().filter_map(|c| Some((*c, u.reachable_id(&c.binding())?.to_owned()))).collect();
+        let all: Vec<(&Channel, String)> = self
+            .channels
+            .iter()
+            .filter(|c| !u.unreachable.contains_key(&c.binding()))
+            .flat_map(|c| crate::platforms::platform(c.kind()).recipients(c, u).into_iter().map(move |r| (*c, r)))
+            .collect();
         match &u.preferences.preferred_channel {
             Some(p) if all.iter().any(|(c, _)| &c.name == p) => all.into_iter().filter(|(c, _)| &c.name == p).collect(),
             _ => all,
@@ -396,7 +401,7 @@ pub fn recheck(settings: &Settings, channel: &Channel, n: &Notification, d: &Del
     if !u.preferences.wants(&n.ty) {
         return Some(Skip::person("the user switched this type off".into()));
     }
-    if u.ids.get(&channel.binding()).map(String::as_str) != Some(d.recipient.as_str()) {
+    if !crate::platforms::platform(channel.kind()).recipients(channel, u).contains(&d.recipient) {
         return Some(Skip::person(format!("the user is no longer bound to this {} chat", channel.kind())));
     }
     let is_the_user = a.user.as_deref() == Some(id.as_str());

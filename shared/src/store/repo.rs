@@ -11,6 +11,7 @@
 //! | delivery | `N#id` | `D#id` | gsi1 `HELD` / until (while held) |
 //! | idempotency key | `IDEM#key` | `-` | TTL 24 h |
 //! | bind code | `CODE#code` | `-` | TTL 10 min |
+//! | Web Push page link | `PUSHLINK#token` | `-` | TTL 1 h |
 //! | inbound dedup mark | `SEEN#scope#id` | `-` | TTL 1 day |
 //! | check-in | `CHECKIN#user` | local day | |
 //! | node | `NODES` | id | |
@@ -27,7 +28,7 @@ use crate::domain::notification::{Call, Delivery, Notification};
 use crate::domain::settings::Settings;
 use crate::platforms::config::Channel;
 
-use crate::domain::user::{Role, User};
+use crate::domain::user::{PushSubscription, Role, User};
 use crate::store::*;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -247,15 +248,16 @@ impl Repo {
             Some(p) => (Cond::Rev(p.rev), p.rev + 1),
             None => (Cond::Absent, 0),
         };
-        let old_ids = previous.map(|p| p.value.ids.clone()).unwrap_or_default();
+        let old_ids = previous.map(|p| p.value.bindings()).unwrap_or_default();
+        let new_ids = user.bindings();
         let mut writes = vec![Write::Put(self.user_item(user, rev)?, cond)];
         let mut added = Vec::new();
         for (on, chat) in &old_ids {
-            if user.ids.get(on) != Some(chat) {
+            if new_ids.get(on) != Some(chat) {
                 writes.push(Write::Delete { pk: binding_key(on, chat), sk: "-".into(), cond: Cond::Any });
             }
         }
-        for (on, chat) in &user.ids {
+        for (on, chat) in &new_ids {
             if old_ids.get(on) != Some(chat) {
                 writes.push(Write::Put(binding_item(on, chat, &user.id)?, Cond::Absent));
                 added.push((on.clone(), chat.clone()));
@@ -290,7 +292,7 @@ impl Repo {
         let mut items = Vec::with_capacity(users.len() * 2);
         for u in users {
             items.push(self.user_item(u, 0)?);
-            for (on, chat) in &u.ids {
+            for (on, chat) in &u.bindings() {
                 items.push(binding_item(on, chat, &u.id)?);
             }
         }
@@ -300,7 +302,7 @@ impl Repo {
     pub async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let Some(u) = self.user(id).await? else { return Ok(false) };
         let mut writes = vec![Write::Delete { pk: user_key(id), sk: "-".into(), cond: Cond::Rev(u.rev) }];
-        for (on, chat) in &u.value.ids {
+        for (on, chat) in &u.value.bindings() {
             writes.push(Write::Delete { pk: binding_key(on, chat), sk: "-".into(), cond: Cond::Any });
         }
         self.table.transact(writes).await?;
@@ -712,4 +714,82 @@ impl crate::platforms::Memory for Repo {
         };
         self.file_message(&m).await.map_err(|e| e.to_string())
     }
+
+    async fn push_subscription(&self, user: &str, id: &str) -> Result<Option<PushSubscription>, String> {
+        let u = self.user(user).await.map_err(|e| e.to_string())?;
+        Ok(u.and_then(|u| u.value.push.into_iter().find(|s| s.id == id)))
+    }
+
+    async fn drop_push_subscription(&self, user: &str, id: &str) -> Result<(), String> {
+        self.remove_push_subscription(user, id).await.map(|_| ()).map_err(|e| e.to_string())
+    }
 }
+
+impl Repo {
+    /// Adds `sub` to `user`'s Web Push subscriptions, or replaces the one with its id (the same
+    /// endpoint subscribed again). At most [`MAX_PUSH_SUBSCRIPTIONS`]: the oldest goes. `None`
+    /// if the user does not exist.
+    pub async fn add_push_subscription(&self, user: &str, sub: PushSubscription) -> StoreResult<Option<()>> {
+        for _ in 0..3 {
+            let Some(current) = self.user(user).await? else { return Ok(None) };
+            let mut u = current.value.clone();
+            u.push.retain(|s| s.id != sub.id);
+            u.push.push(sub.clone());
+            while u.push.len() > MAX_PUSH_SUBSCRIPTIONS {
+                u.push.remove(0);
+            }
+            u.updated_at = self.timestamp();
+            match self.save_user(&u, Some(&current)).await {
+                Ok(()) => return Ok(Some(())),
+                Err(BindError::Store(StoreError::ConditionFailed)) => continue,
+                Err(BindError::Store(e)) => return Err(e),
+                Err(BindError::Taken { .. }) => return Err(StoreError::ConditionFailed),
+            }
+        }
+        Err(StoreError::ConditionFailed)
+    }
+
+    /// Removes `user`'s subscription `id`; whether there was one.
+    pub async fn remove_push_subscription(&self, user: &str, id: &str) -> StoreResult<bool> {
+        for _ in 0..3 {
+            let Some(current) = self.user(user).await? else { return Ok(false) };
+            if !current.value.push.iter().any(|s| s.id == id) {
+                return Ok(false);
+            }
+            let mut u = current.value.clone();
+            u.push.retain(|s| s.id != id);
+            u.updated_at = self.timestamp();
+            match self.save_user(&u, Some(&current)).await {
+                Ok(()) => return Ok(true),
+                Err(BindError::Store(StoreError::ConditionFailed)) => continue,
+                Err(BindError::Store(e)) => return Err(e),
+                Err(BindError::Taken { .. }) => return Err(StoreError::ConditionFailed),
+            }
+        }
+        Err(StoreError::ConditionFailed)
+    }
+
+    /// A link token for `user`'s Web Push page, kept `ttl_secs` (the page registers and removes
+    /// the person's subscriptions with it, and nothing else).
+    pub async fn create_push_link(&self, user: &str, channel: &str, token: &str, ttl_secs: i64) -> StoreResult<Timestamp> {
+        let mut item = Item::new(format!("PUSHLINK#{token}"), "-");
+        item.data = encode(&serde_json::json!({"user": user, "channel": channel}))?;
+        let exp = self.now() + ttl_secs;
+        item.exp = Some(exp);
+        self.table.put(item, Cond::Absent).await?;
+        Timestamp::from_second(exp).map_err(|e| StoreError::Invalid(e.to_string()))
+    }
+
+    /// The user and the Web Push channel a page link token is for, while it lives.
+    pub async fn push_link(&self, token: &str) -> StoreResult<Option<(String, String)>> {
+        #[derive(serde::Deserialize)]
+        struct L {
+            user: String,
+            channel: String,
+        }
+        Ok(self.get_live::<L>(&format!("PUSHLINK#{token}"), "-").await?.map(|l| (l.value.user, l.value.channel)))
+    }
+}
+
+/// The most Web Push subscriptions one person keeps (browsers and phones).
+pub const MAX_PUSH_SUBSCRIPTIONS: usize = 10;

@@ -116,6 +116,7 @@ const TABLE: &[Entry] = &[
 /// The bot's words: (key, en, zh-CN).
 const PHRASES: &[(&str, &str, &str)] = &[
     ("bot.open_link", "Open", "打开"),
+    ("webpush.title", "Notification", "通知"),
     ("bot.cmd.start", "Start", "开始"),
     ("bot.cmd.help", "Show the commands", "查看命令"),
     ("bot.cmd.menu", "Your menu", "我的菜单"),
