@@ -68,7 +68,7 @@ async fn the_page_subscribes_shows_a_push_and_unsubscribes() {
     assert_eq!(used, key, "subscribed with the channel's VAPID public key");
     let subs = app.repo.user("u1").await.unwrap().unwrap().value.push;
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].endpoint, sub["endpoint"].as_str().unwrap());
+    assert_eq!(subs[0].endpoint.expose(), sub["endpoint"].as_str().unwrap());
     assert!(subs[0].label.as_deref().unwrap().starts_with("Chrome"), "{:?}", subs[0].label);
 
     // A push, as the push service hands it to the service worker: shown as a notification.

@@ -68,7 +68,7 @@ fn status(r: &Option<Result<Value, Value>>) -> u64 {
 /// A Slack or Discord sample, signed afresh (as the `sign-event` tool does).
 fn signed_now(path: &str) -> Value {
     let mut event = sample(path);
-    herald_tests::sign_sample(&mut event, path, jiff::Timestamp::now().as_second());
+    herald_tests::sign_sample(&mut event, path, jiff::Timestamp::now().as_second()).unwrap();
     event
 }
 

@@ -118,3 +118,21 @@ async fn bind_then_my_through_the_local_runner() {
     assert!(r["text"].as_str().unwrap().starts_with("Unbound"), "{r}");
     assert_eq!(send(bot_post("5", "my", 13, "wrong")).await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn the_incoming_webhooks_token_never_shows_in_a_reason() {
+    // A server whose error quotes the request it got (query included).
+    let echo = herald_tests::servers::TestServer::start(|r| {
+        herald_tests::servers::Reply::ok(
+            json!({"success": false, "error": {"code": 1, "errors": format!("bad request {}?{}", r.path, r.query)}}).to_string(),
+        )
+    })
+    .await;
+    let (_d, app) = herald_tests::embedded_app();
+    let url = format!("{}/webapi/entry.cgi?api=SYNO.Chat.External&method=incoming&version=2&token=%22INCOMINGSECRET0123%22", echo.url);
+    let (status, v) = call(&app, "PUT", "/api/v1/channels/nas", Some(json!({"kind": "synology", "settings": {"incoming_url": url}}))).await;
+    assert_eq!(status, 201, "{v}");
+    let (_, v) = call(&app, "POST", "/api/v1/channels/nas/test", None).await;
+    let shown = v.to_string();
+    assert!(shown.contains("bad request") && !shown.contains("INCOMINGSECRET0123"), "{shown}");
+}

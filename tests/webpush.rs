@@ -97,6 +97,11 @@ async fn a_person_subscribes_two_devices_and_each_gets_the_push() {
     assert_eq!((pushed["ttl"].as_str(), pushed["urgency"].as_str()), (Some("86400"), Some("normal")), "{pushed}");
     assert_eq!(pushed["topic"].as_str().unwrap().len(), 16);
     assert_eq!(fake.with(|s| s.refused.clone()), Vec::<String>::new());
+    // An announcement to everyone finds the person through their subscriptions, on both devices.
+    let (_, all) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "announcement", "text": "to all", "to": "all"}))).await;
+    assert_eq!(all["deliveries"], 2, "{all}");
+    drain(&app, &herald::dispatch::Dispatcher::default()).await;
+    assert_eq!(fake.documents("laptop").len(), 2);
 
     // The laptop's subscription expires: 410, removed; the phone still gets the next one.
     fake.with(|s| s.gone.insert("laptop".into()));
@@ -107,7 +112,7 @@ async fn a_person_subscribes_two_devices_and_each_gets_the_push() {
     assert!(reasons.iter().any(|r| r.contains("410") && r.contains("removed")), "{n}");
     let (_, list) = as_person(&app, &token, "GET", "/api/v1/webpush/subscriptions", None).await;
     assert_eq!(list["subscriptions"].as_array().unwrap().len(), 1, "{list}");
-    assert_eq!(fake.documents("phone").len(), 2);
+    assert_eq!(fake.documents("phone").len(), 3);
     let (_, user) = call(&app, "GET", "/api/v1/users/u1", None).await;
     assert!(user.get("unreachable").is_none(), "the person is still reachable on their phone: {user}");
 }
@@ -175,4 +180,48 @@ async fn the_page_is_served_with_a_strict_policy() {
     assert_eq!(herald::edge::router::route(&app, herald_tests::request("GET", "/push/nope.js", None)).await.status(), 404);
     assert_eq!(herald::edge::router::route(&app, herald_tests::request("POST", "/push/", None)).await.status(), 405);
     assert_eq!(herald::edge::router::route(&app, herald_tests::request("GET", "/push", None)).await.status(), 308);
+}
+
+#[tokio::test]
+async fn with_two_channels_each_pushes_only_to_the_subscriptions_made_with_its_key() {
+    let (_d, app, fake, key) = setup().await;
+    let (_, other) = call(
+        &app,
+        "PUT",
+        "/api/v1/channels/wp2",
+        Some(json!({"kind": "webpush", "settings": {"subject": "mailto:ops@example.com", "api_base": fake.server.url}})),
+    )
+    .await;
+    let key2 = other["settings"]["vapid_public_key"].as_str().unwrap().to_owned();
+    assert_ne!(key, key2);
+    let (_, one) = call(&app, "POST", "/api/v1/users/u1/webpush-link?channel=wp", None).await;
+    let (_, two) = call(&app, "POST", "/api/v1/users/u1/webpush-link?channel=wp2", None).await;
+    let (one, two) = (one["token"].as_str().unwrap().to_owned(), two["token"].as_str().unwrap().to_owned());
+    as_person(&app, &one, "POST", "/api/v1/webpush/subscriptions", Some(fake.subscribe("a", &key))).await;
+    let (_, b) = as_person(&app, &two, "POST", "/api/v1/webpush/subscriptions", Some(fake.subscribe("b", &key2))).await;
+    let (_, accepted) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "account", "text": "hi", "to": {"user": "u1"}}))).await;
+    assert_eq!(accepted["deliveries"], 2, "one per subscription, by its own channel: {accepted}");
+    drain(&app, &herald::dispatch::Dispatcher::default()).await;
+    assert_eq!((fake.documents("a").len(), fake.documents("b").len()), (1, 1));
+    assert_eq!(fake.with(|s| s.refused.clone()), Vec::<String>::new(), "every push signed with the key its subscription was made with");
+    // Each page sees and removes only its own channel's.
+    let (_, me) = as_person(&app, &one, "GET", "/api/v1/webpush/me", None).await;
+    assert_eq!(me["subscriptions"].as_array().unwrap().len(), 1);
+    assert_eq!(as_person(&app, &one, "DELETE", &format!("/api/v1/webpush/subscriptions/{}", b["id"].as_str().unwrap()), None).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_link_dies_with_its_user_and_the_endpoint_is_never_shown() {
+    let (_d, app, fake, key) = setup().await;
+    let token = link(&app, "u1").await;
+    let (status, _) = as_person(&app, &token, "POST", "/api/v1/webpush/subscriptions", Some(fake.subscribe("a", &key))).await;
+    assert_eq!(status, 201);
+    let (_, user) = call(&app, "GET", "/api/v1/users/u1", None).await;
+    assert_eq!((user["push"][0]["endpoint"].as_str(), user["push"][0]["auth"].as_str()), (Some("********"), Some("********")), "{user}");
+    // The user is deleted and another person gets the same id: the old link is not theirs.
+    call(&app, "DELETE", "/api/v1/users/u1", None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    call(&app, "PUT", "/api/v1/users/u1", Some(json!({"name": "Someone else"}))).await;
+    assert_eq!(as_person(&app, &token, "GET", "/api/v1/webpush/me", None).await.0, 401);
+    assert_eq!(as_person(&app, &token, "POST", "/api/v1/webpush/subscriptions", Some(fake.subscribe("b", &key))).await.0, 401);
 }

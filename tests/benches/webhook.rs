@@ -163,7 +163,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("webpush: encrypt a 1 KB document (aes128gcm, fresh ECDH key) and sign VAPID", |b| {
         b.iter(|| {
             let body = herald::platforms::webpush::crypto::encrypt(&ua_public, &[7; 16], doc.as_bytes()).unwrap();
-            let auth = herald::platforms::webpush::crypto::vapid(&public, &private, "https://fcm.googleapis.com/fcm/send/x", "mailto:a@b.c", 1_900_000_000).unwrap();
+            let auth =
+                herald::platforms::webpush::crypto::vapid(&public, &private, "https://fcm.googleapis.com/fcm/send/x", "mailto:a@b.c", 1_900_000_000)
+                    .unwrap();
             (body, auth)
         })
     });

@@ -16,20 +16,46 @@
 
 use serde_json::Value;
 
-fn main() {
+const USAGE: &str = "usage: sign-event [--at UNIX_SECONDS] [--in-place] FILE...\n\
+  Signs Slack and Discord sample events (events/slack, events/discord) afresh and prints them\n\
+  (or rewrites them with --in-place). Herald refuses a request signed more than 5 minutes ago.";
+
+fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let (mut at, mut in_place, mut files) = (jiff::Timestamp::now().as_second(), false, Vec::new());
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--at" => at = args.next().and_then(|v| v.parse().ok()).expect("--at UNIX_SECONDS"),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return std::process::ExitCode::SUCCESS;
+            }
+            "--at" => match args.next().and_then(|v| v.parse().ok()) {
+                Some(v) => at = v,
+                None => {
+                    eprintln!("--at takes a number of seconds since 1970\n{USAGE}");
+                    return std::process::ExitCode::from(2);
+                }
+            },
             "--in-place" => in_place = true,
             _ => files.push(a),
         }
     }
-    assert!(!files.is_empty(), "usage: sign-event [--at UNIX_SECONDS] [--in-place] FILE...");
+    if files.is_empty() {
+        eprintln!("{USAGE}");
+        return std::process::ExitCode::from(2);
+    }
     for file in files {
-        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        herald_tests::sign_sample(&mut event, &file, at);
+        let signed = std::fs::read_to_string(&file)
+            .map_err(|e| format!("{file}: {e}"))
+            .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| format!("{file}: not JSON: {e}")))
+            .and_then(|mut event| herald_tests::sign_sample(&mut event, &file, at).map(|()| event));
+        let event = match signed {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("{e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
         let out = serde_json::to_string_pretty(&event).unwrap() + "\n";
         if in_place {
             std::fs::write(&file, out).unwrap();
@@ -37,4 +63,5 @@ fn main() {
             print!("{out}");
         }
     }
+    std::process::ExitCode::SUCCESS
 }

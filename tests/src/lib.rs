@@ -221,25 +221,28 @@ pub fn message(text: &str, format: herald::domain::Format, title: Option<String>
     }
 }
 
-/// Signs a sample event of `events/` (`file` names it) at `at` as its platform signs a request:
-/// Slack's with the secret of Slack's documented example, Discord's with the RFC 8032 test key.
-/// A file named `*invalid-signature*` gets a signature that does not verify (another secret, or
-/// a signature over another body).
-pub fn sign_sample(event: &mut serde_json::Value, file: &str, at: i64) {
+/// Signs a sample event of `events/` at `at` as its platform signs a request (the platform is
+/// read from its `rawPath`): Slack's with the secret of Slack's documented example, Discord's
+/// with the RFC 8032 test key. A file named `*invalid-signature*` gets a signature that does not
+/// verify (another secret, or a signature over another body). Errors: not a Slack or Discord
+/// request event.
+pub fn sign_sample(event: &mut serde_json::Value, file: &str, at: i64) -> Result<(), String> {
     use serde_json::json;
-    let body = event["body"].as_str().expect("a sample has a body").to_owned();
+    let body = event["body"].as_str().ok_or("the event has no body")?.to_owned();
+    let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
     let ts = at.to_string();
     let invalid = file.contains("invalid-signature");
     let headers = &mut event["headers"];
-    if file.contains("slack") {
+    if path == "/callback/slack" {
         let secret = if invalid { "another-app-secret-0000000000000" } else { slack::SIGNING_SECRET };
         headers["x-slack-request-timestamp"] = json!(ts);
         headers["x-slack-signature"] = json!(herald::platforms::slack::receive::signature(secret, &ts, body.as_bytes()));
-    } else if file.contains("discord") {
+    } else if path == "/callback/discord" {
         let signed = if invalid { format!("{body} ") } else { body };
         headers["x-signature-timestamp"] = json!(ts);
         headers["x-signature-ed25519"] = json!(discord::signature(&ts, &signed));
     } else {
-        panic!("{file}: not a Slack or Discord sample");
+        return Err(format!("{file}: not a Slack or Discord request (rawPath {path:?}); only those are signed"));
     }
+    Ok(())
 }

@@ -63,17 +63,17 @@ async fn webpush_channel(app: &App, name: Option<&str>) -> Result<Channel, Error
 /// A subscription as shown: its id, label, when it was made, and where it goes (the push
 /// service's host; the endpoint is a capability and the keys are secrets, so neither is shown).
 fn shown(s: &PushSubscription) -> Value {
-    let host = reqwest::Url::parse(&s.endpoint).ok().and_then(|u| u.host_str().map(str::to_owned));
-    json!({"id": s.id, "label": s.label, "push_service": host, "created_at": s.created_at})
+    let host = reqwest::Url::parse(s.endpoint.expose()).ok().and_then(|u| u.host_str().map(str::to_owned));
+    json!({"id": s.id, "channel": s.channel, "label": s.label, "push_service": host, "created_at": s.created_at})
 }
 
 /// `POST /api/v1/users/{id}/webpush-link[?channel=NAME]` → `201 {"url", "token", "expires_at"}`:
 /// the page where the person turns notifications on, good for [`LINK_TTL_SECS`].
 pub async fn link(app: &App, user: &str, req: &Request) -> HandlerResult {
-    app.repo.user(user).await?.ok_or(Error::NotFound)?;
+    let u = app.repo.user(user).await?.ok_or(Error::NotFound)?.value;
     let channel = webpush_channel(app, req.query("channel")).await?;
     let token = random_token::<24>();
-    let expires_at = app.repo.create_push_link(user, &channel.name, &token, LINK_TTL_SECS).await?;
+    let expires_at = app.repo.create_push_link(&u, &channel.name, &token, LINK_TTL_SECS).await?;
     let base = app.config.public_url.clone().or_else(|| req.origin()).unwrap_or_default();
     // The token rides in the fragment, which browsers never send to a server or a log.
     Ok(json(
@@ -91,7 +91,7 @@ pub async fn me(app: &App, req: &Request) -> HandlerResult {
     let c = webpush_channel(app, Some(&channel)).await?;
     let ChannelSettings::Webpush(s) = &c.settings else { return Err(Error::NotFound) };
     let u = app.repo.user(&user).await?.ok_or(Error::NotFound)?.value;
-    let subs: Vec<Value> = u.push.iter().map(shown).collect();
+    let subs: Vec<Value> = u.push.iter().filter(|s| s.channel == c.name).map(shown).collect();
     Ok(json(
         StatusCode::OK,
         &json!({"user": u.id, "name": u.name, "locale": u.locale, "public_key": s.vapid_public_key, "channel": c.name, "subscriptions": subs}),
@@ -144,7 +144,8 @@ pub async fn subscribe(app: &App, req: &Request) -> HandlerResult {
     check_len("label", label.as_deref().unwrap_or_default(), 80)?;
     let sub = PushSubscription {
         id: subscription_id(&input.endpoint),
-        endpoint: input.endpoint,
+        channel: channel.name.clone(),
+        endpoint: Secret::new(input.endpoint),
         p256dh: input.keys.p256dh,
         auth: Secret::new(input.keys.auth),
         label,
@@ -164,8 +165,15 @@ pub async fn list(app: &App, req: &Request) -> HandlerResult {
 }
 
 /// `DELETE /api/v1/webpush/subscriptions/{id}` (`?user=` with the API token): `204`, or `404`.
+/// A person's link removes only subscriptions made through its own channel.
 pub async fn remove(app: &App, id: &str, req: &Request) -> HandlerResult {
     let who = caller(app, req).await?;
     let user = subject(&who, req)?;
+    if let Caller::Person { channel, .. } = &who {
+        let u = app.repo.user(&user).await?.ok_or(Error::NotFound)?.value;
+        if !u.push.iter().any(|s| s.id == id && &s.channel == channel) {
+            return Err(Error::NotFound);
+        }
+    }
     if app.repo.remove_push_subscription(&user, id).await? { Ok(empty(StatusCode::NO_CONTENT)) } else { Err(Error::NotFound) }
 }

@@ -89,6 +89,11 @@ pub struct BotConf {
 }
 
 impl BotConf {
+    /// A bot with whitelists and no group rules; `buttons` if the platform shows them.
+    pub fn whitelisted(kind: ChannelKind, buttons: bool, users: &[String], admins: &[String]) -> Self {
+        BotConf { buttons, user_whitelist: users.to_vec(), admin_whitelist: admins.to_vec(), ..Self::plain(kind) }
+    }
+
     /// A bot with no whitelists, group rules or buttons.
     pub fn plain(kind: ChannelKind) -> Self {
         BotConf {

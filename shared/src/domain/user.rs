@@ -178,7 +178,10 @@ pub struct User {
 pub struct PushSubscription {
     /// Herald's id for it: derived from the endpoint (a browser that subscribes again keeps it).
     pub id: String,
-    pub endpoint: String,
+    /// The Web Push channel it was made with (its VAPID public key): only that one pushes to it.
+    pub channel: String,
+    /// The push service's URL for this browser: a capability, so shown as the mask.
+    pub endpoint: crate::domain::secret::Secret,
     pub p256dh: String,
     pub auth: crate::domain::secret::Secret,
     /// What the page said about the browser ("Firefox on Linux"), for the person to tell them apart.

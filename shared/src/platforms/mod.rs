@@ -406,7 +406,7 @@ pub trait Receiver: Sync {
 /// Whether a timestamp a platform signed (seconds since the epoch) is within `window_secs` of
 /// `now`, either way: outside it, a captured request is not taken again.
 pub fn fresh(timestamp: &str, now: jiff::Timestamp, window_secs: i64) -> bool {
-    timestamp.trim().parse::<i64>().is_ok_and(|t| (now.as_second() - t).abs() <= window_secs)
+    timestamp.trim().parse::<i64>().is_ok_and(|t| (i128::from(now.as_second()) - i128::from(t)).abs() <= i128::from(window_secs))
 }
 
 /// The settings face of `kind`: the one place a kind is mapped to its module (with [`sender`]
@@ -518,9 +518,17 @@ pub async fn execute(ctx: &Context<'_>, channel: &Channel, call: &ApiCall) -> Se
     redact_outcome(outcome, &secrets.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-/// A transport failure (no HTTP answer): timeouts and connection errors may pass. The text never
-/// carries the URL, which for some platforms holds the token.
+/// A transport failure (no HTTP answer): timeouts and connection errors may pass. The text names
+/// the host and every cause (`could not connect (127.0.0.1:9): client error (Connect): tcp
+/// connect error: Connection refused`), never the rest of the URL, which for some platforms
+/// holds the token.
 pub fn transport_error(e: reqwest::Error) -> SendOutcome {
+    let host = e.url().and_then(|u| {
+        Some(match u.port() {
+            Some(p) => format!("{}:{p}", u.host_str()?),
+            None => u.host_str()?.to_owned(),
+        })
+    });
     let e = e.without_url();
     let what = if e.is_timeout() {
         "timed out"
@@ -531,7 +539,20 @@ pub fn transport_error(e: reqwest::Error) -> SendOutcome {
     } else {
         "request failed"
     };
-    SendOutcome::transient(format!("{what}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string())))
+    let mut causes = Vec::new();
+    let mut next = std::error::Error::source(&e);
+    while let Some(c) = next {
+        let text = c.to_string();
+        if causes.last() != Some(&text) {
+            causes.push(text);
+        }
+        next = c.source();
+    }
+    if causes.is_empty() {
+        causes.push(e.to_string());
+    }
+    let to = host.map(|h| format!(" ({h})")).unwrap_or_default();
+    SendOutcome::transient(format!("{what}{to}: {}", causes.join(": ")))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare on these APIs; it gets the default).

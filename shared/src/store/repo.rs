@@ -769,25 +769,31 @@ impl Repo {
         Err(StoreError::ConditionFailed)
     }
 
-    /// A link token for `user`'s Web Push page, kept `ttl_secs` (the page registers and removes
-    /// the person's subscriptions with it, and nothing else).
-    pub async fn create_push_link(&self, user: &str, channel: &str, token: &str, ttl_secs: i64) -> StoreResult<Timestamp> {
+    /// A link token for `user`'s Web Push page on `channel`, kept `ttl_secs` (the page registers
+    /// and removes the person's subscriptions with it, and nothing else). `user` is named with
+    /// when it was made, so that a user deleted and made again under the same id is another
+    /// person to the link.
+    pub async fn create_push_link(&self, user: &User, channel: &str, token: &str, ttl_secs: i64) -> StoreResult<Timestamp> {
         let mut item = Item::new(format!("PUSHLINK#{token}"), "-");
-        item.data = encode(&serde_json::json!({"user": user, "channel": channel}))?;
+        item.data = encode(&serde_json::json!({"user": user.id, "since": user.created_at, "channel": channel}))?;
         let exp = self.now() + ttl_secs;
         item.exp = Some(exp);
         self.table.put(item, Cond::Absent).await?;
         Timestamp::from_second(exp).map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
-    /// The user and the Web Push channel a page link token is for, while it lives.
+    /// The user and the Web Push channel a page link token is for, while it lives and while that
+    /// user is the one it was made for.
     pub async fn push_link(&self, token: &str) -> StoreResult<Option<(String, String)>> {
         #[derive(serde::Deserialize)]
         struct L {
             user: String,
+            since: Timestamp,
             channel: String,
         }
-        Ok(self.get_live::<L>(&format!("PUSHLINK#{token}"), "-").await?.map(|l| (l.value.user, l.value.channel)))
+        let Some(l) = self.get_live::<L>(&format!("PUSHLINK#{token}"), "-").await? else { return Ok(None) };
+        let same = self.user(&l.value.user).await?.is_some_and(|u| u.value.created_at == l.value.since);
+        Ok(same.then_some((l.value.user, l.value.channel)))
     }
 }
 

@@ -320,13 +320,9 @@ impl Platform for Discord {
     }
 
     fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
-        let ChannelSettings::Discord(d) = settings else { return crate::domain::chat::BotConf::plain(ChannelKind::Discord) };
-        crate::domain::chat::BotConf {
-            buttons: true,
-            user_whitelist: d.user_whitelist.clone(),
-            admin_whitelist: d.admin_whitelist.clone(),
-            ..crate::domain::chat::BotConf::plain(ChannelKind::Discord)
-        }
+        use crate::domain::chat::BotConf;
+        let ChannelSettings::Discord(d) = settings else { return BotConf::plain(ChannelKind::Discord) };
+        BotConf::whitelisted(ChannelKind::Discord, true, &d.user_whitelist, &d.admin_whitelist)
     }
 }
 
@@ -483,6 +479,24 @@ mod tests {
             Err(SendOutcome::Permanent { unreachable: false, .. })
         ));
         assert!(matches!(classify(s(502), &h, b"bad gateway"), Err(SendOutcome::Transient { .. })));
+    }
+
+    #[test]
+    fn a_small_order_public_key_is_refused() {
+        let s = |k: &str| {
+            DiscordSettings { bot_token: crate::domain::secret::Secret::new("MTk4.Cl2FMQ.ZnCj"), public_key: Some(k.into()), ..Default::default() }
+                .validate()
+        };
+        assert!(s("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a").is_ok());
+        for weak in [
+            format!("01{}", "0".repeat(62)),
+            "0".repeat(64),
+            format!("ec{}7f", "f".repeat(60)),
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85".to_owned(),
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a".to_owned(),
+        ] {
+            assert!(s(&weak).is_err(), "{weak}");
+        }
     }
 
     #[test]

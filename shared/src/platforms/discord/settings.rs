@@ -49,10 +49,11 @@ impl DiscordSettings {
         if token.len() > 256 || !chars_in(token, |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
             return Err(Invalid::new("bot_token", "is not a Discord bot token (from the Bot page of the developer portal)"));
         }
-        if let Some(k) = &self.public_key
-            && (k.len() != 64 || hex::decode(k).is_err())
-        {
-            return Err(Invalid::new("public_key", "must be the application's 64-hex-digit public key"));
+        if let Some(k) = &self.public_key {
+            match hex::decode(k) {
+                Ok(key) if key.len() == 32 && !small_order(&key) => {}
+                _ => return Err(Invalid::new("public_key", "must be the application's 64-hex-digit public key")),
+            }
         }
         for (field, v) in [("application_id", &self.application_id), ("channel_id", &self.channel_id), ("guild_id", &self.guild_id)] {
             if let Some(id) = v {
@@ -66,6 +67,21 @@ impl DiscordSettings {
         }
         check_api_base(&self.api_base)
     }
+}
+
+/// Whether an Ed25519 public key is a point of small order (the identity, order 2, 4 or 8, in
+/// any of their encodings), under which a forged signature verifies for any message: never a
+/// key Discord gives. Those points have coordinates of all-zero or all-one bytes around a sign
+/// bit, or are the two order-8 points (and their negations, the sign bit set).
+fn small_order(key: &[u8]) -> bool {
+    const ORDER_8: [&str; 2] =
+        ["26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"];
+    let mut unsigned = key.to_vec();
+    if let Some(last) = unsigned.last_mut() {
+        *last &= 0x7f;
+    }
+    let flat = unsigned[1..31].iter().all(|b| *b == 0) || unsigned[1..31].iter().all(|b| *b == 0xff);
+    flat || ORDER_8.iter().any(|p| hex::decode(p).is_ok_and(|p| p == unsigned))
 }
 
 /// Why `id` is not one chat id here, if it is not. Accepted: a numeric snowflake (a channel or a user).

@@ -243,13 +243,9 @@ impl Platform for Slack {
     }
 
     fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
-        let ChannelSettings::Slack(s) = settings else { return crate::domain::chat::BotConf::plain(ChannelKind::Slack) };
-        crate::domain::chat::BotConf {
-            buttons: true,
-            user_whitelist: s.user_whitelist.clone(),
-            admin_whitelist: s.admin_whitelist.clone(),
-            ..crate::domain::chat::BotConf::plain(ChannelKind::Slack)
-        }
+        use crate::domain::chat::BotConf;
+        let ChannelSettings::Slack(s) = settings else { return BotConf::plain(ChannelKind::Slack) };
+        BotConf::whitelisted(ChannelKind::Slack, true, &s.user_whitelist, &s.admin_whitelist)
     }
 }
 

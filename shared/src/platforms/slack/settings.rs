@@ -51,9 +51,9 @@ impl SlackSettings {
             return Err(Invalid::new("bot_token", "is not a Slack bot token (xoxb-…, from OAuth & Permissions)"));
         }
         if let Some(s) = &self.signing_secret
-            && (s.is_empty() || s.expose().len() > 128 || !chars_in(s.expose(), |c| c.is_ascii_alphanumeric()))
+            && (!(16..=128).contains(&s.expose().len()) || !chars_in(s.expose(), |c| c.is_ascii_alphanumeric()))
         {
-            return Err(Invalid::new("signing_secret", "must be the app's Signing Secret (letters and digits, from Basic Information)"));
+            return Err(Invalid::new("signing_secret", "must be the app's Signing Secret (16 to 128 letters and digits, from Basic Information)"));
         }
         if let Some(c) = &self.channel {
             ChatId::check("channel", chat_problem(c))?;

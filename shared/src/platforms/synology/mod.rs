@@ -161,13 +161,28 @@ impl Platform for Synology {
         &["api_base", "incoming_url"]
     }
 
-    fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
-        let ChannelSettings::Synology(s) = settings else { return crate::domain::chat::BotConf::plain(ChannelKind::Synology) };
-        crate::domain::chat::BotConf {
-            user_whitelist: s.user_whitelist.clone(),
-            admin_whitelist: s.admin_whitelist.clone(),
-            ..crate::domain::chat::BotConf::plain(ChannelKind::Synology)
+    /// The `token` inside `incoming_url` (a platform's answer may quote the URL's query): as
+    /// written, decoded, and without Synology's quotes.
+    fn also_redact(&self, settings: &ChannelSettings) -> Vec<String> {
+        let ChannelSettings::Synology(s) = settings else { return Vec::new() };
+        let Some(url) = s.incoming_url.as_ref().and_then(|u| reqwest::Url::parse(u.expose()).ok()) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, v) in url.query_pairs() {
+            if k == "token" {
+                out.push(v.trim_matches('"').to_owned());
+                out.push(v.into_owned());
+            }
         }
+        if let Some(raw) = url.query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix("token="))) {
+            out.push(raw.to_owned());
+        }
+        out
+    }
+
+    fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
+        use crate::domain::chat::BotConf;
+        let ChannelSettings::Synology(s) = settings else { return BotConf::plain(ChannelKind::Synology) };
+        BotConf::whitelisted(ChannelKind::Synology, false, &s.user_whitelist, &s.admin_whitelist)
     }
 }
 

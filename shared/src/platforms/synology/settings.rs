@@ -46,9 +46,9 @@ impl SynologySettings {
         }
         for (field, secret) in [("bot_token", &self.bot_token), ("outgoing_token", &self.outgoing_token)] {
             if let Some(t) = secret
-                && (t.is_empty() || t.expose().len() > 256 || t.expose().contains(['"', '&', '\n']))
+                && (!(16..=256).contains(&t.expose().len()) || t.expose().contains(['"', '&', '\n']))
             {
-                return Err(Invalid::new(field, "must be the token Synology Chat shows (1 to 256 characters)"));
+                return Err(Invalid::new(field, "must be the token Synology Chat shows (16 to 256 characters)"));
             }
         }
         for (field, list) in [("user_whitelist", &self.user_whitelist), ("admin_whitelist", &self.admin_whitelist)] {

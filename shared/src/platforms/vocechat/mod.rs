@@ -117,10 +117,8 @@ impl Platform for Vocechat {
     fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
         let ChannelSettings::Vocechat(v) = settings else { return crate::domain::chat::BotConf::plain(ChannelKind::Vocechat) };
         crate::domain::chat::BotConf {
-            user_whitelist: v.user_whitelist.clone(),
-            admin_whitelist: v.admin_whitelist.clone(),
             group: v.group_id.as_ref().map(|g| format!("group:{g}")),
-            ..crate::domain::chat::BotConf::plain(ChannelKind::Vocechat)
+            ..crate::domain::chat::BotConf::whitelisted(ChannelKind::Vocechat, false, &v.user_whitelist, &v.admin_whitelist)
         }
     }
 }

@@ -47,7 +47,7 @@ pub fn endpoint_problem(s: &WebpushSettings, endpoint: &str) -> Option<&'static 
         return None;
     }
     let Ok(u) = reqwest::Url::parse(endpoint) else { return Some("is not a URL") };
-    let host = u.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let host = u.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').trim_end_matches('.');
     let local = host.is_empty()
         || host.parse::<std::net::IpAddr>().is_ok()
         || host == "localhost"
@@ -75,7 +75,16 @@ pub fn document(m: &Message) -> Value {
     if let Some(i) = &m.image {
         doc["image"] = json!(i);
     }
-    // Shorten the body until the document fits one record (the rest is on the link).
+    // Too long for one record: an image or link that alone takes most of it goes first (the
+    // text matters more), then the body is shortened (the rest is on the link).
+    for (field, most) in [("image", 1024), ("link", 2048)] {
+        if doc.to_string().len() > crypto::MAX_PLAINTEXT
+            && doc[field].as_str().is_some_and(|v| v.len() > most)
+            && let Some(o) = doc.as_object_mut()
+        {
+            o.remove(field);
+        }
+    }
     let mut chars: Vec<char> = body.chars().collect();
     while doc.to_string().len() > crypto::MAX_PLAINTEXT && !chars.is_empty() {
         let over = doc.to_string().len() - crypto::MAX_PLAINTEXT;
@@ -84,6 +93,82 @@ pub fn document(m: &Message) -> Value {
         doc["body"] = json!(format!("{}…", chars.iter().collect::<String>()));
     }
     doc
+}
+
+/// Whether `ip` is an address on the public internet: not loopback, private (RFC 1918, unique
+/// local), link-local, shared (RFC 6598), documentation, benchmarking, reserved, multicast or
+/// unspecified, nor an IPv4-mapped or NAT64 form of one.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240
+                || (a == 192 && b == 0))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            if s[0] == 0x64 && s[1] == 0xff9b {
+                let o = v6.octets();
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15])));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0xdb8))
+        }
+    }
+}
+
+/// A resolver that gives only public addresses ([`is_public`]): a subscription's endpoint comes
+/// from a browser (anyone with a page link), so a name that resolves to a private address is
+/// never connected to — checked on the very addresses the connection uses, so a name that
+/// changes its answer between a check and the connection gains nothing.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let public: Vec<std::net::SocketAddr> = found.filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("{} has no public address", name.as_str()).into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The client pushes go through: no redirects, the public-only resolver, ten seconds.
+fn push_client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let c = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(4))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(PublicOnly))
+        .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the push client: {e}"))?;
+    Ok(CLIENT.get_or_init(|| c))
 }
 
 /// `Urgency` (RFC 8030 §5.3): `high` for system notices and node alerts, `normal` otherwise.
@@ -138,8 +223,10 @@ impl Platform for Webpush {
         false
     }
 
-    fn recipients(&self, _channel: &Channel, user: &User) -> Vec<String> {
-        user.push.iter().map(|s| format!("{}:{}", user.id, s.id)).collect()
+    /// The person's subscriptions made with this channel's key (a subscription is bound to the
+    /// `applicationServerKey` it was made with).
+    fn recipients(&self, channel: &Channel, user: &User) -> Vec<String> {
+        user.push.iter().filter(|s| s.channel == channel.name).map(|s| format!("{}:{}", user.id, s.id)).collect()
     }
 }
 
@@ -167,11 +254,12 @@ impl Sender for Webpush {
         };
         let Some((user, id)) = call.chat.rsplit_once(':') else { return SendOutcome::permanent("not a Web Push recipient").into() };
         let sub = match ctx.memory.push_subscription(user, id).await {
-            Ok(Some(sub)) => sub,
-            Ok(None) => return SendOutcome::permanent("the subscription was removed").into(),
+            Ok(Some(sub)) if sub.channel == channel.name => sub,
+            Ok(Some(_)) => return SendOutcome::permanent("the subscription was made with another Web Push channel's key").into(),
+            Ok(None) => return SendOutcome::permanent("no such subscription (removed, or never registered)").into(),
             Err(e) => return SendOutcome::transient(format!("could not read the subscription: {e}")).into(),
         };
-        if let Some(why) = endpoint_problem(s, &sub.endpoint) {
+        if let Some(why) = endpoint_problem(s, sub.endpoint.expose()) {
             return SendOutcome::permanent(format!("refused endpoint: it {why}")).into();
         }
         let (Ok(p256dh), Ok(auth)) = (crypto::b64(&sub.p256dh), crypto::b64(sub.auth.expose())) else {
@@ -182,13 +270,16 @@ impl Sender for Webpush {
             Err(e) => return SendOutcome::permanent(e).into(),
         };
         let expires = jiff::Timestamp::now().as_second() + VAPID_SECS;
-        let authorization = match crypto::vapid(public, private.expose(), &sub.endpoint, &s.subject, expires) {
+        let authorization = match crypto::vapid(public, private.expose(), sub.endpoint.expose(), &s.subject, expires) {
             Ok(h) => h,
             Err(e) => return SendOutcome::permanent(e).into(),
         };
-        let res = ctx
-            .http
-            .post(&sub.endpoint)
+        let client = match push_client() {
+            Ok(c) => c,
+            Err(e) => return SendOutcome::transient(e).into(),
+        };
+        let res = client
+            .post(sub.endpoint.expose())
             .header("ttl", TTL_SECS.to_string())
             .header("urgency", call.payload["urgency"].as_str().unwrap_or("normal"))
             .header("topic", call.payload["topic"].as_str().unwrap_or_default())
@@ -232,6 +323,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["142.250.74.10", "2a00:1450:4001:80b::200a", "17.253.144.10"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
     fn endpoints_are_push_services_only() {
         let s = WebpushSettings { subject: "mailto:a@b.c".into(), ..Default::default() };
         assert_eq!(endpoint_problem(&s, "https://fcm.googleapis.com/fcm/send/abc"), None);
@@ -242,6 +357,8 @@ mod tests {
             "https://[::1]/x",
             "https://localhost/x",
             "https://metadata.google.internal/x",
+            "https://metadata.google.internal./x",
+            "https://localhost./x",
             "https://u:p@push.example/x",
             "nope",
         ] {
