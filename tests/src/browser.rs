@@ -111,12 +111,15 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Evaluates `expression` until `ok` holds for its value (or ten seconds pass).
+    /// Evaluates `expression` until `ok` holds for its value (or ten seconds pass); an exception
+    /// (the page still loading, an element not there yet) counts as not yet.
     pub async fn eval_until(&mut self, session: &str, expression: &str, ok: impl Fn(&Value) -> bool) -> Value {
         let mut last = Value::Null;
         for _ in 0..100 {
-            last = self.eval(session, expression).await;
-            if ok(&last) {
+            let r =
+                self.call(Some(session), "Runtime.evaluate", json!({"expression": expression, "awaitPromise": true, "returnByValue": true})).await;
+            last = if r.get("exceptionDetails").is_some() { r["exceptionDetails"].clone() } else { r["result"]["value"].clone() };
+            if r.get("exceptionDetails").is_none() && ok(&last) {
                 return last;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

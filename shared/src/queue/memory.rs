@@ -48,7 +48,11 @@ struct Entry {
 struct State {
     main: VecDeque<Entry>,
     dead: VecDeque<Entry>,
+    /// Deduplication ids sent within [`DEDUP_WINDOW`], and when; `seen_order` holds them in the
+    /// order sent, so the expired ones are dropped from its front (not by a scan of every id on
+    /// every send).
     seen: HashMap<String, Instant>,
+    seen_order: VecDeque<(Instant, String)>,
     next: u64,
 }
 
@@ -179,12 +183,21 @@ impl Queue for MemoryQueue {
         let mut fresh = Vec::with_capacity(messages.len());
         {
             let mut st = self.lock();
-            st.seen.retain(|_, t| now.duration_since(*t) < DEDUP_WINDOW);
+            while let Some((at, _)) = st.seen_order.front()
+                && now.duration_since(*at) >= DEDUP_WINDOW
+            {
+                if let Some((at, id)) = st.seen_order.pop_front()
+                    && st.seen.get(&id) == Some(&at)
+                {
+                    st.seen.remove(&id);
+                }
+            }
             for m in messages {
                 if st.seen.contains_key(&m.dedup) {
                     continue;
                 }
                 st.seen.insert(m.dedup.clone(), now);
+                st.seen_order.push_back((now, m.dedup.clone()));
                 st.next += 1;
                 let seq = st.next;
                 let entry = Entry { seq, id: format!("m{seq}"), body: m.body, group: m.group, visible_at: now, receipt: None, receive_count: 0 };

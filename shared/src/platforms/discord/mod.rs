@@ -275,7 +275,7 @@ impl Api<'_> {
 /// `broadcast` with its text as a required option; the admin commands only for members who may
 /// manage the server (`default_member_permissions: "0"`, which server admins can widen).
 pub fn command_list() -> Value {
-    let option = |name: &str, en: &str, zh: &str| json!([{"type": 3, "name": name, "description": en, "description_localizations": {"zh-CN": zh}, "required": true, "max_length": 1000}]);
+    let option = |name: &str, zh_name: &str, en: &str, zh: &str| json!([{"type": 3, "name": name, "name_localizations": {"zh-CN": zh_name}, "description": en, "description_localizations": {"zh-CN": zh}, "required": true, "max_length": 1000}]);
     let mut out = Vec::new();
     for (name, admin) in COMMANDS.iter().map(|c| (*c, false)).chain(ADMIN_COMMANDS.iter().map(|c| (*c, true))) {
         if name == "start" {
@@ -284,13 +284,15 @@ pub fn command_list() -> Value {
         let key = format!("bot.cmd.{name}");
         let mut c = json!({
             "name": name,
+            // What a Chinese client shows; the interaction still carries `name`.
+            "name_localizations": {"zh-CN": zh_name(name)},
             "type": 1,
             "description": cut(&phrase(&key, Locale::En), 100),
             "description_localizations": {"zh-CN": cut(&phrase(&key, Locale::ZhCn), 100)},
         });
         match name {
-            "bind" => c["options"] = option("code", "The code from your account page", "账户页面上的绑定码"),
-            "broadcast" => c["options"] = option("text", "The announcement", "公告内容"),
+            "bind" => c["options"] = option("code", "绑定码", "The code from your account page", "账户页面上的绑定码"),
+            "broadcast" => c["options"] = option("text", "内容", "The announcement", "公告内容"),
             _ => {}
         }
         if admin {
@@ -299,6 +301,21 @@ pub fn command_list() -> Value {
         out.push(c);
     }
     Value::Array(out)
+}
+
+/// A command's name in Chinese (Discord's `name_localizations`).
+fn zh_name(name: &str) -> &str {
+    match name {
+        "help" => "帮助",
+        "menu" => "菜单",
+        "my" => "我的",
+        "checkin" => "签到",
+        "bind" => "绑定",
+        "unbind" => "解绑",
+        "status" => "状态",
+        "broadcast" => "广播",
+        other => other,
+    }
 }
 
 /// The Discord platform.
@@ -507,6 +524,10 @@ mod tests {
         let bind = &list[4];
         assert_eq!((bind["options"][0]["name"].as_str(), bind["options"][0]["required"].as_bool()), (Some("code"), Some(true)));
         assert_eq!(bind["description_localizations"]["zh-CN"], "绑定账户：/bind 绑定码");
+        assert_eq!(
+            (bind["name_localizations"]["zh-CN"].as_str(), bind["options"][0]["name_localizations"]["zh-CN"].as_str()),
+            (Some("绑定"), Some("绑定码"))
+        );
         assert_eq!(list[7]["default_member_permissions"], "0");
         assert!(list.as_array().unwrap().iter().all(|c| c["description"].as_str().unwrap().chars().count() <= 100));
     }
