@@ -87,6 +87,8 @@ async fn bind_menu_preferences_and_unbind_with_buttons() {
     assert_eq!(v["data"]["content"], "Bound to Ada. Your notifications will come here.");
     let (_, user) = call(&app, "GET", "/api/v1/users/u1", None).await;
     assert_eq!(user["ids"], json!({"discord": ADA}));
+    let (_, another) = call(&app, "POST", "/api/v1/users/u1/bind-code", None).await;
+    assert_eq!(another["commands"]["dc"], format!("/bind code:{}", another["code"].as_str().unwrap()));
 
     // The same interaction again (a replay inside the window): acknowledged, not acted on.
     let (status, v) = post(&app, &command("101", ADA, "bind", &[("code", code["code"].as_str().unwrap())])).await;

@@ -322,3 +322,24 @@ fn the_app_manifest_points_every_request_url_at_the_receiver() {
         assert!(manifest.contains(&format!("- {event}\n")), "{event}");
     }
 }
+
+#[tokio::test]
+async fn the_bind_code_says_what_to_type_on_slack_and_a_failed_registration_still_names_the_url() {
+    let (_d, app, _fake) = setup().await;
+    call(&app, "PUT", "/api/v1/users/u1", Some(json!({"name": "Ada"}))).await;
+    let (_, code) = call(&app, "POST", "/api/v1/users/u1/bind-code", None).await;
+    assert_eq!(code["commands"]["acme"], format!("/herald bind {}", code["code"].as_str().unwrap()), "{code}");
+    // Slack cannot be reached: the registration fails, and still says where Slack must send.
+    let (_d2, app) = herald_tests::embedded_app_custom(std::sync::Arc::new(herald::domain::clock::SystemClock), |c| {
+        c.public_url = Some("https://herald.test".into())
+    });
+    let (_, v) = call(
+        &app,
+        "PUT",
+        "/api/v1/channels/down",
+        Some(json!({"kind": "slack", "settings": {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_base": "http://127.0.0.1:9"}})),
+    )
+    .await;
+    assert_eq!(v["registration"]["ok"], false, "{v}");
+    assert_eq!(v["registration"]["callback_url"], "https://herald.test/callback/slack?source=down", "{v}");
+}

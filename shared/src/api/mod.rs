@@ -230,11 +230,20 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
 /// Where the platform reaches Herald is [`crate::app::Config::receiver_base`]: the receiver's
 /// own URL, else `HERALD_PUBLIC_URL`, else the origin this request came in on (so a stack need
 /// not know its own API's URL when it is created). The answer is `{"ok": false, "detail"}` when
-/// the platform refuses or cannot be reached.
+/// the platform refuses or cannot be reached, with the `callback_url` the platform is to be
+/// given (for a kind that receives), which does not depend on the platform answering.
 async fn register(app: &App, channel: &Channel, req: &Request) -> Value {
     match try_register(app, channel, req).await {
         Ok(detail) => detail,
-        Err(detail) => json!({"ok": false, "detail": detail}),
+        Err(detail) => {
+            let mut v = json!({"ok": false, "detail": detail});
+            if platforms::receiver(channel.kind()).is_some()
+                && let Some(base) = app.config.receiver_base(channel.kind(), req.origin())
+            {
+                v["callback_url"] = json!(format!("{base}/callback/{}?source={}", channel.kind(), channel.name));
+            }
+            v
+        }
     }
 }
 
@@ -409,15 +418,19 @@ async fn bind_code(app: &App, id: &str) -> HandlerResult {
     app.repo.user(id).await?.ok_or(Error::NotFound)?;
     let code = random_token::<18>();
     let expires_at = app.repo.create_bind_code(id, &code).await?;
-    let links: serde_json::Map<String, Value> = app
-        .snapshot()
-        .await?
-        .channels
-        .iter()
-        .filter(|c| c.enabled)
-        .filter_map(|c| Some((c.name.clone(), Value::String(platforms::platform(c.kind()).bind_link(&c.settings, &code)?))))
+    let snap = app.snapshot().await?;
+    let enabled = || snap.channels.iter().filter(|c| c.enabled);
+    let links: serde_json::Map<String, Value> =
+        enabled().filter_map(|c| Some((c.name.clone(), Value::String(platforms::platform(c.kind()).bind_link(&c.settings, &code)?)))).collect();
+    // What a person types to bind, on each channel whose bot they can write to.
+    let commands: serde_json::Map<String, Value> = enabled()
+        .filter(|c| platforms::receiver(c.kind()).is_some())
+        .map(|c| (c.name.clone(), Value::String(platforms::platform(c.kind()).bind_command(&code))))
         .collect();
-    Ok(json(StatusCode::CREATED, &json!({"code": code, "expires_at": expires_at, "command": format!("/bind {code}"), "links": links})))
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"code": code, "expires_at": expires_at, "command": format!("/bind {code}"), "commands": commands, "links": links}),
+    ))
 }
 
 // ---- notifications ----

@@ -278,6 +278,12 @@ pub trait Platform: Sync {
         BotConf::plain(self.kind())
     }
 
+    /// What a person types to the bot to bind their account with `code` (`/bind CODE` unless the
+    /// platform takes commands another way).
+    fn bind_command(&self, code: &str) -> String {
+        format!("/bind {code}")
+    }
+
     /// A link that opens a chat with the bot and binds the account with `code` (Telegram's
     /// `https://t.me/BOT?start=CODE`), if the platform has deep links.
     fn bind_link(&self, _settings: &ChannelSettings, _code: &str) -> Option<String> {

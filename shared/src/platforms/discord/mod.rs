@@ -336,6 +336,10 @@ impl Platform for Discord {
         settings::chat_problem(id)
     }
 
+    fn bind_command(&self, code: &str) -> String {
+        format!("/bind code:{code}")
+    }
+
     fn bot_conf(&self, settings: &ChannelSettings) -> crate::domain::chat::BotConf {
         use crate::domain::chat::BotConf;
         let ChannelSettings::Discord(d) = settings else { return BotConf::plain(ChannelKind::Discord) };

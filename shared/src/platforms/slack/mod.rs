@@ -238,6 +238,10 @@ impl Platform for Slack {
         settings::chat_problem(id)
     }
 
+    fn bind_command(&self, code: &str) -> String {
+        format!("/herald bind {code}")
+    }
+
     fn ids_per_config(&self) -> bool {
         true
     }
