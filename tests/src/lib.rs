@@ -246,3 +246,21 @@ pub fn sign_sample(event: &mut serde_json::Value, file: &str, at: i64) -> Result
     }
     Ok(())
 }
+
+/// The sample events in `events/{dir}`: each file's name and its event.
+pub fn samples(dir: &str) -> Vec<(String, serde_json::Value)> {
+    let dir = format!("{}/../events/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let mut out: Vec<(String, serde_json::Value)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let event = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            (path.file_name().unwrap().to_string_lossy().into_owned(), event)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// When the signed samples in `events/` were signed (2026-11-23 12:00 UTC).
+pub const SAMPLES_SIGNED_AT: i64 = 1_795_435_200;

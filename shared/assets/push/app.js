@@ -76,7 +76,8 @@ async function show() {
   }));
   $('devices-title').hidden = me.subscriptions.length === 0;
   const sub = await current();
-  const mine = sub && me.subscriptions.some((s) => s.id === sub.__heraldId);
+  const id = sub && await idOf(sub.endpoint);
+  const mine = !!sub && me.subscriptions.some((s) => s.id === id);
   if (Notification.permission === 'denied') say(T.denied);
   else say(mine ? T.subscribed : T.not);
   $('on').hidden = mine || Notification.permission === 'denied';
@@ -116,13 +117,6 @@ async function main() {
   if (!token) return say(T.expired);
   if (!('serviceWorker' in navigator) || !('PushManager' in window) || !('Notification' in window)) return say(T.unsupported);
   await navigator.serviceWorker.register('sw.js', { scope: './' });
-  // Remember this browser's subscription id, to tell it apart in the list.
-  const getSubscription = PushManager.prototype.getSubscription;
-  PushManager.prototype.getSubscription = async function () {
-    const s = await getSubscription.call(this);
-    if (s) s.__heraldId = await idOf(s.endpoint);
-    return s;
-  };
   $('on').onclick = guard(turnOn);
   $('off').onclick = guard(turnOff);
   await show();

@@ -456,8 +456,8 @@ impl Dispatcher {
         let Some(u) = app.repo.user(user).await? else { return Ok(false) };
         let snap = app.snapshot().await?;
         for c in snap.channels.iter().filter(|c| c.carries(&n.ty) && c.name != failed.channel) {
-            let Some(chat) = u.value.reachable_id(&c.binding()) else { continue };
-            let d = requeued(failed, &c.name, chat, note.clone(), app.now());
+            let Some(chat) = crate::platforms::reachable(c, &u.value).into_iter().next() else { continue };
+            let d = requeued(failed, &c.name, &chat, note.clone(), app.now());
             // Reached there by the notification's own plan: no fallback. (The same fallback,
             // from an earlier try that stopped short, is queued again.)
             if app.repo.delivery(&n.id, &d.id).await?.is_some_and(|e| e.value.note != d.note) {

@@ -340,14 +340,6 @@ impl User {
         }
         b
     }
-
-    /// The chat id to reach the user on `on`, unless they blocked it.
-    pub fn reachable_id(&self, on: &Binding) -> Option<&str> {
-        if self.unreachable.contains_key(on) {
-            return None;
-        }
-        self.ids.get(on).map(String::as_str)
-    }
 }
 
 #[cfg(test)]

@@ -478,6 +478,15 @@ pub fn registers(kind: ChannelKind) -> bool {
     sender(kind).registers()
 }
 
+/// The recipients `user` is reached at on `channel` ([`Platform::recipients`]), none if the
+/// platform said they cannot be reached there (blocked the bot).
+pub fn reachable(channel: &Channel, user: &crate::domain::User) -> Vec<String> {
+    if user.unreachable.contains_key(&channel.binding()) {
+        return Vec::new();
+    }
+    platform(channel.kind()).recipients(channel, user)
+}
+
 /// The bot settings of `channel` ([`Platform::bot_conf`]), with its binding.
 pub fn bot_conf(channel: &Channel) -> BotConf {
     BotConf { binding: channel.binding(), ..platform(channel.kind()).bot_conf(&channel.settings) }

@@ -119,12 +119,8 @@ impl<'a> Planner<'a> {
 
     /// The channels (and ids) a person is reached on.
     fn targets(&self, u: &User) -> Vec<(&'a Channel, String)> {
-        let all: Vec<(&Channel, String)> = self
-            .channels
-            .iter()
-            .filter(|c| !u.unreachable.contains_key(&c.binding()))
-            .flat_map(|c| crate::platforms::platform(c.kind()).recipients(c, u).into_iter().map(move |r| (*c, r)))
-            .collect();
+        let all: Vec<(&Channel, String)> =
+            self.channels.iter().flat_map(|c| crate::platforms::reachable(c, u).into_iter().map(move |r| (*c, r))).collect();
         match &u.preferences.preferred_channel {
             Some(p) if all.iter().any(|(c, _)| &c.name == p) => all.into_iter().filter(|(c, _)| &c.name == p).collect(),
             _ => all,

@@ -1233,6 +1233,17 @@ pub fn split(text: &str, max: usize, len: impl Fn(&str) -> usize) -> Vec<String>
     parts
 }
 
+/// The length of `s` in characters (Unicode scalar values), as Slack, Discord, Synology Chat and
+/// VoceChat count a text's length (additive, for [`split`]).
+pub fn char_len(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// `s` cut to at most `max` characters, ending in `…` when cut.
+pub fn cut_chars(s: &str, max: usize) -> String {
+    if char_len(s) <= max { s.to_owned() } else { format!("{}…", s.chars().take(max.saturating_sub(1)).collect::<String>()) }
+}
+
 /// The UTF-16 length `s` has once escaped by [`escape_html`] (additive, for [`split`]).
 pub fn escaped_utf16_len(s: &str) -> usize {
     s.chars()

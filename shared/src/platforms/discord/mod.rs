@@ -16,7 +16,7 @@ use super::{Answer, ApiCall, Context, Platform, Registering, Registration, SendO
 use crate::domain::chat::{ADMIN_COMMANDS, COMMANDS};
 use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Locale, Valid, parse_json};
-use crate::text::markup::{Flavor, escape_for, render_markdown, split};
+use crate::text::markup::{Flavor, char_len, cut_chars, escape_for, render_markdown, split};
 use crate::text::message::{Message, strip_tags};
 use crate::text::templates::phrase;
 use serde::Deserialize;
@@ -49,14 +49,6 @@ fn settings(channel: &Channel) -> Option<&DiscordSettings> {
     }
 }
 
-fn chars(s: &str) -> usize {
-    s.chars().count()
-}
-
-fn cut(s: &str, max: usize) -> String {
-    if chars(s) <= max { s.to_owned() } else { format!("{}…", s.chars().take(max - 1).collect::<String>()) }
-}
-
 /// No `@everyone`, role or user mention in anything Herald sends is ever resolved.
 pub fn no_mentions() -> Value {
     json!({"parse": []})
@@ -67,7 +59,7 @@ pub fn no_mentions() -> Value {
 /// A button is `(label, Ok(custom_id))` (the bot reads it back) or `(label, Err(url))` (a link).
 pub fn components(rows: &[Vec<(String, Result<String, String>)>]) -> Vec<Value> {
     let button = |(label, target): &(String, Result<String, String>)| {
-        let mut b = json!({"type": 2, "label": cut(label, MAX_LABEL)});
+        let mut b = json!({"type": 2, "label": cut_chars(label, MAX_LABEL)});
         match target {
             Ok(id) => {
                 b["style"] = json!(2);
@@ -105,10 +97,10 @@ fn markdown(m: &Message) -> String {
 pub fn render_calls(chat: &str, m: &Message) -> Vec<ApiCall> {
     let title = m.title.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let mut text = markdown(m);
-    if let Some(t) = title.filter(|t| chars(t) > MAX_TITLE) {
+    if let Some(t) = title.filter(|t| char_len(t) > MAX_TITLE) {
         text = format!("**{}**\n{text}", escape_for(Flavor::Markdown, t));
     }
-    let mut pieces = split(&text, MAX_CONTENT, chars);
+    let mut pieces = split(&text, MAX_CONTENT, char_len);
     if pieces.is_empty() {
         pieces.push(String::new());
     }
@@ -126,7 +118,7 @@ pub fn render_calls(chat: &str, m: &Message) -> Vec<ApiCall> {
             let mut p = json!({"content": content, "allowed_mentions": no_mentions()});
             if i == 0 {
                 let mut embed = json!({});
-                if let Some(t) = title.filter(|t| chars(t) <= MAX_TITLE) {
+                if let Some(t) = title.filter(|t| char_len(t) <= MAX_TITLE) {
                     embed["title"] = json!(t);
                     if let Some(link) = &m.link {
                         embed["url"] = json!(link);
@@ -210,6 +202,18 @@ impl Api<'_> {
     /// for every instance) until its `X-RateLimit-Reset-After`. `bucket` names the route's
     /// top-level resource (a channel, the application's commands).
     async fn call(&self, method: http::Method, path: &str, body: Option<&Value>, bucket: &str) -> Result<Value, SendOutcome> {
+        let (status, headers, bytes) = self.answer(method, path, body, bucket).await?;
+        classify(status, &headers, &bytes)
+    }
+
+    /// [`Self::call`]'s answer as it came (status, headers, body), before it is read.
+    async fn answer(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+        bucket: &str,
+    ) -> Result<(http::StatusCode, http::HeaderMap, bytes::Bytes), SendOutcome> {
         let key = format!("dcrl:{}:{bucket}", self.channel);
         let now_ms = jiff::Timestamp::now().as_millisecond();
         if let Ok(Some(until)) = self.ctx.memory.cached(&key).await
@@ -241,7 +245,7 @@ impl Api<'_> {
             let _ = self.ctx.memory.cache(&key, &until.to_string(), after.ceil() as i64 + 1).await;
         }
         let bytes = res.bytes().await.map_err(transport_error)?;
-        classify(status, &headers, &bytes)
+        Ok((status, headers, bytes))
     }
 
     /// The channel to post to for `chat`: the config's channel as it is; a user's DM (opened
@@ -254,19 +258,19 @@ impl Api<'_> {
         if let Ok(Some(dm)) = self.ctx.memory.cached(&key).await {
             return Ok(dm);
         }
-        match self.call(http::Method::POST, "/users/@me/channels", Some(&json!({"recipient_id": chat})), "dm").await {
-            Ok(dm) => {
-                let id = dm["id"]
-                    .as_str()
-                    .filter(|id| settings::chat_problem(id).is_none())
-                    .ok_or_else(|| SendOutcome::transient("Discord opened a DM without an id"))?;
-                let _ = self.ctx.memory.cache(&key, id, DM_TTL_SECS).await;
-                Ok(id.to_owned())
-            }
-            // Not a user (50035 Invalid Form Body, 10013 Unknown User): a channel id.
-            Err(SendOutcome::Permanent { reason, .. }) if reason.contains("50035") || reason.contains("10013") => Ok(chat.to_owned()),
-            Err(o) => Err(o),
+        let (status, headers, bytes) = self.answer(http::Method::POST, "/users/@me/channels", Some(&json!({"recipient_id": chat})), "dm").await?;
+        // Not a user (50035 Invalid Form Body, 10013 Unknown User): a channel id.
+        let code = serde_json::from_slice::<ApiError>(&bytes).ok().and_then(|e| e.code);
+        if status.is_client_error() && matches!(code, Some(50035 | 10013)) {
+            return Ok(chat.to_owned());
         }
+        let dm = classify(status, &headers, &bytes)?;
+        let id = dm["id"]
+            .as_str()
+            .filter(|id| settings::chat_problem(id).is_none())
+            .ok_or_else(|| SendOutcome::transient("Discord opened a DM without an id"))?;
+        let _ = self.ctx.memory.cache(&key, id, DM_TTL_SECS).await;
+        Ok(id.to_owned())
     }
 }
 
@@ -287,8 +291,8 @@ pub fn command_list() -> Value {
             // What a Chinese client shows; the interaction still carries `name`.
             "name_localizations": {"zh-CN": zh_name(name)},
             "type": 1,
-            "description": cut(&phrase(&key, Locale::En), 100),
-            "description_localizations": {"zh-CN": cut(&phrase(&key, Locale::ZhCn), 100)},
+            "description": cut_chars(&phrase(&key, Locale::En), 100),
+            "description_localizations": {"zh-CN": cut_chars(&phrase(&key, Locale::ZhCn), 100)},
         });
         match name {
             "bind" => c["options"] = option("code", "绑定码", "The code from your account page", "账户页面上的绑定码"),

@@ -139,7 +139,7 @@ fn parse(body: &[u8]) -> Result<Parsed, Invalid> {
 fn data(text: &str, buttons: &[Vec<(String, String)>], ephemeral: bool) -> Value {
     let rows: Vec<Vec<(String, Result<String, String>)>> =
         buttons.iter().map(|r| r.iter().map(|(l, d)| (l.clone(), Ok(d.clone()))).collect()).collect();
-    let mut d = json!({"content": super::cut(&escape_for(Flavor::Markdown, text), super::MAX_CONTENT), "allowed_mentions": no_mentions(), "components": components(&rows)});
+    let mut d = json!({"content": crate::text::markup::cut_chars(&escape_for(Flavor::Markdown, text), super::MAX_CONTENT), "allowed_mentions": no_mentions(), "components": components(&rows)});
     if ephemeral {
         d["flags"] = json!(EPHEMERAL);
     }

@@ -13,7 +13,7 @@ use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Platform, Registering, Registration, SendOutcome, Sender, SharedLimit, transport_error};
 use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Valid, parse_json};
-use crate::text::markup::{Flavor, escape_for, render_markdown, split};
+use crate::text::markup::{Flavor, char_len, cut_chars, escape_for, render_markdown, split};
 use crate::text::message::{Message, strip_tags};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -40,16 +40,6 @@ fn settings(channel: &Channel) -> Option<&SlackSettings> {
     }
 }
 
-/// Characters, as Slack counts a text's length.
-fn chars(s: &str) -> usize {
-    s.chars().count()
-}
-
-/// `s` cut to `max` characters, with `…` when cut.
-fn cut(s: &str, max: usize) -> String {
-    if chars(s) <= max { s.to_owned() } else { format!("{}…", s.chars().take(max - 1).collect::<String>()) }
-}
-
 /// The message's title and text in mrkdwn: the title bold, the text as its format says (plain
 /// text and HTML escaped, Markdown rendered by [`Flavor::SlackMrkdwn`]).
 pub fn mrkdwn(m: &Message) -> String {
@@ -72,7 +62,7 @@ pub fn section(text: &str) -> Value {
 /// A button (label cut to Slack's 75 characters): a link when `url` is given, else one the bot
 /// reads back by its `value`.
 pub fn button(label: &str, action_id: &str, url: Option<&str>, value: Option<&str>) -> Value {
-    let mut b = json!({"type": "button", "text": {"type": "plain_text", "text": cut(label, MAX_LABEL), "emoji": true}, "action_id": action_id});
+    let mut b = json!({"type": "button", "text": {"type": "plain_text", "text": cut_chars(label, MAX_LABEL), "emoji": true}, "action_id": action_id});
     if let Some(u) = url {
         b["url"] = json!(u);
     }
@@ -99,7 +89,7 @@ fn link_buttons(m: &Message) -> Vec<Value> {
 /// the image under the first piece, the buttons (and the link) under the last. Slack has no
 /// silent send, so quiet hours hold or send as usual.
 pub fn render_calls(chat: &str, m: &Message) -> Vec<ApiCall> {
-    let mut pieces = split(&mrkdwn(m), MAX_SECTION, chars);
+    let mut pieces = split(&mrkdwn(m), MAX_SECTION, char_len);
     if pieces.is_empty() {
         pieces.push(String::new());
     }
@@ -114,7 +104,7 @@ pub fn render_calls(chat: &str, m: &Message) -> Vec<ApiCall> {
             }
             if let (0, Some(img)) = (i, &m.image) {
                 let alt = m.title.as_deref().filter(|t| !t.is_empty()).unwrap_or("image");
-                blocks.push(json!({"type": "image", "image_url": img, "alt_text": cut(alt, 2000)}));
+                blocks.push(json!({"type": "image", "image_url": img, "alt_text": cut_chars(alt, 2000)}));
             }
             if i == last {
                 let buttons = link_buttons(m);

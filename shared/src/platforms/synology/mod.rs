@@ -13,7 +13,7 @@ use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender, SharedLimit, transport_error};
 use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Valid, parse_json};
-use crate::text::markup::{Flavor, render_markdown, split};
+use crate::text::markup::{Flavor, char_len, render_markdown, split};
 use crate::text::message::{Message, strip_tags};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -32,10 +32,6 @@ fn settings(channel: &Channel) -> Option<&SynologySettings> {
         ChannelSettings::Synology(s) => Some(s),
         _ => None,
     }
-}
-
-fn chars(s: &str) -> usize {
-    s.chars().count()
 }
 
 /// The text of `m` as Synology Chat shows it: title, the text (Markdown and HTML as plain
@@ -75,7 +71,7 @@ pub fn payload(chat: &str, text: &str, file_url: Option<&str>) -> Value {
 /// The posts that send `m` to `chat`: the text in pieces of at most [`MAX_TEXT`] characters at
 /// line boundaries, the image (`file_url`) with the first.
 pub fn render_calls(chat: &str, m: &Message) -> Vec<ApiCall> {
-    let mut pieces = split(&text_of(m), MAX_TEXT, chars);
+    let mut pieces = split(&text_of(m), MAX_TEXT, char_len);
     if pieces.is_empty() {
         pieces.push(String::new());
     }
@@ -106,6 +102,8 @@ pub fn classify(status: http::StatusCode, headers: &http::HeaderMap, body: &[u8]
         return Err(o);
     }
     if !status.is_success() {
+        // An HTTP error here is the NAS's (a wrong path, a proxy), never the person's: nobody is
+        // marked unreachable for it (`by_status` would for a 404).
         return Err(match super::by_status(status, headers) {
             SendOutcome::Transient { reason } => SendOutcome::transient(format!("Synology {reason}")),
             SendOutcome::RateLimited { retry_after, reason } => SendOutcome::RateLimited { retry_after, reason: format!("Synology {reason}") },

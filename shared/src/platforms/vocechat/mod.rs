@@ -12,7 +12,7 @@ use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender, SharedLimit, transport_error};
 use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Valid, parse_json};
-use crate::text::markup::{Flavor, escape_for, render_markdown, split};
+use crate::text::markup::{Flavor, char_len, escape_for, render_markdown, split};
 use crate::text::message::{Message, strip_tags};
 use serde_json::{Value, json};
 pub use settings::VocechatSettings;
@@ -26,10 +26,6 @@ fn settings(channel: &Channel) -> Option<&VocechatSettings> {
         ChannelSettings::Vocechat(v) => Some(v),
         _ => None,
     }
-}
-
-fn chars(s: &str) -> usize {
-    s.chars().count()
 }
 
 /// The Markdown of `m`: the title bold, the text escaped (plain, HTML) or rendered (Markdown),
@@ -63,7 +59,7 @@ pub fn message(chat: &str, content_type: &str, content: &str) -> ApiCall {
 
 /// The messages that send `m` to `chat`, in pieces of at most [`MAX_TEXT`] characters.
 pub fn render_calls(chat: &str, m: &Message) -> Vec<ApiCall> {
-    split(&markdown(m), MAX_TEXT, chars).iter().map(|p| message(chat, "text/markdown", p)).collect()
+    split(&markdown(m), MAX_TEXT, char_len).iter().map(|p| message(chat, "text/markdown", p)).collect()
 }
 
 /// Reads VoceChat's answer (the new message's id, or an HTTP error).

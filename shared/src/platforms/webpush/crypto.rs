@@ -22,6 +22,12 @@ pub fn b64(s: &str) -> Result<Vec<u8>, String> {
     B64.decode(s.trim_end_matches('=')).map_err(|_| "not base64url".to_owned())
 }
 
+/// Whether `key` is an uncompressed P-256 public key (65 bytes) of a point on the curve, as a
+/// browser's `p256dh` must be.
+pub fn is_p256_public_key(key: &[u8]) -> bool {
+    key.len() == 65 && key[0] == 4 && agreement::ParsedPublicKey::try_from(agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, key)).is_ok()
+}
+
 struct Len(usize);
 
 impl hkdf::KeyType for Len {
@@ -186,6 +192,7 @@ mod tests {
         assert!(encrypt(&d(&public), &auth, &vec![b'x'; MAX_PLAINTEXT]).is_ok());
         assert!(encrypt(&d(&public), &auth, &vec![b'x'; MAX_PLAINTEXT + 1]).is_err());
         assert!(encrypt(&[4; 65], &auth, b"hi").is_err(), "not a point on the curve");
+        assert!(!is_p256_public_key(&[4; 65]) && is_p256_public_key(&d(&public)));
         assert!(encrypt(&d(&public), &auth[..15], b"hi").is_err());
     }
 }

@@ -31,10 +31,15 @@ fn settings(channel: &Channel) -> Option<&WebpushSettings> {
     }
 }
 
-/// A subscription's id: the first 16 hex digits of the SHA-256 of its endpoint (the same browser
-/// subscribing again keeps its id).
+/// The first 16 hex digits of the SHA-256 of `s`.
+fn digest16(s: &str) -> String {
+    hex::encode(&aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref()[..8])
+}
+
+/// A subscription's id: [`digest16`] of its endpoint (the same browser subscribing again keeps
+/// its id; the page computes it the same way).
 pub fn subscription_id(endpoint: &str) -> String {
-    hex::encode(&aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, endpoint.as_bytes()).as_ref()[..8])
+    digest16(endpoint)
 }
 
 /// Why a subscription's endpoint may not be pushed to, if it may not: public `https://` URLs
@@ -243,7 +248,7 @@ impl Sender for Webpush {
 
     fn render(&self, _channel: &Channel, recipient: &str, message: &Message) -> Vec<ApiCall> {
         // The delivery's own topic: a retry replaces its undelivered copy at the push service.
-        let topic = subscription_id(&message.delivery);
+        let topic = digest16(&message.delivery);
         vec![ApiCall::new(recipient, "push", json!({"document": document(message), "urgency": urgency(&message.ty), "topic": topic}))]
     }
 
