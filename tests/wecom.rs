@@ -184,6 +184,25 @@ async fn creates_the_menu_from_the_commands() {
     assert_eq!(groups[0]["sub_button"][0], json!({"type": "click", "name": "Your account", "key": "/my"}));
 }
 
+#[tokio::test]
+async fn the_host_apps_commands_join_the_menu_when_declared() {
+    let (_d, app, fake, _clock) = setup(NOW, json!({})).await;
+    for (i, name) in ["search", "link", "reset", "ticket", "fifth"].iter().enumerate() {
+        let body = json!({"description": {"en": format!("Command number {i}"), "zh-CN": "搜索片库资源"}, "url": "https://host.example/herald", "secret": "host-app-secret-0123456789"});
+        let (status, v) = call(&app, "PUT", &format!("/api/v1/commands/{name}"), Some(body)).await;
+        assert_eq!(status, 201, "{v}");
+        assert_eq!(v["registration"]["wc"]["ok"], true, "registered again: {v}");
+    }
+    let menu = fake.with(|s| s.menus.last().cloned().unwrap());
+    let more = menu["button"][2]["sub_button"].as_array().unwrap().clone();
+    assert_eq!(more.len(), 5, "status and the first four: {menu}");
+    assert_eq!(more[0]["key"], "/status");
+    // By name, cut to 7 characters.
+    assert_eq!(more[1], json!({"type": "click", "name": "Comman…", "key": "/fifth"}));
+    assert_eq!(more[4]["key"], "/search");
+    assert_eq!(menu["button"][2]["name"], "More");
+}
+
 async fn notify(app: &App, body: Value) -> String {
     let (status, v) = call(app, "POST", "/api/v1/notify", Some(body)).await;
     assert_eq!(status, 202, "{v}");

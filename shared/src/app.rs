@@ -171,11 +171,17 @@ impl Config {
 pub struct Snapshot {
     pub channels: Vec<Channel>,
     pub settings: Settings,
+    /// The host app's declared commands ([`crate::domain::command`]).
+    pub commands: Vec<crate::domain::command::HostCommand>,
 }
 
 impl Snapshot {
     pub fn channel(&self, name: &str) -> Option<&Channel> {
         self.channels.iter().find(|c| c.name == name)
+    }
+
+    pub fn command(&self, name: &str) -> Option<&crate::domain::command::HostCommand> {
+        self.commands.iter().find(|c| c.name == name)
     }
 
     /// The enabled channel of `kind` an inbound request is for: `?source=NAME`, or, without one,
@@ -260,7 +266,11 @@ impl App {
         {
             return Ok(snap.clone());
         }
-        let snap = Arc::new(Snapshot { channels: self.repo.channels().await?, settings: self.repo.settings().await? });
+        let snap = Arc::new(Snapshot {
+            channels: self.repo.channels().await?,
+            settings: self.repo.settings().await?,
+            commands: self.repo.commands().await?,
+        });
         *crate::lock(&self.snapshot) = Some((Instant::now(), snap.clone()));
         Ok(snap)
     }

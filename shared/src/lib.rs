@@ -3,8 +3,8 @@
 //!
 //! - a notification: [`api`] → [`routing`] (accept, plan deliveries) → [`queue`] → [`dispatch`]
 //!   → [`platforms`] (render, call, read the answer);
-//! - a message to the bot: [`receive`] (verify, parse, deduplicate) → [`bot`] → the passive
-//!   reply, or [`queue`] → [`dispatch`] → [`platforms`].
+//! - a message to the bot: [`receive`] (verify, parse, deduplicate) → [`bot`] (→ [`relay`] for a
+//!   host-app command) → the passive reply, or [`queue`] → [`dispatch`] → [`platforms`].
 //!
 //! Under both: [`domain`] (the records and their validation), [`text`] (wording and markup),
 //! [`store`] and [`queue`] (ports with AWS and embedded adapters), [`app`] (the dependencies a
@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod platforms;
 pub mod queue;
 pub mod receive;
+pub mod relay;
 pub mod routing;
 pub mod store;
 pub mod text;

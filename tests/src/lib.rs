@@ -72,6 +72,7 @@ pub mod browser;
 pub mod counting;
 pub mod discord;
 pub mod faults;
+pub mod host;
 pub mod runtime;
 pub mod servers;
 pub mod slack;

@@ -5,6 +5,7 @@ mod webpush;
 
 use crate::app::App;
 use crate::domain::Error;
+use crate::domain::command::{CommandInput, MAX_COMMANDS};
 use crate::domain::ids::{new_id, random_token};
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification, NotifyRequest, Target, Template};
 use crate::domain::settings::Settings;
@@ -97,6 +98,13 @@ const ROUTES: &[(&str, Method, Auth, Handler)] = &[
     ("nodes/{}/heartbeat", Method::POST, Auth::TokenOrNodeKey, |app, req, p| {
         Box::pin(async move { node_heartbeat(app, &p[0], req, authorized(app, req)).await })
     }),
+    ("commands", Method::GET, Auth::Token, |app, _, _| Box::pin(list_commands(app))),
+    ("commands/{}", Method::GET, Auth::Token, |app, _, p| Box::pin(async move { get_command(app, &p[0]).await })),
+    ("commands/{}", Method::PUT, Auth::Token, |app, req, p| Box::pin(async move { put_command(app, &p[0], req).await })),
+    ("commands/{}", Method::DELETE, Auth::Token, |app, req, p| Box::pin(async move { delete_command(app, &p[0], req).await })),
+    ("interactions/{}/reply", Method::POST, Auth::Token, |app, req, p| {
+        Box::pin(async move { Ok(json(StatusCode::OK, &crate::relay::reply_later(app, &p[0], parse_body(req)?).await?)) })
+    }),
     ("jobs/{}/run", Method::POST, Auth::Token, |app, req, p| Box::pin(async move { run_job(app, &p[0], req).await })),
     ("deadletters/redrive", Method::POST, Auth::Token, |app, req, _| Box::pin(redrive(app, req))),
 ];
@@ -173,6 +181,50 @@ async fn redrive(app: &App, req: &Request) -> HandlerResult {
 
 fn parse_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, Error> {
     Ok(parse_json(req.json()?)?)
+}
+
+// ---- host-app commands ----
+
+async fn list_commands(app: &App) -> HandlerResult {
+    Ok(json(StatusCode::OK, &json!({"commands": app.repo.commands().await?})))
+}
+
+async fn get_command(app: &App, name: &str) -> HandlerResult {
+    Ok(json(StatusCode::OK, &app.repo.command(name).await?.ok_or(Error::NotFound)?))
+}
+
+/// Declares or replaces a command (`secret` kept when left out), then registers again every
+/// channel whose platform lists commands, answering what each registration said.
+async fn put_command(app: &App, name: &str, req: &Request) -> HandlerResult {
+    let input: CommandInput = parse_body(req)?;
+    let previous = app.repo.command(name).await?;
+    if previous.is_none() && app.repo.commands().await?.len() >= MAX_COMMANDS {
+        return Err(Invalid::new("name", format!("at most {MAX_COMMANDS} commands may be declared")).into());
+    }
+    let command = input.into_command(name, previous.as_ref(), app.now())?;
+    app.repo.put_command(&command).await?;
+    app.invalidate();
+    let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    Ok(json(status, &json!({"command": command, "registration": register_commands(app, req).await?})))
+}
+
+async fn delete_command(app: &App, name: &str, req: &Request) -> HandlerResult {
+    if !app.repo.delete_command(name).await? {
+        return Err(Error::NotFound);
+    }
+    app.invalidate();
+    Ok(json(StatusCode::OK, &json!({"deleted": name, "registration": register_commands(app, req).await?})))
+}
+
+/// Registers again the enabled channels whose platform lists commands (the set changed).
+async fn register_commands(app: &App, req: &Request) -> Result<Value, Error> {
+    let mut out = serde_json::Map::new();
+    for c in app.repo.channels().await? {
+        if c.enabled && crate::domain::command::listed_by(c.kind()) && platforms::registers(c.kind()) {
+            out.insert(c.name.clone(), register(app, &c, req).await);
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 // ---- channels ----
@@ -257,9 +309,15 @@ async fn try_register(app: &App, channel: &Channel, req: &Request) -> Result<Val
         app.invalidate();
     }
     let admin_chats = app.repo.admins().await.map_err(|e| e.to_string())?.iter().filter_map(|a| a.ids.get(&channel.binding()).cloned()).collect();
-    let locale = app.snapshot().await.map_err(|e| e.to_string())?.settings.locale;
+    let snap = app.snapshot().await.map_err(|e| e.to_string())?;
     let public_url = app.config.receiver_base(channel.kind(), req.origin());
-    let r = platforms::Registering { ctx: app.platform_context(), public_url: public_url.as_deref(), admin_chats, locale };
+    let r = platforms::Registering {
+        ctx: app.platform_context(),
+        public_url: public_url.as_deref(),
+        admin_chats,
+        locale: snap.settings.locale,
+        commands: &snap.commands,
+    };
     let done = platforms::register(&r, &channel).await?;
     if let Some(settings) = done.learned {
         channel.settings = settings;

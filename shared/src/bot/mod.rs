@@ -4,7 +4,9 @@
 //! into its own calls; no outbound call happens here.
 
 use crate::app::App;
+use crate::app::Snapshot;
 use crate::domain::Error;
+use crate::domain::command::{Access, HostCommand};
 use crate::domain::notification::{Notification, Target};
 use crate::domain::settings::{BUILT_IN_TYPES, Settings};
 use crate::domain::user::{Locale, User};
@@ -15,11 +17,33 @@ use crate::store::repo::{BindError, Versioned};
 use crate::text::templates::{human_bytes, phrase, phrase_with};
 use std::collections::BTreeMap;
 
-pub use crate::domain::chat::{Action, BotConf, Inbound, Input, Sender};
+pub use crate::domain::chat::{Action, BotConf, Button, Inbound, Input, Press, Sender};
+
+/// A host-app command the bot decided to relay (who may run it was checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub command: String,
+    pub args: String,
+    /// The Herald user, when the person is bound.
+    pub user: Option<String>,
+    /// `admin`, `user` (bound) or `guest`.
+    pub role: &'static str,
+    pub locale: Locale,
+}
+
+/// What the bot does with one inbound message: its actions, and a host command to relay
+/// ([`crate::relay`]) whose reply comes after them.
+#[derive(Debug, Default)]
+pub struct Turn {
+    pub actions: Vec<Action>,
+    pub run: Option<Run>,
+}
 
 struct Ctx<'a> {
     app: &'a App,
     settings: &'a Settings,
+    commands: &'a [HostCommand],
+    run: Option<Run>,
     conf: BotConf,
     inbound: &'a Inbound,
     user: Option<Versioned<User>>,
@@ -28,7 +52,7 @@ struct Ctx<'a> {
 }
 
 fn reply(text: String) -> Action {
-    Action::Reply { text, buttons: Vec::new(), edit: None }
+    Action::reply(text)
 }
 
 /// A command line: `/cmd@bot arg` → ("cmd", Some("bot"), "arg").
@@ -43,8 +67,9 @@ pub fn parse_command(text: &str) -> Option<(String, Option<String>, String)> {
     (!cmd.is_empty()).then(|| (cmd.to_ascii_lowercase(), bot, arg.trim().to_owned()))
 }
 
-/// What the bot does with one inbound message.
-pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: &Inbound) -> Result<Vec<Action>, Error> {
+/// What the bot does with one inbound message (`snap`: the settings and the host's commands).
+pub async fn handle(app: &App, channel: &Channel, snap: &Snapshot, inbound: &Inbound) -> Result<Turn, Error> {
+    let settings = &snap.settings;
     let mut conf = crate::platforms::bot_conf(channel);
     let in_group = inbound.group;
     // The bot stays only in the configured group. Before leaving, the stored config is read
@@ -57,15 +82,15 @@ pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: 
         let fresh = app.repo.channel(&channel.name).await?.map(|c| crate::platforms::bot_conf(&c));
         match fresh {
             Some(f) if f.group.as_deref() == Some(inbound.chat.as_str()) => conf = f,
-            _ => return Ok(vec![Action::Leave]),
+            _ => return Ok(Turn { actions: vec![Action::Leave], run: None }),
         }
     }
     let user = app.repo.user_by_chat(conf.binding.clone(), &inbound.from.id).await?;
     let admin = conf.admin_whitelist.contains(&inbound.from.id) || user.as_ref().is_some_and(|u| u.value.is_admin());
     let locale =
         user.as_ref().and_then(|u| u.value.locale).or_else(|| inbound.from.language.as_deref().map(Locale::from_tag)).unwrap_or(settings.locale);
-    let mut ctx = Ctx { app, settings, conf, inbound, user, admin, locale };
-    match &inbound.input {
+    let mut ctx = Ctx { app, settings, commands: &snap.commands, run: None, conf, inbound, user, admin, locale };
+    let actions = match &inbound.input {
         Input::AddedToGroup => Ok(Vec::new()),
         Input::Joined(members) => ctx.joined(members).await,
         _ if !ctx.conf.user_whitelist.is_empty() && !ctx.conf.user_whitelist.contains(&inbound.from.id) && !ctx.admin => {
@@ -78,7 +103,8 @@ pub async fn handle(app: &App, channel: &Channel, settings: &Settings, inbound: 
         }
         Input::Menu(command) => ctx.text(command).await,
         Input::Button { id, data, message } => ctx.button(id, data, message.clone()).await,
-    }
+    }?;
+    Ok(Turn { actions, run: ctx.run })
 }
 
 impl Ctx<'_> {
@@ -116,7 +142,21 @@ impl Ctx<'_> {
     async fn text(&mut self, text: &str) -> Result<Vec<Action>, Error> {
         let group = self.inbound.group;
         let Some((cmd, bot, arg)) = parse_command(text) else {
-            return Ok(if group { Vec::new() } else { vec![reply(self.p("bot.hint"))] });
+            if group {
+                return Ok(Vec::new());
+            }
+            // In a private chat: a host command typed without its `/`, or a numbered choice.
+            let first = text.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
+            if self.commands.iter().any(|c| c.name == first) {
+                return Box::pin(self.text(&format!("/{}", text.trim()))).await;
+            }
+            if let Ok(n) = text.trim().parse::<usize>() {
+                let choices = self.app.repo.choices(&self.conf.binding, &self.inbound.chat, &self.inbound.from.id).await?;
+                if let Some((command, args)) = n.checked_sub(1).and_then(|i| choices.get(i)).cloned() {
+                    return Box::pin(self.text(&format!("/{command} {args}"))).await;
+                }
+            }
+            return Ok(vec![reply(self.p("bot.hint"))]);
         };
         if let (Some(to), Some(me)) = (&bot, &self.conf.username)
             && !to.eq_ignore_ascii_case(me)
@@ -146,7 +186,7 @@ impl Ctx<'_> {
                     && self.conf.buttons
                     && let Action::Reply { buttons, .. } = &mut r
                 {
-                    buttons.push(vec![(self.p("bot.menu.checkin"), "ci".into())]);
+                    buttons.push(vec![Button::data(self.p("bot.menu.checkin"), "ci")]);
                 }
                 Ok(vec![r])
             }
@@ -160,8 +200,36 @@ impl Ctx<'_> {
                 let accepted = crate::routing::notify::submit(self.app, n).await?;
                 Ok(vec![reply(self.pw("bot.broadcast_done", params! {"count" => accepted.deliveries}))])
             }
-            _ => Ok(vec![reply(self.p("bot.unknown"))]),
+            c => match self.commands.iter().find(|h| h.name == c) {
+                Some(h) => Ok(self.host(h, &arg)),
+                None => Ok(vec![reply(self.p("bot.unknown"))]),
+            },
         }
+    }
+
+    /// A host command: who may run it is checked here, before the host is called; the run is
+    /// left for the relay.
+    fn host(&mut self, c: &HostCommand, args: &str) -> Vec<Action> {
+        match c.access {
+            Access::Admin if !self.admin => return vec![reply(self.p("bot.admin_only"))],
+            Access::User if self.user.is_none() && !self.admin => return vec![reply(self.p("bot.bind_hint"))],
+            _ => {}
+        }
+        let role = if self.admin {
+            "admin"
+        } else if self.user.is_some() {
+            "user"
+        } else {
+            "guest"
+        };
+        let user = self.user.as_ref().map(|u| u.value.id.clone());
+        self.run = Some(Run { command: c.name.clone(), args: args.to_owned(), user, role, locale: self.locale });
+        Vec::new()
+    }
+
+    /// The host's commands this person may see: all but the admins' unless an admin.
+    fn host_commands(&self) -> impl Iterator<Item = &HostCommand> {
+        self.commands.iter().filter(|c| c.access != Access::Admin || self.admin)
     }
 
     fn help(&self) -> String {
@@ -169,7 +237,11 @@ impl Ctx<'_> {
         if self.admin {
             names.extend(crate::domain::chat::ADMIN_COMMANDS);
         }
-        let lines: Vec<String> = names.iter().map(|c| format!("/{c} — {}", self.p(&format!("bot.cmd.{c}")))).collect();
+        let mut lines: Vec<String> = names.iter().map(|c| format!("/{c} — {}", self.p(&format!("bot.cmd.{c}")))).collect();
+        lines.extend(self.host_commands().map(|c| {
+            let args = c.args.as_ref().map(|a| format!(" <{}>", a.get(self.locale))).unwrap_or_default();
+            format!("/{}{args} — {}", c.name, c.description.get(self.locale))
+        }));
         format!("{}\n{}", self.p("bot.help"), lines.join("\n"))
     }
 
@@ -287,9 +359,9 @@ impl Ctx<'_> {
     async fn unbind_ask(&mut self, arg: &str) -> Result<Vec<Action>, Error> {
         let Some(u) = &self.user else { return Ok(vec![reply(self.p("bot.bind_hint"))]) };
         if self.conf.buttons {
-            let buttons = vec![vec![(self.p("bot.yes_unbind"), "ub:y".to_owned()), (self.p("bot.no"), "ub:n".to_owned())]];
+            let buttons = vec![vec![Button::data(self.p("bot.yes_unbind"), "ub:y"), Button::data(self.p("bot.no"), "ub:n")]];
             let text = self.pw("bot.unbind_ask", params! {"user" => Self::user_label(&u.value)});
-            return Ok(vec![Action::Reply { text, buttons, edit: None }]);
+            return Ok(vec![Action::buttons(text, buttons, None)]);
         }
         if arg.eq_ignore_ascii_case("yes") {
             return self.unbind(None).await;
@@ -307,7 +379,7 @@ impl Ctx<'_> {
             u.updated_at = self.app.now();
             match self.app.repo.save_user(&u, Some(&current)).await {
                 Ok(()) => {
-                    let mut out = vec![Action::Reply { text: self.p("bot.unbound"), buttons: Vec::new(), edit }];
+                    let mut out = vec![Action::buttons(self.p("bot.unbound"), Vec::new(), edit)];
                     if self.conf.bound_only
                         && let Some(g) = &self.conf.group
                     {
@@ -349,29 +421,36 @@ impl Ctx<'_> {
 
     fn menu(&self, edit: Option<String>) -> Action {
         if !self.conf.buttons {
-            return reply(self.p("bot.menu_text"));
+            let more: Vec<String> = self.host_commands().map(|c| format!("/{} — {}", c.name, c.description.get(self.locale))).collect();
+            return match more.is_empty() {
+                true => reply(self.p("bot.menu_text")),
+                false => reply(format!("{}\n{}\n{}", self.p("bot.menu_text"), self.p("bot.menu_more"), more.join("\n"))),
+            };
         }
         if self.user.is_none() {
-            return Action::Reply { text: self.p("bot.bind_hint"), buttons: Vec::new(), edit };
+            return Action::buttons(self.p("bot.bind_hint"), Vec::new(), edit);
         }
-        let b = |key: &str, data: &str| vec![(self.p(key), data.to_owned())];
-        let buttons = vec![b("bot.menu.my", "m:my"), b("bot.menu.checkin", "ci"), b("bot.menu.prefs", "m:prefs"), b("bot.menu.unbind", "m:ub")];
-        Action::Reply { text: self.p("bot.menu"), buttons, edit }
+        let b = |key: &str, data: &str| vec![Button::data(self.p(key), data)];
+        let mut buttons = vec![b("bot.menu.my", "m:my"), b("bot.menu.checkin", "ci"), b("bot.menu.prefs", "m:prefs"), b("bot.menu.unbind", "m:ub")];
+        // The host's commands, two to a row, each pressing as if typed.
+        let host: Vec<Button> = self.host_commands().map(|c| Button::data(c.description.get(self.locale), format!("/{}", c.name))).collect();
+        buttons.extend(host.chunks(2).map(<[Button]>::to_vec));
+        Action::buttons(self.p("bot.menu"), buttons, edit)
     }
 
     fn prefs(&self, edit: Option<String>) -> Action {
         let disabled = self.user.as_ref().map(|u| u.value.preferences.disabled_types.clone()).unwrap_or_default();
-        let mut buttons: Vec<Vec<(String, String)>> = self
+        let mut buttons: Vec<Vec<Button>> = self
             .switchable_types()
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 let on = !disabled.contains(t);
-                vec![(format!("{} {t}", if on { "✅" } else { "⬜" }), format!("p:{i}"))]
+                vec![Button::data(format!("{} {t}", if on { "✅" } else { "⬜" }), format!("p:{i}"))]
             })
             .collect();
-        buttons.push(vec![(self.p("bot.menu.back"), "m:".to_owned())]);
-        Action::Reply { text: self.p("bot.prefs"), buttons, edit }
+        buttons.push(vec![Button::data(self.p("bot.menu.back"), "m:")]);
+        Action::buttons(self.p("bot.prefs"), buttons, edit)
     }
 
     async fn toggle(&mut self, index: usize) -> Result<Option<String>, Error> {
@@ -408,6 +487,20 @@ impl Ctx<'_> {
 
     async fn button(&mut self, id: &str, data: &str, message: Option<String>) -> Result<Vec<Action>, Error> {
         let answer = |text: Option<String>, alert: bool| Action::Answer { id: id.to_owned(), text, alert };
+        // A command button (a host reply's, or the menu's host commands): run as if typed, with
+        // who may run it checked as for typed text.
+        let typed = match data.strip_prefix("h:") {
+            Some(kept) => self.app.repo.host_button(kept).await?.map(|(c, a)| format!("/{c} {a}")),
+            None => data.starts_with('/').then(|| data.to_owned()),
+        };
+        if let Some(line) = typed {
+            let mut out = vec![answer(None, false)];
+            out.extend(self.text(&line).await?);
+            return Ok(out);
+        }
+        if data.starts_with("h:") {
+            return Ok(vec![answer(Some(self.p("bot.expired_button")), true)]);
+        }
         if self.user.is_none() && data != "ub:n" {
             return Ok(vec![answer(Some(self.p("bot.bind_hint")), true)]);
         }
@@ -416,7 +509,7 @@ impl Ctx<'_> {
             "m:my" if !self.account_shown_here() => vec![answer(Some(self.p("bot.group_only")), true)],
             "m:my" => {
                 let Action::Reply { text, .. } = self.my()? else { return Ok(vec![answer(None, false)]) };
-                vec![answer(None, false), Action::Reply { text, buttons: vec![vec![(self.p("bot.menu.back"), "m:".into())]], edit: message }]
+                vec![answer(None, false), Action::buttons(text, vec![vec![Button::data(self.p("bot.menu.back"), "m:")]], message)]
             }
             "ci" => {
                 let text = self.checkin().await?;
@@ -425,15 +518,15 @@ impl Ctx<'_> {
             "m:prefs" => vec![answer(None, false), self.prefs(message)],
             "m:ub" | "ub" => {
                 let label = self.user.as_ref().map(|u| Self::user_label(&u.value)).unwrap_or_default();
-                let buttons = vec![vec![(self.p("bot.yes_unbind"), "ub:y".to_owned()), (self.p("bot.no"), "ub:n".to_owned())]];
-                vec![answer(None, false), Action::Reply { text: self.pw("bot.unbind_ask", params! {"user" => label}), buttons, edit: message }]
+                let buttons = vec![vec![Button::data(self.p("bot.yes_unbind"), "ub:y"), Button::data(self.p("bot.no"), "ub:n")]];
+                vec![answer(None, false), Action::buttons(self.pw("bot.unbind_ask", params! {"user" => label}), buttons, message)]
             }
             "ub:y" => {
                 let mut out = vec![answer(None, false)];
                 out.extend(self.unbind(message).await?);
                 out
             }
-            "ub:n" => vec![answer(None, false), Action::Reply { text: self.p("bot.kept"), buttons: Vec::new(), edit: message }],
+            "ub:n" => vec![answer(None, false), Action::buttons(self.p("bot.kept"), Vec::new(), message)],
             p if p.starts_with("p:") => {
                 let Some(i) = p[2..].parse::<usize>().ok() else { return Ok(vec![answer(None, false)]) };
                 let said = self.toggle(i).await?;

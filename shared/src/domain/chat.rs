@@ -3,7 +3,8 @@
 //! ([`BotConf`]). Each platform's receiver reads its own requests into these and writes the
 //! actions back as its own calls.
 
-use super::{Binding, ChannelKind};
+use super::{Binding, ChannelKind, Format};
+use serde::{Deserialize, Serialize};
 
 /// The bot's commands, in the order `/help` and the platforms' command lists show them.
 pub const COMMANDS: &[&str] = &["start", "help", "menu", "my", "checkin", "bind", "unbind", "ping"];
@@ -51,11 +52,44 @@ pub struct Inbound {
     pub input: Input,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What pressing a button does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Press {
+    /// Comes back to the bot as [`Input::Button`] with this data (at most 64 bytes: Telegram's
+    /// `callback_data` limit, the smallest of the platforms').
+    Data(String),
+    /// Opens this `http(s)` URL.
+    Url(String),
+}
+
+/// A button under a bot reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub press: Press,
+}
+
+impl Button {
+    /// A button that comes back to the bot with `data`.
+    pub fn data(label: impl Into<String>, data: impl Into<String>) -> Self {
+        Button { label: label.into(), press: Press::Data(data.into()) }
+    }
+
+    /// A button that opens `url`.
+    pub fn url(label: impl Into<String>, url: impl Into<String>) -> Self {
+        Button { label: label.into(), press: Press::Url(url.into()) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// Answer in the chat (or edit the message `edit` in place), with rows of buttons
-    /// `(label, data)` on platforms that have them.
-    Reply { text: String, buttons: Vec<Vec<(String, String)>>, edit: Option<String> },
+    /// Answer in the chat (or edit the message `edit` in place): `text` in `format` (the bot's
+    /// own replies are plain text; a host app's may be Markdown or HTML, rendered for the
+    /// platform as notifications are), an image shown with it where the platform can (else its
+    /// link), and rows of buttons on platforms that have them.
+    Reply { text: String, format: Format, image: Option<String>, buttons: Vec<Vec<Button>>, edit: Option<String> },
     /// Write to another chat.
     Tell { chat: String, text: String },
     /// Answer a button press (stops the client's spinner).
@@ -86,6 +120,18 @@ pub struct BotConf {
     pub bound_only: bool,
     /// The bot's own name, without `@` (a command for another bot is ignored).
     pub username: Option<String>,
+}
+
+impl Action {
+    /// A plain-text reply with no buttons.
+    pub fn reply(text: impl Into<String>) -> Self {
+        Action::Reply { text: text.into(), format: Format::Text, image: None, buttons: Vec::new(), edit: None }
+    }
+
+    /// A plain-text reply with buttons, or the message `edit` rewritten so.
+    pub fn buttons(text: impl Into<String>, buttons: Vec<Vec<Button>>, edit: Option<String>) -> Self {
+        Action::Reply { text: text.into(), format: Format::Text, image: None, buttons, edit }
+    }
 }
 
 impl BotConf {

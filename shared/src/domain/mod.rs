@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod clock;
+pub mod command;
 pub mod error;
 pub mod ids;
 pub mod kind;

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]
+    #[serde(alias = "plain")]
     Text,
     Markdown,
     Html,

@@ -24,22 +24,28 @@ use tracing::{info, warn};
 
 pub const JOBS: [&str; 4] = ["tick", "node-check", "daily", "sweep"];
 
+/// Deliveries stuck in flight released, notifications left unplanned planned again
+/// ([`crate::dispatch::sweep`]), and host-command interactions past their window closed
+/// ([`crate::relay::expire`]).
+async fn sweep(app: &App) -> Result<Value, Error> {
+    let (released, replanned) = crate::dispatch::sweep(app).await?;
+    let closed = crate::relay::expire(app).await?;
+    Ok(json!({"released": released, "replanned": replanned, "interactions_closed": closed}))
+}
+
 /// Runs a job by name. `force`: the daily job runs even if it is not due or already ran today.
 /// `deadline`: when to stop and leave the rest to the next run.
 pub async fn run(app: &App, name: &str, force: bool, deadline: Option<Timestamp>) -> Result<Value, Error> {
     match name {
         "tick" => {
             let nodes = node_check(app).await?;
-            let (released, replanned) = crate::dispatch::sweep(app).await?;
+            let sweep = sweep(app).await?;
             let daily = daily(app, false, deadline).await?;
-            Ok(json!({"nodes": nodes, "sweep": {"released": released, "replanned": replanned}, "daily": daily}))
+            Ok(json!({"nodes": nodes, "sweep": sweep, "daily": daily}))
         }
         "node-check" => Ok(json!({"nodes": node_check(app).await?})),
         "daily" => Ok(json!({"daily": daily(app, force, deadline).await?})),
-        "sweep" => {
-            let (released, replanned) = crate::dispatch::sweep(app).await?;
-            Ok(json!({"sweep": {"released": released, "replanned": replanned}}))
-        }
+        "sweep" => Ok(json!({"sweep": sweep(app).await?})),
         _ => Err(Error::NotFound),
     }
 }

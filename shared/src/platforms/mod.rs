@@ -200,6 +200,8 @@ pub struct Registering<'a> {
     pub public_url: Option<&'a str>,
     pub admin_chats: Vec<String>,
     pub locale: Locale,
+    /// The host app's declared commands, listed beside the bot's own.
+    pub commands: &'a [crate::domain::command::HostCommand],
 }
 
 /// What a registration did: the platform's answers for the operator, and settings learned on
@@ -407,6 +409,42 @@ pub trait Receiver: Sync {
 
     /// Writes the bot's `actions` for `inbound` as the passive reply and queued calls.
     fn reply(&self, channel: &Channel, req: &Request, inbound: &Inbound, actions: Vec<Action>, now: jiff::Timestamp) -> Reply;
+
+    /// How long Herald may wait on a host app's reply before answering the platform, which
+    /// drops a request not answered in time (Slack and Discord: 3 s; WeCom: 5 s).
+    fn reply_within(&self) -> Duration {
+        Duration::from_millis(2_500)
+    }
+
+    /// `actions` that come after the response was given (it said `said`), as queued calls:
+    /// written as [`Receiver::reply`] writes them after `said` (through Slack's `response_url`,
+    /// as Discord follow-ups), without what `said` itself was written as.
+    fn later(
+        &self,
+        channel: &Channel,
+        req: &Request,
+        inbound: &Inbound,
+        said: Vec<Action>,
+        actions: Vec<Action>,
+        now: jiff::Timestamp,
+    ) -> Vec<ApiCall> {
+        let before = self.reply(channel, req, inbound, said.clone(), now).queued.len();
+        let mut all = said;
+        all.extend(actions);
+        let mut calls = self.reply(channel, req, inbound, all, now).queued;
+        calls.split_off(before.min(calls.len()))
+    }
+}
+
+/// A bot reply's text for a platform without buttons or images in bot replies: `text` in
+/// `format` written for `flavor`, and the image's link on a line of its own.
+pub fn reply_text(text: &str, format: crate::domain::Format, image: Option<&str>, flavor: crate::text::markup::Flavor) -> String {
+    let body = crate::text::markup::format_for(format, text, flavor);
+    match image {
+        Some(i) if body.is_empty() => i.to_owned(),
+        Some(i) => format!("{body}\n{i}"),
+        None => body,
+    }
 }
 
 /// Whether a timestamp a platform signed (seconds since the epoch) is within `window_secs` of

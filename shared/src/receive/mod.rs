@@ -2,8 +2,9 @@
 //! (`/callback/{kind}?source=NAME`): the config is found by `source`; the platform verifies the
 //! raw request (nothing else is read before, and an unknown source is as unauthenticated as a
 //! wrong signature: `401`); the verified request is parsed (a challenge is answered at once);
-//! a repeated event is acknowledged and not acted on twice; the bot answers; and its actions go
-//! back as the passive reply where the platform takes one, the rest through the queue.
+//! a repeated event is acknowledged and not acted on twice; the bot answers (a host-app command
+//! is relayed to the host, [`crate::relay`]); and its actions go back as the passive reply where
+//! the platform takes one, the rest through the queue.
 
 use crate::app::App;
 use crate::domain::notification::{Call, DeliveryStatus};
@@ -59,7 +60,12 @@ pub async fn handle(app: &App, kind: ChannelKind, req: &Request) -> Result<Respo
                 return Ok(empty(http::StatusCode::OK));
             }
             let handled = async {
-                let actions = crate::bot::handle(app, &channel, &snap.settings, &inbound).await?;
+                let turn = crate::bot::handle(app, &channel, &snap, &inbound).await?;
+                let mut actions = turn.actions;
+                if let Some(run) = turn.run {
+                    let shown = crate::relay::run(app, &channel, &inbound, &dedup, req, receiver.reply_within(), run, &actions).await?;
+                    actions.extend(shown);
+                }
                 let reply = receiver.reply(&channel, req, &inbound, actions, app.now());
                 enqueue(app, &channel.name, reply.queued).await?;
                 Ok::<_, Error>(reply.response.unwrap_or_else(|| empty(http::StatusCode::OK)))

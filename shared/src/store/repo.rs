@@ -20,9 +20,14 @@
 //! | cached token | `CACHE#key` | `-` | TTL |
 //! | platform call (bot reply) | `CALL#id` | `-` | TTL 7 days |
 //! | Web Push subscription | `WP#user` | endpoint hash | |
+//! | host-app command | `COMMANDS` | name | |
+//! | interaction (a host command's run) | `IX#id` | `-` | gsi2 `IX#OPEN` / expiry (while waiting); TTL |
+//! | host button data | `HBTN#id` | `-` | TTL 30 days |
+//! | numbered choices | `CHOICE#binding#chat#person` | `-` | TTL 1 day |
 
 use crate::domain::Binding;
 use crate::domain::clock::Clock;
+use crate::domain::command::{HostCommand, Interaction, InteractionState};
 use crate::domain::node::Node;
 use crate::domain::notification::{Call, Delivery, Notification};
 use crate::domain::settings::Settings;
@@ -799,3 +804,96 @@ impl Repo {
 
 /// The most Web Push subscriptions one person keeps (browsers and phones).
 pub const MAX_PUSH_SUBSCRIPTIONS: usize = 10;
+
+/// How long a host button's data kept server-side stays pressable, and how long numbered
+/// choices wait for the person's answer, in seconds.
+pub const HOST_BUTTON_TTL: i64 = 30 * DAY;
+pub const CHOICES_TTL: i64 = DAY;
+
+fn open_interaction_key(ix: &Interaction) -> IndexKey {
+    IndexKey::new("IX#OPEN", format!("{:012}#{}", ix.expires_at.as_second().max(0), ix.id))
+}
+
+/// Host-app commands ([`crate::domain::command`]) and their interactions.
+impl Repo {
+    /// The declared commands, by name.
+    pub async fn commands(&self) -> StoreResult<Vec<HostCommand>> {
+        self.query_all(Query::new("COMMANDS")).await?.iter().map(decode).collect()
+    }
+
+    pub async fn command(&self, name: &str) -> StoreResult<Option<HostCommand>> {
+        self.table.get("COMMANDS", name).await?.map(|i| decode(&i)).transpose()
+    }
+
+    pub async fn put_command(&self, c: &HostCommand) -> StoreResult<()> {
+        let item = Item { data: encode(c)?, ..Item::new("COMMANDS", &c.name) };
+        self.table.put(item, Cond::Any).await
+    }
+
+    pub async fn delete_command(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.table.delete("COMMANDS", name, Cond::Any).await?.is_some())
+    }
+
+    fn interaction_item(&self, ix: &Interaction, rev: u64) -> StoreResult<Item> {
+        let mut item = Item::new(format!("IX#{}", ix.id), "-");
+        item.data = encode(ix)?;
+        item.rev = rev;
+        item.exp = Some(ix.expires_at.as_second() + DAY);
+        item.gsi2 = (ix.state == InteractionState::Waiting).then(|| open_interaction_key(ix));
+        Ok(item)
+    }
+
+    /// Stores a new interaction; `false` if one with its id exists (the platform sent the same
+    /// event again: it is relayed once).
+    pub async fn add_interaction(&self, ix: &Interaction) -> StoreResult<bool> {
+        match self.table.put(self.interaction_item(ix, 1)?, Cond::Absent).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn interaction(&self, id: &str) -> StoreResult<Option<Versioned<Interaction>>> {
+        self.get_live(&format!("IX#{id}"), "-").await
+    }
+
+    /// Writes `ix` over the revision `rev` read; `ConditionFailed` if it changed meanwhile (a
+    /// reply and the expiry raced: one wins).
+    pub async fn update_interaction(&self, ix: &Interaction, rev: u64) -> StoreResult<()> {
+        self.table.put(self.interaction_item(ix, rev + 1)?, Cond::Rev(rev)).await
+    }
+
+    /// Interactions still waiting for a reply whose window closed before `now`.
+    pub async fn expired_interactions(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Versioned<Interaction>>> {
+        let to = format!("{:012}#~", now.as_second().max(0));
+        let page = self.table.query(Query::on(Index::Gsi2, "IX#OPEN").between("0", to).limit(limit)).await?;
+        page.items.iter().map(|i| Ok(Versioned { value: decode(i)?, rev: i.rev })).collect()
+    }
+
+    /// Keeps a host button's command and arguments under a short id (their data does not fit
+    /// the platform's limit).
+    pub async fn keep_host_button(&self, id: &str, command: &str, args: &str) -> StoreResult<()> {
+        let mut item = Item::new(format!("HBTN#{id}"), "-");
+        item.data = encode(&(command, args))?;
+        item.exp = Some(self.now() + HOST_BUTTON_TTL);
+        self.table.put(item, Cond::Any).await
+    }
+
+    /// The command and arguments a kept host button runs.
+    pub async fn host_button(&self, id: &str) -> StoreResult<Option<(String, String)>> {
+        Ok(self.get_live(&format!("HBTN#{id}"), "-").await?.map(|v| v.value))
+    }
+
+    /// The numbered choices (command, arguments) last offered to `person` in `chat` on a
+    /// platform without buttons; replaced by each new offer.
+    pub async fn offer_choices(&self, on: &Binding, chat: &str, person: &str, choices: &[(String, String)]) -> StoreResult<()> {
+        let mut item = Item::new(format!("CHOICE#{on}#{chat}#{person}"), "-");
+        item.data = encode(&choices)?;
+        item.exp = Some(self.now() + CHOICES_TTL);
+        self.table.put(item, Cond::Any).await
+    }
+
+    pub async fn choices(&self, on: &Binding, chat: &str, person: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(self.get_live(&format!("CHOICE#{on}#{chat}#{person}"), "-").await?.map(|v| v.value).unwrap_or_default())
+    }
+}

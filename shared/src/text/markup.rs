@@ -651,6 +651,19 @@ pub fn render_markdown(md: &str, flavor: Flavor) -> String {
     }
 }
 
+/// `text` in `format` written for `flavor`: plain text escaped ([`escape_for`]), Markdown
+/// rendered ([`render_markdown`]); HTML passed through for Telegram (which reads the same tags)
+/// and reduced to its text, escaped, for every other flavor.
+pub fn format_for(format: crate::domain::Format, text: &str, flavor: Flavor) -> String {
+    use crate::domain::Format;
+    match (format, flavor) {
+        (Format::Text, _) => escape_for(flavor, text),
+        (Format::Markdown, _) => render_markdown(text, flavor),
+        (Format::Html, Flavor::TelegramHtml) => text.to_owned(),
+        (Format::Html, _) => escape_for(flavor, &crate::text::message::strip_tags(text)),
+    }
+}
+
 /// Markdown as Telegram HTML ([`Flavor::TelegramHtml`]): `**bold**`, `*italic*` / `_italic_`,
 /// `~~strike~~`, `` `code` ``, fenced and indented code blocks, `[text](https://url)`, quotes,
 /// lists and headings; everything else is escaped text.

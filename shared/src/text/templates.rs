@@ -111,6 +111,13 @@ const TABLE: &[Entry] = &[
         "死信队列有消息",
         "死信队列中有 {count} 条消息。修复原因后，用 POST /api/v1/deadletters/redrive 重新投递。",
     ),
+    (
+        "command.failed",
+        "Command failed: /{command}",
+        "/{command} on {platform} could not be answered: {reason}. The person was told it did not work.",
+        "命令失败：/{command}",
+        "{platform} 上的 /{command} 未能得到回复：{reason}。已告知用户未能完成。",
+    ),
 ];
 
 /// The bot's words: (key, en, zh-CN).
@@ -186,6 +193,12 @@ const PHRASES: &[(&str, &str, &str)] = &[
     ("bot.not_whitelisted", "You are not on this bot's user whitelist.", "你不在用户白名单中，无法使用此机器人"),
     ("bot.admin_only", "Only administrators may run this command.", "只有管理员才有权限执行此命令"),
     ("bot.menu_denied", "You may not run menu commands.", "用户无权限执行菜单命令"),
+    ("bot.expired_button", "This button has expired.", "此按钮已失效。"),
+    ("bot.working", "Working on it…", "正在处理…"),
+    ("bot.host_failed", "Sorry, that did not work. Please try again later.", "抱歉，操作未能完成，请稍后再试。"),
+    ("bot.choose", "Reply with a number to choose.", "回复数字进行选择。"),
+    ("bot.menu_more", "More commands:", "更多命令："),
+    ("bot.menu.more", "More", "更多"),
     ("bot.unknown", "Unknown command. Send /help.", "未知命令，发送 /help 查看帮助。"),
     ("bot.help", "Commands:", "可用命令："),
     ("bot.ping", "Your id: {user}\nThis chat: {chat}", "你的 ID：{user}\n当前会话：{chat}"),

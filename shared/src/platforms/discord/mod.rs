@@ -13,11 +13,11 @@ pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Platform, Registering, Registration, SendOutcome, Sender, SharedLimit, transport_error};
-use crate::domain::chat::{ADMIN_COMMANDS, COMMANDS};
-use crate::domain::notification::Format;
+use crate::domain::chat::{ADMIN_COMMANDS, Button, COMMANDS, Press};
+use crate::domain::command::{Access, HostCommand};
 use crate::domain::{ChannelKind, Locale, Valid, parse_json};
-use crate::text::markup::{Flavor, char_len, cut_chars, escape_for, render_markdown, split};
-use crate::text::message::{Message, strip_tags};
+use crate::text::markup::{Flavor, char_len, cut_chars, escape_for, format_for, split};
+use crate::text::message::Message;
 use crate::text::templates::phrase;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -56,38 +56,30 @@ pub fn no_mentions() -> Value {
 
 /// Rows of buttons as Discord components: action rows (type 1) of buttons (type 2), at most 5
 /// rows of 5; the rows are kept as given when they fit, else the buttons are packed 5 to a row.
-/// A button is `(label, Ok(custom_id))` (the bot reads it back) or `(label, Err(url))` (a link).
-pub fn components(rows: &[Vec<(String, Result<String, String>)>]) -> Vec<Value> {
-    let button = |(label, target): &(String, Result<String, String>)| {
-        let mut b = json!({"type": 2, "label": cut_chars(label, MAX_LABEL)});
-        match target {
-            Ok(id) => {
-                b["style"] = json!(2);
-                b["custom_id"] = json!(id);
+/// A data button is secondary (style 2) with the data as its `custom_id`; a URL one is a link
+/// (style 5).
+pub fn components(rows: &[Vec<Button>]) -> Vec<Value> {
+    let button = |b: &Button| {
+        let mut out = json!({"type": 2, "label": cut_chars(&b.label, MAX_LABEL)});
+        match &b.press {
+            Press::Data(id) => {
+                out["style"] = json!(2);
+                out["custom_id"] = json!(id);
             }
-            Err(url) => {
-                b["style"] = json!(5);
-                b["url"] = json!(url);
+            Press::Url(url) => {
+                out["style"] = json!(5);
+                out["url"] = json!(url);
             }
         }
-        b
+        out
     };
     let fits = rows.len() <= MAX_ROWS && rows.iter().all(|r| r.len() <= PER_ROW);
-    let packed: Vec<Vec<&(String, Result<String, String>)>> = if fits {
+    let packed: Vec<Vec<&Button>> = if fits {
         rows.iter().map(|r| r.iter().collect()).collect()
     } else {
         rows.iter().flatten().collect::<Vec<_>>().chunks(PER_ROW).take(MAX_ROWS).map(<[_]>::to_vec).collect()
     };
     packed.into_iter().filter(|r| !r.is_empty()).map(|r| json!({"type": 1, "components": r.into_iter().map(button).collect::<Vec<_>>()})).collect()
-}
-
-/// The text of `m` in Discord's Markdown (plain text and HTML escaped, Markdown rendered).
-fn markdown(m: &Message) -> String {
-    match m.format {
-        Format::Text => escape_for(Flavor::Markdown, &m.text),
-        Format::Markdown => render_markdown(&m.text, Flavor::Markdown),
-        Format::Html => escape_for(Flavor::Markdown, &strip_tags(&m.text)),
-    }
 }
 
 /// The messages that send `m` to `chat`: the text cut into pieces of at most 2000 characters at
@@ -96,7 +88,7 @@ fn markdown(m: &Message) -> String {
 /// for an embed is sent whole at the top of the text.
 pub fn render_calls(chat: &str, m: &Message) -> Vec<ApiCall> {
     let title = m.title.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let mut text = markdown(m);
+    let mut text = format_for(m.format, &m.text, Flavor::Markdown);
     if let Some(t) = title.filter(|t| char_len(t) > MAX_TITLE) {
         text = format!("**{}**\n{text}", escape_for(Flavor::Markdown, t));
     }
@@ -105,11 +97,11 @@ pub fn render_calls(chat: &str, m: &Message) -> Vec<ApiCall> {
         pieces.push(String::new());
     }
     let last = pieces.len() - 1;
-    let mut buttons: Vec<Vec<(String, Result<String, String>)>> = m.buttons.iter().map(|b| vec![(b.text.clone(), Err(b.url.clone()))]).collect();
+    let mut buttons: Vec<Vec<Button>> = m.buttons.iter().map(|b| vec![Button::url(&b.text, &b.url)]).collect();
     if let Some(link) = &m.link
         && !m.buttons.iter().any(|b| &b.url == link)
     {
-        buttons.push(vec![(phrase("bot.open_link", m.locale), Err(link.clone()))]);
+        buttons.push(vec![Button::url(phrase("bot.open_link", m.locale), link)]);
     }
     pieces
         .into_iter()
@@ -278,7 +270,7 @@ impl Api<'_> {
 /// sends it), each with its description in English and Chinese, `bind` with its code and
 /// `broadcast` with its text as a required option; the admin commands only for members who may
 /// manage the server (`default_member_permissions: "0"`, which server admins can widen).
-pub fn command_list() -> Value {
+pub fn command_list(host: &[HostCommand]) -> Value {
     let option = |name: &str, zh_name: &str, en: &str, zh: &str| json!([{"type": 3, "name": name, "name_localizations": {"zh-CN": zh_name}, "description": en, "description_localizations": {"zh-CN": zh}, "required": true, "max_length": 1000}]);
     let mut out = Vec::new();
     for (name, admin) in COMMANDS.iter().map(|c| (*c, false)).chain(ADMIN_COMMANDS.iter().map(|c| (*c, true))) {
@@ -300,6 +292,22 @@ pub fn command_list() -> Value {
             _ => {}
         }
         if admin {
+            c["default_member_permissions"] = json!("0");
+        }
+        out.push(c);
+    }
+    // The host's commands: their arguments one optional text option, `args`.
+    for h in host {
+        let mut c = json!({
+            "name": h.name,
+            "type": 1,
+            "description": h.description.get(Locale::En),
+            "description_localizations": {"zh-CN": h.description.get(Locale::ZhCn)},
+        });
+        if let Some(a) = &h.args {
+            c["options"] = json!([{"type": 3, "name": "args", "description": a.get(Locale::En), "description_localizations": {"zh-CN": a.get(Locale::ZhCn)}, "required": false, "max_length": 1000}]);
+        }
+        if h.access == Access::Admin {
             c["default_member_permissions"] = json!("0");
         }
         out.push(c);
@@ -407,8 +415,10 @@ impl Sender for Discord {
             Some(g) => format!("/applications/{app}/guilds/{g}/commands"),
             None => format!("/applications/{app}/commands"),
         };
-        let done =
-            api.call(http::Method::PUT, &path, Some(&command_list()), "commands").await.map_err(|o| format!("commands: {}", super::describe(&o)))?;
+        let done = api
+            .call(http::Method::PUT, &path, Some(&command_list(r.commands)), "commands")
+            .await
+            .map_err(|o| format!("commands: {}", super::describe(&o)))?;
         let url = r.public_url.map(|p| format!("{p}/callback/discord?source={}", channel.name));
         Ok(Registration {
             detail: json!({
@@ -428,7 +438,7 @@ impl Sender for Discord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::notification::Button;
+    use crate::domain::notification::{Button as Link, Format};
 
     fn message(text: &str) -> Message {
         Message {
@@ -454,7 +464,7 @@ mod tests {
         m.title = Some("Node down".into());
         m.link = Some("https://example.com/n1".into());
         m.image = Some("https://example.com/n1.png".into());
-        m.buttons = vec![Button { text: "Renew".into(), url: "https://example.com/renew".into() }];
+        m.buttons = vec![Link { text: "Renew".into(), url: "https://example.com/renew".into() }];
         m.silent = true;
         let calls = render_calls("42", &m);
         assert_eq!(calls.len(), 1);
@@ -478,7 +488,7 @@ mod tests {
 
     #[test]
     fn many_buttons_are_packed_five_to_a_row() {
-        let rows: Vec<Vec<(String, Result<String, String>)>> = (0..7).map(|i| vec![(format!("b{i}"), Ok(format!("p:{i}")))]).collect();
+        let rows: Vec<Vec<Button>> = (0..7).map(|i| vec![Button::data(format!("b{i}"), format!("p:{i}"))]).collect();
         let c = components(&rows);
         assert_eq!(c.len(), 2);
         assert_eq!(c[0]["components"].as_array().unwrap().len(), 5);
@@ -526,7 +536,7 @@ mod tests {
 
     #[test]
     fn the_command_list_has_both_languages_and_options() {
-        let list = command_list();
+        let list = command_list(&[]);
         let names: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["help", "menu", "my", "checkin", "bind", "unbind", "ping", "status", "broadcast"]);
         let bind = &list[4];

@@ -9,12 +9,13 @@
 //! through the queue as follow-ups with the interaction's token (valid 15 minutes).
 
 use super::{EPHEMERAL, FOLLOWUP, MESSAGE, components, no_mentions};
+use crate::domain::Format;
 use crate::domain::Invalid;
-use crate::domain::chat::{Action, Inbound, Input, Sender};
+use crate::domain::chat::{Action, Button, Inbound, Input, Sender};
 use crate::http::{Request, json as json_response};
 use crate::platforms::config::{Channel, ChannelSettings};
 use crate::platforms::{ApiCall, Parsed, Receiver, Reply, Unverified, fresh};
-use crate::text::markup::{Flavor, escape_for};
+use crate::text::markup::{Flavor, escape_for, format_for};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -134,16 +135,22 @@ fn parse(body: &[u8]) -> Result<Parsed, Invalid> {
     Ok(Parsed::Inbound { dedup: i.id, inbound })
 }
 
-/// A bot reply as message data: its text escaped for Discord's Markdown, its buttons as
-/// components carrying the bot's data.
-fn data(text: &str, buttons: &[Vec<(String, String)>], ephemeral: bool) -> Value {
-    let rows: Vec<Vec<(String, Result<String, String>)>> =
-        buttons.iter().map(|r| r.iter().map(|(l, d)| (l.clone(), Ok(d.clone()))).collect()).collect();
-    let mut d = json!({"content": crate::text::markup::cut_chars(&escape_for(Flavor::Markdown, text), super::MAX_CONTENT), "allowed_mentions": no_mentions(), "components": components(&rows)});
+/// A bot reply as message data: its text in Discord's Markdown, its image as an embed, its
+/// buttons as components.
+fn data(text: &str, format: Format, image: Option<&str>, buttons: &[Vec<Button>], ephemeral: bool) -> Value {
+    let content = crate::text::markup::cut_chars(&format_for(format, text, Flavor::Markdown), super::MAX_CONTENT);
+    let mut d = json!({"content": content, "allowed_mentions": no_mentions(), "components": components(buttons)});
+    if let Some(i) = image {
+        d["embeds"] = json!([{"image": {"url": i}}]);
+    }
     if ephemeral {
         d["flags"] = json!(EPHEMERAL);
     }
     d
+}
+
+fn plain(text: &str, ephemeral: bool) -> Value {
+    data(text, Format::Text, None, &[], ephemeral)
 }
 
 /// The first of `rest` that is `wanted`, taken out.
@@ -166,11 +173,15 @@ fn respond(inbound: &Inbound, token: &str, actions: &[Action]) -> Reply {
         take(&mut rest, |a| matches!(a, Action::Reply { .. } | Action::Answer { text: Some(_), .. }))
     };
     let response = match first {
-        Some(Action::Reply { text, buttons, edit: Some(_) }) if is_button => json!({"type": UPDATE_MESSAGE, "data": data(text, buttons, false)}),
-        Some(Action::Reply { text, buttons, .. }) => json!({"type": CHANNEL_MESSAGE, "data": data(text, buttons, true)}),
-        Some(Action::Answer { text: Some(t), .. }) => json!({"type": CHANNEL_MESSAGE, "data": data(t, &[], true)}),
+        Some(Action::Reply { text, format, image, buttons, edit: Some(_) }) if is_button => {
+            json!({"type": UPDATE_MESSAGE, "data": data(text, *format, image.as_deref(), buttons, false)})
+        }
+        Some(Action::Reply { text, format, image, buttons, .. }) => {
+            json!({"type": CHANNEL_MESSAGE, "data": data(text, *format, image.as_deref(), buttons, true)})
+        }
+        Some(Action::Answer { text: Some(t), .. }) => json!({"type": CHANNEL_MESSAGE, "data": plain(t, true)}),
         _ if is_button => json!({"type": DEFERRED_UPDATE}),
-        _ => json!({"type": CHANNEL_MESSAGE, "data": data("✓", &[], true)}),
+        _ => json!({"type": CHANNEL_MESSAGE, "data": plain("✓", true)}),
     };
     let followup = |d: Value| {
         let mut p = d;
@@ -180,8 +191,8 @@ fn respond(inbound: &Inbound, token: &str, actions: &[Action]) -> Reply {
     let mut queued = Vec::new();
     for a in rest {
         match a {
-            Action::Reply { text, buttons, .. } => queued.push(followup(data(text, buttons, true))),
-            Action::Answer { text: Some(t), .. } => queued.push(followup(data(t, &[], true))),
+            Action::Reply { text, format, image, buttons, .. } => queued.push(followup(data(text, *format, image.as_deref(), buttons, true))),
+            Action::Answer { text: Some(t), .. } => queued.push(followup(plain(t, true))),
             Action::Tell { chat: to, text } => {
                 queued.push(ApiCall::new(to, MESSAGE, json!({"content": escape_for(Flavor::Markdown, text), "allowed_mentions": no_mentions()})))
             }
@@ -265,11 +276,7 @@ mod tests {
         let Parsed::Inbound { dedup, inbound } = parse(body.to_string().as_bytes()).unwrap() else { panic!() };
         assert_eq!((dedup.as_str(), inbound.chat.as_str(), &inbound.input), ("901", "77", &Input::Text("/bind AbC-1".into())));
         assert_eq!(inbound.from.language.as_deref(), Some("zh-CN"));
-        let actions = vec![
-            Action::Reply { text: "Bound *x*".into(), buttons: vec![], edit: None },
-            Action::Tell { chat: "43".into(), text: "moved".into() },
-            Action::Reply { text: "more".into(), buttons: vec![], edit: None },
-        ];
+        let actions = vec![Action::reply("Bound *x*"), Action::Tell { chat: "43".into(), text: "moved".into() }, Action::reply("more")];
         let r = respond(&inbound, "tok", &actions);
         let v: Value = serde_json::from_slice(r.response.unwrap().body()).unwrap();
         assert_eq!((v["type"].as_u64(), v["data"]["content"].as_str(), v["data"]["flags"].as_u64()), (Some(4), Some(r"Bound \*x\*"), Some(64)));
@@ -283,7 +290,7 @@ mod tests {
         let Parsed::Inbound { inbound, .. } = parse(body.to_string().as_bytes()).unwrap() else { panic!() };
         let actions = vec![
             Action::Answer { id: "tok2".into(), text: Some("on".into()), alert: false },
-            Action::Reply { text: "prefs".into(), buttons: vec![vec![("Back".into(), "m:".into())]], edit: Some("555".into()) },
+            Action::buttons("prefs", vec![vec![Button::data("Back", "m:")]], Some("555".into())),
         ];
         let r = respond(&inbound, "tok2", &actions);
         let v: Value = serde_json::from_slice(r.response.unwrap().body()).unwrap();

@@ -11,10 +11,9 @@ pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Platform, Registering, Registration, SendOutcome, Sender, SharedLimit, transport_error};
-use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Valid, parse_json};
-use crate::text::markup::{Flavor, char_len, cut_chars, escape_for, render_markdown, split};
-use crate::text::message::{Message, strip_tags};
+use crate::text::markup::{Flavor, char_len, cut_chars, escape_for, split};
+use crate::text::message::Message;
 use serde::Deserialize;
 use serde_json::{Value, json};
 pub use settings::SlackSettings;
@@ -43,11 +42,7 @@ fn settings(channel: &Channel) -> Option<&SlackSettings> {
 /// The message's title and text in mrkdwn: the title bold, the text as its format says (plain
 /// text and HTML escaped, Markdown rendered by [`Flavor::SlackMrkdwn`]).
 pub fn mrkdwn(m: &Message) -> String {
-    let body = match m.format {
-        Format::Text => escape_for(Flavor::SlackMrkdwn, &m.text),
-        Format::Markdown => render_markdown(&m.text, Flavor::SlackMrkdwn),
-        Format::Html => escape_for(Flavor::SlackMrkdwn, &strip_tags(&m.text)),
-    };
+    let body = crate::text::markup::format_for(m.format, &m.text, Flavor::SlackMrkdwn);
     match m.title.as_deref().filter(|t| !t.trim().is_empty()) {
         Some(t) => format!("*{}*\n{body}", escape_for(Flavor::SlackMrkdwn, t.trim())),
         None => body,
@@ -300,7 +295,7 @@ impl Sender for Slack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::notification::Button;
+    use crate::domain::notification::{Button, Format};
 
     fn message(text: &str, format: Format) -> Message {
         Message {

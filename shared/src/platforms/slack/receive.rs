@@ -14,12 +14,12 @@
 //! `/` would start one of Slack's own commands).
 
 use super::{RESPONSE_URL, SlackSettings, button, section};
-use crate::domain::Invalid;
-use crate::domain::chat::{Action, Inbound, Input, Sender, command_line};
+use crate::domain::chat::{Action, Button, Inbound, Input, Press, Sender, command_line};
+use crate::domain::{Format, Invalid};
 use crate::http::{Request, json as json_response};
 use crate::platforms::config::{Channel, ChannelSettings};
 use crate::platforms::{ApiCall, Parsed, Receiver, Reply, Unverified, fresh};
-use crate::text::markup::{Flavor, escape_for};
+use crate::text::markup::{Flavor, cut_chars, escape_for, format_for};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -257,17 +257,37 @@ fn parse_interaction(s: &SlackSettings, payload: &str) -> Result<Parsed, Invalid
     Ok(Parsed::Inbound { dedup: dedup(team, trigger), inbound })
 }
 
-/// A bot reply as Slack message content: the text (escaped) in a section, each row of buttons
-/// an `actions` block whose buttons carry the bot's data as their `value`.
-fn content(text: &str, buttons: &[Vec<(String, String)>]) -> Value {
-    let text = escape_for(Flavor::SlackMrkdwn, text);
+/// A bot reply as Slack message content: the text in mrkdwn in a section, the image as an image
+/// block, each row of buttons an `actions` block (a data button carries the bot's data as its
+/// `value`; a URL one opens it).
+fn content(text: &str, format: Format, image: Option<&str>, buttons: &[Vec<Button>]) -> Value {
+    let text = cut_chars(&format_for(format, text, Flavor::SlackMrkdwn), super::MAX_SECTION);
     let mut blocks = vec![section(&text)];
+    if let Some(i) = image {
+        blocks.push(json!({"type": "image", "image_url": i, "alt_text": "image"}));
+    }
     for (r, row) in buttons.iter().enumerate() {
-        let elements: Vec<Value> =
-            row.iter().enumerate().map(|(c, (label, data))| button(label, &format!("{BOT_ACTION}{r}-{c}"), None, Some(data))).collect();
+        let elements: Vec<Value> = row
+            .iter()
+            .enumerate()
+            .map(|(c, b)| {
+                let id = format!("{BOT_ACTION}{r}-{c}");
+                match &b.press {
+                    Press::Data(d) => button(&b.label, &id, None, Some(d)),
+                    Press::Url(u) => button(&b.label, &id, Some(u), None),
+                }
+            })
+            .collect();
         blocks.push(json!({"type": "actions", "elements": elements}));
     }
     json!({"text": text, "blocks": blocks})
+}
+
+fn reply_content(a: &Action) -> Value {
+    match a {
+        Action::Reply { text, format, image, buttons, .. } => content(text, *format, image.as_deref(), buttons),
+        _ => Value::Null,
+    }
 }
 
 fn with(mut base: Value, extra: Value) -> Value {
@@ -292,24 +312,24 @@ fn calls(inbound: &Inbound, actions: &[Action], via: &Via) -> Reply {
     let to_url = |url: &str, body: Value| ApiCall::new(chat, RESPONSE_URL, with(json!({"url": url}), body));
     for a in actions {
         match (a, via) {
-            (Action::Reply { text, buttons, edit }, Via::Interaction { response_url }) => {
+            (Action::Reply { edit, .. }, Via::Interaction { response_url }) => {
                 let how =
                     if edit.is_some() { json!({"replace_original": true}) } else { json!({"response_type": "ephemeral", "replace_original": false}) };
-                out.queued.push(to_url(response_url, with(how, content(text, buttons))));
+                out.queued.push(to_url(response_url, with(how, reply_content(a))));
             }
-            (Action::Reply { text, buttons, .. }, Via::Command { response_url }) => {
-                let body = with(json!({"response_type": "ephemeral"}), content(text, buttons));
+            (Action::Reply { .. }, Via::Command { response_url }) => {
+                let body = with(json!({"response_type": "ephemeral"}), reply_content(a));
                 match (&out.response, response_url) {
                     (None, _) => out.response = Some(json_response(http::StatusCode::OK, &body)),
                     (Some(_), Some(url)) => out.queued.push(to_url(url, body)),
                     (Some(_), None) => {}
                 }
             }
-            (Action::Reply { text, buttons, edit: Some(ts) }, Via::Api) => {
-                out.queued.push(ApiCall::new(chat, "chat.update", with(json!({"channel": chat, "ts": ts}), content(text, buttons))));
+            (Action::Reply { edit: Some(ts), .. }, Via::Api) => {
+                out.queued.push(ApiCall::new(chat, "chat.update", with(json!({"channel": chat, "ts": ts}), reply_content(a))));
             }
-            (Action::Reply { text, buttons, edit: None }, Via::Api) => {
-                out.queued.push(ApiCall::new(chat, "chat.postMessage", with(json!({"channel": chat}), content(text, buttons))));
+            (Action::Reply { edit: None, .. }, Via::Api) => {
+                out.queued.push(ApiCall::new(chat, "chat.postMessage", with(json!({"channel": chat}), reply_content(a))));
             }
             (Action::Tell { chat: to, text }, _) => {
                 out.queued.push(ApiCall::new(to, "chat.postMessage", json!({"channel": to, "text": escape_for(Flavor::SlackMrkdwn, text)})));
@@ -460,10 +480,7 @@ mod tests {
         let fields = form(b"team_id=T1&channel_id=C1&user_id=U1&user_name=ada&command=%2Fherald&text=bind+X&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=9.9");
         let Parsed::Inbound { dedup, inbound } = parse_command(&settings(), &fields).unwrap() else { panic!() };
         assert_eq!((dedup.as_str(), &inbound.input), ("T1:9.9", &Input::Text("/bind X".into())));
-        let actions = vec![
-            Action::Reply { text: "a < b".into(), buttons: vec![], edit: None },
-            Action::Reply { text: "second".into(), buttons: vec![], edit: None },
-        ];
+        let actions = vec![Action::reply("a < b"), Action::reply("second")];
         let r = calls(&inbound, &actions, &Via::Command { response_url: Some("https://hooks.slack.com/commands/1") });
         let body: Value = serde_json::from_slice(r.response.unwrap().body()).unwrap();
         assert_eq!((body["response_type"].as_str(), body["text"].as_str()), (Some("ephemeral"), Some("a &lt; b")));
@@ -481,7 +498,7 @@ mod tests {
         assert_eq!((id.as_str(), data.as_str(), message.as_deref()), ("https://hooks.slack.com/actions/1", "m:my", Some("1.5")));
         let actions = vec![
             Action::Answer { id: id.clone(), text: None, alert: false },
-            Action::Reply { text: "hi".into(), buttons: vec![vec![("Back".into(), "m:".into())]], edit: Some("1.5".into()) },
+            Action::buttons("hi", vec![vec![Button::data("Back", "m:")]], Some("1.5".into())),
         ];
         let r = calls(&inbound, &actions, &Via::Interaction { response_url: id });
         assert!(r.response.is_none());

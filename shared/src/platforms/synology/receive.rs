@@ -11,7 +11,8 @@ use crate::domain::Invalid;
 use crate::domain::chat::{Action, Inbound, Input, Sender, command_line};
 use crate::http::{Request, json as json_response};
 use crate::platforms::config::{Channel, ChannelSettings};
-use crate::platforms::{ApiCall, Parsed, Receiver, Reply, Unverified};
+use crate::platforms::{ApiCall, Parsed, Receiver, Reply, Unverified, reply_text};
+use crate::text::markup::Flavor;
 use serde_json::json;
 
 fn fields(req: &Request) -> Vec<(String, String)> {
@@ -63,7 +64,8 @@ impl Receiver for SynologyReceiver {
         let mut out = Reply::default();
         for a in actions {
             let (to, text) = match a {
-                Action::Reply { text, .. } | Action::Answer { text: Some(text), .. } => (inbound.chat.clone(), text),
+                Action::Reply { text, format, image, .. } => (inbound.chat.clone(), reply_text(&text, format, image.as_deref(), Flavor::Plain)),
+                Action::Answer { text: Some(text), .. } => (inbound.chat.clone(), text),
                 Action::Tell { chat, text } => (chat, text),
                 Action::Answer { text: None, .. } | Action::Remove { .. } | Action::Leave => continue,
             };

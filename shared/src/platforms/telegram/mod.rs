@@ -392,7 +392,7 @@ impl Sender for Telegram {
         api.call("setWebhook", &hook).await.map_err(|o| fail("setWebhook", o))?;
         let mut lists = 0;
         for (locale, lang) in [(crate::domain::Locale::En, None), (crate::domain::Locale::ZhCn, Some("zh"))] {
-            let mut p = json!({"commands": commands(COMMANDS, locale), "scope": {"type": "default"}});
+            let mut p = json!({"commands": commands(COMMANDS, r.commands, false, locale), "scope": {"type": "default"}});
             if let Some(l) = lang {
                 p["language_code"] = json!(l);
             }
@@ -406,7 +406,7 @@ impl Sender for Telegram {
         admin_chats.dedup();
         let all: Vec<&str> = COMMANDS.iter().chain(ADMIN_COMMANDS.iter()).copied().collect();
         for chat in &admin_chats {
-            let p = json!({"commands": commands(&all, crate::domain::Locale::En), "scope": {"type": "chat", "chat_id": chat}});
+            let p = json!({"commands": commands(&all, r.commands, true, crate::domain::Locale::En), "scope": {"type": "chat", "chat_id": chat}});
             if api.call("setMyCommands", &p).await.is_ok() {
                 lists += 1;
             }
@@ -419,9 +419,13 @@ impl Sender for Telegram {
 // ---- registration ----
 
 use crate::domain::chat::{ADMIN_COMMANDS, COMMANDS};
+use crate::domain::command::{Access, HostCommand};
 
-fn commands(names: &[&str], locale: crate::domain::Locale) -> Value {
-    Value::Array(
-        names.iter().map(|c| json!({"command": c, "description": crate::text::templates::phrase(&format!("bot.cmd.{c}"), locale)})).collect(),
-    )
+/// A `setMyCommands` list: the bot's commands `names`, then the host's (its admin commands only
+/// for `admin` lists).
+fn commands(names: &[&str], host: &[HostCommand], admin: bool, locale: crate::domain::Locale) -> Value {
+    let own = names.iter().map(|c| json!({"command": c, "description": crate::text::templates::phrase(&format!("bot.cmd.{c}"), locale)}));
+    let host =
+        host.iter().filter(|c| admin || c.access != Access::Admin).map(|c| json!({"command": c.name, "description": c.description.get(locale)}));
+    Value::Array(own.chain(host).collect())
 }

@@ -5,11 +5,12 @@
 //! The update types are Herald's own minimal serde structs: unknown fields are ignored, so new
 //! Bot API versions never break parsing, and the binary carries no generated API surface.
 
-use crate::domain::Invalid;
-use crate::domain::chat::{Action, Inbound, Input, Sender};
+use crate::domain::chat::{Action, Button, Inbound, Input, Press, Sender};
+use crate::domain::{Format, Invalid};
 use crate::http::{Request, json as json_response};
 use crate::platforms::config::{Channel, ChannelSettings};
 use crate::platforms::{ApiCall, Parsed, Receiver, Reply, Unverified};
+use crate::text::markup::{Flavor, format_for};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -164,12 +165,25 @@ pub fn inbound(u: &Update) -> Option<Inbound> {
 
 /// The bot's actions as Bot API calls.
 pub fn calls(chat: &str, actions: &[Action]) -> Vec<ApiCall> {
-    let markup = |buttons: &[Vec<(String, String)>]| json!({"inline_keyboard": buttons.iter().map(|row| row.iter().map(|(text, data)| json!({"text": text, "callback_data": data})).collect::<Vec<_>>()).collect::<Vec<_>>()});
+    let key = |b: &Button| match &b.press {
+        Press::Data(d) => json!({"text": b.label, "callback_data": d}),
+        Press::Url(u) => json!({"text": b.label, "url": u}),
+    };
+    let markup =
+        |buttons: &[Vec<Button>]| json!({"inline_keyboard": buttons.iter().map(|row| row.iter().map(key).collect::<Vec<_>>()).collect::<Vec<_>>()});
     let mut out = Vec::new();
     for a in actions {
         match a {
-            Action::Reply { text, buttons, edit } => {
-                let mut p = json!({"chat_id": chat, "text": text});
+            Action::Reply { text, format, image, buttons, edit } => {
+                // The bot's own text goes as it is; a host app's Markdown or HTML as Telegram HTML.
+                let mut p = match format {
+                    Format::Text => json!({"chat_id": chat, "text": text}),
+                    f => json!({"chat_id": chat, "text": format_for(*f, text, Flavor::TelegramHtml), "parse_mode": "HTML"}),
+                };
+                // An image is shown as the message's link preview, above the text.
+                if let Some(i) = image {
+                    p["link_preview_options"] = json!({"url": i, "prefer_large_media": true, "show_above_text": true});
+                }
                 if !buttons.is_empty() || edit.is_some() {
                     p["reply_markup"] = markup(buttons);
                 }
@@ -217,6 +231,11 @@ pub fn answer_always(calls: &mut Vec<ApiCall>, chat: &str, id: &str, inline: boo
 pub struct TelegramReceiver;
 
 impl Receiver for TelegramReceiver {
+    /// Telegram sets no deadline, but holds the chat's next updates while one is unanswered.
+    fn reply_within(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(4)
+    }
+
     fn verify(&self, channel: &Channel, req: &Request, _now: jiff::Timestamp) -> Result<(), Unverified> {
         let ChannelSettings::Telegram(t) = &channel.settings else { return Err(Unverified::Unauthenticated("not a Telegram channel")) };
         let presented = req.header(SECRET_HEADER).unwrap_or_default();

@@ -10,10 +10,9 @@ pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Platform, SendOutcome, Sender, SharedLimit, transport_error};
-use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Valid, parse_json};
-use crate::text::markup::{Flavor, char_len, escape_for, render_markdown, split};
-use crate::text::message::{Message, strip_tags};
+use crate::text::markup::{Flavor, char_len, escape_for, split};
+use crate::text::message::Message;
 use serde_json::{Value, json};
 pub use settings::VocechatSettings;
 use std::time::Duration;
@@ -31,11 +30,7 @@ fn settings(channel: &Channel) -> Option<&VocechatSettings> {
 /// The Markdown of `m`: the title bold, the text escaped (plain, HTML) or rendered (Markdown),
 /// the image, the buttons and the link as Markdown links.
 fn markdown(m: &Message) -> String {
-    let body = match m.format {
-        Format::Text => escape_for(Flavor::Markdown, &m.text),
-        Format::Markdown => render_markdown(&m.text, Flavor::Markdown),
-        Format::Html => escape_for(Flavor::Markdown, &strip_tags(&m.text)),
-    };
+    let body = crate::text::markup::format_for(m.format, &m.text, Flavor::Markdown);
     let mut out = match m.title.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => format!("**{}**\n{body}", escape_for(Flavor::Markdown, t)),
         None => body,

@@ -11,7 +11,7 @@ use crate::domain::Invalid;
 use crate::domain::chat::{Action, Inbound, Input, Sender, command_line};
 use crate::http::{Request, json as json_response};
 use crate::platforms::config::{Channel, ChannelSettings};
-use crate::platforms::{Parsed, Receiver, Reply, Unverified};
+use crate::platforms::{Parsed, Receiver, Reply, Unverified, reply_text};
 use crate::text::markup::{Flavor, escape_for};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -89,11 +89,12 @@ impl Receiver for VocechatReceiver {
         let mut out = Reply::default();
         for a in actions {
             let (to, text) = match a {
-                Action::Reply { text, .. } | Action::Answer { text: Some(text), .. } => (inbound.chat.clone(), text),
-                Action::Tell { chat, text } => (chat, text),
+                Action::Reply { text, format, image, .. } => (inbound.chat.clone(), reply_text(&text, format, image.as_deref(), Flavor::Markdown)),
+                Action::Answer { text: Some(text), .. } => (inbound.chat.clone(), escape_for(Flavor::Markdown, &text)),
+                Action::Tell { chat, text } => (chat, escape_for(Flavor::Markdown, &text)),
                 Action::Answer { text: None, .. } | Action::Remove { .. } | Action::Leave => continue,
             };
-            out.queued.push(message(&to, "text/markdown", &escape_for(Flavor::Markdown, &text)));
+            out.queued.push(message(&to, "text/markdown", &text));
         }
         out
     }

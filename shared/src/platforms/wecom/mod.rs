@@ -10,8 +10,10 @@ pub mod settings;
 
 use super::config::{Channel, ChannelSettings};
 use super::{Answer, ApiCall, Context, Memory, Platform, Registering, Registration, SendOutcome, Sender, SharedLimit, transport_error};
+use crate::domain::command::HostCommand;
 use crate::domain::notification::Format;
 use crate::domain::{ChannelKind, Valid, parse_json};
+use crate::text::markup::cut_chars;
 use crate::text::markup::{Flavor, escape_for, render_markdown, split};
 use crate::text::message::Message;
 use crate::text::templates::phrase;
@@ -233,14 +235,20 @@ pub fn render_bodies(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value>
     texts(if markdown { "markdown" } else { "text" }, &body)
 }
 
-/// The menu: at most 3 groups of 5 `click` buttons whose key is the command, as MoviePilot does.
-pub fn menu(locale: crate::domain::Locale) -> Value {
-    let group = |name: &str, cmds: &[&str]| json!({"name": phrase(name, locale), "sub_button": cmds.iter().map(|c| json!({"type": "click", "name": phrase(&format!("bot.cmd.{c}"), locale), "key": format!("/{c}")})).collect::<Vec<_>>()});
-    json!({"button": [
-        group("bot.menu.my", &["my", "checkin", "menu"]),
-        group("bot.cmd.help", &["help", "ping", "unbind"]),
-        group("bot.cmd.status", &["status"]),
-    ]})
+/// The menu: at most 3 groups of 5 `click` buttons whose key is the command, as MoviePilot does;
+/// the host's first four commands join `status` in the third group, named by their
+/// description cut to WeCom's 7 characters (`/help` lists them all).
+pub fn menu(locale: crate::domain::Locale, host: &[HostCommand]) -> Value {
+    let item = |name: String, key: String| json!({"type": "click", "name": name, "key": key});
+    let group = |name: &str, cmds: &[&str]| json!({"name": phrase(name, locale), "sub_button": cmds.iter().map(|c| item(phrase(&format!("bot.cmd.{c}"), locale), format!("/{c}"))).collect::<Vec<_>>()});
+    let mut more = group("bot.cmd.status", &["status"]);
+    if !host.is_empty() {
+        more["name"] = json!(phrase("bot.menu.more", locale));
+        if let Some(items) = more["sub_button"].as_array_mut() {
+            items.extend(host.iter().take(4).map(|c| item(cut_chars(c.description.get(locale), 7), format!("/{}", c.name))));
+        }
+    }
+    json!({"button": [group("bot.menu.my", &["my", "checkin", "menu"]), group("bot.cmd.help", &["help", "ping", "unbind"]), more]})
 }
 
 fn settings(channel: &Channel) -> Option<&WecomSettings> {
@@ -340,7 +348,7 @@ impl Sender for Wecom {
     /// Creates the app's menu from the bot's commands ([`menu`]).
     async fn register(&self, r: &Registering<'_>, channel: &Channel) -> Result<Registration, String> {
         let s = settings(channel).ok_or("not a WeCom channel")?;
-        let menu = menu(r.locale);
+        let menu = menu(r.locale, r.commands);
         let client = Client::new(r.ctx.http, channel.api_base(), s, r.ctx.memory);
         client.post("/cgi-bin/menu/create", &[("agentid", s.agent_id.as_str())], &menu).await.map_err(|o| super::describe(&o))?;
         Ok(Registration { detail: json!({"ok": true, "menu": menu}), learned: None })

@@ -8,7 +8,8 @@ use crate::domain::Invalid;
 use crate::domain::chat::{Action, Inbound, Input, Sender};
 use crate::http::{Request, respond};
 use crate::platforms::config::{Channel, ChannelSettings};
-use crate::platforms::{ApiCall, Parsed, Receiver, Reply, Unverified};
+use crate::platforms::{ApiCall, Parsed, Receiver, Reply, Unverified, reply_text};
+use crate::text::markup::Flavor;
 use crate::text::markup::split;
 use serde_json::json;
 use std::collections::HashMap;
@@ -89,6 +90,11 @@ fn signed(req: &Request) -> Option<(&str, &str, &str)> {
 pub struct WecomReceiver;
 
 impl Receiver for WecomReceiver {
+    /// WeCom waits 5 seconds for the passive reply, then retries.
+    fn reply_within(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(4)
+    }
+
     fn methods(&self) -> &'static [http::Method] {
         &[http::Method::GET, http::Method::POST]
     }
@@ -150,14 +156,7 @@ impl Receiver for WecomReceiver {
         let Some((s, crypto)) = crypto(channel) else { return Reply::default() };
         let to = inbound.chat.as_str();
         let agent: i64 = s.agent_id.parse().unwrap_or_default();
-        let mut texts: Vec<(String, String)> = actions
-            .into_iter()
-            .filter_map(|a| match a {
-                Action::Reply { text, .. } => Some((to.to_owned(), text)),
-                Action::Tell { chat, text } => Some((chat, text)),
-                _ => None,
-            })
-            .collect();
+        let mut texts = texts(to, actions);
         let nonce = req.query("nonce").unwrap_or_default();
         if texts.len() == 1 && texts[0].0 == to && texts[0].1.len() <= MAX_TEXT {
             let (_, text) = texts.remove(0);
@@ -173,17 +172,47 @@ impl Receiver for WecomReceiver {
             }
             texts.push((to.to_owned(), text));
         }
-        let queued = texts
-            .into_iter()
-            .flat_map(|(chat, text)| {
-                split(&text, MAX_TEXT, str::len)
-                    .into_iter()
-                    .map(|piece| {
-                        ApiCall::new(chat.clone(), SEND, json!({"touser": chat, "msgtype": "text", "agentid": agent, "text": {"content": piece}}))
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        Reply { response: None, queued }
+        Reply { response: None, queued: sends(agent, texts) }
     }
+
+    /// After the response, every text is a `message/send` (the passive slot is spent).
+    fn later(
+        &self,
+        channel: &Channel,
+        _req: &Request,
+        inbound: &Inbound,
+        _said: Vec<Action>,
+        actions: Vec<Action>,
+        _now: jiff::Timestamp,
+    ) -> Vec<ApiCall> {
+        let Some((s, _)) = crypto(channel) else { return Vec::new() };
+        sends(s.agent_id.parse().unwrap_or_default(), texts(&inbound.chat, actions))
+    }
+}
+
+/// The texts of the bot's actions, with whom each is for.
+fn texts(to: &str, actions: Vec<Action>) -> Vec<(String, String)> {
+    actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Reply { text, format, image, .. } => Some((to.to_owned(), reply_text(&text, format, image.as_deref(), Flavor::Plain))),
+            Action::Tell { chat, text } => Some((chat, text)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Texts as `message/send` calls, each cut to WeCom's length.
+fn sends(agent: i64, texts: Vec<(String, String)>) -> Vec<ApiCall> {
+    texts
+        .into_iter()
+        .flat_map(|(chat, text)| {
+            split(&text, MAX_TEXT, str::len)
+                .into_iter()
+                .map(|piece| {
+                    ApiCall::new(chat.clone(), SEND, json!({"touser": chat, "msgtype": "text", "agentid": agent, "text": {"content": piece}}))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
