@@ -65,6 +65,33 @@ async fn lets_exactly_one_of_many_racing_inserts_win(t: Arc<dyn Table>) {
     assert_eq!(wins, 1);
 }
 
+/// Writes made together (on the file store: one commit for all) are each checked alone: the
+/// refused ones leave the others written.
+async fn refuses_some_of_many_concurrent_writes_and_keeps_the_rest(t: Arc<dyn Table>) {
+    t.put(item("MIX", "taken", "first"), Cond::Absent).await.unwrap();
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                let sk = if i % 2 == 0 { format!("k{i}") } else { "taken".to_owned() };
+                t.put(item("MIX", &sk, &i.to_string()), Cond::Absent).await
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(refused, 12);
+    let page = t.query(Query::new("MIX")).await.unwrap();
+    assert_eq!(page.items.len(), 13);
+    assert_eq!(t.get("MIX", "taken").await.unwrap().unwrap().data, "first");
+}
+
 async fn deletes_conditionally_and_returns_the_old_item(t: Arc<dyn Table>) {
     t.put(item("CODE#abc", "-", "user-1"), Cond::Any).await.unwrap();
     assert!(matches!(t.delete("CODE#abc", "-", Cond::Rev(9)).await, Err(StoreError::ConditionFailed)));
@@ -238,6 +265,7 @@ contract!(
     overwrites_only_an_expired_item,
     writes_only_over_the_expected_revision,
     lets_exactly_one_of_many_racing_inserts_win,
+    refuses_some_of_many_concurrent_writes_and_keeps_the_rest,
     deletes_conditionally_and_returns_the_old_item,
     counts_every_concurrent_add,
     applies_a_transaction_whole_or_not_at_all,

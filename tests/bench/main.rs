@@ -635,6 +635,224 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
     result
 }
 
+/// Percentile `p` (0..=1) of `v`, in the units given.
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+}
+
+/// What `strace -c` counted, by syscall name.
+fn strace_counts(text: &str) -> std::collections::HashMap<String, u64> {
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // % time, seconds, usecs/call, calls, [errors], syscall
+        if cols.len() >= 5
+            && cols[0].parse::<f64>().is_ok()
+            && let (Some(name), Ok(calls)) = (cols.last(), cols[3].parse::<u64>())
+        {
+            out.insert((*name).to_owned(), calls);
+        }
+    }
+    out
+}
+
+/// The local runner as a newcomer runs it: the `herald-local` binary of this build, its default
+/// durable store (redb files, synced on every commit) in a fresh directory, a webhook channel to
+/// a local JSON sink; `n` notifications through `POST /api/v1/notify` over HTTP from one client,
+/// then from eight; each time until the sink has them all. The syscalls of the one-client run
+/// are counted with `strace -c -f` when it can attach.
+async fn durable(o: &Opts, out: &mut String) -> Value {
+    let n = if o.smoke { 40 } else { 1000 };
+    let bin = format!("{}/herald-local", o.bins);
+    if !std::path::Path::new(&bin).exists() {
+        writeln!(out, "(not run: no {bin})").ok();
+        return Value::Null;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let token = "bench-token-0123456789";
+    let mut child = Command::new(&bin)
+        .env("HERALD_API_TOKEN", token)
+        .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HERALD_DATA_DIR", dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {token}");
+    for _ in 0..200 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    let put = http
+        .put(format!("{base}/api/v1/channels/hook"))
+        .header("authorization", &auth)
+        .json(&json!({"kind": "webhook", "settings": {"url": format!("{}/hook", hook.url)}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "channel: {}", put.status());
+    let notify = {
+        let (http, base, auth) = (http.clone(), base.clone(), auth.clone());
+        move |i: usize, tag: &'static str| {
+            let (http, base, auth) = (http.clone(), base.clone(), auth.clone());
+            async move {
+                let t = Instant::now();
+                let r = http
+                    .post(format!("{base}/api/v1/notify"))
+                    .header("authorization", auth)
+                    .json(&json!({"type": "node", "title": "Herald", "text": format!("{tag} {i}"), "to": "admins"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+                t.elapsed().as_secs_f64() * 1000.0
+            }
+        }
+    };
+    let wait_for = |want: usize| {
+        let hook = &hook;
+        async move {
+            let t0 = Instant::now();
+            while hook.received().len() < want && t0.elapsed() < Duration::from_secs(300) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    // Warm up (connections, the first commits), not counted.
+    for i in 0..20 {
+        notify(i, "warm").await;
+    }
+    wait_for(20).await;
+    let t0 = Instant::now();
+    let mut one = Vec::with_capacity(n);
+    for i in 0..n {
+        one.push(notify(i, "one").await);
+    }
+    let intake_one = t0.elapsed().as_secs_f64();
+    wait_for(20 + n).await;
+    let e2e_one = t0.elapsed().as_secs_f64();
+    // Eight clients at once, n each.
+    let t0 = Instant::now();
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let notify = notify.clone();
+            tokio::spawn(async move {
+                let mut v = Vec::with_capacity(n);
+                for i in 0..n {
+                    v.push(notify(c * n + i, "eight").await);
+                }
+                v
+            })
+        })
+        .collect();
+    let mut eight = Vec::new();
+    for c in clients {
+        eight.extend(c.await.unwrap());
+    }
+    let intake_eight = t0.elapsed().as_secs_f64();
+    wait_for(20 + n + 8 * n).await;
+    let e2e_eight = t0.elapsed().as_secs_f64();
+    // The syscalls, in a run of their own (strace slows every call it counts).
+    let m = (n / 5).max(1);
+    let strace =
+        Command::new("strace").args(["-c", "-f", "-q", "-p", &child.id().to_string()]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().ok();
+    if strace.is_some() {
+        tokio::time::sleep(Duration::from_millis(500)).await; // attached to every thread
+    }
+    for i in 0..m {
+        notify(i, "traced").await;
+    }
+    wait_for(20 + 9 * n + m).await;
+    let calls = strace.map(|s| {
+        let _ = Command::new("kill").args(["-INT", &s.id().to_string()]).status();
+        String::from_utf8_lossy(&s.wait_with_output().map(|o| o.stderr).unwrap_or_default()).into_owned()
+    });
+    let counts = calls.as_deref().map(strace_counts).unwrap_or_default();
+    let per = |name: &str| counts.get(name).map(|c| format!("{:.1}", *c as f64 / m as f64)).unwrap_or_else(|| "-".into());
+    let _ = child.kill();
+    let _ = child.wait();
+    let received = hook.received().len();
+    writeln!(out, "The `herald-local` binary of this build on its default durable store (redb files in a fresh directory, every commit synced to disk), a webhook channel to a local JSON sink, `POST /api/v1/notify` over HTTP (keep-alive); timed until the sink has every notification.\n").ok();
+    writeln!(out, "| clients | notifications | notify p50 | notify p99 | taken per second | delivered end to end | per second end to end |\n|---|---|---|---|---|---|---|").ok();
+    writeln!(
+        out,
+        "| 1 | {n} | {:.2} ms | {:.2} ms | {:.0} | {e2e_one:.2} s | {:.0} |",
+        percentile(one.clone(), 0.5),
+        percentile(one.clone(), 0.99),
+        n as f64 / intake_one,
+        n as f64 / e2e_one
+    )
+    .ok();
+    writeln!(
+        out,
+        "| 8 | {} | {:.2} ms | {:.2} ms | {:.0} | {e2e_eight:.2} s | {:.0} |",
+        8 * n,
+        percentile(eight.clone(), 0.5),
+        percentile(eight.clone(), 0.99),
+        8.0 * n as f64 / intake_eight,
+        8.0 * n as f64 / e2e_eight
+    )
+    .ok();
+    writeln!(
+        out,
+        "\nSyscalls per notification, one client, end to end (API, store, queue, dispatcher; `strace -c -f`, over {m} more, not timed): fdatasync {}, fsync {}, pwrite64 {}, futex {}.",
+        per("fdatasync"),
+        per("fsync"),
+        per("pwrite64"),
+        per("futex")
+    )
+    .ok();
+    // The floor under those: one durable write to the store file, alone and eight at once.
+    let dir = tempfile::tempdir().unwrap();
+    let table: Arc<dyn herald::store::Table> = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
+    let writes = if o.smoke { 40 } else { 400 };
+    let mut alone = Vec::with_capacity(writes);
+    for i in 0..writes {
+        let t = Instant::now();
+        table
+            .put(herald::store::Item { data: "x".repeat(300), ..herald::store::Item::new("BENCH", format!("{i:06}")) }, herald::store::Cond::Any)
+            .await
+            .unwrap();
+        alone.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|c| {
+            let table = table.clone();
+            tokio::spawn(async move {
+                for i in 0..writes / 8 {
+                    let item = herald::store::Item { data: "x".repeat(300), ..herald::store::Item::new("BENCH8", format!("{c}-{i:06}")) };
+                    table.put(item, herald::store::Cond::Any).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let together = writes as f64 / t0.elapsed().as_secs_f64();
+    writeln!(
+        out,
+        "
+One durable write to the store file (redb commit and sync), {writes} one after another: p50 {:.2} ms, p99 {:.2} ms ({:.0}/s); eight writers at once: {together:.0}/s (writes waiting together share one commit).",
+        percentile(alone.clone(), 0.5),
+        percentile(alone.clone(), 0.99),
+        writes as f64 / alone.iter().sum::<f64>() * 1000.0
+    )
+    .ok();
+    json!({"n": n, "received": received, "commit_p50_ms": percentile(alone, 0.5), "writes_per_sec_eight": together, "one": {"p50_ms": percentile(one.clone(), 0.5), "p99_ms": percentile(one, 0.99), "intake_s": intake_one, "e2e_s": e2e_one},
+        "eight": {"p50_ms": percentile(eight.clone(), 0.5), "p99_ms": percentile(eight, 0.99), "intake_s": intake_eight, "e2e_s": e2e_eight},
+        "syscalls": counts, "apprise_python": o.apprise_python.is_some()})
+}
+
 /// CPU seconds of this process's finished children (utime + stime).
 fn children_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -935,12 +1153,13 @@ async fn main() {
         jiff::Timestamp::now().strftime("%Y-%m-%d")
     )
     .ok();
-    let sections: [(&str, &str); 8] = [
+    let sections: [(&str, &str); 9] = [
         ("startup", "Start-up"),
         ("load", "Receivers under load"),
         ("rate", "Delivery rate"),
         ("faults", "Fault run"),
         ("apprise", "Apprise side by side"),
+        ("durable", "The local runner on its durable store"),
         ("fanout", "Daily fan-out"),
         ("memory", "Peak memory"),
         ("cost", "Cost per million notifications"),
@@ -957,6 +1176,7 @@ async fn main() {
             "rate" => rate(&o, &mut out).await,
             "faults" => faults(&o, &mut out).await,
             "apprise" => apprise(&o, &mut out).await,
+            "durable" => durable(&o, &mut out).await,
             "fanout" => fanout(&o, &mut out).await,
             "memory" => memory(&o, &mut out).await,
             _ => cost(&o, &mut out, &all).await,

@@ -11,13 +11,18 @@ pub const COMMANDS: &[&str] = &["start", "help", "menu", "my", "checkin", "bind"
 /// The commands only admins see and may run.
 pub const ADMIN_COMMANDS: &[&str] = &["status", "broadcast"];
 
+/// Whether `name` is one of the bot's own commands (any user's or an admin's).
+pub fn is_command(name: &str) -> bool {
+    COMMANDS.iter().chain(ADMIN_COMMANDS).any(|c| *c == name)
+}
+
 /// A line as the bot reads a command, for platforms where people type commands without their
 /// `/` (Slack and Synology Chat DMs, where a leading `/` starts the platform's own commands): a
 /// first word that names a command is given its slash; anything else is left as it is (trimmed).
 pub fn command_line(text: &str) -> String {
     let text = text.trim();
     let first = text.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
-    if COMMANDS.iter().chain(ADMIN_COMMANDS).any(|c| *c == first) { format!("/{text}") } else { text.to_owned() }
+    if is_command(&first) { format!("/{text}") } else { text.to_owned() }
 }
 
 /// Who wrote.

@@ -2,7 +2,7 @@
 //! bot lists beside its own on every platform and relays to the host when a person runs one
 //! ([`crate::relay`]); the interaction each run is; and the reply the host answers with.
 
-use super::chat::{ADMIN_COMMANDS, COMMANDS};
+use super::chat::is_command;
 use super::secret::Secret;
 use super::{ChannelKind, Format, Invalid, Locale, Valid, check_len, check_url};
 use jiff::Timestamp;
@@ -28,7 +28,7 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok {
         Some("must be 1 to 32 of a-z, 0-9 and _, starting with a letter")
-    } else if COMMANDS.iter().chain(ADMIN_COMMANDS).any(|c| *c == name) {
+    } else if is_command(name) {
         Some("is one of the bot's own commands")
     } else {
         None

@@ -149,8 +149,10 @@ pub async fn work(app: Arc<App>, dispatcher: Arc<Dispatcher>) {
             continue;
         }
         let failed = dispatcher.process(&app, batch.clone()).await;
-        for m in batch.iter().filter(|m| !failed.contains(&m.id)) {
-            if let Err(e) = app.queue.delete(&m.receipt).await {
+        // Acknowledged together: on the file queue, one commit for the batch (group commit).
+        let acks = batch.iter().filter(|m| !failed.contains(&m.id)).map(|m| app.queue.delete(&m.receipt));
+        for r in futures_util::future::join_all(acks).await {
+            if let Err(e) = r {
                 warn!(error = %e, "acknowledge failed");
             }
         }

@@ -29,6 +29,22 @@ fn put(dead: bool, e: &Entry) -> Op {
     Op::Put { dead, seq: e.seq, group: e.group.clone(), body: e.body.clone() }
 }
 
+/// Applies journal changes in `tx`.
+fn apply(tx: &redb::WriteTransaction, ops: Vec<Op>) -> Result<(), redb::Error> {
+    let (mut main, mut dead) = (tx.open_table(MAIN)?, tx.open_table(DEAD)?);
+    for op in ops {
+        match op {
+            Op::Put { dead: d, seq, group, body } => {
+                (if d { &mut dead } else { &mut main }).insert(seq, (group.as_str(), body.as_str()))?;
+            }
+            Op::Remove { dead: d, seq } => {
+                (if d { &mut dead } else { &mut main }).remove(seq)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn journal_error(e: impl std::fmt::Display) -> QueueError {
     QueueError::Backend(format!("queue file: {e}"))
 }
@@ -62,7 +78,9 @@ pub struct MemoryQueue {
     notify: Arc<Notify>,
     visibility: Duration,
     max_receives: u32,
-    journal: Option<Arc<Database>>,
+    /// The file's writer thread: journal changes of concurrent sends, receives and deletes
+    /// share one commit ([`crate::store::group_commit`]).
+    journal: Option<Arc<crate::store::group_commit::Writer>>,
 }
 
 impl MemoryQueue {
@@ -94,35 +112,18 @@ impl MemoryQueue {
         }
         let mut q = Self::new(visibility, max_receives);
         q.state = Arc::new(Mutex::new(state));
-        q.journal = Some(Arc::new(db));
+        q.journal = Some(Arc::new(crate::store::group_commit::Writer::start(Arc::new(db), "queue-writer").map_err(journal_error)?));
         Ok(q)
     }
 
-    /// Writes `ops` to the journal in one transaction (a sync to disk: on the blocking pool).
+    /// Writes `ops` to the journal (in the writer's next commit, a sync to disk).
     async fn persist(&self, ops: Vec<Op>) -> QueueResult<()> {
-        let Some(db) = self.journal.clone() else { return Ok(()) };
+        let Some(writer) = &self.journal else { return Ok(()) };
         if ops.is_empty() {
             return Ok(());
         }
-        let run = move || -> Result<(), redb::Error> {
-            let tx = db.begin_write()?;
-            {
-                let (mut main, mut dead) = (tx.open_table(MAIN)?, tx.open_table(DEAD)?);
-                for op in ops {
-                    match op {
-                        Op::Put { dead: d, seq, group, body } => {
-                            (if d { &mut dead } else { &mut main }).insert(seq, (group.as_str(), body.as_str()))?;
-                        }
-                        Op::Remove { dead: d, seq } => {
-                            (if d { &mut dead } else { &mut main }).remove(seq)?;
-                        }
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(())
-        };
-        tokio::task::spawn_blocking(run).await.map_err(journal_error)?.map_err(journal_error)
+        let run = move |tx: &redb::WriteTransaction| -> Result<(), QueueError> { apply(tx, ops).map_err(journal_error) };
+        writer.write(run, |_| false, QueueError::Backend).await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

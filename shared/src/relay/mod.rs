@@ -178,7 +178,7 @@ pub async fn run(
 
 /// Checks a reply against the deployment's commands (a button may run any of them).
 fn check(snap: &crate::app::Snapshot, r: &HostReply) -> Result<(), Invalid> {
-    r.check(|c| snap.command(c).is_some() || crate::domain::command::name_problem(c) == Some("is one of the bot's own commands"))
+    r.check(|c| snap.command(c).is_some() || crate::domain::chat::is_command(c))
 }
 
 /// POSTs the signed event and reads the answer within `wait`.

@@ -1,7 +1,9 @@
 //! The embedded adapter: the whole table in one redb file in a directory. redb commits are
 //! atomic and crash-safe (copy-on-write pages, a checksummed commit slot), so a crash leaves the
-//! last committed state and never a half-written one. Every write is one redb transaction, and
-//! redb has one writer at a time, so conditions are checked and applied atomically.
+//! last committed state and never a half-written one. Writes are applied one after another by
+//! one writer thread, each checking its condition first, so conditions are checked and applied
+//! atomically; the writes waiting together share one transaction and one sync to disk (group
+//! commit, [`super::group_commit`]), and each is answered once that transaction is on disk.
 
 use super::*;
 use base64::Engine;
@@ -23,6 +25,9 @@ pub struct EmbeddedTable {
     in_memory: bool,
     /// Writes since the last durable commit (in memory, most commits are not durable).
     writes: Arc<std::sync::atomic::AtomicU32>,
+    /// On a file: the writer thread that commits concurrent writes together
+    /// ([`super::group_commit`]).
+    writer: Option<Arc<super::group_commit::Writer>>,
 }
 
 /// In memory, one commit in this many is durable: redb reuses the pages earlier commits freed
@@ -128,7 +133,12 @@ impl EmbeddedTable {
         tx.open_table(ITEMS).map_err(backend)?;
         tx.open_table(INDEX).map_err(backend)?;
         tx.commit().map_err(backend)?;
-        Ok(Self { db: Arc::new(db), in_memory, writes: Arc::default() })
+        let db = Arc::new(db);
+        let writer = match in_memory {
+            true => None,
+            false => Some(Arc::new(super::group_commit::Writer::start(db.clone(), "store-writer").map_err(backend)?)),
+        };
+        Ok(Self { db, in_memory, writes: Arc::default(), writer })
     }
 
     /// Reads run in place: they are lookups in pages the OS has cached, microseconds, and a
@@ -137,9 +147,14 @@ impl EmbeddedTable {
         f(&self.db)
     }
 
-    /// Writes commit with a sync to disk (milliseconds), so they run on the blocking pool; in
-    /// memory there is nothing to sync, and nothing to wait for.
+    /// On a file, writes go to the writer thread, which commits those waiting together with one
+    /// sync to disk ([`super::group_commit`]; each closure checks its condition before writing,
+    /// so a refused one leaves the others to commit). In memory there is nothing to sync, and
+    /// nothing to wait for: each commits in place.
     async fn write<T: Send + 'static>(&self, f: impl FnOnce(&Tx) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        if let Some(w) = &self.writer {
+            return w.write(f, |e| matches!(e, StoreError::ConditionFailed), StoreError::Backend).await;
+        }
         // Nothing to persist to in memory: skip what a durable commit writes (allocator state,
         // checksums), most of the cost of a small write.
         let light = self.in_memory && !self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(DURABLE_EVERY);
@@ -152,11 +167,7 @@ impl EmbeddedTable {
             tx.commit().map_err(backend)?;
             Ok(out)
         };
-        if self.in_memory {
-            return run(&self.db);
-        }
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || run(&db)).await.map_err(backend)?
+        run(&self.db)
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod dynamo;
 pub mod embedded;
+pub(crate) mod group_commit;
 pub mod repo;
 
 use async_trait::async_trait;
