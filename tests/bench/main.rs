@@ -228,13 +228,13 @@ async fn rate(o: &Opts, out: &mut String) -> Value {
     let app = Arc::new(app);
     let t0 = Instant::now();
     let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
-    while hook.received().len() < m && t0.elapsed() < Duration::from_secs(300) {
+    while hook.count() < m && t0.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let secs = t0.elapsed().as_secs_f64();
     worker.abort();
-    let per_sec = hook.received().len() as f64 / secs;
-    writeln!(out, "| local webhook endpoint (no limit) | {m} | {per_sec:.0}/s per instance | - | 0 | {} | - |", m - hook.received().len()).ok();
+    let per_sec = hook.count() as f64 / secs;
+    writeln!(out, "| local webhook endpoint (no limit) | {m} | {per_sec:.0}/s per instance | - | 0 | {} | - |", m - hook.count()).ok();
     json!({"telegram": {"n": n, "achieved_per_sec": achieved, "of_limit": achieved / 30.0, "too_many": too_many}, "binding": binding, "webhook": {"n": m, "per_sec": per_sec}})
 }
 
@@ -540,28 +540,28 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
     // One worker first: the like-for-like row beside Apprise's serial loop.
     let (c0, t0) = (cpu_seconds(), Instant::now());
     let single = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
-    while hook.received().len() < n && t0.elapsed() < Duration::from_secs(300) {
+    while hook.count() < n && t0.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let (one_wall, one_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
     single.abort();
-    let one_got = hook.received().len();
+    let one_got = hook.count();
     for i in 0..n {
         must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "title": "Herald", "text": format!("four {i}"), "to": "admins"}))).await;
     }
     let (c0, t0) = (cpu_seconds(), Instant::now());
     let dispatcher = Arc::new(Dispatcher::default());
     let workers: Vec<_> = (0..4).map(|_| tokio::spawn(herald::edge::local::work(app.clone(), dispatcher.clone()))).collect();
-    while hook.received().len() < one_got + n && t0.elapsed() < Duration::from_secs(300) {
+    while hook.count() < one_got + n && t0.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let (dispatch_wall, dispatch_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
-    let dispatched = hook.received().len() - one_got;
+    let dispatched = hook.count() - one_got;
     let (c0, t0) = (cpu_seconds(), Instant::now());
     for i in 0..n {
         must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "title": "Herald", "text": format!("again {i}"), "to": "admins"}))).await;
     }
-    while hook.received().len() < one_got + dispatched + n && t0.elapsed() < Duration::from_secs(300) {
+    while hook.count() < one_got + dispatched + n && t0.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let (e2e_wall, e2e_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
@@ -579,7 +579,7 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
     writeln!(
         out,
         "| Herald end to end, 4 workers (API, store, queue, dispatcher) | | {e2e_wall:.2} s | {e2e_cpu:.2} s | {} |",
-        hook.received().len() - dispatched - one_got
+        hook.count() - dispatched - one_got
     )
     .ok();
     let Some(python) = &o.apprise_python else {
@@ -587,7 +587,7 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
         return result;
     };
     let host = hook.url.trim_start_matches("http://").to_owned();
-    let before = hook.received().len();
+    let before = hook.count();
     let script = format!(
         "import apprise, time, resource, json\na = apprise.Apprise()\na.add('json://{host}/hook')\nt = time.perf_counter()\nfor i in range({n}):\n    a.notify(title='Herald', body='message %d' % i)\nwall = time.perf_counter() - t\nr = resource.getrusage(resource.RUSAGE_SELF)\nprint(json.dumps({{'wall': wall, 'cpu': r.ru_utime + r.ru_stime, 'version': apprise.__version__}}))"
     );
@@ -602,7 +602,7 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
         return result;
     };
     let v: Value = serde_json::from_slice(o2.stdout.trim_ascii()).unwrap_or(Value::Null);
-    let got = hook.received().len() - before;
+    let got = hook.count() - before;
     let (wall, cpu) = (v["wall"].as_f64().unwrap_or(0.0), v["cpu"].as_f64().unwrap_or(0.0));
     writeln!(out, "| Apprise {} (library, `json://`, in a loop) | | {wall:.2} s | {cpu:.2} s | {got} |", v["version"].as_str().unwrap_or("?")).ok();
     result["apprise_library"] = json!({"wall": wall, "cpu": cpu, "received": got, "version": v["version"]});
@@ -610,7 +610,7 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
     // scaled to n).
     let sample = if o.smoke { 2 } else { 40 };
     let cli = std::path::Path::new(python).with_file_name("apprise");
-    let before = hook.received().len();
+    let before = hook.count();
     let (c0, t0) = (children_cpu_seconds(), Instant::now());
     for i in 0..sample {
         let (cli, target) = (cli.clone(), format!("json://{host}/hook"));
@@ -618,7 +618,7 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
     }
     let scale = n as f64 / sample as f64;
     let (cli_wall, cli_cpu) = (t0.elapsed().as_secs_f64() * scale, (children_cpu_seconds() - c0) * scale);
-    let cli_got = hook.received().len() - before;
+    let cli_got = hook.count() - before;
     writeln!(out, "| Apprise CLI (`apprise -t -b json://...`, one process each; {sample} run, scaled to {n}) | | {cli_wall:.1} s | {cli_cpu:.1} s | {cli_got} of {sample} |").ok();
     writeln!(
         out,
@@ -721,7 +721,7 @@ async fn durable(o: &Opts, out: &mut String) -> Value {
         let hook = &hook;
         async move {
             let t0 = Instant::now();
-            while hook.received().len() < want && t0.elapsed() < Duration::from_secs(300) {
+            while hook.count() < want && t0.elapsed() < Duration::from_secs(300) {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
@@ -779,7 +779,7 @@ async fn durable(o: &Opts, out: &mut String) -> Value {
     let per = |name: &str| counts.get(name).map(|c| format!("{:.1}", *c as f64 / m as f64)).unwrap_or_else(|| "-".into());
     let _ = child.kill();
     let _ = child.wait();
-    let received = hook.received().len();
+    let received = hook.count();
     writeln!(out, "The `herald-local` binary of this build on its default durable store (redb files in a fresh directory, every commit synced to disk), a webhook channel to a local JSON sink, `POST /api/v1/notify` over HTTP (keep-alive); timed until the sink has every notification.\n").ok();
     writeln!(out, "| clients | notifications | notify p50 | notify p99 | taken per second | delivered end to end | per second end to end |\n|---|---|---|---|---|---|---|").ok();
     writeln!(
@@ -1026,7 +1026,7 @@ async fn memory(o: &Opts, out: &mut String) -> Value {
     writeln!(
         out,
         "| herald-dispatcher | {batches} batches of up to 10 ({} sends; median {batch_median:.1} ms a batch, emulator) | {:.1} MB |",
-        hook.received().len(),
+        hook.count(),
         disp_kib as f64 / 1024.0
     )
     .ok();
@@ -1088,7 +1088,7 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
     let app = Arc::new(app);
     let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
     let t0 = Instant::now();
-    while hook.received().len() < n && t0.elapsed() < Duration::from_secs(120) {
+    while hook.count() < n && t0.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     worker.abort();

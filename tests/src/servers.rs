@@ -122,6 +122,11 @@ impl TestServer {
         Self { url, requests, task }
     }
 
+    /// How many requests arrived (without copying them: polled in timing loops).
+    pub fn count(&self) -> usize {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub fn received(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -20,7 +20,7 @@ use crate::routing::notify;
 use crate::store::StoreError;
 use crate::store::repo::Versioned;
 use crate::text::message::Message;
-use futures_util::future::join_all;
+use futures_util::future::{BoxFuture, join_all};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -112,15 +112,32 @@ impl Dispatcher {
         *crate::lock(&self.tally).entry((day, name.to_owned())).or_default() += 1;
     }
 
-    async fn process_group(&self, app: &App, msgs: Vec<&Received>, stop_by: Option<Timestamp>) -> Vec<String> {
+    /// A group's messages one after another. A delivery's `sent` state is written while the
+    /// next message is handled (its claim and this write share the store's next commit), and
+    /// is on disk before its message is acknowledged; if it cannot be written, the message
+    /// comes back (as when the write fails in place).
+    async fn process_group<'a>(&'a self, app: &'a App, msgs: Vec<&'a Received>, stop_by: Option<Timestamp>) -> Vec<String> {
         let mut failed = Vec::new();
         let mut held: Option<Duration> = None;
+        let mut writing: Option<(&Received, Write<'a>)> = None;
         for m in msgs {
-            let step = match held {
-                Some(d) => Step::Retry(d),
-                None if stop_by.is_some_and(|t| app.now() >= t) => Step::Retry(Duration::ZERO),
-                None => self.handle(app, m).await,
+            let mut write = None;
+            let handled = async {
+                match held {
+                    Some(d) => Step::Retry(d),
+                    None if stop_by.is_some_and(|t| app.now() >= t) => Step::Retry(Duration::ZERO),
+                    None => self.handle(app, m, &mut write).await,
+                }
             };
+            let step = match writing.take() {
+                Some((before, w)) => {
+                    let (written, step) = futures_util::future::join(w, handled).await;
+                    self.written(app, before, written, &mut failed).await;
+                    step
+                }
+                None => handled.await,
+            };
+            writing = write.map(|w| (m, w));
             match step {
                 Step::Done => {}
                 Step::Retry(d) => {
@@ -138,11 +155,27 @@ impl Dispatcher {
                 }
             }
         }
+        if let Some((before, w)) = writing {
+            let written = w.await;
+            self.written(app, before, written, &mut failed).await;
+        }
         failed
     }
 
+    /// A `sent` state written behind: if it failed, its message comes back (not acknowledged).
+    async fn written(&self, app: &App, m: &Received, written: Result<bool, StoreError>, failed: &mut Vec<String>) {
+        if let Err(e) = written {
+            warn!(message = %m.id, error = %e, "sent, but its state was not written; the message comes back");
+            let wait = backoff(app.config.retry_base, m.receive_count);
+            if let Err(e) = app.queue.set_visibility(&m.receipt, secs(wait)).await {
+                warn!(message = %m.id, error = %e, "could not reschedule; the queue's visibility timeout applies");
+            }
+            failed.push(m.id.clone());
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(message = %m.id, receive = m.receive_count))]
-    async fn handle(&self, app: &App, m: &Received) -> Step {
+    async fn handle<'a>(&'a self, app: &'a App, m: &Received, write: &mut Option<Write<'a>>) -> Step {
         match Job::parse(&m.body) {
             None => {
                 warn!("unreadable queue message; dead-lettered");
@@ -167,7 +200,7 @@ impl Dispatcher {
             }
             Some(Job::Deliver { notification, delivery }) => {
                 let last_chance = m.receive_count >= app.config.max_receives;
-                match self.deliver(app, &notification, &delivery, last_chance).await {
+                match self.deliver(app, &notification, &delivery, last_chance, write).await {
                     Ok(step) => step,
                     Err(e) => {
                         warn!(notification, delivery, error = %e, "store unavailable; will retry");
@@ -178,7 +211,9 @@ impl Dispatcher {
         }
     }
 
-    async fn deliver(&self, app: &App, nid: &str, did: &str, last_chance: bool) -> Result<Step, StoreError> {
+    /// Sends one delivery. Its `sent` state is left in `write` for the caller to finish (see
+    /// [`Self::process_group`]); every other state is written here.
+    async fn deliver<'a>(&'a self, app: &'a App, nid: &str, did: &str, last_chance: bool, write: &mut Option<Write<'a>>) -> Result<Step, StoreError> {
         let Some(Versioned { value: mut d, rev }) = app.repo.delivery(nid, did).await? else {
             warn!(notification = nid, delivery = did, "no such delivery; acknowledged");
             return Ok(Step::Done);
@@ -268,8 +303,8 @@ impl Dispatcher {
                 d.status = DeliveryStatus::Sent;
                 d.sent_at = Some(now);
                 d.reason = note;
-                self.save_final(app, &d, rev).await?;
                 self.count(app, "", "sent");
+                *write = Some(Box::pin(async move { persist(|| app.repo.save_delivery(&d, rev)).await }));
                 Ok(Step::Done)
             }
             Verdict::Again { after, reason, counted } => {
@@ -529,6 +564,9 @@ impl Drop for InFlight<'_> {
 /// Writes a state after a send, retrying a failed store write briefly: the platform call
 /// already happened, so giving up here is the one way to make it twice. A condition failure
 /// means someone else wrote a newer state, which stands (false).
+/// A delivery's state being written behind its send ([`Dispatcher::process_group`]).
+type Write<'a> = BoxFuture<'a, Result<bool, StoreError>>;
+
 async fn persist<T, F: std::future::Future<Output = Result<T, StoreError>>>(write: impl Fn() -> F) -> Result<bool, StoreError> {
     let mut last = StoreError::ConditionFailed;
     for attempt in 0..4 {
