@@ -100,6 +100,20 @@ async fn commands_are_declared_checked_listed_and_removed() {
     let (status, v) = put(&app, "search", nosecret).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["command"]["secret"], "********");
+    // A URL carrying a credential is shown masked, and sending that back keeps it; a secret is
+    // kept only while the URL's host stays; descriptions are one line of text.
+    let mut with_query = declare(&host, "user");
+    with_query["url"] = json!(format!("{}?token=abc", host.url()));
+    assert_eq!(put(&app, "q", with_query).await.0, 201);
+    let (_, shown) = call(&app, "GET", "/api/v1/commands/q", None).await;
+    assert!(shown["url"].as_str().unwrap().ends_with("/********") && !shown.to_string().contains("abc"), "{shown}");
+    let (status, v) = put(&app, "q", json!({"description": {"en": "Q"}, "url": shown["url"]})).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = put(&app, "q", json!({"description": {"en": "Q"}, "url": "https://elsewhere.example/h"})).await;
+    assert_eq!((status, v["field"].as_str()), (400, Some("secret")), "{v}");
+    let (status, v) = put(&app, "q", json!({"description": {"en": "a\u{2028}b"}, "url": shown["url"]})).await;
+    assert_eq!((status, v["field"].as_str()), (400, Some("description.en")), "{v}");
+    call(&app, "DELETE", "/api/v1/commands/q", None).await;
     // The set changed: Telegram's command lists were registered again, with the host's own.
     let lists = fake.calls("setMyCommands");
     let last_default = lists.iter().rev().find(|c| c["scope"]["type"] == "default" && c.get("language_code").is_none()).unwrap();
@@ -198,6 +212,9 @@ async fn a_late_reply_comes_through_the_api_and_failures_are_short_and_reach_the
         call(&app, "POST", &format!("/api/v1/interactions/{id2}/reply"), Some(json!({"text": "x", "buttons": [[{"text": "a", "command": "nope"}]]})))
             .await;
     assert_eq!((status, v["field"].as_str()), (400, Some("buttons[0][0].command")), "{v}");
+    let (status, v) =
+        call(&app, "POST", &format!("/api/v1/interactions/{id2}/reply"), Some(json!({"text": "", "image": "https://example.com/i.png"}))).await;
+    assert_eq!((status, v["field"].as_str()), (400, Some("text")), "an image alone is refused: {v}");
     assert_eq!(call(&app, "POST", "/api/v1/interactions/unknown/reply", Some(json!({"text": "x"}))).await.0, 404);
     assert_eq!(call(&app, "POST", &format!("/api/v1/interactions/{id2}/reply"), None).await.0, 400);
 
@@ -311,4 +328,18 @@ async fn without_buttons_the_choices_are_numbered_and_a_number_runs_one() {
     assert_eq!(host.events().last().unwrap()["args"], "dune page 2");
     post("2").await;
     assert_eq!(host.events().last().unwrap()["args"], LONG_ARGS);
+    // A reply without buttons replaces the choices: "1" runs nothing old.
+    post("about").await;
+    let before = host.events().len();
+    let r = post("1").await;
+    assert_eq!(host.events().len(), before, "{r}");
+    // Without bot_token nothing can follow the response: a late reply is refused, not lost.
+    post("later").await;
+    let id = host.events().last().unwrap()["interaction"].as_str().unwrap().to_owned();
+    let no_bot = json!({"kind": "synology", "settings": {"incoming_url": nas.incoming_url(), "outgoing_token": OUTGOING_TOKEN, "bot_token": null}});
+    let (status, v) = call(&app, "PATCH", "/api/v1/channels/nas", Some(no_bot)).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = call(&app, "POST", &format!("/api/v1/interactions/{id}/reply"), Some(json!({"text": "late"}))).await;
+    assert_eq!(status, 409, "{v}");
+    assert!(v.to_string().contains("bot_token"), "{v}");
 }

@@ -5,7 +5,7 @@ mod webpush;
 
 use crate::app::App;
 use crate::domain::Error;
-use crate::domain::command::{CommandInput, MAX_COMMANDS};
+use crate::domain::command::{CommandInput, HostCommand, MAX_COMMANDS};
 use crate::domain::ids::{new_id, random_token};
 use crate::domain::notification::{Delivery, DeliveryStatus, Notification, NotifyRequest, Target, Template};
 use crate::domain::settings::Settings;
@@ -186,11 +186,12 @@ fn parse_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, Error>
 // ---- host-app commands ----
 
 async fn list_commands(app: &App) -> HandlerResult {
-    Ok(json(StatusCode::OK, &json!({"commands": app.repo.commands().await?})))
+    let list: Vec<Value> = app.repo.commands().await?.iter().map(HostCommand::public_json).collect();
+    Ok(json(StatusCode::OK, &json!({"commands": list})))
 }
 
 async fn get_command(app: &App, name: &str) -> HandlerResult {
-    Ok(json(StatusCode::OK, &app.repo.command(name).await?.ok_or(Error::NotFound)?))
+    Ok(json(StatusCode::OK, &app.repo.command(name).await?.ok_or(Error::NotFound)?.public_json()))
 }
 
 /// Declares or replaces a command (`secret` kept when left out), then registers again every
@@ -205,7 +206,7 @@ async fn put_command(app: &App, name: &str, req: &Request) -> HandlerResult {
     app.repo.put_command(&command).await?;
     app.invalidate();
     let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    Ok(json(status, &json!({"command": command, "registration": register_commands(app, req).await?})))
+    Ok(json(status, &json!({"command": command.public_json(), "registration": register_commands(app, req).await?})))
 }
 
 async fn delete_command(app: &App, name: &str, req: &Request) -> HandlerResult {

@@ -35,19 +35,42 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
-/// A text in each language the bot writes in; `zh-CN` falls back to `en`.
+/// A text in each language the bot writes in; `zh-CN` falls back to `en`. Written
+/// `{"en": "...", "zh-CN": "..."}`, or a plain string for English alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "LocalizedInput")]
 pub struct Localized {
     pub en: String,
     #[serde(rename = "zh-CN", default, skip_serializing_if = "Option::is_none")]
     pub zh_cn: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(untagged, deny_unknown_fields, expecting = r#"a string, or {"en": "...", "zh-CN": "..."}"#)]
+enum LocalizedInput {
+    English(String),
+    Each {
+        en: String,
+        #[serde(rename = "zh-CN", default)]
+        zh_cn: Option<String>,
+    },
+}
+
+impl TryFrom<LocalizedInput> for Localized {
+    type Error = &'static str;
+
+    fn try_from(i: LocalizedInput) -> Result<Self, Self::Error> {
+        Ok(match i {
+            LocalizedInput::English(en) => Localized { en, zh_cn: None },
+            LocalizedInput::Each { en, zh_cn } => Localized { en, zh_cn },
+        })
+    }
+}
+
 impl Localized {
     pub fn get(&self, locale: Locale) -> &str {
         match locale {
-            Locale::ZhCn => self.zh_cn.as_deref().filter(|s| !s.is_empty()).unwrap_or(&self.en),
+            Locale::ZhCn => self.zh_cn.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or(&self.en),
             Locale::En => &self.en,
         }
     }
@@ -60,13 +83,23 @@ impl Localized {
                 return Err(Invalid::new(f, "must not be empty"));
             }
             check_len(&f, text, max)?;
-            if text.contains(['\n', '\r']) {
-                return Err(Invalid::new(f, "must be one line"));
-            }
+            one_line(&f, text)?;
         }
         Ok(())
     }
 }
+
+/// Refuses line breaks and control characters (a description or label is one line of text).
+fn one_line(field: &str, text: &str) -> Valid {
+    if text.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')) {
+        return Err(Invalid::new(field, "must be one line, without control characters"));
+    }
+    Ok(())
+}
+
+/// Longest endpoint URL and secret accepted.
+pub const MAX_URL: usize = 2048;
+pub const MAX_SECRET: usize = 256;
 
 /// Who may run a command; Herald checks before the host is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -99,6 +132,23 @@ pub struct HostCommand {
     pub updated_at: Timestamp,
 }
 
+impl HostCommand {
+    /// The endpoint as the API shows it: masked when it carries a user, password, query or
+    /// fragment (as a webhook channel's URL is).
+    pub fn public_url(&self) -> String {
+        let carries = reqwest::Url::parse(&self.url)
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some() || u.query().is_some() || u.fragment().is_some());
+        if carries { crate::platforms::config::mask_url(&self.url) } else { self.url.clone() }
+    }
+
+    /// The command as the API shows it (secret and credential-bearing URL masked).
+    pub fn public_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["url"] = serde_json::Value::String(self.public_url());
+        v
+    }
+}
+
 /// A `PUT /api/v1/commands/{name}` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,22 +175,26 @@ impl CommandInput {
         if let Some(a) = &self.args {
             a.check("args", MAX_DESCRIPTION)?;
         }
-        check_url("url", &self.url)?;
+        // The URL as `GET` showed it (masked) keeps the stored one.
+        let url = match previous {
+            Some(p) if self.url == p.public_url() => p.url.clone(),
+            _ => self.url,
+        };
+        check_url("url", &url)?;
+        check_len("url", &url, MAX_URL)?;
+        let host = |u: &str| reqwest::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_owned));
         let secret = match (self.secret.as_deref(), previous) {
-            (None | Some(super::secret::MASK), Some(p)) => p.secret.clone(),
+            // Kept only while it goes to the same host.
+            (None | Some(super::secret::MASK), Some(p)) if host(&p.url) == host(&url) => p.secret.clone(),
+            (None | Some(super::secret::MASK), Some(_)) => return Err(Invalid::new("secret", "send it again: the url's host changed")),
             (None | Some(super::secret::MASK), None) => return Err(Invalid::new("secret", "is required")),
-            (Some(s), _) if s.len() < MIN_SECRET => return Err(Invalid::new("secret", format!("must be at least {MIN_SECRET} characters"))),
+            (Some(s), _) if s.trim().chars().count() < MIN_SECRET => {
+                return Err(Invalid::new("secret", format!("must be at least {MIN_SECRET} characters")));
+            }
+            (Some(s), _) if s.len() > MAX_SECRET => return Err(Invalid::new("secret", format!("must be at most {MAX_SECRET} bytes"))),
             (Some(s), _) => Secret::new(s),
         };
-        Ok(HostCommand {
-            name: name.to_owned(),
-            description: self.description,
-            access: self.access,
-            args: self.args,
-            url: self.url,
-            secret,
-            updated_at: now,
-        })
+        Ok(HostCommand { name: name.to_owned(), description: self.description, access: self.access, args: self.args, url, secret, updated_at: now })
     }
 }
 
@@ -189,6 +243,9 @@ pub struct Interaction {
     /// After this no reply is taken ([`REPLY_WINDOW_SECS`]).
     pub expires_at: Timestamp,
     pub request: KeptRequest,
+    /// Until when the platform's response is waited for: a reply through the API that comes
+    /// before is held back till then, so it is shown after "working on it".
+    pub reply_by: Timestamp,
     /// What the platform's response already said (the "working on it"), so a late reply is
     /// written after it.
     pub said: Vec<super::chat::Action>,
@@ -233,9 +290,11 @@ pub struct HostReply {
     pub buttons: Vec<Vec<ReplyButton>>,
 }
 
-/// Limits of a reply: Discord's 5 rows of 5 buttons and its 80-character labels, the shortest
-/// message any platform takes whole (WeCom's 2048 bytes is cut by its sender).
-pub const MAX_REPLY_TEXT: usize = 4000;
+/// Limits of a reply: Discord's 5 rows of 5 buttons, its 80-character labels, its 2,000-character
+/// messages and its 512-character link URLs (the tightest of the platforms'; WeCom's 2,048 bytes
+/// is cut by its sender).
+pub const MAX_REPLY_TEXT: usize = 2000;
+pub const MAX_REPLY_URL: usize = 512;
 pub const MAX_ROWS: usize = 5;
 pub const MAX_PER_ROW: usize = 5;
 pub const MAX_LABEL: usize = 80;
@@ -245,16 +304,19 @@ impl HostReply {
     /// Checks the reply; `known` says whether a button's command exists. Errors name the field
     /// (`buttons[0][1].url`).
     pub fn check(&self, known: impl Fn(&str) -> bool) -> Valid {
-        if self.text.trim().is_empty() && self.image.is_none() && self.link.is_none() {
-            return Err(Invalid::new("text", "must not be empty (or give an image or a link)"));
+        // Every platform needs text in a message (an image or a link alone is refused by some).
+        if self.text.trim().is_empty() {
+            return Err(Invalid::new("text", "must not be empty"));
         }
         check_len("text", &self.text, MAX_REPLY_TEXT)?;
+        let url = |field: &str, u: &str| check_url(field, u).and_then(|()| check_len(field, u, MAX_REPLY_URL));
         if let Some(l) = &self.link {
-            check_url("link.url", &l.url)?;
+            url("link.url", &l.url)?;
             check_len("link.text", l.text.as_deref().unwrap_or_default(), MAX_LABEL)?;
+            one_line("link.text", l.text.as_deref().unwrap_or_default())?;
         }
         if let Some(i) = &self.image {
-            check_url("image", i)?;
+            url("image", i)?;
         }
         if self.buttons.len() > MAX_ROWS {
             return Err(Invalid::new("buttons", format!("at most {MAX_ROWS} rows")));
@@ -269,9 +331,11 @@ impl HostReply {
                     return Err(Invalid::new(format!("{f}.text"), "must not be empty"));
                 }
                 check_len(&format!("{f}.text"), &b.text, MAX_LABEL)?;
+                one_line(&format!("{f}.text"), &b.text)?;
                 check_len(&format!("{f}.args"), &b.args, MAX_ARGS)?;
+                one_line(&format!("{f}.args"), &b.args)?;
                 match (&b.url, &b.command) {
-                    (Some(u), None) => check_url(&format!("{f}.url"), u)?,
+                    (Some(u), None) => url(&format!("{f}.url"), u)?,
                     (None, Some(c)) if known(c) => {}
                     (None, Some(_)) => return Err(Invalid::new(format!("{f}.command"), "is not a command of this deployment")),
                     _ => return Err(Invalid::new(f, "needs a url or a command (not both)")),
@@ -301,6 +365,18 @@ mod tests {
         for bad in ["", "Search", "2fa", "a-b", "a b", &"x".repeat(33)] {
             assert!(name_problem(bad).is_some(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_text_is_a_string_or_one_per_language() {
+        let plain: Localized = serde_json::from_value(serde_json::json!("Say hi")).unwrap();
+        assert_eq!((plain.get(Locale::En), plain.get(Locale::ZhCn)), ("Say hi", "Say hi"));
+        let both: Localized = serde_json::from_value(serde_json::json!({"en": "Hi", "zh-CN": "你好"})).unwrap();
+        assert_eq!(both.get(Locale::ZhCn), "你好");
+        let blank: Localized = serde_json::from_value(serde_json::json!({"en": "Hi", "zh-CN": "  "})).unwrap();
+        assert_eq!(blank.get(Locale::ZhCn), "Hi", "a blank translation falls back");
+        assert!(serde_json::from_value::<Localized>(serde_json::json!({"en": "Hi", "fr": "Salut"})).is_err());
+        assert!(serde_json::from_value::<Localized>(serde_json::json!(3)).is_err());
     }
 
     #[test]

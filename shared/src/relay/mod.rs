@@ -109,6 +109,7 @@ pub async fn run(
     let snap = app.snapshot().await?;
     let Some(command) = snap.command(&run.command).cloned() else { return Ok(vec![Action::reply(phrase("bot.unknown", run.locale))]) };
     let working = Action::reply(phrase("bot.working", run.locale));
+    let reply_by = now + SignedDuration::try_from(wait).unwrap_or_default();
     let mut said = before.to_vec();
     said.push(working.clone());
     let mut ix = Interaction {
@@ -126,6 +127,7 @@ pub async fn run(
         created_at: now,
         expires_at: now + SignedDuration::from_secs(REPLY_WINDOW_SECS),
         request: KeptRequest::of(req),
+        reply_by,
         // Stored as it will be if the host answers later, so a reply through the API that
         // comes before this request is answered is written after "working on it".
         said,
@@ -133,7 +135,6 @@ pub async fn run(
     if !app.repo.add_interaction(&ix).await? {
         return Ok(vec![working]); // the platform sent this event again: relayed once
     }
-    let reply_by = now + SignedDuration::try_from(wait).unwrap_or_default();
     let event = json!({
         "type": "command",
         "interaction": ix.id,
@@ -225,7 +226,8 @@ async fn post(app: &App, url: &str, secret: &str, id: &str, event: &Value, wait:
 /// (a command button's data kept in the store when longer than [`MAX_BUTTON_DATA`]), else the
 /// buttons as numbered choices the person answers with a number, and links as lines.
 pub async fn actions(app: &App, conf: &BotConf, inbound: &Inbound, r: &HostReply, locale: Locale) -> Result<Vec<Action>, Error> {
-    let link = r.link.as_ref().map(|l| (l.text.clone().unwrap_or_else(|| phrase("bot.open_link", locale)), l.url.clone()));
+    let link =
+        r.link.as_ref().map(|l| (l.text.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| phrase("bot.open_link", locale)), l.url.clone()));
     if conf.buttons {
         let mut rows = Vec::new();
         for row in &r.buttons {
@@ -255,6 +257,8 @@ pub async fn actions(app: &App, conf: &BotConf, inbound: &Inbound, r: &HostReply
     for b in r.buttons.iter().flatten() {
         match (&b.url, &b.command) {
             (Some(u), _) => lines.push(line(&format!("{}: {u}", b.text))),
+            // In a group a bare number is not read as a command: the command itself is shown.
+            (None, Some(c)) if inbound.group => lines.push(line(format!("{}: /{c} {}", b.text, b.args).trim_end())),
             (None, Some(c)) => {
                 choices.push((c.clone(), b.args.clone()));
                 lines.push(line(&format!("{}. {}", choices.len(), b.text)));
@@ -265,8 +269,11 @@ pub async fn actions(app: &App, conf: &BotConf, inbound: &Inbound, r: &HostReply
     if let Some((label, url)) = link {
         lines.push(line(&format!("{label}: {url}")));
     }
-    if !choices.is_empty() {
+    if !inbound.group {
+        // Replaces the choices offered before (none now: a number runs nothing old).
         app.repo.offer_choices(&conf.binding, &inbound.chat, &inbound.from.id, &choices).await?;
+    }
+    if !choices.is_empty() {
         lines.push(line(&phrase("bot.choose", locale)));
     }
     let mut text = r.text.clone();
@@ -290,6 +297,9 @@ async fn button_data(app: &App, command: &str, args: &str) -> Result<String, Err
 
 /// Tells the admins (message center) that `ix` failed and why.
 async fn failed(app: &App, ix: &Interaction, why: &str) {
+    // The reason may quote the host's reply: kept short.
+    let why = crate::text::markup::cut_chars(why, 300);
+    let why = why.as_str();
     warn!(command = %ix.command, interaction = %ix.id, reason = why, "host command failed");
     let t = crate::domain::Template {
         key: "command.failed".into(),
@@ -300,16 +310,30 @@ async fn failed(app: &App, ix: &Interaction, why: &str) {
     }
 }
 
+/// The channel `ix` came through, its receiver, and the person's message read again from the
+/// kept request. `Conflict` if the channel is gone or is now of another kind.
+async fn origin(app: &App, ix: &Interaction) -> Result<(Channel, &'static dyn crate::platforms::Receiver, Inbound), Error> {
+    let gone = || Error::Conflict("the channel of this interaction is gone".into());
+    let channel = app.snapshot().await?.channel(&ix.channel).cloned().filter(|c| c.kind() == ix.kind).ok_or_else(gone)?;
+    let rx = receiver(channel.kind()).ok_or_else(gone)?;
+    match rx.parse(&channel, &ix.request.request()) {
+        Ok(Parsed::Inbound { inbound, .. }) => Ok((channel, rx, inbound)),
+        _ => Err(gone()),
+    }
+}
+
 /// Queues `actions` for `ix`'s person, after what the platform's response already said.
+/// `Conflict` when the platform takes nothing after the response (a Synology Chat channel
+/// without `bot_token`).
 async fn deliver(app: &App, ix: &Interaction, actions: Vec<Action>) -> Result<usize, Error> {
-    let snap = app.snapshot().await?;
-    let channel = snap.channel(&ix.channel).cloned().ok_or_else(|| Error::Conflict("the channel of this interaction is gone".into()))?;
-    let rx = receiver(channel.kind()).ok_or(Error::NotFound)?;
-    let req = ix.request.request();
-    let Ok(Parsed::Inbound { inbound, .. }) = rx.parse(&channel, &req) else {
-        return Err(Error::Internal(format!("interaction {}: its request no longer reads", ix.id)));
-    };
-    let calls = rx.later(&channel, &req, &inbound, ix.said.clone(), actions, app.now());
+    let (channel, rx, inbound) = origin(app, ix).await?;
+    let calls = rx.later(&channel, &ix.request.request(), &inbound, ix.said.clone(), actions, app.now());
+    if calls.is_empty() {
+        return Err(Error::Conflict(format!(
+            "channel {} cannot send anything after its response (a Synology Chat channel needs bot_token)",
+            channel.name
+        )));
+    }
     let n = calls.len();
     crate::receive::enqueue(app, &channel.name, calls).await?;
     Ok(n)
@@ -327,14 +351,20 @@ pub async fn reply_later(app: &App, id: &str, reply: HostReply) -> Result<Value,
     if app.now() > ix.expires_at {
         return Err(Error::Conflict("this interaction's reply window (15 minutes) is over".into()));
     }
-    let snap = app.snapshot().await?;
-    check(&snap, &reply)?;
-    let channel = snap.channel(&ix.channel).cloned().ok_or_else(|| Error::Conflict("the channel of this interaction is gone".into()))?;
-    let rx = receiver(channel.kind()).ok_or(Error::NotFound)?;
-    let Ok(Parsed::Inbound { inbound, .. }) = rx.parse(&channel, &ix.request.request()) else {
-        return Err(Error::Internal(format!("interaction {id}: its request no longer reads")));
-    };
+    check(&*app.snapshot().await?, &reply)?;
+    let (channel, rx, inbound) = origin(app, &ix).await?;
     let actions = actions(app, &crate::platforms::bot_conf(&channel), &inbound, &reply, ix.locale).await?;
+    if rx.later(&channel, &ix.request.request(), &inbound, ix.said.clone(), actions.clone(), app.now()).is_empty() {
+        return Err(Error::Conflict(format!(
+            "channel {} cannot send anything after its response (a Synology Chat channel needs bot_token)",
+            channel.name
+        )));
+    }
+    // A reply faster than the platform's response (the host replied, then answered 202): held
+    // until that response is given, so the person sees it after "working on it".
+    if let Ok(early) = std::time::Duration::try_from(ix.reply_by.duration_since(app.now())) {
+        tokio::time::sleep(early.min(std::time::Duration::from_secs(5))).await;
+    }
     ix.state = InteractionState::Replied;
     match app.repo.update_interaction(&ix, current.rev).await {
         Ok(()) => {}

@@ -236,7 +236,7 @@ pub fn render_bodies(s: &WecomSettings, touser: &str, m: &Message) -> Vec<Value>
 }
 
 /// The menu: at most 3 groups of 5 `click` buttons whose key is the command, as MoviePilot does;
-/// the host's first four commands join `status` in the third group, named by their
+/// the host's first four commands (but its admin ones) join `status` in the third group, named by their
 /// description cut to WeCom's 7 characters (`/help` lists them all).
 pub fn menu(locale: crate::domain::Locale, host: &[HostCommand]) -> Value {
     let item = |name: String, key: String| json!({"type": "click", "name": name, "key": key});
@@ -245,7 +245,8 @@ pub fn menu(locale: crate::domain::Locale, host: &[HostCommand]) -> Value {
     if !host.is_empty() {
         more["name"] = json!(phrase("bot.menu.more", locale));
         if let Some(items) = more["sub_button"].as_array_mut() {
-            items.extend(host.iter().take(4).map(|c| item(cut_chars(c.description.get(locale), 7), format!("/{}", c.name))));
+            let shown = host.iter().filter(|c| c.access != crate::domain::command::Access::Admin).take(4);
+            items.extend(shown.map(|c| item(cut_chars(c.description.get(locale), 7), format!("/{}", c.name))));
         }
     }
     json!({"button": [group("bot.menu.my", &["my", "checkin", "menu"]), group("bot.cmd.help", &["help", "ping", "unbind"]), more]})
