@@ -1133,7 +1133,170 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
         "| **total** | **{total:.2}** |\n\nWithout API Gateway (through Lambda function URLs, `FrontDoor=FunctionUrls`; and notifications raised inside Herald: reminders, node events, reports): {no_api:.2}."
     )
     .ok();
-    json!({"reads": reads, "writes": writes, "read_units": rcu, "write_units": wcu, "sqs": sqs, "total_usd": total, "without_api_gateway": no_api})
+    let per_notification = json!({"reads": reads, "writes": writes, "read_units": rcu, "write_units": wcu, "sqs": sqs, "total_usd": total, "without_api_gateway": no_api});
+    let modes = modes(o, out, (wcu, rcu, sqs), api_ms, batch_ms).await;
+    let bill = small_bill(o, out, (wcu, rcu, sqs), api_ms, batch_ms).await;
+    json!({"per_notification": per_notification, "modes": modes, "small_deployment": bill})
+}
+
+/// Provisioned capacity, per unit-hour, and the auto scaling target the template sets (70%):
+/// what a write or read costs when the table's capacity follows the load.
+const PROVISIONED_WCU_HOUR: f64 = 0.00065;
+const PROVISIONED_RCU_HOUR: f64 = 0.00013;
+const SCALING_TARGET: f64 = 0.70;
+/// CloudWatch: a standard-resolution metric alarm, a month; PITR and table storage, a GB-month;
+/// EventBridge Scheduler, an invocation.
+const ALARM_MONTH: f64 = 0.10;
+const PITR_GB_MONTH: f64 = 0.20;
+const STORAGE_GB_MONTH: f64 = 0.25;
+const SCHEDULER_INVOCATION: f64 = 1.00 / 1e6;
+
+/// Per million notifications through single API calls, through batch calls (100 a call) and
+/// raised inside Herald, for each front door and capacity mode. The store and queue requests of
+/// a batch are counted on the in-process stack like the single ones.
+async fn modes(o: &Opts, out: &mut String, (wcu, rcu, sqs): (f64, f64, f64), api_ms: f64, batch_ms: f64) -> Value {
+    let n = if o.smoke { 100 } else { 1000 };
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    let (app, counts) = local_app(herald_tests::test_config(), None);
+    must(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    counts.bill.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (wu0, ru0) = counts.units();
+    let (_, _, q0, _) = counts.get();
+    for b in 0..n / 100 {
+        let list: Vec<Value> = (0..100).map(|i| json!({"type": "node", "text": format!("b{b}-{i}"), "to": "admins"})).collect();
+        must(&app, "POST", "/api/v1/notify", Some(json!({"notifications": list}))).await;
+    }
+    let app = Arc::new(app);
+    let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    let t0 = Instant::now();
+    while hook.count() < n && t0.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    worker.abort();
+    let (wu1, ru1) = counts.units();
+    let (_, _, q1, _) = counts.get();
+    let (b_wcu, b_rcu, b_sqs) = ((wu1 - wu0) as f64 / n as f64, (ru1 - ru0) / n as f64, (q1 - q0) as f64 / n as f64 + 0.2);
+    let m = 1e6;
+    let gb = 128.0 / 1024.0;
+    // (API requests, Lambda requests, Lambda GB-seconds) per notification for each way in.
+    let ways = [
+        ("single API calls", (wcu, rcu, sqs), 1.0, 1.1, (api_ms + batch_ms / 10.0) / 1000.0 * gb),
+        ("batch calls (100 a call)", (b_wcu, b_rcu, b_sqs), 0.01, 0.11, (api_ms * 10.0 / 100.0 + batch_ms / 10.0) / 1000.0 * gb),
+        ("raised inside Herald", (wcu, rcu, sqs), 0.0, 0.1, (batch_ms / 10.0) / 1000.0 * gb),
+    ];
+    writeln!(
+        out,
+        "\nPer million notifications by way in, front door and capacity mode (batch calls counted on the in-process stack like the single ones: {b_wcu:.2} write units, {b_rcu:.2} read units, {b_sqs:.2} SQS requests each; provisioned capacity at ${PROVISIONED_WCU_HOUR}/WCU-hour and ${PROVISIONED_RCU_HOUR}/RCU-hour, used at the template's {:.0}% auto scaling target):\n",
+        SCALING_TARGET * 100.0
+    )
+    .ok();
+    writeln!(
+        out,
+        "| way in | HTTP API, on demand | function URLs, on demand | HTTP API, provisioned | function URLs, provisioned |\n|---|---|---|---|---|"
+    )
+    .ok();
+    let mut rows = Vec::new();
+    for (name, (w, r, q), api, lambda, gbs) in ways {
+        let base =
+            m * (lambda * price("lambda_request") + gbs * price("lambda_gb_second") + q * price("sqs_fifo_request") + 600.0 / 1e9 * price("logs_gb"));
+        let on_demand = m * (w * price("dynamodb_write") + r * price("dynamodb_read"));
+        let provisioned = m * (w * PROVISIONED_WCU_HOUR + r * PROVISIONED_RCU_HOUR) / (3600.0 * SCALING_TARGET);
+        let gw = m * api * price("apigw_http_request");
+        let cells = [gw + base + on_demand, base + on_demand, gw + base + provisioned, base + provisioned];
+        writeln!(out, "| {name} | {:.2} | {:.2} | {:.2} | {:.2} |", cells[0], cells[1], cells[2], cells[3]).ok();
+        rows.push(json!({"way": name, "usd": cells}));
+    }
+    // The floor: the template's ProvisionedUnits (5) read and 5 write units on the table and on
+    // each of its 3 indexes, paid every hour whatever the load.
+    let floor = 4.0 * 5.0 * 730.0 * (PROVISIONED_WCU_HOUR + PROVISIONED_RCU_HOUR);
+    let per_million_on_demand = m * (wcu * price("dynamodb_write") + rcu * price("dynamodb_read"));
+    writeln!(
+        out,
+        "\nProvisioned capacity has a floor: 5 read and 5 write units (the template's `ProvisionedUnits`) on the table and on each of its 3 indexes, ${floor:.2} a month at any load. Its rows above leave the floor out. On demand, the store costs ${per_million_on_demand:.2} per million notifications, so provisioned pays once a deployment sends more than ~{:.1} million a month, steadily.",
+        floor / (per_million_on_demand - m * (wcu * PROVISIONED_WCU_HOUR + rcu * PROVISIONED_RCU_HOUR) / (3600.0 * SCALING_TARGET))
+    )
+    .ok();
+    Value::Array(rows)
+}
+
+/// The monthly bill of a small deployment, item by item: 1,000 users, 20 nodes sending a
+/// heartbeat every 5 minutes and checked every 5 minutes, the daily job, 10,000 notifications a
+/// month. Store requests per heartbeat, per check and per daily run are counted on the
+/// in-process stack; durations are the measured API ones, or stated.
+async fn small_bill(o: &Opts, out: &mut String, (wcu, rcu, sqs): (f64, f64, f64), api_ms: f64, batch_ms: f64) -> Value {
+    let (app, counts) = local_app(herald_tests::test_config(), None);
+    herald_tests::seed_users(&app, if o.smoke { 50 } else { 1000 }, "2099-01-01T00:00:00Z").await;
+    for i in 0..20 {
+        must(&app, "PUT", &format!("/api/v1/nodes/n{i}"), Some(json!({"name": format!("node {i}"), "key": format!("node-key-{i:02}-0123456789")})))
+            .await;
+    }
+    counts.bill.store(true, std::sync::atomic::Ordering::SeqCst);
+    let units = |c: &Counts| {
+        let (w, r) = c.units();
+        let (_, _, q, _) = c.get();
+        (w as f64, r, q as f64)
+    };
+    let delta = |a: (f64, f64, f64), b: (f64, f64, f64), n: f64| ((b.0 - a.0) / n, (b.1 - a.1) / n, (b.2 - a.2) / n);
+    let s0 = units(&counts);
+    for round in 0..3 {
+        for i in 0..20 {
+            let _ = round;
+            must(&app, "POST", &format!("/api/v1/nodes/n{i}/heartbeat"), Some(json!({}))).await;
+        }
+    }
+    let s1 = units(&counts);
+    let beat = delta(s0, s1, 60.0);
+    for _ in 0..3 {
+        must(&app, "POST", "/api/v1/jobs/node-check/run", None).await;
+        must(&app, "POST", "/api/v1/jobs/sweep/run", None).await;
+    }
+    let s2 = units(&counts);
+    let check = delta(s1, s2, 3.0);
+    must(&app, "POST", "/api/v1/jobs/daily/run", None).await;
+    let s3 = units(&counts);
+    let daily = delta(s2, s3, 1.0);
+    let month = 30.0;
+    let beats = 20.0 * 12.0 * 24.0 * month;
+    let checks = 12.0 * 24.0 * month;
+    let notes = 10_000.0;
+    let (api_requests, invocations) = (beats + notes, beats + notes + checks + month + notes);
+    let gbs = (beats * api_ms + notes * (api_ms + batch_ms) + checks * 100.0 + month * 1000.0) / 1000.0 * (128.0 / 1024.0);
+    let wcu_month = beats * beat.0 + checks * check.0 + month * daily.0 + notes * wcu;
+    let rcu_month = beats * beat.1 + checks * check.1 + month * daily.1 + notes * rcu;
+    // The SQS event source keeps polling the queue, idle or not, and each poll is a billed
+    // request; Lambda does not publish how many pollers an idle mapping keeps. Assumed here: 5,
+    // each a 20-second long poll at a time (an assumption, not a measurement).
+    let polls = 5.0 * 3.0 * 60.0 * 24.0 * month;
+    let sqs_month = notes * sqs + checks * check.2 + month * daily.2 + polls;
+    let gb_stored = (1000.0 * 0.6 + notes * 1.0 + 20.0 * 0.5) / 1e6;
+    let items: Vec<(&str, f64)> = vec![
+        ("API Gateway HTTP API (heartbeats + notify calls)", api_requests * price("apigw_http_request")),
+        ("Lambda requests", invocations * price("lambda_request")),
+        ("Lambda duration (128 MB; API as measured, a check 100 ms, the daily job 1 s)", gbs * price("lambda_gb_second")),
+        ("DynamoDB on-demand writes", wcu_month * price("dynamodb_write")),
+        ("DynamoDB on-demand reads", rcu_month * price("dynamodb_read")),
+        ("DynamoDB storage and PITR (~10 MB)", gb_stored * (STORAGE_GB_MONTH + PITR_GB_MONTH)),
+        ("SQS FIFO requests (sends, deletes; the event source's long polls, assumed 5 pollers)", sqs_month * price("sqs_fifo_request")),
+        ("EventBridge Scheduler (node check + daily job)", (checks + month) * SCHEDULER_INVOCATION),
+        ("CloudWatch Logs ingestion (~1 KB an invocation)", invocations * 1e3 / 1e9 * price("logs_gb")),
+        ("CloudWatch alarms (10, standard resolution)", 10.0 * ALARM_MONTH),
+    ];
+    writeln!(
+        out,
+        "\nA small deployment's month, on demand, no free tier: 1,000 users, 20 nodes (a heartbeat each every 5 minutes, {:.2} write units each), the node check and sweeper every 5 minutes ({:.2} read units each), the daily job ({:.1} read units), 10,000 notifications.\n",
+        beat.0, check.1, daily.1
+    )
+    .ok();
+    writeln!(out, "| item | $ a month |\n|---|---|").ok();
+    let mut total = 0.0;
+    for (name, usd) in &items {
+        total += usd;
+        writeln!(out, "| {name} | {usd:.3} |").ok();
+    }
+    let no_gw = total - items[0].1;
+    let no_alarms = no_gw - items[items.len() - 1].1;
+    writeln!(out, "| **total** | **{total:.2}** |\n\nThrough function URLs: {no_gw:.2}; and without the alarms: {no_alarms:.2}.").ok();
+    json!({"total": total, "function_urls": no_gw, "function_urls_no_alarms": no_alarms, "per_heartbeat": [beat.0, beat.1], "per_check": [check.0, check.1], "daily": [daily.0, daily.1]})
 }
 
 #[tokio::main]
