@@ -15,7 +15,7 @@ start_emulator
 step "release builds"
 lambda_build
 lambda_build_arm64
-cargo build --release --target x86_64-unknown-linux-gnu -p herald-tests --bins --locked
+cargo build --release --target x86_64-unknown-linux-gnu -p herald-tests --bins -p herald-local --locked
 
 step "webhook handling cost (criterion)"
 cargo bench --target x86_64-unknown-linux-gnu -p herald-tests --bench webhook --locked 2>&1 | tee target/criterion.txt

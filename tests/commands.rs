@@ -343,3 +343,38 @@ async fn without_buttons_the_choices_are_numbered_and_a_number_runs_one() {
     assert_eq!(status, 409, "{v}");
     assert!(v.to_string().contains("bot_token"), "{v}");
 }
+
+#[tokio::test]
+async fn on_slack_it_runs_as_herald_name_and_a_late_reply_goes_to_the_response_url() {
+    use herald_tests::slack::{BOT_TOKEN as SL_TOKEN, FakeSlack, SIGNING_SECRET, signed, slash};
+    let (_d, app, _clock, _tg, host) = setup().await;
+    let sl = FakeSlack::start().await;
+    sl.with(|s| s.unlimited = true);
+    let settings = json!({"kind": "slack", "settings": {"bot_token": SL_TOKEN, "signing_secret": SIGNING_SECRET, "api_base": sl.url()}});
+    let (status, v) = call(&app, "PUT", "/api/v1/channels/acme", Some(settings)).await;
+    assert_eq!(status, 201, "{v}");
+    let post = |body: String| {
+        let app = &app;
+        async move {
+            let resp = herald::edge::router::route(app, signed("acme", &body, SIGNING_SECRET, jiff::Timestamp::now().as_second())).await;
+            serde_json::from_slice::<Value>(resp.body()).unwrap_or(Value::Null)
+        }
+    };
+    // `/herald about`: the reply is the slash command's response, ephemeral, in Block Kit.
+    let r = post(slash("7.1", "U0ADA", "C0GENERAL", "about", &sl.response_url("r1"))).await;
+    assert_eq!(r["response_type"], "ephemeral", "{r}");
+    assert!(r["blocks"][0]["text"]["text"].as_str().unwrap().starts_with("About:"), "{r}");
+    assert_eq!(host.events().last().unwrap()["platform"], "slack");
+    // Late: "working on it" now, the reply through the command's response_url.
+    let r = post(slash("7.2", "U0ADA", "C0GENERAL", "later", &sl.response_url("r2"))).await;
+    assert_eq!(r["text"], "Working on it…", "{r}");
+    let id = host.events().last().unwrap()["interaction"].as_str().unwrap().to_owned();
+    let (status, v) =
+        call(&app, "POST", &format!("/api/v1/interactions/{id}/reply"), Some(json!({"text": "Done: *ok*", "format": "markdown"}))).await;
+    assert_eq!(status, 200, "{v}");
+    drain(&app, &herald::dispatch::Dispatcher::default()).await;
+    let sent: Vec<Value> = sl.server.received().iter().filter(|r| r.path == "/response/r2").map(|r| r.json()).collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["blocks"][0]["text"]["text"], "Done: _ok_");
+    assert_eq!(sent[0]["response_type"], "ephemeral");
+}

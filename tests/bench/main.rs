@@ -810,6 +810,25 @@ async fn durable(o: &Opts, out: &mut String) -> Value {
         per("futex")
     )
     .ok();
+    // The dispatcher alone on a store file (in this process, the queue in memory): n queued
+    // notifications sent by four workers, as herald-local runs them.
+    let dir2 = tempfile::tempdir().unwrap();
+    let sink = TestServer::start(|_| Reply::ok("{}")).await;
+    let (app2, _) = local_app(herald_tests::test_config(), Some(dir2.path()));
+    must(&app2, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": sink.url}}))).await;
+    for i in 0..n {
+        must(&app2, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("d{i}"), "to": "admins"}))).await;
+    }
+    let app2 = Arc::new(app2);
+    let t0 = Instant::now();
+    let dispatcher = Arc::new(Dispatcher::default());
+    let workers: Vec<_> = (0..4).map(|_| tokio::spawn(herald::edge::local::work(app2.clone(), dispatcher.clone()))).collect();
+    while sink.count() < n && t0.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let dispatcher_rate = n as f64 / t0.elapsed().as_secs_f64();
+    workers.into_iter().for_each(|w| w.abort());
+    writeln!(out, "\nThe dispatcher alone on a store file (in this process, queue in memory, four workers, {n} queued notifications to one endpoint): {dispatcher_rate:.0} sent per second.").ok();
     // The floor under those: one durable write to the store file, alone and eight at once.
     let dir = tempfile::tempdir().unwrap();
     let table: Arc<dyn herald::store::Table> = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
@@ -848,7 +867,7 @@ One durable write to the store file (redb commit and sync), {writes} one after a
         writes as f64 / alone.iter().sum::<f64>() * 1000.0
     )
     .ok();
-    json!({"n": n, "received": received, "commit_p50_ms": percentile(alone, 0.5), "writes_per_sec_eight": together, "one": {"p50_ms": percentile(one.clone(), 0.5), "p99_ms": percentile(one, 0.99), "intake_s": intake_one, "e2e_s": e2e_one},
+    json!({"n": n, "received": received, "dispatcher_alone_per_sec": dispatcher_rate, "commit_p50_ms": percentile(alone, 0.5), "writes_per_sec_eight": together, "one": {"p50_ms": percentile(one.clone(), 0.5), "p99_ms": percentile(one, 0.99), "intake_s": intake_one, "e2e_s": e2e_one},
         "eight": {"p50_ms": percentile(eight.clone(), 0.5), "p99_ms": percentile(eight, 0.99), "intake_s": intake_eight, "e2e_s": e2e_eight},
         "syscalls": counts, "apprise_python": o.apprise_python.is_some()})
 }
@@ -1072,6 +1091,17 @@ fn price(name: &str) -> f64 {
     PRICES.iter().find(|p| p.0 == name).map(|p| p.1).unwrap_or(0.0)
 }
 
+/// Runs a dispatcher worker on `app` until `hook` has received `n` requests (or two minutes pass).
+async fn send_all(app: App, hook: &TestServer, n: usize) {
+    let app = Arc::new(app);
+    let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
+    let t0 = Instant::now();
+    while hook.count() < n && t0.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    worker.abort();
+}
+
 /// Requests per notification, counted on the in-process stack (the same code paths as on AWS):
 /// one notification to one recipient through the API and the dispatcher.
 async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Value>) -> Value {
@@ -1085,13 +1115,7 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
     for i in 0..n {
         must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("c{i}"), "to": "admins"}))).await;
     }
-    let app = Arc::new(app);
-    let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
-    let t0 = Instant::now();
-    while hook.count() < n && t0.elapsed() < Duration::from_secs(120) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    worker.abort();
+    send_all(app, &hook, n).await;
     let (r1, w1, q1, _) = counts.get();
     let (wu1, ru1) = counts.units();
     let per = |a: u64, b: u64| (b - a) as f64 / n as f64;
@@ -1166,13 +1190,7 @@ async fn modes(o: &Opts, out: &mut String, (wcu, rcu, sqs): (f64, f64, f64), api
         let list: Vec<Value> = (0..100).map(|i| json!({"type": "node", "text": format!("b{b}-{i}"), "to": "admins"})).collect();
         must(&app, "POST", "/api/v1/notify", Some(json!({"notifications": list}))).await;
     }
-    let app = Arc::new(app);
-    let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
-    let t0 = Instant::now();
-    while hook.count() < n && t0.elapsed() < Duration::from_secs(120) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    worker.abort();
+    send_all(app, &hook, n).await;
     let (wu1, ru1) = counts.units();
     let (_, _, q1, _) = counts.get();
     let (b_wcu, b_rcu, b_sqs) = ((wu1 - wu0) as f64 / n as f64, (ru1 - ru0) / n as f64, (q1 - q0) as f64 / n as f64 + 0.2);

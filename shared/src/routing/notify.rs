@@ -38,12 +38,21 @@ async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(),
 /// Stores, plans and enqueues `n`. With an idempotency key seen in the last 24 hours, returns
 /// the earlier notification instead and changes nothing.
 pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
-    if let Some(existing) = app.repo.create_notification(&n).await? {
-        return Ok(Accepted { id: existing.id, deliveries: existing.deliveries, complete: existing.complete });
-    }
-    let snap = app.snapshot().await?;
-    let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
-    app.repo.add_deliveries(&planned.deliveries, true).await?;
+    let planned = if n.idempotency_key.is_some() {
+        if let Some(existing) = app.repo.create_notification(&n).await? {
+            return Ok(Accepted { id: existing.id, deliveries: existing.deliveries, complete: existing.complete });
+        }
+        let snap = app.snapshot().await?;
+        let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
+        app.repo.add_deliveries(&planned.deliveries, true).await?;
+        planned
+    } else {
+        // Nothing to look up first: planned, then stored with its deliveries in one write.
+        let snap = app.snapshot().await?;
+        let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
+        app.repo.create_notification_with(&n, &planned.deliveries).await?;
+        planned
+    };
     // Until `planned` is stored, the notification stays on the PENDING index, so a crash or a
     // queue failure here is repaired by the sweeper rather than lost.
     enqueue(app, &planned, &n.id).await?;

@@ -433,6 +433,20 @@ impl Repo {
         }
     }
 
+    /// Stores a new notification that has no idempotency key together with its first
+    /// deliveries, in one batch write (one commit on the embedded store; on DynamoDB one request
+    /// per 25 items, the notification in the first). Its id is fresh (a ULID), so no condition
+    /// is needed; it stays on the `PENDING` index until marked planned, as from
+    /// [`Self::create_notification`].
+    pub async fn create_notification_with(&self, n: &Notification, deliveries: &[Delivery]) -> StoreResult<()> {
+        let mut items = Vec::with_capacity(deliveries.len() + 1);
+        items.push(self.notification_item(n, 0)?);
+        for d in deliveries {
+            items.push(self.delivery_item(d, 0)?);
+        }
+        self.table.put_many(items).await
+    }
+
     /// Stores many new notifications at once (batch writes; no idempotency keys).
     pub async fn put_notifications(&self, ns: &[Notification]) -> StoreResult<()> {
         let items = ns.iter().map(|n| self.notification_item(n, 0)).collect::<StoreResult<Vec<_>>>()?;
