@@ -150,7 +150,10 @@ impl Ctx<'_> {
             if self.commands.iter().any(|c| c.name == first) {
                 return Box::pin(self.text(&format!("/{}", text.trim()))).await;
             }
-            if let Ok(n) = text.trim().parse::<usize>() {
+            // Numbered choices are offered only where there are no buttons.
+            if !self.conf.buttons
+                && let Ok(n) = text.trim().parse::<usize>()
+            {
                 let choices = self.app.repo.choices(&self.conf.binding, &self.inbound.chat, &self.inbound.from.id).await?;
                 if let Some((command, args)) = n.checked_sub(1).and_then(|i| choices.get(i)).cloned() {
                     return Box::pin(self.text(&format!("/{command} {args}"))).await;

@@ -25,7 +25,7 @@ use crate::domain::command::{HostReply, Interaction, InteractionState, KeptReque
 use crate::domain::{Error, Format, Invalid, Locale};
 use crate::http::Request;
 use crate::platforms::config::Channel;
-use crate::platforms::{Parsed, describe, receiver, transport_error};
+use crate::platforms::{ApiCall, Parsed, describe, receiver, transport_error};
 use crate::store::StoreError;
 use crate::text::templates::phrase;
 use jiff::SignedDuration;
@@ -312,7 +312,9 @@ async fn failed(app: &App, ix: &Interaction, why: &str) {
 
 /// The channel `ix` came through, its receiver, and the person's message read again from the
 /// kept request. `Conflict` if the channel is gone or is now of another kind.
-async fn origin(app: &App, ix: &Interaction) -> Result<(Channel, &'static dyn crate::platforms::Receiver, Inbound), Error> {
+type Origin = (Channel, &'static dyn crate::platforms::Receiver, Inbound);
+
+async fn origin(app: &App, ix: &Interaction) -> Result<Origin, Error> {
     let gone = || Error::Conflict("the channel of this interaction is gone".into());
     let channel = app.snapshot().await?.channel(&ix.channel).cloned().filter(|c| c.kind() == ix.kind).ok_or_else(gone)?;
     let rx = receiver(channel.kind()).ok_or_else(gone)?;
@@ -322,21 +324,19 @@ async fn origin(app: &App, ix: &Interaction) -> Result<(Channel, &'static dyn cr
     }
 }
 
-/// Queues `actions` for `ix`'s person, after what the platform's response already said.
-/// `Conflict` when the platform takes nothing after the response (a Synology Chat channel
-/// without `bot_token`).
-async fn deliver(app: &App, ix: &Interaction, actions: Vec<Action>) -> Result<usize, Error> {
-    let (channel, rx, inbound) = origin(app, ix).await?;
-    let calls = rx.later(&channel, &ix.request.request(), &inbound, ix.said.clone(), actions, app.now());
+/// `actions` for `ix`'s person as the calls that follow what the platform's response already
+/// said (`origin` is [`origin`]'s answer). `Conflict` when the platform takes nothing after its
+/// response (a Synology Chat channel without `bot_token`).
+fn later_calls(app: &App, ix: &Interaction, origin: &Origin, actions: Vec<Action>) -> Result<Vec<ApiCall>, Error> {
+    let (channel, rx, inbound) = origin;
+    let calls = rx.later(channel, &ix.request.request(), inbound, ix.said.clone(), actions, app.now());
     if calls.is_empty() {
         return Err(Error::Conflict(format!(
             "channel {} cannot send anything after its response (a Synology Chat channel needs bot_token)",
             channel.name
         )));
     }
-    let n = calls.len();
-    crate::receive::enqueue(app, &channel.name, calls).await?;
-    Ok(n)
+    Ok(calls)
 }
 
 /// `POST /api/v1/interactions/{id}/reply`: the host's reply after `202`, within the window.
@@ -352,14 +352,10 @@ pub async fn reply_later(app: &App, id: &str, reply: HostReply) -> Result<Value,
         return Err(Error::Conflict("this interaction's reply window (15 minutes) is over".into()));
     }
     check(&*app.snapshot().await?, &reply)?;
-    let (channel, rx, inbound) = origin(app, &ix).await?;
-    let actions = actions(app, &crate::platforms::bot_conf(&channel), &inbound, &reply, ix.locale).await?;
-    if rx.later(&channel, &ix.request.request(), &inbound, ix.said.clone(), actions.clone(), app.now()).is_empty() {
-        return Err(Error::Conflict(format!(
-            "channel {} cannot send anything after its response (a Synology Chat channel needs bot_token)",
-            channel.name
-        )));
-    }
+    let from = origin(app, &ix).await?;
+    let shown = actions(app, &crate::platforms::bot_conf(&from.0), &from.2, &reply, ix.locale).await?;
+    let calls = later_calls(app, &ix, &from, shown)?;
+    let n = calls.len();
     // A reply faster than the platform's response (the host replied, then answered 202): held
     // until that response is given, so the person sees it after "working on it".
     if let Ok(early) = std::time::Duration::try_from(ix.reply_by.duration_since(app.now())) {
@@ -371,8 +367,8 @@ pub async fn reply_later(app: &App, id: &str, reply: HostReply) -> Result<Value,
         Err(StoreError::ConditionFailed) => return Err(Error::Conflict("this interaction was answered or closed meanwhile".into())),
         Err(e) => return Err(e.into()),
     }
-    match deliver(app, &ix, actions).await {
-        Ok(n) => Ok(json!({"ok": true, "calls": n})),
+    match crate::receive::enqueue(app, &from.0.name, calls).await {
+        Ok(()) => Ok(json!({"ok": true, "calls": n})),
         Err(e) => {
             // Not shown: open again, so the host's retry is taken.
             ix.state = InteractionState::Waiting;
@@ -398,7 +394,12 @@ pub async fn expire(app: &App) -> Result<u32, Error> {
         }
         failed(app, &ix, "no reply within 15 minutes").await;
         let sorry = vec![Action::reply(phrase("bot.host_failed", ix.locale))];
-        if let Err(e) = deliver(app, &ix, sorry).await {
+        let told = async {
+            let from = origin(app, &ix).await?;
+            let calls = later_calls(app, &ix, &from, sorry)?;
+            crate::receive::enqueue(app, &from.0.name, calls).await
+        };
+        if let Err(e) = told.await {
             warn!(interaction = %ix.id, error = %e, "could not tell the person their command failed");
         }
         closed += 1;
