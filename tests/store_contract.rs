@@ -164,6 +164,16 @@ async fn pages_through_a_partition_in_order(t: Arc<dyn Table>) {
     assert_eq!(between.items.len(), 3);
     let prefix = t.query(Query::new("MC#admin").prefix("004")).await.unwrap();
     assert_eq!(prefix.items.len(), 10);
+    let everything = t.query(Query::new("MC#admin").prefix("").limit(100)).await.unwrap();
+    assert_eq!(everything.items.len(), 57, "an empty prefix is every sort key");
+    // An index read newest first below a bound (the notification list's step).
+    for i in 0..5 {
+        let mut n = item("N#x", &format!("n{i}"), "n");
+        n.gsi3 = Some(IndexKey::new("NL#2026-11-30", format!("{i:04}")));
+        t.put(n, Cond::Any).await.unwrap();
+    }
+    let below = t.query(Query::on(Index::Gsi3, "NL#2026-11-30").between("0", "0003").backward().limit(2)).await.unwrap();
+    assert_eq!(below.items.iter().map(|i| i.sk.as_str()).collect::<Vec<_>>(), ["n3", "n2"]);
 }
 
 async fn keeps_secondary_indexes_sparse_and_current(t: Arc<dyn Table>) {

@@ -159,5 +159,5 @@ pub fn page_params(req: &Request) -> Result<(Option<String>, u32), Error> {
         None => 50,
         Some(l) => l.parse::<u32>().ok().filter(|l| (1..=100).contains(l)).ok_or_else(|| Invalid::new("limit", "must be 1 to 100"))?,
     };
-    Ok((req.query("cursor").map(str::to_owned), limit))
+    Ok((req.query("cursor").filter(|c| !c.is_empty()).map(str::to_owned), limit))
 }

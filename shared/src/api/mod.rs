@@ -1,6 +1,7 @@
 //! The admin and integration API under `/api/v1/`, authenticated by `Authorization: Bearer
 //! API_TOKEN` (or `?token=API_TOKEN`, as MoviePilot does).
 
+mod console;
 mod webpush;
 
 use crate::app::App;
@@ -61,8 +62,8 @@ type Handler = for<'a> fn(&'a App, &'a Request, Vec<String>) -> BoxFuture<'a, Ha
 /// order), its method, who may call it, and its handler. A path that matches with another
 /// method is answered `405` naming the methods it takes; one that matches nothing, `404`.
 const ROUTES: &[(&str, Method, Auth, Handler)] = &[
-    ("channels", Method::GET, Auth::Token, |app, _, _| Box::pin(list_channels(app))),
-    ("channels/{}", Method::GET, Auth::Token, |app, _, p| Box::pin(async move { get_channel(app, &p[0]).await })),
+    ("channels", Method::GET, Auth::Token, |app, req, _| Box::pin(list_channels(app, req))),
+    ("channels/{}", Method::GET, Auth::Token, |app, req, p| Box::pin(async move { get_channel(app, &p[0], req).await })),
     ("channels/{}", Method::PUT, Auth::Token, |app, req, p| Box::pin(async move { put_channel(app, &p[0], req).await })),
     ("channels/{}", Method::PATCH, Auth::Token, |app, req, p| Box::pin(async move { put_channel(app, &p[0], req).await })),
     ("channels/{}", Method::DELETE, Auth::Token, |app, _, p| Box::pin(async move { delete_channel(app, &p[0]).await })),
@@ -73,6 +74,7 @@ const ROUTES: &[(&str, Method, Auth, Handler)] = &[
     }),
     ("settings", Method::PUT, Auth::Token, |app, req, _| Box::pin(put_settings(app, req))),
     ("settings", Method::PATCH, Auth::Token, |app, req, _| Box::pin(put_settings(app, req))),
+    ("users", Method::GET, Auth::Token, |app, req, _| Box::pin(console::find_users(app, req))),
     ("users/{}", Method::GET, Auth::Token, |app, _, p| Box::pin(async move { get_user(app, &p[0]).await })),
     ("users/{}", Method::PUT, Auth::Token, |app, req, p| Box::pin(async move { put_user(app, &p[0], req).await })),
     ("users/{}", Method::PATCH, Auth::Token, |app, req, p| Box::pin(async move { put_user(app, &p[0], req).await })),
@@ -86,6 +88,8 @@ const ROUTES: &[(&str, Method, Auth, Handler)] = &[
         Box::pin(async move { webpush::remove(app, &p[0], req).await })
     }),
     ("notify", Method::POST, Auth::Token, |app, req, _| Box::pin(post_notify(app, req))),
+    ("notifications", Method::GET, Auth::Token, |app, req, _| Box::pin(console::list_notifications(app, req))),
+    ("stats", Method::GET, Auth::Token, |app, req, _| Box::pin(console::stats(app, req))),
     ("notifications/{}", Method::GET, Auth::Token, |app, req, p| Box::pin(async move { get_notification(app, &p[0], req).await })),
     ("messages", Method::GET, Auth::Token, |app, req, _| Box::pin(list_messages(app, req))),
     ("messages/{}/read", Method::POST, Auth::Token, |app, req, p| Box::pin(async move { read_message(app, &p[0], req).await })),
@@ -230,14 +234,24 @@ async fn register_commands(app: &App, req: &Request) -> Result<Value, Error> {
 
 // ---- channels ----
 
-async fn list_channels(app: &App) -> HandlerResult {
-    let list: Vec<Value> = app.repo.channels().await?.iter().map(Channel::public_json).collect();
+/// A channel as the API shows it ([`Channel::public_json`]), with the `callback_url` to give
+/// the platform for a kind that receives.
+fn channel_json(app: &App, c: &Channel, req: &Request) -> Value {
+    let mut v = c.public_json();
+    if let Some(url) = console::callback_url(app, c, req) {
+        v["callback_url"] = json!(url);
+    }
+    v
+}
+
+async fn list_channels(app: &App, req: &Request) -> HandlerResult {
+    let list: Vec<Value> = app.repo.channels().await?.iter().map(|c| channel_json(app, c, req)).collect();
     Ok(json(StatusCode::OK, &json!({"channels": list})))
 }
 
-async fn get_channel(app: &App, name: &str) -> HandlerResult {
+async fn get_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     let c = app.repo.channel(name).await?.ok_or(Error::NotFound)?;
-    Ok(json(StatusCode::OK, &c.public_json()))
+    Ok(json(StatusCode::OK, &channel_json(app, &c, req)))
 }
 
 /// A channel `PUT`/`PATCH` body over the stored channel (JSON merge patch: what it leaves out
@@ -267,7 +281,7 @@ async fn put_channel(app: &App, name: &str, req: &Request) -> HandlerResult {
     app.repo.put_channel(&channel).await?;
     app.invalidate();
     let status = if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    let mut body = channel.public_json();
+    let mut body = channel_json(app, &channel, req);
     // Platforms that are told where Herald is (webhook, commands, menus) are told on save.
     if channel.enabled && platforms::registers(channel.kind()) {
         body["registration"] = register(app, &channel, req).await;
@@ -290,10 +304,8 @@ async fn register(app: &App, channel: &Channel, req: &Request) -> Value {
         Ok(detail) => detail,
         Err(detail) => {
             let mut v = json!({"ok": false, "detail": detail});
-            if platforms::receiver(channel.kind()).is_some()
-                && let Some(base) = app.config.receiver_base(channel.kind(), req.origin())
-            {
-                v["callback_url"] = json!(format!("{base}/callback/{}?source={}", channel.kind(), channel.name));
+            if let Some(url) = console::callback_url(app, channel, req) {
+                v["callback_url"] = json!(url);
             }
             v
         }

@@ -66,8 +66,15 @@ pub struct Dispatcher {
     pub pacer: Pacer,
     /// Sends whose outcome is not written yet: a crash now is the one way to send twice.
     pub in_flight: std::sync::atomic::AtomicUsize,
-    /// Counters for the daily report, added up over a batch and written once per batch.
-    tally: std::sync::Mutex<BTreeMap<(String, String), i64>>,
+    /// Counters for the daily report and the console, added up over a batch and written once
+    /// per batch; with each channel's last outcome.
+    tally: std::sync::Mutex<Tally>,
+}
+
+#[derive(Default)]
+struct Tally {
+    counts: BTreeMap<(String, String), i64>,
+    last: BTreeMap<String, crate::store::repo::LastOutcome>,
 }
 
 fn secs(d: Duration) -> u32 {
@@ -98,18 +105,38 @@ impl Dispatcher {
             groups.entry(m.group.as_str()).or_default().push(m);
         }
         let results = join_all(groups.into_values().map(|msgs| self.process_group(app, msgs, stop_by))).await;
-        let counts = std::mem::take(&mut *crate::lock(&self.tally));
-        for ((day, name), n) in counts {
+        let tally = std::mem::take(&mut *crate::lock(&self.tally));
+        for ((day, name), n) in tally.counts {
             if let Err(e) = app.repo.bump(&day, &name, n).await {
                 warn!(error = %e, "daily counters not written");
             }
+        }
+        if !tally.last.is_empty()
+            && let Err(e) = app.repo.set_last_outcomes(&tally.last).await
+        {
+            warn!(error = %e, "last outcomes not written");
         }
         results.into_iter().flatten().collect()
     }
 
     fn count(&self, app: &App, day_suffix: &str, name: &str) {
         let day = format!("{}{day_suffix}", app.repo.local_day(app.now()));
-        *crate::lock(&self.tally).entry((day, name.to_owned())).or_default() += 1;
+        *crate::lock(&self.tally).counts.entry((day, name.to_owned())).or_default() += 1;
+    }
+
+    /// Counts a delivery's final state by kind, channel and status, and keeps it as its
+    /// channel's last outcome.
+    fn count_final(&self, app: &App, d: &Delivery, kind: &str) {
+        let status = d.status.as_str();
+        self.count(app, "", &crate::store::repo::delivery_counter(kind, &d.channel, status));
+        let last = crate::store::repo::LastOutcome { status: status.to_owned(), at: d.updated_at, reason: d.reason.clone() };
+        crate::lock(&self.tally).last.insert(d.channel.clone(), last);
+    }
+
+    /// The kind of the channel named `channel` now (`none` when it is gone).
+    async fn kind_of(app: &App, channel: &str) -> String {
+        let snap = app.snapshot().await.ok();
+        snap.and_then(|s| s.channel(channel).map(|c| c.kind().as_str().to_owned())).unwrap_or_else(|| "none".into())
     }
 
     /// A group's messages one after another. A delivery's `sent` state is written while the
@@ -303,7 +330,7 @@ impl Dispatcher {
                 d.status = DeliveryStatus::Sent;
                 d.sent_at = Some(now);
                 d.reason = note;
-                self.count(app, "", "sent");
+                self.count_final(app, &d, channel.kind().as_str());
                 *write = Some(Box::pin(async move { persist(|| app.repo.save_delivery(&d, rev)).await }));
                 Ok(Step::Done)
             }
@@ -420,7 +447,9 @@ impl Dispatcher {
         {
             self.fall_back(app, n, &d, &user, format!("fallback: {}", skip.reason)).await?;
         }
-        self.save_final(app, &d, rev).await?;
+        if self.save_final(app, &d, rev).await? {
+            self.count_final(app, &d, &Self::kind_of(app, &d.channel).await);
+        }
         info!(delivery = %d.id, channel = %d.channel, reason = skip.reason, "delivery skipped");
         Ok(Step::Done)
     }
@@ -457,7 +486,7 @@ impl Dispatcher {
         if !self.save_final(app, &d, rev).await? {
             return Ok(Step::Done);
         }
-        self.count(app, "", "failed");
+        self.count_final(app, &d, &Self::kind_of(app, &d.channel).await);
         let short: String = reason.chars().take(60).collect();
         self.count(app, "#reasons", &short);
         warn!(delivery = %d.id, channel = %d.channel, reason, unreachable, "delivery failed");

@@ -244,6 +244,23 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 5] = [Self::Queued, Self::Sending, Self::Sent, Self::Failed, Self::Skipped];
+
+    /// The status as the API writes it (`queued`, `sending`, `sent`, `failed`, `skipped`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
     pub fn is_final(self) -> bool {
         matches!(self, DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Skipped)
     }

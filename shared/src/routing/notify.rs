@@ -32,6 +32,13 @@ async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(),
         messages.push(Job::expand(notification, r.clone()));
     }
     app.queue.send(messages).await?;
+    // Skipped while planning (no channel to try): counted for the report and the console.
+    let skipped = planned.deliveries.iter().filter(|d| d.status == DeliveryStatus::Skipped).count();
+    if skipped > 0
+        && let Err(e) = app.repo.bump_today(&crate::store::repo::delivery_counter("none", "-", "skipped"), skipped as i64).await
+    {
+        tracing::warn!(error = %e, "skipped deliveries not counted");
+    }
     Ok(())
 }
 

@@ -134,8 +134,11 @@ impl Query {
         Self { index: Some(index), ..Self::new(pk) }
     }
 
+    /// Sort keys starting with `prefix`; an empty prefix is every sort key (DynamoDB refuses
+    /// an empty `begins_with`, so both adapters read it as [`SkRange::All`]).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.sk = SkRange::Prefix(prefix.into());
+        let prefix = prefix.into();
+        self.sk = if prefix.is_empty() { SkRange::All } else { SkRange::Prefix(prefix) };
         self
     }
 

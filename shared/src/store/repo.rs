@@ -6,8 +6,9 @@
 //! | channel | `CHANNELS` | name | |
 //! | settings | `SETTINGS` | `-` | |
 //! | user | `U#id` | `-` | gsi1 `EXP#day`, gsi2 `ROLE#admin`, gsi3 `TRF#band` |
+//! | user directory entry (find by name) | `USERS` | lower-case name `#` id | |
 //! | binding ([`Binding`], chat) → user | `B#binding#chat` | `-` | gsi1 `KIND#binding` / user |
-//! | notification | `N#id` | `N` | gsi2 `PENDING` / created (until planned) |
+//! | notification | `N#id` | `N` | gsi2 `PENDING` / created (until planned), gsi3 `NL#day` / created (once planned) |
 //! | delivery | `N#id` | `D#id` | gsi1 `HELD` / until (while held) |
 //! | idempotency key | `IDEM#key` | `-` | TTL 24 h |
 //! | bind code | `CODE#code` | `-` | TTL 10 min |
@@ -17,6 +18,7 @@
 //! | node | `NODES` | id | |
 //! | message-center entry | `MC#admin` | id (time-ordered) | TTL 30 days |
 //! | counter (stats, rate windows) | `STAT#day` / `RL#key` | name / window | TTL |
+//! | a channel's last outcome | `STAT#last` | channel | |
 //! | cached token | `CACHE#key` | `-` | TTL |
 //! | platform call (bot reply) | `CALL#id` | `-` | TTL 7 days |
 //! | Web Push subscription | `WP#user` | endpoint hash | |
@@ -75,6 +77,29 @@ pub struct CenterMessage {
     pub created_at: Timestamp,
 }
 
+/// A channel's last delivery outcome, as the console's overview shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LastOutcome {
+    /// `sent`, `failed` or `skipped`.
+    pub status: String,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The name of a day's delivery counter: deliveries of `channel` (of `kind`) that ended in
+/// `status`. Deliveries skipped while planning, before any channel, count as kind `none`,
+/// channel `-`.
+pub fn delivery_counter(kind: &str, channel: &str, status: &str) -> String {
+    format!("d#{kind}#{channel}#{status}")
+}
+
+/// `(kind, channel, status)` of a [`delivery_counter`] name (a channel name has no `#`).
+fn parse_delivery_counter(name: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = name.strip_prefix("d#")?.splitn(3, '#');
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
     #[error("{on} account {chat} is already bound to another user")]
@@ -93,8 +118,30 @@ fn decode<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
     serde_json::from_str(&item.data).map_err(|e| StoreError::Backend(format!("unreadable record {}/{}: {e}", item.pk, item.sk)))
 }
 
+/// The UTC day of `t` (the notification list's partition).
+pub fn utc_day(t: Timestamp) -> jiff::civil::Date {
+    t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
+}
+
+/// A notification's place in its day's list: creation time in milliseconds, then its id.
+fn listing_key(n: &Notification) -> String {
+    format!("{:014}#{}", n.created_at.as_millisecond().max(0), n.id)
+}
+
 fn user_key(id: &str) -> String {
     format!("U#{id}")
+}
+
+/// The user directory entry of `u` (found by name prefix, listed by name).
+fn directory_key(u: &User) -> (String, String) {
+    ("USERS".into(), format!("{}#{}", u.name.as_deref().unwrap_or_default().to_lowercase(), u.id))
+}
+
+fn directory_item(u: &User) -> StoreResult<Item> {
+    let (pk, sk) = directory_key(u);
+    let mut item = Item::new(pk, sk);
+    item.data = encode(&serde_json::json!({"user": u.id}))?;
+    Ok(item)
 }
 
 fn binding_key(on: &Binding, chat: &str) -> String {
@@ -256,6 +303,14 @@ impl Repo {
         let old_ids = previous.map(|p| p.value.bindings()).unwrap_or_default();
         let new_ids = user.bindings();
         let mut writes = vec![Write::Put(self.user_item(user, rev)?, cond)];
+        // The directory entry changes only with the name (a host syncing traffic writes none).
+        if previous.is_none_or(|p| p.value.name != user.name) {
+            if let Some(p) = previous.filter(|p| directory_key(&p.value) != directory_key(user)) {
+                let (pk, sk) = directory_key(&p.value);
+                writes.push(Write::Delete { pk, sk, cond: Cond::Any });
+            }
+            writes.push(Write::Put(directory_item(user)?, Cond::Any));
+        }
         let mut added = Vec::new();
         for (on, chat) in &old_ids {
             if new_ids.get(on) != Some(chat) {
@@ -297,6 +352,7 @@ impl Repo {
         let mut items = Vec::with_capacity(users.len() * 2);
         for u in users {
             items.push(self.user_item(u, 0)?);
+            items.push(directory_item(u)?);
             for (on, chat) in &u.bindings() {
                 items.push(binding_item(on, chat, &u.id)?);
             }
@@ -306,13 +362,29 @@ impl Repo {
 
     pub async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let Some(u) = self.user(id).await? else { return Ok(false) };
-        let mut writes = vec![Write::Delete { pk: user_key(id), sk: "-".into(), cond: Cond::Rev(u.rev) }];
+        let (dpk, dsk) = directory_key(&u.value);
+        let mut writes =
+            vec![Write::Delete { pk: user_key(id), sk: "-".into(), cond: Cond::Rev(u.rev) }, Write::Delete { pk: dpk, sk: dsk, cond: Cond::Any }];
         for (on, chat) in &u.value.bindings() {
             writes.push(Write::Delete { pk: binding_key(on, chat), sk: "-".into(), cond: Cond::Any });
         }
         self.table.transact(writes).await?;
         self.bump_total("users", -1).await?;
         Ok(true)
+    }
+
+    /// Users whose name starts with `prefix` (case-insensitive; `""`: every user), by name, a
+    /// page at a time (the console's search; a cold path).
+    pub async fn users_named(&self, prefix: &str, cursor: Option<String>, limit: u32) -> StoreResult<Paged<User>> {
+        #[derive(serde::Deserialize)]
+        struct D {
+            user: String,
+        }
+        let page = self.table.query(Query::new("USERS").prefix(prefix.to_lowercase()).limit(limit).after(cursor)).await?;
+        let ids: Vec<String> = page.items.iter().map(|i| decode::<D>(i).map(|d| d.user)).collect::<StoreResult<_>>()?;
+        let mut users = self.users_by_ids(&ids).await?;
+        users.sort_by_key(|u| ids.iter().position(|i| *i == u.id));
+        Ok(Paged { items: users, cursor: page.cursor })
     }
 
     /// The id of the user `chat` on `on` is bound to.
@@ -392,9 +464,36 @@ impl Repo {
         self.table.add("STAT#total", name, delta, None).await
     }
 
-    /// The counters of a day (`YYYY-MM-DD`, or `total`).
+    /// The counters of a day (`YYYY-MM-DD`, or `total`), the deliveries' ([`delivery_counter`])
+    /// added up by status (`sent`, `failed`, `skipped`).
     pub async fn stats(&self, day: &str) -> StoreResult<BTreeMap<String, i64>> {
-        Ok(self.query_all(Query::new(format!("STAT#{day}"))).await?.into_iter().map(|i| (i.sk, i.n)).collect())
+        let mut out = BTreeMap::new();
+        for i in self.query_all(Query::new(format!("STAT#{day}"))).await? {
+            let name = match parse_delivery_counter(&i.sk) {
+                Some((_, _, status)) => status.to_owned(),
+                None => i.sk,
+            };
+            *out.entry(name).or_default() += i.n;
+        }
+        Ok(out)
+    }
+
+    /// A day's delivery counters as `(kind, channel, status, count)` ([`delivery_counter`]).
+    pub async fn delivery_stats(&self, day: &str) -> StoreResult<Vec<(String, String, String, i64)>> {
+        let items = self.query_all(Query::new(format!("STAT#{day}")).prefix("d#")).await?;
+        Ok(items.iter().filter_map(|i| parse_delivery_counter(&i.sk).map(|(k, c, s)| (k.to_owned(), c.to_owned(), s.to_owned(), i.n))).collect())
+    }
+
+    /// Keeps each channel's last outcome (one write per channel, by the dispatcher once per batch).
+    pub async fn set_last_outcomes(&self, last: &BTreeMap<String, LastOutcome>) -> StoreResult<()> {
+        let items =
+            last.iter().map(|(channel, o)| Ok(Item { data: encode(o)?, ..Item::new("STAT#last", channel) })).collect::<StoreResult<Vec<_>>>()?;
+        self.table.put_many(items).await
+    }
+
+    /// Every channel's last outcome, by channel name.
+    pub async fn last_outcomes(&self) -> StoreResult<BTreeMap<String, LastOutcome>> {
+        self.query_all(Query::new("STAT#last")).await?.iter().map(|i| Ok((i.sk.clone(), decode(i)?))).collect()
     }
 
     // ---- notifications and deliveries ----
@@ -402,7 +501,29 @@ impl Repo {
     fn notification_item(&self, n: &Notification, rev: u64) -> StoreResult<Item> {
         let mut item = Item { data: encode(n)?, rev, exp: Some(n.created_at.as_second() + RETENTION), ..Item::new(format!("N#{}", n.id), "N") };
         item.gsi2 = (!n.planned).then(|| IndexKey::new("PENDING", format!("{}#{}", n.created_at.as_second(), n.id)));
+        // Listed once planned (the write that takes it off PENDING), so the list costs one
+        // index write per notification rather than one per state.
+        item.gsi3 = n.planned.then(|| IndexKey::new(format!("NL#{}", utc_day(n.created_at)), listing_key(n)));
         Ok(item)
+    }
+
+    /// Planned notifications created on `day` (UTC), newest first, whose listing key is below
+    /// `before` (`None`: from the day's end), at most `limit`; each with its listing key (the
+    /// `before` of the next call). The console's list; a cold path.
+    pub async fn notifications_of_day(&self, day: jiff::civil::Date, before: Option<&str>, limit: u32) -> StoreResult<Vec<(Notification, String)>> {
+        let q = Query::on(Index::Gsi3, format!("NL#{day}")).between("0", before.unwrap_or("~")).backward().limit(limit + 1);
+        let page = self.table.query(q).await?;
+        let now = self.now();
+        let mut out = Vec::new();
+        for item in page.items.iter().filter(|i| i.live(now)) {
+            let key = item.gsi3.as_ref().map(|k| k.sk.clone()).unwrap_or_default();
+            if before.is_some_and(|b| key.as_str() >= b) {
+                continue;
+            }
+            out.push((decode(item)?, key));
+        }
+        out.truncate(limit as usize);
+        Ok(out)
     }
 
     /// Stores a new notification. With an idempotency key already used in the last 24 hours,
