@@ -106,9 +106,14 @@ async fn scenario(app: &App) {
     let (_, notices) = call(app, "GET", "/api/v1/notifications?type=system", None).await;
     let notice = &notices["notifications"][0];
     assert!(notice["title"] == "Delivery failed" && notice["text"].as_str().unwrap().contains("bad"), "Herald's own notice, rendered: {notices}");
-    for bad in ["status=lost", "limit=0", "cursor=nonsense", "user=a%20b"] {
+    for bad in ["status=lost", "limit=0", "cursor=nonsense", "user=a%20b", "cursor=9999-12-31~", "cursor=2000-01-01~", "cursor=2026-11-30~!"] {
         let (s, e) = call(app, "GET", &format!("/api/v1/notifications?{bad}"), None).await;
         assert_eq!(s, 400, "{bad}: {e}");
+    }
+    // A forged store cursor is the caller's mistake (400 naming it), on either store.
+    for forged in ["e30", "eyJwayI6IlVTRVJTIn0", "eyJwayI6Ik4jMSIsInNrIjoiTiJ9", "!!"] {
+        let (s, e) = call(app, "GET", &format!("/api/v1/users?cursor={forged}"), None).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("cursor")), "{forged}: {e}");
     }
 
     let (s, stats) = call(app, "GET", "/api/v1/stats", None).await;
@@ -160,6 +165,11 @@ async fn the_console_is_served_with_a_strict_policy() {
     }
     let r = herald::edge::router::route(&app, request("GET", "/console/../api/v1/channels", None)).await;
     assert_eq!(r.status(), 404);
+    for alias in ["/console/app.jsindex.html", "/push/sw.jsindex.html", "/console//app.js"] {
+        assert_eq!(herald::edge::router::route(&app, request("GET", alias, None)).await.status(), 404, "{alias}");
+    }
+    let r = herald::edge::router::route(&app, request("GET", "/api/v1/status", None)).await;
+    assert_eq!((r.headers()["cache-control"].to_str().unwrap(), r.headers()["x-content-type-options"].to_str().unwrap()), ("no-store", "nosniff"));
     let r = herald::edge::router::route(&app, request("POST", "/console/", None)).await;
     assert_eq!(r.status(), 405);
 }

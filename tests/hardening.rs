@@ -897,3 +897,53 @@ async fn a_probe_urls_token_is_masked_and_kept() {
     let (_, r) = call(&app, "PATCH", "/api/v1/settings", Some(json!({"node": {"probe_url": with_user}}))).await;
     assert_eq!(r["node"]["probe_url"], format!("https://{MASK}@probe.example.com/check/{{host}}"));
 }
+
+#[tokio::test]
+async fn a_huge_platform_error_is_cut_before_it_is_shown_or_stored() {
+    let (_d, app) = embedded_app();
+    let page = "<h1>error</h1>".repeat(50_000);
+    let body = json!({"ok": false, "error_code": 400, "description": format!("Bad Request: {page}")}).to_string();
+    let api = TestServer::start(move |_| Reply {
+        status: 400,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.clone(),
+        delay: std::time::Duration::ZERO,
+    })
+    .await;
+    let (s, _) = put_channel(
+        &app,
+        "tg",
+        json!({"kind": "telegram", "enabled": false, "settings": {"bot_token": BOT_TOKEN, "chat_id": "42", "api_base": api.url}}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, r) = call(&app, "POST", "/api/v1/channels/tg/test", None).await;
+    assert_eq!(s, 200);
+    let detail = r["detail"].as_str().unwrap();
+    assert!(detail.starts_with("Telegram 400: Bad Request") && detail.chars().count() <= herald::platforms::MAX_REASON_CHARS + 1, "{}", &detail[..40]);
+    // A longer answer than Herald reads is not read: a transient failure, the platform's text unread.
+    let huge = "x".repeat(herald::platforms::MAX_ANSWER_BYTES + 1);
+    let api = TestServer::start(move |_| Reply::ok(huge.clone())).await;
+    put_channel(
+        &app,
+        "tg",
+        json!({"kind": "telegram", "enabled": false, "settings": {"bot_token": BOT_TOKEN, "chat_id": "42", "api_base": api.url}}),
+    )
+    .await;
+    let (_, r) = call(&app, "POST", "/api/v1/channels/tg/test", None).await;
+    assert_eq!((r["outcome"].as_str(), r["detail"].as_str()), (Some("transient"), Some("the answer is longer than 1048576 bytes")), "{r}");
+}
+
+#[tokio::test]
+async fn a_bot_username_must_be_one_before_it_goes_into_a_deep_link() {
+    let (_d, app) = embedded_app();
+    for bad in ["javascript:alert(1)//", "<img src=x onerror=alert(1)>", "a b?c=<x>#/", "abc"] {
+        let (s, e) =
+            put_channel(&app, "tg", json!({"kind": "telegram", "enabled": false, "settings": {"bot_token": BOT_TOKEN, "bot_username": bad}})).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("settings.bot_username")), "{bad}: {e}");
+    }
+    let (s, _) =
+        put_channel(&app, "tg", json!({"kind": "telegram", "enabled": false, "settings": {"bot_token": BOT_TOKEN, "bot_username": "@herald_bot"}}))
+            .await;
+    assert_eq!(s, 201);
+}

@@ -14,9 +14,6 @@ use std::collections::BTreeMap;
 
 /// Most notifications one list request reads, matched or not (the rest is for the next call).
 const LIST_BUDGET: usize = 200;
-/// Most days one list request steps back through once it has found something (until then it
-/// looks back as far as notifications are kept, so an empty page means the end).
-const LIST_DAYS: usize = 31;
 /// Most deliveries of one notification read to count them by status.
 const COUNT_DELIVERIES: u32 = 1000;
 
@@ -25,9 +22,10 @@ const COUNT_DELIVERIES: u32 = 1000;
 /// "title", "text", "to", "created_at", "complete", "deliveries", "counts": {"queued", "sending",
 /// "sent", "failed", "skipped"}}], "cursor"}`. `status` keeps those with at least one delivery in
 /// that status; `user` those addressed to that user or with a delivery for them. A call reads
-/// at most [`LIST_BUDGET`] notifications and [`LIST_DAYS`] days, so a page may hold fewer than
-/// `limit` (default 20) while `cursor` says there is more to look through. Errors: `400` naming
-/// `status`, `user`, `type`, `limit` or `cursor`.
+/// at most [`LIST_BUDGET`] notifications (stepping back a day at a time, as far as they are
+/// kept: one query a day), so a page may hold fewer than `limit` (default 20) while `cursor`
+/// says there is more to look through; `cursor` is null once nothing older is kept. Errors:
+/// `400` naming `status`, `user`, `type`, `limit` or `cursor`.
 pub async fn list_notifications(app: &App, req: &Request) -> HandlerResult {
     let (cursor, limit) = page_params(req)?;
     let limit = if req.query("limit").is_some() { limit as usize } else { 20 };
@@ -44,17 +42,18 @@ pub async fn list_notifications(app: &App, req: &Request) -> HandlerResult {
         check_name("type", t, 64)?;
     }
     let oldest = utc_day(app.now() - jiff::SignedDuration::from_secs(RETENTION));
+    let today = utc_day(app.now());
     let (mut day, mut before) = match cursor {
-        Some(c) => parse_cursor(&c).ok_or_else(|| Invalid::new("cursor", "is not one this API gave"))?,
-        None => (utc_day(app.now()), None),
+        Some(c) => parse_cursor(&c).filter(|(d, _)| *d >= oldest && *d <= today).ok_or_else(|| Invalid::new("cursor", "is not one this API gave"))?,
+        None => (today, None),
     };
     let locale = app.snapshot().await?.settings.locale;
-    let (mut out, mut read, mut days) = (Vec::new(), 0, 0);
+    let (mut out, mut read) = (Vec::new(), 0);
     let next = loop {
         if day < oldest {
             break None;
         }
-        if out.len() >= limit || read >= LIST_BUDGET || (days >= LIST_DAYS && !out.is_empty()) {
+        if out.len() >= limit || read >= LIST_BUDGET || crate::jobs::out_of_time(app, req.deadline) {
             break Some(format!("{day}~{}", before.unwrap_or_default()));
         }
         let want = (LIST_BUDGET - read).min(50) as u32;
@@ -82,15 +81,18 @@ pub async fn list_notifications(app: &App, req: &Request) -> HandlerResult {
                 Err(_) => break None,
             };
             before = None;
-            days += 1;
         }
     };
     Ok(json(StatusCode::OK, &json!({"notifications": out, "cursor": next})))
 }
 
-/// `DAY~KEY` of a list cursor: the day reached and the listing key to continue below.
+/// `DAY~KEY` of a list cursor: the day reached and the listing key to continue below (digits,
+/// `#` and an id's letters, as [`crate::store::repo`] writes them).
 fn parse_cursor(c: &str) -> Option<(jiff::civil::Date, Option<String>)> {
     let (day, key) = c.split_once('~')?;
+    if key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'#') {
+        return None;
+    }
     Some((day.parse().ok()?, (!key.is_empty()).then(|| key.to_owned())))
 }
 

@@ -26,9 +26,14 @@ use serde_json::{Value, json};
 
 pub const PREFIX: &str = "/api/v1/";
 
-/// Handles one API request (the admin/API function's handler).
+/// Handles one API request (the admin/API function's handler). Every answer is marked not to
+/// be cached or sniffed (it may carry settings and users).
 pub async fn handle(app: &App, req: Request) -> crate::http::Response {
-    crate::http::finish(route(app, &req).await)
+    let mut r = crate::http::finish(route(app, &req).await);
+    let h = r.headers_mut();
+    h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    h.insert(http::header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
+    r
 }
 
 /// The credentials of an `Authorization: Bearer X` header (the scheme in any case, as RFC 9110

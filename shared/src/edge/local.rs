@@ -190,7 +190,7 @@ pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) ->
     }
     tokio::spawn(tick(app.clone(), every));
     // Said once the port is really ours, not before.
-    println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz)");
+    println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz; the console: http://{addr}/console/)");
     info!(%addr, "Herald is listening");
     serve(app, listener).await;
     Ok(())

@@ -65,7 +65,7 @@ pub fn serve(req: &Request) -> Response {
         r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&format!("{root}/index.html")).unwrap_or(HeaderValue::from_static("/")));
         return r;
     }
-    let path = req.path.strip_suffix("index.html").unwrap_or(&req.path);
+    let path = req.path.strip_suffix("/index.html").map(|root| &req.path[..=root.len()]).unwrap_or(&req.path);
     let Some((_, file, kind, built_in)) = FILES.iter().find(|(p, ..)| *p == path) else { return Error::NotFound.into_response() };
     let body = match std::env::var_os("HERALD_ASSETS_DIR") {
         Some(dir) => match std::fs::read(std::path::Path::new(&dir).join(file)) {

@@ -90,9 +90,43 @@ impl From<SendOutcome> for Report {
     }
 }
 
-/// `outcome` with the given secrets masked out of its reason ([`crate::domain::secret::redact`]).
+/// Most characters of a reason kept, stored and shown (a platform's error page can be long).
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// Most bytes of a platform's answer read ([`read_limited`]).
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// `reason` cut to [`MAX_REASON_CHARS`], with `…` where it was cut.
+pub fn clip_reason(reason: String) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        Some((at, _)) => format!("{}…", &reason[..at]),
+        None => reason,
+    }
+}
+
+/// A response's body, at most `max` bytes: a longer one is a transient failure, read no
+/// further (an error page must not fill memory or the store).
+pub async fn read_limited(mut res: reqwest::Response, max: usize) -> Result<bytes::Bytes, SendOutcome> {
+    let mut out = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(transport_error)? {
+        if out.len() + chunk.len() > max {
+            return Err(SendOutcome::transient(format!("the answer is longer than {max} bytes")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.into())
+}
+
+/// A platform's JSON answer, read with [`read_limited`].
+pub async fn read_json(res: reqwest::Response) -> Result<Value, SendOutcome> {
+    let body = read_limited(res, MAX_ANSWER_BYTES).await?;
+    serde_json::from_slice(&body).map_err(|e| SendOutcome::transient(format!("unreadable answer: {e}")))
+}
+
+/// `outcome` with the given secrets masked out of its reason ([`crate::domain::secret::redact`]),
+/// cut to [`MAX_REASON_CHARS`].
 pub fn redact_outcome(outcome: SendOutcome, secrets: &[&str]) -> SendOutcome {
-    let r = |s: String| crate::domain::secret::redact(&s, secrets);
+    let r = |s: String| clip_reason(crate::domain::secret::redact(&s, secrets));
     match outcome {
         SendOutcome::RateLimited { retry_after, reason } => SendOutcome::RateLimited { retry_after, reason: r(reason) },
         SendOutcome::Transient { reason } => SendOutcome::Transient { reason: r(reason) },
@@ -108,7 +142,7 @@ pub fn redact_report(report: Report, settings: &ChannelSettings) -> Report {
     Report {
         outcome: redact_outcome(report.outcome, &secrets),
         parts_done: report.parts_done,
-        note: report.note.map(|n| crate::domain::secret::redact(&n, &secrets)),
+        note: report.note.map(|n| clip_reason(crate::domain::secret::redact(&n, &secrets))),
     }
 }
 

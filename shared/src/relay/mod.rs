@@ -210,7 +210,7 @@ async fn post(app: &App, url: &str, secret: &str, id: &str, event: &Value, wait:
     if !status.is_success() {
         return Relayed::Failed(format!("the host answered HTTP {}", status.as_u16()));
     }
-    match read_limited(resp, MAX_ANSWER).await {
+    match crate::platforms::read_limited(resp, MAX_ANSWER).await.map_err(|o| crate::platforms::describe(&o)) {
         Ok(bytes) => match serde_json::from_slice::<Value>(&bytes)
             .map_err(|e| e.to_string())
             .and_then(|v| crate::domain::parse_json(v).map_err(|e| e.to_string()))
@@ -405,16 +405,4 @@ pub async fn expire(app: &App) -> Result<u32, Error> {
         closed += 1;
     }
     Ok(closed)
-}
-
-/// A response's body, at most `max` bytes (a longer one is an error, read no further).
-async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&transport_error(e)))? {
-        if out.len() + chunk.len() > max {
-            return Err(format!("it is longer than {max} bytes"));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
 }

@@ -222,10 +222,27 @@ fn encode_cursor(key: &Attrs) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&map).ok()?))
 }
 
-fn decode_cursor(c: &str) -> StoreResult<Attrs> {
-    let bad = || StoreError::Invalid("bad cursor".into());
-    let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
-    let map: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+/// A cursor back into the key it was made from, if it is one `q` could have given: the table's
+/// key (and the index's, for an index query, in `q`'s partition), nothing else, so a forged one
+/// is a `400`, not a request DynamoDB refuses.
+fn decode_cursor(c: &str, q: &Query) -> StoreResult<Attrs> {
+    let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::BadCursor)?;
+    let map: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)?;
+    let mut want = vec!["pk", "sk"];
+    let part = match q.index {
+        Some(i) => {
+            let (_, ipk, isk) = INDEX_ATTRS.iter().find(|(x, ..)| *x == i).ok_or(StoreError::BadCursor)?;
+            want.extend([*ipk, *isk]);
+            *ipk
+        }
+        None => "pk",
+    };
+    let fits = map.len() == want.len()
+        && want.iter().all(|k| map.get(*k).is_some_and(|v| check_key(v, "-").is_ok()))
+        && map.get(part).is_some_and(|p| *p == q.pk);
+    if !fits {
+        return Err(StoreError::BadCursor);
+    }
     Ok(map.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
 }
 
@@ -384,7 +401,7 @@ impl Table for DynamoTable {
                 expr.push_str(" AND #s BETWEEN :a AND :b");
             }
         }
-        let start = q.cursor.as_deref().map(decode_cursor).transpose()?;
+        let start = q.cursor.as_deref().map(|c| decode_cursor(c, &q)).transpose()?;
         let out = self
             .client
             .query()

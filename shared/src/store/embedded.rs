@@ -311,10 +311,10 @@ impl Table for EmbeddedTable {
         let mut lo = Bound::Included(lower);
         let mut hi = Bound::Included(upper);
         if let Some(c) = &q.cursor {
-            let c: Cursor = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::Invalid("bad cursor".into()))?)
-                .map_err(|_| StoreError::Invalid("bad cursor".into()))?;
+            let c: Cursor =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::BadCursor)?).map_err(|_| StoreError::BadCursor)?;
             if !c.0.starts_with(&prefix) {
-                return Err(StoreError::Invalid("bad cursor".into()));
+                return Err(StoreError::BadCursor);
             }
             if q.forward {
                 lo = Bound::Excluded(c.0);

@@ -185,6 +185,9 @@ pub enum StoreError {
     /// The key or a value cannot be stored (too long, forbidden characters).
     #[error("invalid item: {0}")]
     Invalid(String),
+    /// A query's cursor is not one this query gave.
+    #[error("bad cursor")]
+    BadCursor,
     #[error("store unavailable: {0}")]
     Backend(String),
 }
@@ -266,6 +269,7 @@ impl From<StoreError> for crate::domain::Error {
         match e {
             StoreError::ConditionFailed => Self::Conflict("changed concurrently, try again".into()),
             StoreError::Invalid(m) => Self::Invalid(crate::domain::Invalid::new("", m)),
+            StoreError::BadCursor => Self::Invalid(crate::domain::Invalid::new("cursor", "is not one this API gave")),
             StoreError::Backend(m) => Self::Unavailable(m),
         }
     }

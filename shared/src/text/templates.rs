@@ -107,9 +107,9 @@ const TABLE: &[Entry] = &[
     (
         "queue.dead_letters",
         "Dead letters waiting",
-        "{count} {count|message is|messages are} in the dead-letter queue. Redrive them with POST /api/v1/deadletters/redrive once the cause is fixed.",
+        "{count} {count|message is|messages are} in the dead-letter queue. Once the cause is fixed, send {count|it|them} again: Redrive in the console's Messages, or POST /api/v1/deadletters/redrive.",
         "死信队列有消息",
-        "死信队列中有 {count} 条消息。修复原因后，用 POST /api/v1/deadletters/redrive 重新投递。",
+        "死信队列中有 {count} 条消息。修复原因后重新投递：控制台“消息”页的“重新投递”，或 POST /api/v1/deadletters/redrive。",
     ),
     (
         "command.failed",

@@ -236,7 +236,7 @@ impl Api<'_> {
             // Best effort: without it the next call draws a 429, which is read as usual.
             let _ = self.ctx.memory.cache(&key, &until.to_string(), after.ceil() as i64 + 1).await;
         }
-        let bytes = res.bytes().await.map_err(transport_error)?;
+        let bytes = super::read_limited(res, super::MAX_ANSWER_BYTES).await?;
         Ok((status, headers, bytes))
     }
 

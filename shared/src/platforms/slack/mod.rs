@@ -193,7 +193,7 @@ async fn post(ctx: &Context<'_>, channel: &Channel, s: &SlackSettings, method: &
     if let Some(o) = super::redirected(status, &headers, Some(res.url())) {
         return Err(o);
     }
-    let body = res.bytes().await.map_err(transport_error)?;
+    let body = super::read_limited(res, super::MAX_ANSWER_BYTES).await?;
     if method == RESPONSE_URL {
         // A response_url answers `ok` as text, or 404 once it expired or was used five times.
         return match status.as_u16() {

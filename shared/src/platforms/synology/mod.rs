@@ -228,7 +228,7 @@ impl Sender for Synology {
                 .await
                 .map_err(transport_error)?;
             let (status, headers) = (res.status(), res.headers().clone());
-            let bytes = res.bytes().await.map_err(transport_error)?;
+            let bytes = super::read_limited(res, super::MAX_ANSWER_BYTES).await?;
             classify(status, &headers, &bytes)
         };
         sent.await.err().unwrap_or(SendOutcome::Sent).into()

@@ -47,7 +47,7 @@ impl<'a> Api<'a> {
         if let Some(o) = super::redirected(status, &headers, Some(res.url())) {
             return Err(redact(o));
         }
-        let body = res.bytes().await.map_err(transport_error).map_err(redact)?;
+        let body = super::read_limited(res, super::MAX_ANSWER_BYTES).await.map_err(redact)?;
         classify(status, &headers, &body).map_err(redact)
     }
 }
@@ -379,7 +379,8 @@ impl Sender for Telegram {
         let api = Api { http: r.ctx.http, base: channel.api_base(), token: &t.bot_token };
         let fail = |what: &str, o: SendOutcome| format!("{what}: {}", super::describe(&o));
         let me = api.call("getMe", &json!({})).await.map_err(|o| fail("getMe", o))?;
-        let username = me["username"].as_str().map(str::to_owned);
+        // Learned only if it is a username (it goes into deep links as it is).
+        let username = me["username"].as_str().filter(|u| settings::is_bot_username(u)).map(str::to_owned);
         let learned =
             (t.bot_username != username).then(|| ChannelSettings::Telegram(TelegramSettings { bot_username: username.clone(), ..t.clone() }));
         let url = format!("{public}/callback/telegram?source={}", channel.name);

@@ -57,6 +57,11 @@ impl TelegramSettings {
                 return Err(Invalid::new(field, "must list numeric Telegram user ids"));
             }
         }
+        if let Some(u) = &self.bot_username
+            && !is_bot_username(u)
+        {
+            return Err(Invalid::new("bot_username", "must be a bot's username: 5 to 32 of A-Z a-z 0-9 _ (an @ before it is fine)"));
+        }
         if let Some(s) = &self.webhook_secret
             && (s.is_empty() || s.expose().len() > 256 || !is_base64url(s.expose()))
         {
@@ -67,6 +72,13 @@ impl TelegramSettings {
         }
         check_api_base(&self.api_base)
     }
+}
+
+/// Whether `u` is a Telegram username (5-32 of `A-Z a-z 0-9 _`, an `@` before it allowed):
+/// what a deep link `https://t.me/NAME?start=CODE` may carry.
+pub fn is_bot_username(u: &str) -> bool {
+    let u = u.strip_prefix('@').unwrap_or(u);
+    (5..=32).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Why `id` is not one chat id here, if it is not. Accepted: a signed 64-bit integer (`123`, `-1001234567890`) or a public `@channel` username (5-32 of `A-Z a-z 0-9 _`, starting with a letter).

@@ -103,7 +103,7 @@ impl<'a> Client<'a> {
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(super::by_status(status, res.headers()));
         }
-        let v: Value = res.json().await.map_err(transport_error)?;
+        let v: Value = super::read_json(res).await?;
         classify(v["errcode"].as_i64().unwrap_or(0), v["errmsg"].as_str().unwrap_or_default())?;
         Ok(v)
     }
@@ -124,7 +124,7 @@ impl<'a> Client<'a> {
             }
             let v: Value = match status.is_server_error() || status.as_u16() == 429 {
                 true => return Err(redact(super::by_status(status, res.headers()))),
-                false => res.json().await.map_err(transport_error).map_err(redact)?,
+                false => super::read_json(res).await.map_err(redact)?,
             };
             let code = v["errcode"].as_i64().unwrap_or(0);
             if TOKEN_ERRORS.contains(&code) && !fresh {
