@@ -920,7 +920,11 @@ async fn a_huge_platform_error_is_cut_before_it_is_shown_or_stored() {
     let (s, r) = call(&app, "POST", "/api/v1/channels/tg/test", None).await;
     assert_eq!(s, 200);
     let detail = r["detail"].as_str().unwrap();
-    assert!(detail.starts_with("Telegram 400: Bad Request") && detail.chars().count() <= herald::platforms::MAX_REASON_CHARS + 1, "{}", &detail[..40]);
+    assert!(
+        detail.starts_with("Telegram 400: Bad Request") && detail.chars().count() <= herald::platforms::MAX_REASON_CHARS + 1,
+        "{}",
+        &detail[..40]
+    );
     // A longer answer than Herald reads is not read: a transient failure, the platform's text unread.
     let huge = "x".repeat(herald::platforms::MAX_ANSWER_BYTES + 1);
     let api = TestServer::start(move |_| Reply::ok(huge.clone())).await;

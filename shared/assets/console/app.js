@@ -78,7 +78,7 @@ async function request(token, method, path, body) {
   if (res.ok) return data;
   throw {
     status: res.status, error: data?.error ?? 'http', field: data?.field ?? null,
-    message: data?.message ?? t(`err.${data?.error}`, {status: res.status}), body: data,
+    message: data?.message ?? tOr(`err.${data?.error}`, t('err.http', {status: res.status})), body: data,
   };
 }
 
@@ -120,8 +120,16 @@ const optional = (p) => p.catch((e) => (e.status === 404 ? null : Promise.reject
 
 // ---------------------------------------------------------------- routing
 
+// The hash's parts, decoded; a part that does not decode, or is `.` or `..` (a path step, never
+// an id: the server refuses ids of dots), makes the whole hash a not-found page.
 function parseHash() {
-  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try {
+    parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  } catch (e) {
+    return ['notfound'];
+  }
+  if (parts.some((p) => p === '.' || p === '..')) return ['notfound'];
   return parts.length ? parts : ['overview'];
 }
 
@@ -147,7 +155,7 @@ const StatusBadge = ({status}) => html`<${Badge} tone=${STATUS_CLASS[status]}>${
 
 const When = ({at}) => (at ? html`<time datetime=${at} title=${fmtTime(at)}>${relTime(at)}</time>` : html`<span class="muted">${t('never')}</span>`);
 
-const ErrorNote = ({error}) => (error ? html`<div class="alert alert-error" role="alert">${error.message}</div>` : null);
+const ErrorNote = ({error, id}) => (error ? html`<div class="alert alert-error" role="alert" id=${id}>${error.message}</div>` : null);
 
 const Loading = () => html`<div class="muted loading">${t('loading')}</div>`;
 
@@ -155,6 +163,34 @@ const ExtLink = ({href, children}) => html`<a href=${href} target="_blank" rel="
 
 // Only web and app links become links; anything else (javascript:, data:) stays text.
 const safeLink = (u) => typeof u === 'string' && /^(https?|tg):\/\//i.test(u);
+
+// A random idempotency key (getRandomValues works outside secure contexts too).
+function randomKey() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// Whether a URL points at the machine it is read on, which no platform can reach.
+function isLocalUrl(u) {
+  let host;
+  try { host = new URL(u).hostname; } catch (e) { return false; }
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '[::1]' || host === '0.0.0.0';
+}
+
+// Scrolls to a form field (its data-field) and focuses its first control, once rendered.
+function focusField(name) {
+  setTimeout(() => {
+    const el = document.querySelector(`[data-field="${CSS.escape(name)}"]`) ?? document.getElementById(name);
+    if (!el) return;
+    el.scrollIntoView({block: 'center', behavior: 'smooth'});
+    const control = el.matches('input, select, textarea, button') ? el
+      : el.querySelector('input:checked, input:not([type=hidden]):not([readonly]), select, textarea, button');
+    control?.focus({preventScroll: true});
+  }, 0);
+}
+
+// "Not saved — see FIELD" beside a Save button.
+// `state`: null, {field: its label}, or {} (the message is at the top of the page).
+const NotSaved = ({id, state}) => html`<span id=${id} class="not-saved" role="alert">${state ? (state.field ? t('notSaved.field', {field: state.field}) : t('notSaved.top')) : ''}</span>`;
 
 function Page({title, actions, children, id}) {
   return html`<section id=${id} class="page">
@@ -193,6 +229,21 @@ function KeyValues({data}) {
   if (!data || typeof data !== 'object') return html`<span>${String(data)}</span>`;
   return html`<dl class="kv">${Object.entries(data).map(([k, v]) => html`
     <dt>${k}</dt><dd>${v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>`)}</dl>`;
+}
+
+// A platform's answer to a registration (on save, or the Register button): what happened in
+// words, a hint when the callback URL is one no platform can reach, the raw answer behind
+// "Details". `reg`: null (nothing registered), {ok: true, ...} or {ok: false, detail, callback_url}.
+function Registration({id, reg, afterSave}) {
+  const failed = reg?.ok === false;
+  const detail = typeof reg?.detail === 'string' ? reg.detail : JSON.stringify(reg?.detail ?? '');
+  const msg = afterSave ? (failed ? t('saved.regFailed', {detail}) : reg ? t('saved.registered') : t('saved'))
+    : (failed ? t('register.failed', {detail}) : t('register.ok'));
+  return html`<div id=${id} class=${`alert ${failed ? 'alert-warn' : 'alert-ok'}`} role=${failed ? 'alert' : 'status'}>
+    <div class="alert-msg">${msg}</div>
+    ${failed && isLocalUrl(reg.callback_url) && html`<div class="sub hint">${t('register.localHint', {url: reg.callback_url})}</div>`}
+    ${reg && Object.keys(reg).length ? html`<details class="raw"><summary>${t('details')}</summary><${KeyValues} data=${reg} /></details>` : null}
+  </div>`;
 }
 
 function Counts({counts}) {
@@ -245,8 +296,9 @@ const VIEWS = ['overview', 'channels', 'notifications', 'messages', 'users', 'no
 
 function Shell({route, onSignOut}) {
   const [view, arg] = route;
-  const View = {overview: Overview, channels: arg ? ChannelForm : Channels, notifications: Notifications,
-    messages: Messages, users: arg ? UserDetail : Users, nodes: Nodes, settings: SettingsView}[view] ?? NotFound;
+  const views = new Map([['overview', Overview], ['channels', arg ? ChannelForm : Channels], ['notifications', Notifications],
+    ['messages', Messages], ['users', arg ? UserDetail : Users], ['nodes', Nodes], ['settings', SettingsView]]);
+  const View = views.get(view) ?? NotFound;
   return html`<div class="app">
     <header class="top">
       <a class="brand" href="#/overview"><img src="icon.svg" alt="" width="24" height="24" /> Herald</a>
@@ -298,12 +350,39 @@ function Stat({label, value, tone, id, href}) {
   return html`<div class="card stat"><div class="stat-label">${label}</div>${href ? html`<a href=${href}>${v}</a>` : v}</div>`;
 }
 
+// Per channel, the deliveries still queued or sending among the latest notifications that have
+// some (the first page of each list, at most 16 notifications read): {NAME: {n, retrying, held,
+// reason}}. null when this server cannot say.
+async function pendingByChannel() {
+  const lists = await Promise.all(['queued', 'sending'].map((s) => api('GET', `notifications${qs({status: s, limit: 8})}`)));
+  const ids = [...new Set(lists.flatMap((l) => l.notifications ?? []).map((n) => n.id))].slice(0, 16);
+  const all = await Promise.all(ids.map((id) => api('GET', `notifications/${seg(id)}`).catch(() => null)));
+  const out = {};
+  for (const d of all.flatMap((x) => x?.deliveries ?? [])) {
+    if (d.status !== 'queued' && d.status !== 'sending') continue;
+    const c = out[d.channel] ??= {n: 0, retrying: 0, held: 0, reason: null, at: ''};
+    c.n++;
+    if (d.hold_until) c.held++;
+    // Tried before: queued again after a failure, or being sent once more.
+    if (d.attempts > (d.status === 'sending' ? 1 : 0)) {
+      c.retrying++;
+      if (d.reason && d.updated_at > c.at) { c.reason = d.reason; c.at = d.updated_at; }
+    }
+  }
+  return out;
+}
+
 function Overview() {
+  // The deliveries still on their way are looked for only while the queue holds messages (each
+  // look reads recent notifications and their deliveries; an idle queue has none to show).
   const {data, error, loading, reload} = useLoad(() => Promise.all([
     api('GET', 'channels'), api('GET', 'status'), optional(api('GET', 'stats?days=14')),
-  ]), []);
+  ]).then(async ([channels, status, stats]) => {
+    const busy = status && (status.queue.waiting + status.queue.in_flight) > 0;
+    return [channels, status, stats, busy ? await pendingByChannel().catch(() => null) : {}];
+  }), []);
   useEffect(() => { const i = setInterval(reload, 30000); return () => clearInterval(i); }, []);
-  const [channels, status, stats] = data ?? [{channels: []}, null, null];
+  const [channels, status, stats, pending] = data ?? [{channels: []}, null, null, null];
   return html`<${Page} id="overview" title=${t('nav.overview')}
       actions=${html`<button class="btn" onClick=${reload} disabled=${loading}>${t('refresh')}</button>`}>
     <${ErrorNote} error=${error} />
@@ -318,7 +397,7 @@ function Overview() {
       </div>
       <div class="card">
         <h2>${t('nav.channels')}</h2>
-        <${ChannelHealth} channels=${channels.channels} stats=${stats} />
+        <${ChannelHealth} channels=${channels.channels} stats=${stats} pending=${pending} />
       </div>
       <h2 class="section-title">${t('overview.chart')}</h2>
       ${!stats ? html`<p class="muted">${t('stats.missing')}</p>`
@@ -329,21 +408,26 @@ function Overview() {
   <//>`;
 }
 
-function ChannelHealth({channels, stats}) {
+function ChannelHealth({channels, stats, pending}) {
   if (!channels.length) return html`<p class="muted">${t('channels.none')} <a href="#/channels/+new">${t('channels.new')}</a></p>`;
-  return html`<div class="table-wrap"><table class="table">
+  return html`<div class="table-wrap"><table class="table stack health" id="channel-health">
     <thead><tr><th>${t('col.name')}</th><th>${t('col.kind')}</th><th>${t('col.enabled')}</th>
-      <th>${t('col.last')}</th><th class="num">${t('col.failed14')}</th></tr></thead>
+      <th>${t('col.last')}</th>${pending && html`<th title=${t('pending.help')}>${t('pending.col')}</th>`}<th class="num">${t('col.failed14')}</th></tr></thead>
     <tbody>${channels.map((c) => {
       const s = stats?.channels?.[c.name];
       const last = s?.last;
+      const p = pending?.[c.name];
       return html`<tr data-channel=${c.name}>
-        <td><a href=${`#/channels/${seg(c.name)}`}>${c.name}</a></td>
-        <td>${KINDS[c.kind]?.label ?? c.kind}</td>
-        <td>${c.enabled ? html`<${Badge} tone="ok">${t('on')}<//>` : html`<${Badge} tone="mute">${t('off')}<//>`}</td>
-        <td>${last ? html`<${StatusBadge} status=${last.status} /> <${When} at=${last.at} />
+        <td class="c-name"><a class="strong" href=${`#/channels/${seg(c.name)}`}>${c.name}</a></td>
+        <td class="c-kind">${KINDS[c.kind]?.label ?? c.kind}</td>
+        <td class="c-enabled">${c.enabled ? html`<${Badge} tone="ok">${t('on')}<//>` : html`<${Badge} tone="mute">${t('off')}<//>`}</td>
+        <td class="wide" data-label=${t('col.last')}>${last ? html`<${StatusBadge} status=${last.status} /> <${When} at=${last.at} />
           ${last.reason ? html`<div class="reason">${last.reason}</div>` : null}` : html`<span class="muted">—</span>`}</td>
-        <td class=${`num ${s?.failed ? 'tone-bad' : ''}`}>${s ? s.failed : '—'}</td>
+        ${pending && html`<td class=${`wide pending ${p ? '' : 'none'}`} data-label=${t('pending.col')}>${p ? html`<${Badge} tone="info">${p.n}<//>
+          ${p.retrying ? html` <${Badge} tone="warn">${t('pending.retrying', {n: p.retrying})}<//>` : null}
+          ${p.held ? html` <${Badge} tone="mute">${t('pending.held', {n: p.held})}<//>` : null}
+          ${p.reason && !last?.reason?.includes(p.reason) ? html`<div class="reason">${p.reason}</div>` : null}` : html`<span class="muted">0</span>`}</td>`}
+        <td class=${`num ${s?.failed ? 'tone-bad' : ''}`} data-label=${t('col.failed14')}>${s ? s.failed : '—'}</td>
       </tr>`;
     })}</tbody></table></div>`;
 }
@@ -362,14 +446,14 @@ function Channels() {
       actions=${html`<button id="new-channel" class="btn btn-primary" onClick=${() => go('#/channels/+new')}>${t('channels.new')}</button>`}>
     <${ErrorNote} error=${error || rowError} />
     ${!data ? html`<${Loading} />` : !data.channels.length ? html`<div class="card empty">${t('channels.none')}</div>` : html`
-    <div class="card table-wrap"><table class="table" id="channels">
+    <div class="card table-wrap"><table class="table stack" id="channels">
       <thead><tr><th>${t('col.name')}</th><th>${t('col.kind')}</th><th>${t('col.enabled')}</th><th>${t('col.types')}</th></tr></thead>
       <tbody>${data.channels.map((c) => html`<tr data-channel=${c.name}>
         <td><a href=${`#/channels/${seg(c.name)}`}>${c.name}</a></td>
         <td>${KINDS[c.kind]?.label ?? c.kind}</td>
-        <td><label class="switch"><input type="checkbox" checked=${c.enabled} aria-label=${t('col.enabled')}
+        <td data-label=${t('col.enabled')}><label class="switch"><input type="checkbox" checked=${c.enabled} aria-label=${t('col.enabled')}
           onChange=${(e) => toggle(c, e.target.checked)} /><span></span></label></td>
-        <td>${c.types.length ? c.types.map((ty) => html`<span class="chip">${ty}</span> `) : html`<span class="muted">${t('types.all')}</span>`}</td>
+        <td class="wide" data-label=${t('col.types')}>${c.types.length ? c.types.map((ty) => html`<span class="chip">${ty}</span> `) : html`<span class="muted">${t('types.all')}</span>`}</td>
       </tr>`)}</tbody></table></div>`}
   <//>`;
 }
@@ -430,6 +514,10 @@ function errorKey(field, fields) {
 
 let lastSaved = null; // the answer of the save that just created a channel, shown after navigating
 
+// Where each form key's field is (its data-field) and what it is called.
+const FORM_FIELDS = {'@kind': 'kind', '@name': 'channel-name', '@enabled': 'enabled', '@types': 'channel-types'};
+const FORM_LABELS = {'@kind': 'channel.kind', '@name': 'channel.name', '@enabled': 'channel.enabled', '@types': 'channel.types'};
+
 function ChannelForm({arg}) {
   const isNew = arg === '+new';
   const [stored, setStored] = useState(null);
@@ -438,7 +526,8 @@ function ChannelForm({arg}) {
   const [form, setForm] = useState({name: '', enabled: true, types: '', values: {}, secrets: {}});
   const [errors, setErrors] = useState({});
   const [topError, setTopError] = useState(null);
-  const [saved, setSaved] = useState(null);
+  const [notSaved, setNotSaved] = useState(null);
+  const [saved, setSaved] = useState(null); // {reg}: the registration answer, or null
   const [busy, setBusy] = useState(false);
 
   const fill = (c) => {
@@ -453,9 +542,26 @@ function ChannelForm({arg}) {
     setForm({name: c.name, enabled: c.enabled, types: c.types.join(', '), values, secrets});
   };
 
+  // After a registration: what Herald learned (bot username, ...), leaving the rest as edited.
+  const refreshLearned = async () => {
+    try {
+      const c = await api('GET', `channels/${seg(arg)}`);
+      setStored(c);
+      const learned = (KINDS[c.kind]?.fields ?? []).filter((f) => f.learned);
+      setForm((s) => {
+        const values = {...s.values}, secrets = {...s.secrets};
+        for (const f of learned) {
+          values[f.name] = toForm(f, c.settings[f.name]);
+          if (f.type === 'secret') secrets[f.name] = c.settings[f.name] ? 'set' : 'unset';
+        }
+        return {...s, values, secrets};
+      });
+    } catch (e) { /* the form keeps what it shows */ }
+  };
+
   useEffect(() => {
     if (isNew) return;
-    if (lastSaved?.name === arg) { setSaved(lastSaved.answer); lastSaved = null; }
+    if (lastSaved?.name === arg) { setSaved({reg: lastSaved.reg}); lastSaved = null; }
     api('GET', `channels/${seg(arg)}`).then(fill, setLoadError);
   }, [arg]);
 
@@ -465,6 +571,7 @@ function ChannelForm({arg}) {
     for (const f of KINDS[k]?.fields ?? []) { values[f.name] = toForm(f, undefined); if (f.type === 'secret') secrets[f.name] = 'unset'; }
     setForm((s) => ({...s, values, secrets}));
     setErrors({});
+    setNotSaved(null);
   };
 
   const spec = KINDS[kind]?.fields ?? [];
@@ -472,9 +579,11 @@ function ChannelForm({arg}) {
   const setSecret = (name, state) => setForm((s) => ({...s, secrets: {...s.secrets, [name]: state}, values: {...s.values, [name]: ''}}));
 
   // The body of the PUT: for a new channel every value given; for a stored one what changed.
+  // What Herald learns itself is never sent.
   const body = () => {
     const settings = {};
     for (const f of spec) {
+      if (f.learned) continue;
       const v = form.values[f.name];
       if (f.type === 'secret') {
         if (form.secrets[f.name] === 'remove') settings[f.name] = null;
@@ -489,34 +598,48 @@ function ChannelForm({arg}) {
     return {kind, enabled: form.enabled, types: form.types.split(',').map((x) => x.trim()).filter(Boolean), settings};
   };
 
+  // Shows the errors, says which field beside the Save button and takes the person there.
+  const fail = (errs) => {
+    setErrors(errs);
+    const order = ['@kind', '@name', '@enabled', '@types', ...spec.map((f) => f.name)];
+    const first = order.find((k) => k in errs) ?? Object.keys(errs)[0];
+    const f = spec.find((x) => x.name === first);
+    setNotSaved({field: FORM_LABELS[first] ? t(FORM_LABELS[first]) : help(f?.label) || first});
+    focusField(FORM_FIELDS[first] ?? `settings.${first}`);
+  };
+
   const save = async (e) => {
     e.preventDefault();
-    setErrors({}); setTopError(null); setSaved(null);
+    setErrors({}); setTopError(null); setSaved(null); setNotSaved(null);
     const name = form.name.trim();
     const errs = {};
     if (isNew && !/^[A-Za-z0-9_.@:-]{1,64}$/.test(name)) errs['@name'] = t('err.name');
     if (!kind) errs['@kind'] = t('err.kind');
     for (const f of spec) {
       const missing = f.type === 'secret' ? form.secrets[f.name] !== 'set' && !form.values[f.name] : !String(form.values[f.name]).trim();
-      if (f.required && missing) errs[f.name] = t('err.required');
+      if (f.required && !f.learned && missing) errs[f.name] = t('err.required');
     }
     let b;
     try { b = body(); } catch (err) { errs[err.field] = err.message; }
-    if (Object.keys(errs).length) return setErrors(errs);
+    if (Object.keys(errs).length) return fail(errs);
     setBusy(true);
     try {
       if (isNew) {
         const {channels} = await api('GET', 'channels');
-        if (channels.some((c) => c.name === name)) { setBusy(false); return setErrors({'@name': t('err.exists')}); }
+        if (channels.some((c) => c.name === name)) { setBusy(false); return fail({'@name': t('err.exists')}); }
       }
       const answer = await api('PUT', `channels/${seg(name)}`, b);
-      if (isNew) { lastSaved = {name, answer: answer.registration ?? {}}; go(`#/channels/${seg(name)}`); return; }
+      if (isNew) { lastSaved = {name, reg: answer.registration ?? null}; go(`#/channels/${seg(name)}`); return; }
       fill(answer);
-      setSaved(answer.registration ?? {});
+      setSaved({reg: answer.registration ?? null});
     } catch (err) {
       const key = errorKey(err.field, spec);
-      if (key) setErrors({[key]: err.message});
-      else setTopError({message: err.field ? `${err.field}: ${err.message}` : err.message});
+      if (key) fail({[key]: err.message});
+      else {
+        setTopError({message: err.field ? `${err.field}: ${err.message}` : err.message});
+        setNotSaved({});
+        focusField('channel-error');
+      }
     }
     setBusy(false);
   };
@@ -532,9 +655,8 @@ function ChannelForm({arg}) {
   return html`<${Page} title=${isNew ? t('channels.new') : arg}
       actions=${!isNew && html`<button id="delete-channel" class="btn btn-danger" type="button" onClick=${remove}>${t('delete')}</button>`}>
     <a class="back" href="#/channels">← ${t('nav.channels')}</a>
-    ${saved && html`<div class="alert alert-ok" id="save-result">${t('saved')}
-      ${Object.keys(saved).length ? html`<div class="sub">${t('channel.registration')}</div><${KeyValues} data=${saved} />` : null}</div>`}
-    <${ErrorNote} error=${topError} />
+    ${saved && html`<${Registration} id="save-result" reg=${saved.reg} afterSave />`}
+    <${ErrorNote} error=${topError} id="channel-error" />
     <div class="columns">
     <form id="channel-form" class="card form" onSubmit=${save} novalidate>
       <${Field} label=${t('channel.kind')} name="kind" error=${errors['@kind']} link=${isNew ? null : k?.docs} linkLabel=${t('guide')}>
@@ -542,10 +664,10 @@ function ChannelForm({arg}) {
             <option value="">${t('channel.chooseKind')}</option>
             ${KIND_NAMES.map((n) => html`<option value=${n}>${KINDS[n].label}</option>`)}
           </select>`
-          : html`<input id="kind" name="kind" value=${k?.label ?? kind} readonly />`}
+          : html`<input id="kind" name="kind" class="fixed" value=${k?.label ?? kind} readonly />`}
       <//>
-      <${Field} label=${t('channel.name')} name="channel-name" error=${errors['@name']} help=${t('channel.nameHelp')}>
-        <input id="channel-name" name="name" value=${form.name} readonly=${!isNew} autocomplete="off"
+      <${Field} label=${t('channel.name')} name="channel-name" error=${errors['@name']} help=${isNew ? t('channel.nameHelp') : t('channel.nameFixed')}>
+        <input id="channel-name" name="name" class=${isNew ? '' : 'fixed'} value=${form.name} readonly=${!isNew} autocomplete="off"
           onInput=${(e) => setForm((s) => ({...s, name: e.target.value}))} />
       <//>
       <div class="field inline" data-field="enabled">
@@ -563,6 +685,7 @@ function ChannelForm({arg}) {
         onValue=${(v) => setValue(f.name, v)} onSecret=${(s) => setSecret(f.name, s)} />`)}
       <div class="form-actions">
         <button id="save-channel" class="btn btn-primary" type="submit" disabled=${busy}>${busy ? t('saving') : t('save')}</button>
+        <${NotSaved} id="channel-not-saved" state=${notSaved} />
       </div>
     </form>
     ${isNew && html`<aside class="side"><div class="card"><h3>${k ? k.label : t('channels.new')}</h3>
@@ -570,8 +693,9 @@ function ChannelForm({arg}) {
       ${k?.docs && html`<${ExtLink} href=${k.docs}>${t('guide')}<//>`}</div></aside>`}
     ${!isNew && html`<aside class="side">
       ${stored.callback_url && html`<div class="card"><h3>${t('channel.callback')}</h3>
-        <p class="help">${t('channel.callbackHelp')}</p><${Copyable} id="callback-url" value=${stored.callback_url} /></div>`}
-      ${KINDS[stored.kind]?.registers && html`<${RegisterPanel} name=${arg} />`}
+        <p class="help">${t('channel.callbackHelp')}</p><${Copyable} id="callback-url" value=${stored.callback_url} />
+        ${isLocalUrl(stored.callback_url) && html`<p class="help hint-warn">${t('channel.localCallback')}</p>`}</div>`}
+      ${KINDS[stored.kind]?.registers && html`<${RegisterPanel} name=${arg} onDone=${refreshLearned} />`}
       <${TestPanel} name=${arg} />
     </aside>`}
     </div>
@@ -580,13 +704,19 @@ function ChannelForm({arg}) {
 
 function SettingInput({f, value, secret, error, onValue, onSecret}) {
   const id = `settings.${f.name}`;
-  const label = html`<code>${f.name}</code>`;
-  const badge = html`${f.required ? html` <span class="req">${t('required')}</span>` : ''}${f.learned ? html` <span class="learned">${t('learned')}</span>` : ''}`;
+  const label = html`<span class="field-name">${help(f.label) || f.name}</span> <code class="key">${f.name}</code>`;
+  const badge = html`${f.required && !f.learned ? html` <span class="req">${t('required')}</span>` : ''}${f.learned ? html` <span class="learned">${t('learned')}</span>` : ''}`;
   let input;
-  if (f.type === 'secret' && secret === 'set') {
+  if (f.learned) {
+    // Herald fills these in when it registers the channel: shown, not edited.
+    const known = f.type === 'secret' ? secret === 'set' : value !== '' && value != null;
+    input = !known ? html`<div class="static muted" id=${id}>${t('learned.notYet')}</div>`
+      : f.type === 'secret' ? html`<div class="secret-set" id=${id}><${Badge} tone="ok">${t('secret.set')}<//></div>`
+      : html`<input id=${id} name=${id} class="fixed" value=${value} readonly />`;
+  } else if (f.type === 'secret' && secret === 'set') {
     input = html`<div class="secret-set"><${Badge} tone="ok">${t('secret.set')}<//>
       <button type="button" class="btn btn-small" onClick=${() => onSecret('replace')}>${t('secret.replace')}</button>
-      ${!f.required && !f.learned && html`<button type="button" class="btn btn-small btn-ghost" onClick=${() => onSecret('remove')}>${t('secret.remove')}</button>`}</div>`;
+      ${!f.required && html`<button type="button" class="btn btn-small btn-ghost" onClick=${() => onSecret('remove')}>${t('secret.remove')}</button>`}</div>`;
   } else if (f.type === 'secret' && secret === 'remove') {
     input = html`<div class="secret-set"><${Badge} tone="warn">${t('secret.removing')}<//>
       <button type="button" class="btn btn-small" onClick=${() => onSecret('set')}>${t('undo')}</button></div>`;
@@ -602,23 +732,27 @@ function SettingInput({f, value, secret, error, onValue, onSecret}) {
       onInput=${(e) => onValue(e.target.value)} />
       ${secret === 'replace' && html`<button type="button" class="btn btn-small btn-ghost" onClick=${() => onSecret('set')}>${t('cancel')}</button>`}</div>`;
   }
-  return html`<${Field} label=${label} name=${id} badge=${badge} help=${help(f.help)} link=${f.link} error=${error}>${input}<//>`;
+  return html`<${Field} label=${label} name=${id} badge=${badge} help=${help(f.help)} link=${f.learned ? null : f.link} error=${error}>${input}<//>`;
 }
 
-function RegisterPanel({name}) {
+function RegisterPanel({name, onDone}) {
   const [result, setResult] = useState(null);
   const [busy, setBusy] = useState(false);
   const run = async () => {
     setBusy(true); setResult(null);
-    try { setResult({ok: true, data: await api('POST', `channels/${seg(name)}/register`, {})}); }
-    catch (e) { setResult({ok: false, data: e.body && e.status === 502 ? e.body : {error: e.message}}); }
+    try { setResult({reg: await api('POST', `channels/${seg(name)}/register`, {})}); }
+    catch (e) { setResult(e.status === 502 && e.body ? {reg: e.body} : {error: e}); }
     setBusy(false);
+    onDone?.();
   };
   return html`<div class="card"><h3>${t('register.title')}</h3><p class="help">${t('register.help')}</p>
     <button id="register" class="btn" type="button" onClick=${run} disabled=${busy}>${busy ? t('working') : t('register.button')}</button>
-    ${result && html`<div id="register-result" class=${`result ${result.ok && result.data?.ok !== false ? 'ok' : 'bad'}`}><${KeyValues} data=${result.data} /></div>`}
+    ${result?.reg && html`<div class="result-gap"><${Registration} id="register-result" reg=${result.reg} /></div>`}
+    ${result?.error && html`<div id="register-result" class="result bad">${result.error.field ? `${result.error.field}: ` : ''}${result.error.message}</div>`}
   </div>`;
 }
+
+const OUTCOME_TONE = {sent: 'ok', rate_limited: 'warn', transient: 'warn', moved: 'warn', permanent: 'bad'};
 
 function TestPanel({name}) {
   const [result, setResult] = useState(null);
@@ -634,6 +768,8 @@ function TestPanel({name}) {
     catch (err) { setResult({ok: false, detail: err.field ? `${err.field}: ${err.message}` : err.message}); }
     setBusy(false);
   };
+  // The outcome in words, and its code as the API says it (sent, transient, ...).
+  const word = result && (result.outcome ? tOr(`outcome.${result.outcome}`, result.outcome) : result.ok ? t('test.ok') : t('test.failed'));
   return html`<form class="card" onSubmit=${run}><h3>${t('test.title')}</h3>
     <div class="field"><label for="test-recipient">${t('test.recipient')}</label>
       <input id="test-recipient" name="recipient" placeholder=${t('test.recipientHelp')} autocomplete="off" /></div>
@@ -641,9 +777,10 @@ function TestPanel({name}) {
       <input id="test-text" name="text" maxlength="500" autocomplete="off" /></div>
     <button id="send-test" class="btn" type="submit" disabled=${busy}>${busy ? t('working') : t('test.button')}</button>
     ${result && html`<div id="test-result" class=${`result ${result.ok ? 'ok' : 'bad'}`}>
-      <div><${Badge} tone=${result.ok ? 'ok' : 'bad'}>${result.ok ? t('test.ok') : t('test.failed')}<//> ${result.outcome && html`<code>${result.outcome}</code>`}
-        ${result.latency_ms != null && html` <span class="muted">${result.latency_ms} ms</span>`}
-        ${result.recipient && html` <span class="muted">→ ${result.recipient}</span>`}</div>
+      <div class="test-line"><${Badge} tone=${result.ok ? 'ok' : OUTCOME_TONE[result.outcome] ?? 'bad'}>${word}<//>
+        ${result.outcome && html` <code class="outcome">${result.outcome}</code>`}
+        ${result.latency_ms != null && html` <span class="muted nowrap">${result.latency_ms} ms</span>`}
+        ${result.recipient && html` <span class="muted recipient">→ ${result.recipient}</span>`}</div>
       ${result.detail && html`<div class="reason">${result.detail}</div>`}
     </div>`}
   </form>`;
@@ -667,7 +804,7 @@ function Notifications({arg}) {
       for (let i = 0; i < 4 && !r.notifications.length && r.cursor; i++) {
         r = await api('GET', `notifications${qs({...filters, limit: 20, cursor: r.cursor})}`);
       }
-      setPages((p) => ({items: cursor ? [...p.items, ...r.notifications] : r.notifications, cursor: r.cursor, loading: false, error: null}));
+      setPages((p) => ({items: cursor ? [...p.items, ...r.notifications] : r.notifications, cursor: r.cursor ?? null, loading: false, error: null}));
     } catch (error) {
       setPages((p) => ({...p, loading: false, error: error.status === 404 ? {message: t('list.missing')} : error}));
     }
@@ -680,6 +817,9 @@ function Notifications({arg}) {
     setFilters({type: el['f-type'].value.trim(), status: el['f-status'].value, user: el['f-user'].value.trim()});
   };
   const sent = (id) => { setOpen((o) => ({...o, [id]: true})); load(null); };
+  // The deliveries table read them all again: the row's summary follows.
+  const counted = (id, patch) => setPages((p) => ({...p, items: p.items.map((n) => (n.id === id ? {...n, ...patch} : n))}));
+  const toggle = (id) => setOpen((o) => ({...o, [id]: !o[id]}));
 
   return html`<${Page} title=${t('nav.notifications')}>
     <${NotifyForm} onSent=${sent} />
@@ -693,36 +833,43 @@ function Notifications({arg}) {
       <button class="btn" type="submit" id="apply-filters">${t('filter.apply')}</button>
     </form>
     <datalist id="types-list">${BUILT_IN_TYPES.map((ty) => html`<option value=${ty} />`)}</datalist>
-    ${arg && html`<div class="card"><h3>${t('notification')} <code>${arg}</code></h3><${Deliveries} id=${arg} /></div>`}
+    ${arg && html`<div class="card"><h3>${t('notification')} <code>${arg}</code></h3><${Deliveries} id=${arg} onCounts=${counted} /></div>`}
     <${ErrorNote} error=${pages.error} />
-    <div class="card table-wrap"><table class="table" id="notifications">
+    <div class="card table-wrap"><table class="table stack notifications" id="notifications">
       <thead><tr><th>${t('col.time')}</th><th>${t('col.type')}</th><th>${t('col.title')}</th><th>${t('col.to')}</th><th>${t('col.deliveries')}</th></tr></thead>
       <tbody>${pages.items.map((n) => html`
         <tr data-id=${n.id} class=${`clickable ${open[n.id] ? 'open' : ''}`} tabindex="0" aria-expanded=${!!open[n.id]}
-          onClick=${() => setOpen((o) => ({...o, [n.id]: !o[n.id]}))}
-          onKeyDown=${(e) => e.key === 'Enter' && setOpen((o) => ({...o, [n.id]: !o[n.id]}))}>
-          <td class="nowrap"><${When} at=${n.created_at} /></td>
-          <td><span class="chip">${n.type}</span></td>
-          <td class="title-cell"><div class="strong">${n.title ?? html`<span class="muted">${t('builtIn')}</span>`}</div><div class="muted clip">${n.text ?? ''}</div></td>
-          <td>${toText(n.to)}</td>
-          <td class="counts">${n.deliveries} · <${Counts} counts=${n.counts} />${n.complete ? null : html` <${Badge} tone="warn">${t('planning')}<//>`}</td>
+          onClick=${() => toggle(n.id)}
+          onKeyDown=${(e) => e.key === 'Enter' && toggle(n.id)}>
+          <td class="nowrap c-time"><${When} at=${n.created_at} /></td>
+          <td class="c-type"><span class="chip">${n.type}</span></td>
+          <td class="title-cell wide"><div class="strong">${n.title ?? html`<span class="muted">${t('builtIn')}</span>`}</div><div class="muted clip">${n.text ?? ''}</div></td>
+          <td data-label=${t('col.to')}>${toText(n.to)}</td>
+          <td class="counts" data-label=${t('col.deliveries')}>${n.deliveries} · <${Counts} counts=${n.counts} />${n.complete ? null : html` <${Badge} tone="warn">${t('planning')}<//>`}</td>
         </tr>
-        ${open[n.id] && html`<tr class="detail" data-detail=${n.id}><td colspan="5"><${Deliveries} id=${n.id} /></td></tr>`}`)}
+        ${open[n.id] && html`<tr class="detail" data-detail=${n.id}><td colspan="5" class="wide"><${Deliveries} id=${n.id} onCounts=${counted} /></td></tr>`}`)}
       </tbody></table>
       ${!pages.loading && !pages.items.length && !pages.error && html`<div class="empty muted">${t('notifications.none')}</div>`}
     </div>
     <div class="more">
-      ${pages.loading ? html`<${Loading} />` : pages.cursor && html`<button id="load-more" class="btn" onClick=${() => load(pages.cursor)}>${t('loadMore')}</button>`}
+      ${pages.loading ? html`<${Loading} />` : pages.cursor != null && html`<button id="load-more" class="btn" onClick=${() => load(pages.cursor)}>${t('loadMore')}</button>`}
     </div>
   <//>`;
 }
 
-function Deliveries({id}) {
+// The deliveries of notification `id`; `onCounts(id, {counts, deliveries, complete})` each time
+// all of them were read, so that the list's summary row follows.
+function Deliveries({id, onCounts}) {
   const [state, setState] = useState({items: [], cursor: null, error: null, loading: true});
   const load = async (cursor) => {
     try {
       const r = await api('GET', `notifications/${seg(id)}${qs({cursor})}`);
       setState((s) => ({items: cursor ? [...s.items, ...r.deliveries] : r.deliveries, cursor: r.cursor, error: null, loading: false}));
+      if (!cursor && !r.cursor && onCounts) {
+        const counts = Object.fromEntries(STATUSES.map((st) => [st, 0]));
+        for (const d of r.deliveries) counts[d.status] = (counts[d.status] ?? 0) + 1;
+        onCounts(id, {counts, deliveries: r.deliveries.length, complete: r.complete});
+      }
     } catch (error) { setState((s) => ({...s, error, loading: false})); }
   };
   useEffect(() => { load(null); }, [id]);
@@ -737,57 +884,69 @@ function Deliveries({id}) {
   if (state.error) return html`<${ErrorNote} error=${state.error} />`;
   if (state.loading) return html`<${Loading} />`;
   if (!state.items.length) return html`<div class="muted">${t('deliveries.none')}</div>`;
-  return html`<table class="table inner deliveries">
+  return html`<table class="table inner deliveries stack">
     <thead><tr><th>${t('col.channel')}</th><th>${t('col.recipient')}</th><th>${t('col.status')}</th>
       <th class="num">${t('col.attempts')}</th><th>${t('col.reason')}</th></tr></thead>
     <tbody>${state.items.map((d) => html`<tr data-channel=${d.channel}>
       <td><a href=${`#/channels/${seg(d.channel)}`}>${d.channel}</a></td>
-      <td><code>${d.recipient}</code>${d.user && html` <a class="muted" href=${`#/users/${seg(d.user)}`}>(${d.user})</a>`}</td>
+      <td class="recipient-cell"><code class="recipient">${d.recipient}</code>${d.user && html` <a class="muted nowrap" href=${`#/users/${seg(d.user)}`}>(${d.user})</a>`}</td>
       <td class="nowrap"><${StatusBadge} status=${d.status} />${d.silent && html` <span class="muted">${t('silent')}</span>`}
         ${d.hold_until && html` <span class="muted">${t('heldUntil', {at: fmtTime(d.hold_until)})}</span>`}</td>
-      <td class="num">${d.attempts}</td>
-      <td class="reason">${d.reason}${d.note && html`<div class="muted">${d.note}</div>`}</td>
+      <td class="num" data-label=${t('col.attempts')}>${d.attempts}</td>
+      <td class=${`reason ${d.reason || d.note ? 'wide' : 'none'}`}>${d.reason}${d.note && html`<div class="muted">${d.note}</div>`}</td>
     </tr>`)}</tbody></table>
     ${state.cursor && html`<button class="btn btn-small" onClick=${() => load(state.cursor)}>${t('loadMore')}</button>`}`;
 }
 
+const BLANK_NOTIFY = {type: 'announcement', to: 'all', user: '', title: '', text: '', link: ''};
+
 function NotifyForm({onSent}) {
-  const [to, setTo] = useState('all');
+  const [v, setV] = useState(BLANK_NOTIFY);
   const [result, setResult] = useState(null);
   const [errors, setErrors] = useState({});
   const [busy, setBusy] = useState(false);
+  // One key per notification written: a second click (or a retry after a lost answer) sends
+  // the same key, and Herald answers with the notification it already has. A new key once
+  // one was accepted, or once the form says something else.
+  const key = useRef(randomKey());
+  const inFlight = useRef(false);
+  const change = (name) => (e) => { key.current = randomKey(); const x = e.target.value; setV((s) => ({...s, [name]: x})); };
   const submit = async (e) => {
     e.preventDefault();
-    const el = e.target.elements;
-    const body = {type: el.type.value.trim(), text: el.text.value, to: to === 'user' ? {user: el.user.value.trim()} : to};
-    if (el.title.value.trim()) body.title = el.title.value.trim();
-    if (el.link.value.trim()) body.link = el.link.value.trim();
+    if (inFlight.current) return;
+    const body = {type: v.type.trim(), text: v.text, to: v.to === 'user' ? {user: v.user.trim()} : v.to, idempotency_key: key.current};
+    if (v.title.trim()) body.title = v.title.trim();
+    if (v.link.trim()) body.link = v.link.trim();
+    inFlight.current = true;
     setErrors({}); setResult(null); setBusy(true);
     try {
       const r = await api('POST', 'notify', body);
+      key.current = randomKey();
+      setV((s) => ({...s, title: '', text: '', link: ''}));
       setResult(r);
       onSent(r.id);
     } catch (err) {
-      const key = (err.field || '').split(/[.[]/)[0];
-      if (['type', 'title', 'text', 'to', 'link'].includes(key)) setErrors({[key === 'to' && to === 'user' ? 'user' : key]: err.message});
+      const k = (err.field || '').split(/[.[]/)[0];
+      if (['type', 'title', 'text', 'to', 'link'].includes(k)) setErrors({[k === 'to' && v.to === 'user' ? 'user' : k]: err.message});
       else setErrors({top: err.field ? `${err.field}: ${err.message}` : err.message});
     }
+    inFlight.current = false;
     setBusy(false);
   };
   return html`<details class="card notify" open>
     <summary>${t('notify.title')}</summary>
     <form id="notify-form" class="form grid-form" onSubmit=${submit} novalidate>
       <${Field} label=${t('col.type')} name="notify-type" error=${errors.type}>
-        <input id="notify-type" name="type" list="types-list" value="announcement" required /><//>
+        <input id="notify-type" name="type" list="types-list" value=${v.type} onInput=${change('type')} required /><//>
       <${Field} label=${t('col.to')} name="notify-to" error=${errors.to}>
-        <div class="row"><select id="notify-to" name="to" value=${to} onChange=${(e) => setTo(e.target.value)}>
+        <div class="row"><select id="notify-to" name="to" value=${v.to} onChange=${change('to')}>
           <option value="all">${t('to.all')}</option><option value="admins">${t('to.admins')}</option><option value="user">${t('to.aUser')}</option>
         </select>
-        ${to === 'user' && html`<input id="notify-user" name="user" placeholder=${t('notify.userId')} aria-label=${t('notify.userId')} />`}</div>
+        ${v.to === 'user' && html`<input id="notify-user" name="user" value=${v.user} onInput=${change('user')} placeholder=${t('notify.userId')} aria-label=${t('notify.userId')} />`}</div>
         ${errors.user && html`<div class="field-error">${errors.user}</div>`}<//>
-      <${Field} label=${t('col.title')} name="notify-title" error=${errors.title}><input id="notify-title" name="title" /><//>
-      <${Field} label=${t('notify.text')} name="notify-text" error=${errors.text}><textarea id="notify-text" name="text" rows="2" required></textarea><//>
-      <${Field} label=${t('notify.link')} name="notify-link" error=${errors.link}><input id="notify-link" name="link" type="url" placeholder="https://" /><//>
+      <${Field} label=${t('col.title')} name="notify-title" error=${errors.title}><input id="notify-title" name="title" value=${v.title} onInput=${change('title')} /><//>
+      <${Field} label=${t('notify.text')} name="notify-text" error=${errors.text}><textarea id="notify-text" name="text" rows="2" required value=${v.text} onInput=${change('text')}></textarea><//>
+      <${Field} label=${t('notify.link')} name="notify-link" error=${errors.link}><input id="notify-link" name="link" type="url" placeholder="https://" value=${v.link} onInput=${change('link')} /><//>
       <div class="form-actions">
         <button id="send-notify" class="btn btn-primary" type="submit" disabled=${busy}>${t('notify.send')}</button>
         <div id="notify-result" role="status">
@@ -880,13 +1039,13 @@ function Users() {
       <button class="btn btn-primary" type="submit" id="user-search">${t('search')}</button>
     </form>
     <${ErrorNote} error=${state.error} />
-    <div class="card table-wrap"><table class="table" id="users">
+    <div class="card table-wrap"><table class="table stack" id="users">
       <thead><tr><th>${t('col.id')}</th><th>${t('col.name')}</th><th>${t('user.role')}</th><th>${t('user.locale')}</th><th>${t('user.bound')}</th></tr></thead>
       <tbody>${state.items.map((u) => html`<tr data-id=${u.id} class="clickable" onClick=${() => go(`#/users/${seg(u.id)}`)}>
         <td><a href=${`#/users/${seg(u.id)}`}>${u.id}</a></td><td>${u.name ?? ''}</td>
         <td>${u.role === 'admin' ? html`<${Badge} tone="info">${t('role.admin')}<//>` : t('role.user')}</td>
-        <td>${u.locale ?? '—'}</td>
-        <td>${Object.keys(u.ids ?? {}).map((k) => html`<span class="chip">${k}</span> `)}</td>
+        <td data-label=${t('user.locale')}>${u.locale ?? '—'}</td>
+        <td class="wide" data-label=${t('user.bound')}>${Object.keys(u.ids ?? {}).map((k) => html`<span class="chip">${k}</span> `)}</td>
       </tr>`)}</tbody></table>
       ${!state.loading && !state.items.length && !state.error && html`<div class="empty muted">${t('users.none')}</div>`}
     </div>
@@ -901,7 +1060,7 @@ function UserDetail({arg}) {
   const p = u.preferences ?? {};
   const qh = p.quiet_hours;
   const row = (label, value) => html`<dt>${label}</dt><dd>${value ?? '—'}</dd>`;
-  return html`<${Page} title=${u.name ? `${u.name} (${u.id})` : u.id}>
+  return html`<${Page} title=${u.name ? html`<bdi>${u.name}</bdi> (<bdi>${u.id}</bdi>)` : u.id}>
     <a class="back" href="#/users">← ${t('nav.users')}</a>
     <div class="columns">
       <div>
@@ -933,24 +1092,34 @@ function BindCode({id}) {
   const [state, setState] = useState(null);
   const make = async () => {
     setState({busy: true});
-    try { setState({data: await api('POST', `users/${seg(id)}/bind-code`)}); } catch (error) { setState({error}); }
+    try {
+      const [data, channels] = await Promise.all([api('POST', `users/${seg(id)}/bind-code`), api('GET', 'channels').catch(() => null)]);
+      setState({data, telegram: channels ? channels.channels.some((c) => c.kind === 'telegram' && c.enabled) : true});
+    } catch (error) { setState({error}); }
   };
   const d = state?.data;
-  const links = Object.entries(d?.links ?? {});
-  const qrText = d && (links[0]?.[1] ?? d.command);
-  const qr = qrDataUrl(qrText);
+  const links = Object.entries(d?.links ?? {}).filter(([, l]) => typeof l === 'string' && l);
+  // The same text on several channels is one line naming them all.
+  const groups = new Map();
+  if (d) {
+    groups.set(d.command, [t('bind.any')]);
+    for (const [ch, c] of Object.entries(d.commands ?? {})) groups.set(c, [...(groups.get(c) ?? []), ch]);
+  }
   return html`<div class="card"><h3>${t('bind.title')}</h3><p class="help">${t('bind.help')}</p>
     <button id="bind-code" class="btn btn-primary" onClick=${make} disabled=${state?.busy}>${t('bind.button')}</button>
     <${ErrorNote} error=${state?.error} />
     ${d && html`<div id="bind-result" class="bind">
       <div class="code"><code>${d.code}</code></div>
       <div class="muted">${t('bind.expires', {at: relTime(d.expires_at)})}</div>
-      ${qr && html`<img id="bind-qr" class="qr" src=${qr} alt=${t('bind.qr')} />`}
+      ${links.length ? html`<h4>${t('bind.links')}</h4>${links.map(([ch, l]) => {
+        const qr = qrDataUrl(l);
+        return html`<div class="bind-link" data-channel=${ch}>
+          ${qr && html`<img class="qr" id=${links.length === 1 ? 'bind-qr' : undefined} src=${qr} alt=${t('bind.qrOf', {channel: ch, link: l})} />`}
+          <div><span class="chip">${ch}</span> ${safeLink(l) ? html`<a class="link-text" href=${l} target="_blank" rel="noopener noreferrer">${l}</a>` : html`<span class="link-text">${l}</span>`}</div>
+        </div>`;
+      })}` : html`<p class="help hint-warn" id="bind-nolink">${state.telegram ? t('bind.noLink') : t('bind.noTelegram')}</p>`}
       <h4>${t('bind.commands')}</h4>
-      <dl class="kv"><dt>${t('bind.any')}</dt><dd><code>${d.command}</code></dd>
-        ${Object.entries(d.commands ?? {}).map(([ch, c]) => html`<dt>${ch}</dt><dd><code>${c}</code></dd>`)}</dl>
-      ${links.length ? html`<h4>${t('bind.links')}</h4><dl class="kv">${links.map(([ch, l]) => html`<dt>${ch}</dt>
-        <dd>${safeLink(l) ? html`<a href=${l} target="_blank" rel="noopener noreferrer">${l}</a>` : l}</dd>`)}</dl>` : null}
+      <dl class="kv">${[...groups].map(([c, names]) => html`<dt>${names.join(', ')}</dt><dd><code>${c}</code></dd>`)}</dl>
     </div>`}
   </div>`;
 }
@@ -969,22 +1138,36 @@ function qrDataUrl(text) {
 
 // ---------------------------------------------------------------- nodes
 
+// How a host app adds a node and sends its heartbeats (README: "Nodes, daily report and reminders").
+const nodeSample = () => [
+  `curl -X PUT ${location.origin}/api/v1/nodes/hk1 \\`,
+  '  -H "Authorization: Bearer $HERALD_API_TOKEN" \\',
+  `  -d '{"name": "HK 1", "host": "hk1.example.net", "port": 443, "region": "cn", "key": "a-node-key-0123456789"}'`,
+  `curl -X POST ${location.origin}/api/v1/nodes/hk1/heartbeat \\`,
+  '  -H "Authorization: Bearer a-node-key-0123456789"',
+].join('\n');
+
 function Nodes() {
   const {data, error, loading, reload} = useLoad(() => Promise.all([api('GET', 'nodes'), optional(api('GET', 'stats?days=14'))]), []);
   const [list, stats] = data ?? [null, null];
   return html`<${Page} title=${t('nav.nodes')} actions=${html`<button class="btn" onClick=${reload} disabled=${loading}>${t('refresh')}</button>`}>
     <${ErrorNote} error=${error} />
-    ${!list ? html`<${Loading} />` : !list.nodes.length ? html`<div class="card empty muted">${t('nodes.none')}</div>` : html`
-    <div class="card table-wrap"><table class="table" id="nodes">
+    ${!list ? html`<${Loading} />` : !list.nodes.length ? html`<div class="card empty-help" id="nodes-empty">
+      <h3>${t('nodes.none')}</h3>
+      <p class="help">${t('nodes.howto')}</p>
+      <pre class="sample">${nodeSample()}</pre>
+      <p class="help">${t('nodes.readme')}</p>
+    </div>` : html`
+    <div class="card table-wrap"><table class="table stack" id="nodes">
       <thead><tr><th>${t('col.name')}</th><th>${t('node.address')}</th><th>${t('col.status')}</th><th>${t('node.blocked')}</th>
         <th>${t('node.heartbeat')}</th><th class="num">${t('node.downtime')}</th></tr></thead>
       <tbody>${list.nodes.map((n) => html`<tr data-id=${n.id}>
         <td><div class="strong">${n.name}</div><div class="muted small">${n.id}${n.enabled === false ? ` · ${t('off')}` : ''}</div></td>
-        <td>${[n.host, n.port].filter((x) => x != null).join(':')}${n.region && html` <span class="chip">${n.region}</span>`}</td>
+        <td data-label=${t('node.address')}>${[n.host, n.port].filter((x) => x != null).join(':')}${n.region && html` <span class="chip">${n.region}</span>`}</td>
         <td><${StatusBadge} status=${n.status} />${n.status_since && html` <span class="muted small"><${When} at=${n.status_since} /></span>`}</td>
-        <td>${n.blocked ? html`<${Badge} tone="bad">${t('node.isBlocked')}<//>` : html`<span class="muted">${t('no')}</span>`}</td>
-        <td><${When} at=${n.last_heartbeat} /></td>
-        <td class="num">${stats ? fmtDuration(stats.nodes?.[n.id]?.downtime_secs ?? 0) : '—'}</td>
+        <td data-label=${t('node.blocked')}>${n.blocked ? html`<${Badge} tone="bad">${t('node.isBlocked')}<//>` : html`<span class="muted">${t('no')}</span>`}</td>
+        <td data-label=${t('node.heartbeat')}><${When} at=${n.last_heartbeat} /></td>
+        <td class="num" data-label=${t('node.downtime')}>${stats ? fmtDuration(stats.nodes?.[n.id]?.downtime_secs ?? 0) : '—'}</td>
       </tr>`)}</tbody></table></div>`}
   <//>`;
 }
@@ -1034,27 +1217,44 @@ function SettingsView() {
   const [text, setText] = useState({}); // list inputs as typed
   const [errors, setErrors] = useState({});
   const [status, setStatus] = useState(null);
+  const [notSaved, setNotSaved] = useState(null);
   const [newType, setNewType] = useState('');
   const [extra, setExtra] = useState([]);
   const load = (s) => { setOrig(s); setDraft(structuredClone(s)); setText({}); };
   useEffect(() => { api('GET', 'settings').then(load, (error) => setStatus({error})); }, []);
   if (!draft) return html`<${Page} title=${t('nav.settings')}>${status?.error ? html`<${ErrorNote} error=${status.error} />` : html`<${Loading} />`}<//>`;
 
-  const types = [...new Set([...BUILT_IN_TYPES, ...Object.keys(draft.routes), ...extra])];
-  const scopeOf = (ty) => draft.routes[ty] ?? DEFAULT_SCOPES[ty] ?? '';
+  const types = [...new Set([...BUILT_IN_TYPES, ...Object.keys(orig.routes), ...Object.keys(draft.routes), ...extra])];
   const set = (path, v) => setDraft((d) => setPath(d, path, v));
+  // '' puts the type back to its default: the key leaves `routes`, and the patch sends null.
+  const setRoute = (ty, scope) => setDraft((d) => {
+    const routes = {...d.routes};
+    if (scope === '') delete routes[ty]; else routes[ty] = scope;
+    return {...d, routes};
+  });
+  const fieldLabel = (key) => (key.startsWith('routes.') ? `${t('settings.routes')} (${key.slice(7)})` : key === 'routes' ? t('settings.routes') : t(`set.${key}`));
+  // The error beside its field, "Not saved — see FIELD" beside Save, and the field in view.
+  const fail = (key, message) => {
+    setErrors({[key]: message, [key.split('.')[0]]: message});
+    setNotSaved({field: fieldLabel(key)});
+    focusField(key.startsWith('routes.') ? `route-${key.slice(7)}` : key === 'routes' ? 'routes' : `set-${key}`);
+  };
 
   const save = async (e) => {
     e.preventDefault();
-    setErrors({}); setStatus(null);
+    setErrors({}); setStatus(null); setNotSaved(null);
     let next = draft;
     for (const [path, s] of Object.entries(text)) {
       const kind = SETTING_FIELDS.flatMap(([, fs]) => fs).find(([p]) => p === path)[1];
       const v = kind === 'ints' ? ints(s) : words(s);
-      if (kind === 'ints' && v.some((n) => !Number.isInteger(n) || n < 0)) return setErrors({[path]: t('err.ints')});
+      if (kind === 'ints' && v.some((n) => !Number.isInteger(n) || n < 0)) return fail(path, t('err.ints'));
       next = setPath(next, path, v);
     }
-    const patch = diff(orig, next);
+    const {routes, ...rest} = next;
+    const {routes: origRoutes, ...origRest} = orig;
+    const patch = diff(origRest, rest);
+    const routesPatch = objectPatch(origRoutes, routes);
+    if (Object.keys(routesPatch).length) patch.routes = routesPatch;
     if (!Object.keys(patch).length) return setStatus({ok: t('settings.unchanged')});
     try {
       load(await api('PUT', 'settings', patch));
@@ -1063,8 +1263,12 @@ function SettingsView() {
     } catch (err) {
       const key = (err.field || '').replace(/\[\d+\]$/, '');
       const known = key.startsWith('routes') || SETTING_FIELDS.some(([, fs]) => fs.some(([p]) => p === key));
-      if (known) setErrors({[key]: err.message, [key.split('.')[0]]: err.message});
-      else setStatus({error: err.field ? {message: `${err.field}: ${err.message}`} : err});
+      if (known) fail(key, err.message);
+      else {
+        setStatus({error: err.field ? {message: `${err.field}: ${err.message}`} : err});
+        setNotSaved({});
+        focusField('settings-error');
+      }
     }
   };
 
@@ -1082,18 +1286,25 @@ function SettingsView() {
     }
   };
 
+  const scopeName = (s) => t(`scope.${s}`);
   return html`<${Page} title=${t('nav.settings')}>
     <form id="settings-form" class="form" onSubmit=${save} novalidate>
-      ${status?.error && html`<${ErrorNote} error=${status.error} />`}
-      <div class="card"><h2>${t('settings.routes')}</h2><p class="help">${t('settings.routesHelp')}</p>
+      ${status?.error && html`<${ErrorNote} error=${status.error} id="settings-error" />`}
+      <div class="card" data-field="routes"><h2>${t('settings.routes')}</h2><p class="help">${t('settings.routesHelp')}</p>
         ${errors.routes && html`<div class="field-error">${errors.routes}</div>`}
         <div class="table-wrap"><table class="table routes" id="routes">
-          <thead><tr><th>${t('col.type')}</th>${SCOPES.map((s) => html`<th class="center">${t(`scope.${s}`)}</th>`)}</tr></thead>
-          <tbody>${types.map((ty) => html`<tr data-type=${ty}>
-            <td><code>${ty}</code>${!(ty in draft.routes) && DEFAULT_SCOPES[ty] && html` <span class="muted small">${t('settings.default')}</span>`}</td>
-            ${SCOPES.map((s) => html`<td class="center"><input type="radio" name=${`routes.${ty}`} value=${s} aria-label=${`${ty}: ${t(`scope.${s}`)}`}
-              checked=${scopeOf(ty) === s} onChange=${() => set(`routes.${ty}`, s)} /></td>`)}
-          </tr>`)}</tbody></table></div>
+          <thead><tr><th>${t('col.type')}</th>${SCOPES.map((s) => html`<th class="center">${scopeName(s)}</th>`)}<th class="center">${t('scope.default')}</th></tr></thead>
+          <tbody>${types.map((ty) => {
+            const current = draft.routes[ty] ?? '';
+            const def = DEFAULT_SCOPES[ty] ? scopeName(DEFAULT_SCOPES[ty]) : t('scope.asSent');
+            const radio = (s, label) => html`<label class="scope-opt"><input type="radio" name=${`routes.${ty}`} value=${s}
+                aria-label=${`${ty}: ${label}`} checked=${current === s} onChange=${() => setRoute(ty, s)} /><span class="opt-name">${label}</span></label>`;
+            return html`<tr data-type=${ty} data-field=${`route-${ty}`} class=${errors[`routes.${ty}`] ? 'has-error' : ''}>
+              <td class="type-cell"><code>${ty}</code></td>
+              ${SCOPES.map((s) => html`<td class="center opt">${radio(s, scopeName(s))}</td>`)}
+              <td class="center opt def">${radio('', t('scope.default'))} <span class="muted small def-is">(${def})</span></td>
+            </tr>`;
+          })}</tbody></table></div>
         <div class="row add-type">
           <input id="new-type" value=${newType} placeholder=${t('settings.newType')} aria-label=${t('settings.newType')} onInput=${(e) => setNewType(e.target.value)} />
           <button class="btn btn-small" type="button" onClick=${() => { const ty = newType.trim(); if (ty) { setExtra((x) => [...x, ty]); setNewType(''); } }}>${t('settings.addType')}</button>
@@ -1106,6 +1317,7 @@ function SettingsView() {
       <div class="form-actions sticky">
         <button id="save-settings" class="btn btn-primary" type="submit">${t('save')}</button>
         <span id="settings-result" role="status" class="tone-ok">${status?.ok}</span>
+        <${NotSaved} id="settings-not-saved" state=${notSaved} />
       </div>
     </form>
   <//>`;
