@@ -910,9 +910,9 @@ async fn a_failure_tells_the_admins_once_per_channel_and_reason_an_hour() {
     assert_eq!(m["messages"].as_array().unwrap().iter().filter(|m| m["category"] == "failure").count(), 2, "{m}");
 }
 
-/// reliability.md: "A notification whose planning was interrupted (stored, not yet queued)
-/// stays on the `PENDING` index; the sweeper (every tick) plans it again". Here the queue was
-/// down when the notification came in (the API said 503).
+/// reliability.md: "A notification with an idempotency key is stored first ..., on the
+/// `PENDING` index until its messages are queued; if that is interrupted, the sweeper (every
+/// tick) plans it again". Here the queue was down when the notification came in (the API said 503).
 #[tokio::test]
 async fn the_sweeper_plans_again_a_notification_whose_planning_was_interrupted() {
     let clock = clock(NOW);
@@ -921,7 +921,8 @@ async fn the_sweeper_plans_again_a_notification_whose_planning_was_interrupted()
     let hook = endpoint(200).await;
     put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
     queue.failing.store(1, Ordering::SeqCst);
-    let (status, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 is down", "to": "admins"}))).await;
+    let (status, v) =
+        call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 is down", "to": "admins", "idempotency_key": "n1-down"}))).await;
     assert_eq!((status, v), (503, json!({"error": "unavailable"})));
     assert_eq!(queue.failing.load(Ordering::SeqCst), 0, "the queue refused the notification's message");
     let pending = app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap();
@@ -1208,4 +1209,78 @@ async fn wecom_paces_every_part_of_a_long_message() {
     }
     assert_eq!(statuses.iter().filter(|s| *s == "sent").count(), 10, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| *s == "queued").count(), 1, "the eleventh waits: {statuses:?}");
+}
+
+/// reliability.md: "A notification without an idempotency key is planned, its messages queued,
+/// and then stored ... Nothing is stored for a request that fails this way, so a retry is not a
+/// duplicate." And a message that arrives before the write waits for it; one whose write never
+/// came is dropped after two minutes.
+#[tokio::test]
+async fn a_notification_without_a_key_is_stored_after_its_messages_and_they_wait_for_it() {
+    let clock = clock(NOW);
+    let queue = Arc::new(herald_tests::faults::FlakyQueue { inner: Arc::new(memory_queue(180, 20)), failing: 0.into() });
+    let (_d, app) = build(clock.clone(), Some(queue.clone()), |_| {});
+    let hook = endpoint(200).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+
+    // The queue refuses: 503, and nothing is stored (no PENDING entry, nothing listed).
+    queue.failing.store(1, Ordering::SeqCst);
+    let (status, _) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 is down", "to": "admins"}))).await;
+    assert_eq!(status, 503);
+    assert!(app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap().is_empty());
+    let (_, list) = call(&app, "GET", "/api/v1/notifications", None).await;
+    assert_eq!(list["notifications"], json!([]));
+
+    // Accepted: stored planned, in the list at once, sent once.
+    let (status, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n2 is down", "to": "admins"}))).await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert!(app.repo.notification(&id).await.unwrap().unwrap().value.planned);
+    assert!(app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap().is_empty());
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(deliveries(&app, &id).await[0]["status"], "sent");
+    assert_eq!(hook.received().len(), 1);
+
+    // A message ahead of its records: comes back while they may still be written, then finds them.
+    let n = herald::domain::notification::Notification::text(
+        herald::domain::ids::new_id(app.now()),
+        "node",
+        None,
+        "n3 is down".into(),
+        herald::domain::notification::Target::Admins,
+        app.now(),
+    );
+    let snap = app.snapshot().await.unwrap();
+    let planned = herald::routing::plan::plan(&app.repo, &snap.channels, &snap.settings, &n, 100).await.unwrap();
+    let messages: Vec<OutMessage> = planned.deliveries.iter().map(herald::queue::job::Job::deliver).collect();
+    app.queue.send(messages).await.unwrap();
+    let d = Dispatcher::default();
+    let batch = app.queue.receive(10, Duration::from_millis(50)).await.unwrap();
+    assert_eq!(d.process(&app, batch.clone()).await.len(), 1, "not there yet: comes back");
+    let mut stored = n.clone();
+    stored.planned = true;
+    stored.deliveries = 1;
+    stored.complete = true;
+    app.repo.create_notification_with(&stored, &planned.deliveries).await.unwrap();
+    clock.advance(SignedDuration::from_secs(5));
+    drain(&app, &d).await;
+    assert_eq!(deliveries(&app, &n.id).await[0]["status"], "sent");
+    assert_eq!(hook.received().len(), 2);
+
+    // One whose records never came (its request failed): dropped once two minutes have passed.
+    let orphan = herald::domain::ids::new_id(app.now());
+    app.queue
+        .send(vec![herald::queue::job::Job::deliver(&herald::domain::notification::Delivery {
+            notification: orphan.clone(),
+            id: "orphan-delivery".into(),
+            ..planned.deliveries[0].clone()
+        })])
+        .await
+        .unwrap();
+    let batch = app.queue.receive(10, Duration::from_millis(50)).await.unwrap();
+    assert_eq!(d.process(&app, batch).await.len(), 1, "young: waits");
+    clock.advance(SignedDuration::from_mins(3));
+    drain(&app, &d).await;
+    assert_eq!(app.queue.depth().await.unwrap(), Depth::default(), "acknowledged, not dead-lettered");
+    assert_eq!(hook.received().len(), 2, "nothing sent for it");
 }

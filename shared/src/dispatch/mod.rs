@@ -77,6 +77,34 @@ struct Tally {
     last: BTreeMap<String, crate::store::repo::LastOutcome>,
 }
 
+/// How long a message may name records not stored yet: a notification without an idempotency
+/// key is queued before it is stored ([`crate::routing::notify::submit`]), so its messages can
+/// arrive first. Longer than any API request may take; after it, a message naming nothing is an
+/// orphan of a request that failed (and said so), and is dropped.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(120);
+
+/// Whether notification `id` is young enough (by the time in its id) that its records may still
+/// be on their way to the store.
+pub fn may_still_be_stored(app: &App, id: &str) -> bool {
+    crate::domain::ids::id_time(id).is_some_and(|t| app.now().duration_since(t) < jiff::SignedDuration::try_from(ORPHAN_GRACE).unwrap_or_default())
+}
+
+/// `read` again a few times over ~60 ms until it finds its record: a notification's write is
+/// usually a moment behind its messages.
+pub async fn read_again<T, F, Fut>(read: F) -> Result<Option<T>, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
+{
+    for ms in [1, 2, 4, 8, 16, 32] {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        if let Some(found) = read().await? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
 fn secs(d: Duration) -> u32 {
     d.as_secs_f64().ceil().clamp(0.0, crate::queue::MAX_VISIBILITY_SECS as f64) as u32
 }
@@ -241,7 +269,14 @@ impl Dispatcher {
     /// Sends one delivery. Its `sent` state is left in `write` for the caller to finish (see
     /// [`Self::process_group`]); every other state is written here.
     async fn deliver<'a>(&'a self, app: &'a App, nid: &str, did: &str, last_chance: bool, write: &mut Option<Write<'a>>) -> Result<Step, StoreError> {
-        let Some(Versioned { value: mut d, rev }) = app.repo.delivery(nid, did).await? else {
+        let found = match app.repo.delivery(nid, did).await? {
+            None if may_still_be_stored(app, nid) => read_again(|| app.repo.delivery(nid, did)).await?,
+            found => found,
+        };
+        let Some(Versioned { value: mut d, rev }) = found else {
+            if may_still_be_stored(app, nid) {
+                return Ok(Step::Retry(Duration::from_secs(1)));
+            }
             warn!(notification = nid, delivery = did, "no such delivery; acknowledged");
             return Ok(Step::Done);
         };
@@ -258,6 +293,9 @@ impl Dispatcher {
         }
         let snap = app.snapshot().await?;
         let Some(n) = app.repo.notification(nid).await? else {
+            if may_still_be_stored(app, nid) {
+                return Ok(Step::Retry(Duration::from_secs(1)));
+            }
             return self.fail(app, d, rev, None, "the notification no longer exists", false).await;
         };
         // What planning decided is asked again now: the delivery may have been held for hours.

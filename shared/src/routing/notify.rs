@@ -42,26 +42,37 @@ async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(),
     Ok(())
 }
 
-/// Stores, plans and enqueues `n`. With an idempotency key seen in the last 24 hours, returns
-/// the earlier notification instead and changes nothing.
+/// Stores, plans and enqueues `n`; answers once it is stored and its messages queued. With an
+/// idempotency key seen in the last 24 hours, returns the earlier notification instead and
+/// changes nothing.
+///
+/// Without a key, nothing needs looking up first: it is planned, its messages queued, then it
+/// is stored with its deliveries in one write, already planned (no `PENDING` index entry to
+/// write and remove: two write units and, on the embedded store, two commits fewer). A message
+/// that arrives before that write waits for it ([`crate::dispatch::ORPHAN_GRACE`]); if the
+/// write fails, the request fails (nothing was promised) and its messages, finding nothing once
+/// they are older than the grace, are dropped.
+///
+/// With a key, the key and the notification are written first (the key decides whether this is
+/// a repeat), on the `PENDING` index until marked planned, so a crash or a queue failure between
+/// the two is repaired by the sweeper rather than lost.
 pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
-    let planned = if n.idempotency_key.is_some() {
-        if let Some(existing) = app.repo.create_notification(&n).await? {
-            return Ok(Accepted { id: existing.id, deliveries: existing.deliveries, complete: existing.complete });
-        }
+    if n.idempotency_key.is_none() {
         let snap = app.snapshot().await?;
         let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
-        app.repo.add_deliveries(&planned.deliveries, true).await?;
-        planned
-    } else {
-        // Nothing to look up first: planned, then stored with its deliveries in one write.
-        let snap = app.snapshot().await?;
-        let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
+        enqueue(app, &planned, &n.id).await?;
+        n.deliveries = planned.deliveries.len() as u32;
+        n.planned = true;
+        n.complete = planned.resume.is_none();
         app.repo.create_notification_with(&n, &planned.deliveries).await?;
-        planned
-    };
-    // Until `planned` is stored, the notification stays on the PENDING index, so a crash or a
-    // queue failure here is repaired by the sweeper rather than lost.
+        return Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete });
+    }
+    if let Some(existing) = app.repo.create_notification(&n).await? {
+        return Ok(Accepted { id: existing.id, deliveries: existing.deliveries, complete: existing.complete });
+    }
+    let snap = app.snapshot().await?;
+    let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
+    app.repo.add_deliveries(&planned.deliveries, true).await?;
     enqueue(app, &planned, &n.id).await?;
     n.deliveries = planned.deliveries.len() as u32;
     n.planned = true;
@@ -79,7 +90,18 @@ pub async fn raise(app: &App, ty: &str, to: Target, template: Template, avoid: &
 
 /// Plans the next part of an `all` fan-out (the `Expand` job).
 pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<(), Error> {
-    let Some(current) = app.repo.notification(notification).await? else { return Ok(()) };
+    let found = match app.repo.notification(notification).await? {
+        None if crate::dispatch::may_still_be_stored(app, notification) => {
+            crate::dispatch::read_again(|| app.repo.notification(notification)).await?
+        }
+        found => found,
+    };
+    let Some(current) = found else {
+        if crate::dispatch::may_still_be_stored(app, notification) {
+            return Err(Error::Conflict("the notification is not stored yet".into()));
+        }
+        return Ok(());
+    };
     if !current.value.planned {
         // Queued by `submit`, which has not yet recorded its own part: come back after it.
         return Err(Error::Conflict("the notification is still being planned".into()));

@@ -557,8 +557,8 @@ impl Repo {
     /// Stores a new notification that has no idempotency key together with its first
     /// deliveries, in one batch write (one commit on the embedded store; on DynamoDB one request
     /// per 25 items, the notification in the first). Its id is fresh (a ULID), so no condition
-    /// is needed; it stays on the `PENDING` index until marked planned, as from
-    /// [`Self::create_notification`].
+    /// is needed. [`crate::routing::notify::submit`] stores it already planned, after its
+    /// messages are queued.
     pub async fn create_notification_with(&self, n: &Notification, deliveries: &[Delivery]) -> StoreResult<()> {
         let mut items = Vec::with_capacity(deliveries.len() + 1);
         items.push(self.notification_item(n, 0)?);
