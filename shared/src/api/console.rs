@@ -146,7 +146,9 @@ fn summary(n: &Notification, counts: Value, locale: crate::domain::Locale) -> Va
 /// per channel with its last outcome, and each node's downtime → `{"days": [oldest .. today],
 /// "kinds": {KIND: {"sent": [n per day], "failed": [...], "skipped": [...]}}, "channels": {NAME:
 /// {"kind", "sent", "failed", "skipped", "last": {"status", "at", "reason"} | null}}, "nodes":
-/// {ID: {"downtime_secs"}}}`. Deliveries skipped while planning are kind `none`.
+/// {ID: {"downtime_secs"}}}`. Deliveries skipped while planning are kind `none`. A dispatcher
+/// writes `last` when a channel's outcome changes and otherwise at most once a minute, so its
+/// time may be up to a minute old.
 pub async fn stats(app: &App, req: &Request) -> HandlerResult {
     let n: usize = match req.query("days") {
         None => 14,

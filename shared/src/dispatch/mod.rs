@@ -69,7 +69,13 @@ pub struct Dispatcher {
     /// Counters for the daily report and the console, added up over a batch and written once
     /// per batch; with each channel's last outcome.
     tally: std::sync::Mutex<Tally>,
+    /// Each channel's last outcome as this process last wrote it, and when: written again only
+    /// when its status changes or [`LAST_OUTCOME_EVERY`] has passed (not on every batch).
+    last_written: std::sync::Mutex<BTreeMap<String, (String, Instant)>>,
 }
+
+/// How often a channel's unchanged last outcome is written again (its time, for the console).
+pub const LAST_OUTCOME_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Tally {
@@ -139,10 +145,16 @@ impl Dispatcher {
                 warn!(error = %e, "daily counters not written");
             }
         }
-        if !tally.last.is_empty()
-            && let Err(e) = app.repo.set_last_outcomes(&tally.last).await
+        let mut last = tally.last;
         {
-            warn!(error = %e, "last outcomes not written");
+            let written = crate::lock(&self.last_written);
+            last.retain(|channel, o| written.get(channel).is_none_or(|(status, at)| *status != o.status || at.elapsed() >= LAST_OUTCOME_EVERY));
+        }
+        if !last.is_empty() {
+            match app.repo.set_last_outcomes(&last).await {
+                Ok(()) => crate::lock(&self.last_written).extend(last.into_iter().map(|(c, o)| (c, (o.status, Instant::now())))),
+                Err(e) => warn!(error = %e, "last outcomes not written"),
+            }
         }
         results.into_iter().flatten().collect()
     }
