@@ -9,6 +9,7 @@ use herald::dispatch::pacing::Pace;
 use herald::dispatch::{Dispatcher, backoff};
 use herald::domain::ChannelKind;
 use herald::domain::clock::ManualClock;
+use herald::domain::notification::Delivery;
 use herald::platforms::config::ChannelSettings;
 use herald::queue::{Depth, OutMessage, Queue, QueueResult, Received};
 use herald::store::{Cond, Item, Page, Query, StoreError, StoreResult, Table, Write};
@@ -910,16 +911,23 @@ async fn a_failure_tells_the_admins_once_per_channel_and_reason_an_hour() {
     assert_eq!(m["messages"].as_array().unwrap().iter().filter(|m| m["category"] == "failure").count(), 2, "{m}");
 }
 
+/// An app on a manual clock whose queue refuses sends while `failing` is set, with a webhook
+/// channel `hook` to a sink that answers 200.
+async fn with_a_queue_that_can_fail() -> (Arc<ManualClock>, Arc<herald_tests::faults::FlakyQueue>, tempfile::TempDir, App, TestServer) {
+    let clock = clock(NOW);
+    let queue = Arc::new(herald_tests::faults::FlakyQueue { inner: Arc::new(memory_queue(180, 20)), failing: 0.into() });
+    let (dir, app) = build(clock.clone(), Some(queue.clone()), |_| {});
+    let hook = endpoint(200).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    (clock, queue, dir, app, hook)
+}
+
 /// reliability.md: "A notification with an idempotency key is stored first ..., on the
 /// `PENDING` index until its messages are queued; if that is interrupted, the sweeper (every
 /// tick) plans it again". Here the queue was down when the notification came in (the API said 503).
 #[tokio::test]
 async fn the_sweeper_plans_again_a_notification_whose_planning_was_interrupted() {
-    let clock = clock(NOW);
-    let queue = Arc::new(herald_tests::faults::FlakyQueue { inner: Arc::new(memory_queue(180, 20)), failing: 0.into() });
-    let (_d, app) = build(clock.clone(), Some(queue.clone()), |_| {});
-    let hook = endpoint(200).await;
-    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    let (clock, queue, _d, app, hook) = with_a_queue_that_can_fail().await;
     queue.failing.store(1, Ordering::SeqCst);
     let (status, v) =
         call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 is down", "to": "admins", "idempotency_key": "n1-down"}))).await;
@@ -1211,17 +1219,13 @@ async fn wecom_paces_every_part_of_a_long_message() {
     assert_eq!(statuses.iter().filter(|s| *s == "queued").count(), 1, "the eleventh waits: {statuses:?}");
 }
 
-/// reliability.md: "A notification without an idempotency key is planned, its messages queued,
-/// and then stored ... Nothing is stored for a request that fails this way, so a retry is not a
-/// duplicate." And a message that arrives before the write waits for it; one whose write never
-/// came is dropped after two minutes.
+/// reliability.md: "A notification sent through the API without an idempotency key is planned,
+/// its messages queued, then its deliveries stored and, last, the notification ..." A message that
+/// arrives before the writes waits for them; one whose writes never came is dropped after a few
+/// receives; deliveries left without their notification are closed as skipped.
 #[tokio::test]
 async fn a_notification_without_a_key_is_stored_after_its_messages_and_they_wait_for_it() {
-    let clock = clock(NOW);
-    let queue = Arc::new(herald_tests::faults::FlakyQueue { inner: Arc::new(memory_queue(180, 20)), failing: 0.into() });
-    let (_d, app) = build(clock.clone(), Some(queue.clone()), |_| {});
-    let hook = endpoint(200).await;
-    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    let (clock, queue, _d, app, hook) = with_a_queue_that_can_fail().await;
 
     // The queue refuses: 503, and nothing is stored (no PENDING entry, nothing listed).
     queue.failing.store(1, Ordering::SeqCst);
@@ -1267,20 +1271,44 @@ async fn a_notification_without_a_key_is_stored_after_its_messages_and_they_wait
     assert_eq!(deliveries(&app, &n.id).await[0]["status"], "sent");
     assert_eq!(hook.received().len(), 2);
 
-    // One whose records never came (its request failed): dropped once two minutes have passed.
-    let orphan = herald::domain::ids::new_id(app.now());
-    app.queue
-        .send(vec![herald::queue::job::Job::deliver(&herald::domain::notification::Delivery {
-            notification: orphan.clone(),
-            id: "orphan-delivery".into(),
-            ..planned.deliveries[0].clone()
-        })])
-        .await
-        .unwrap();
+    // One whose records never came (its request failed): looked at again for a few receives,
+    // then acknowledged, never dead-lettered (it must not hold its FIFO group until the messages
+    // behind it are dead-lettered too).
+    let orphan = Delivery { notification: herald::domain::ids::new_id(app.now()), id: "orphan-delivery".into(), ..planned.deliveries[0].clone() };
+    app.queue.send(vec![herald::queue::job::Job::deliver(&orphan)]).await.unwrap();
     let batch = app.queue.receive(10, Duration::from_millis(50)).await.unwrap();
-    assert_eq!(d.process(&app, batch).await.len(), 1, "young: waits");
+    assert_eq!(d.process(&app, batch.clone()).await.len(), 1, "first receives: waits");
+    let mut last = batch[0].clone();
+    last.receive_count = herald::dispatch::ORPHAN_RECEIVES;
+    assert!(d.process(&app, vec![last.clone()]).await.is_empty(), "after them: acknowledged");
+    app.queue.delete(&last.receipt).await.unwrap();
+    assert_eq!(app.queue.depth().await.unwrap(), Depth::default());
+
+    // Deliveries written without their notification (the request failed between the two
+    // writes): nothing is sent; once waited for, each is closed as skipped, not failed.
+    let lone = Delivery { notification: herald::domain::ids::new_id(app.now()), id: "lone-delivery".into(), ..planned.deliveries[0].clone() };
+    app.repo.add_deliveries(std::slice::from_ref(&lone), true).await.unwrap();
+    app.queue.send(vec![herald::queue::job::Job::deliver(&lone)]).await.unwrap();
+    let batch = app.queue.receive(10, Duration::from_millis(50)).await.unwrap();
+    assert_eq!(d.process(&app, batch.clone()).await.len(), 1, "its notification may be a moment away");
+    let mut last = batch[0].clone();
+    last.receive_count = herald::dispatch::ORPHAN_RECEIVES;
+    assert!(d.process(&app, vec![last]).await.is_empty());
+    assert_eq!(app.repo.delivery(&lone.notification, &lone.id).await.unwrap().unwrap().value.status, herald::domain::DeliveryStatus::Skipped);
+    assert_eq!(hook.received().len(), 2, "nothing sent for either");
+}
+
+/// Herald's own notifications keep the store-first way: a node event raised while the queue is
+/// down is planned again by the sweeper (there is no client to retry it).
+#[tokio::test]
+async fn a_notice_raised_while_the_queue_is_down_is_sent_by_the_sweeper() {
+    let (clock, queue, _d, app, hook) = with_a_queue_that_can_fail().await;
+    queue.failing.store(1, Ordering::SeqCst);
+    let (status, _) = call(&app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "Tokyo 1"}))).await;
+    assert_eq!(status, 503, "the node is saved; its notice could not be queued");
+    assert_eq!(app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap().len(), 1);
     clock.advance(SignedDuration::from_mins(3));
-    drain(&app, &d).await;
-    assert_eq!(app.queue.depth().await.unwrap(), Depth::default(), "acknowledged, not dead-lettered");
-    assert_eq!(hook.received().len(), 2, "nothing sent for it");
+    assert_eq!(herald::dispatch::sweep(&app).await.unwrap(), (0, 1));
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(hook.received().len(), 1);
 }

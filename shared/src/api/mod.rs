@@ -549,7 +549,7 @@ async fn notify_one(app: &App, body: Value) -> Result<notify::Accepted, Error> {
     let r: NotifyRequest = parse_json(body)?;
     r.validate()?;
     let n = r.into_notification(new_id(app.now()), app.now());
-    notify::submit(app, n).await
+    notify::accept(app, n).await
 }
 
 async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {

@@ -69,8 +69,9 @@ pub struct Dispatcher {
     /// Counters for the daily report and the console, added up over a batch and written once
     /// per batch; with each channel's last outcome.
     tally: std::sync::Mutex<Tally>,
-    /// Each channel's last outcome as this process last wrote it, and when: written again only
-    /// when its status changes or [`LAST_OUTCOME_EVERY`] has passed (not on every batch).
+    /// Each channel's last outcome as this process last wrote it, and when: a `sent` after a
+    /// `sent` this process wrote less than [`LAST_OUTCOME_EVERY`] ago is not written again
+    /// (every other outcome is, each batch).
     last_written: std::sync::Mutex<BTreeMap<String, (String, Instant)>>,
 }
 
@@ -83,16 +84,19 @@ struct Tally {
     last: BTreeMap<String, crate::store::repo::LastOutcome>,
 }
 
-/// How long a message may name records not stored yet: a notification without an idempotency
-/// key is queued before it is stored ([`crate::routing::notify::submit`]), so its messages can
-/// arrive first. Longer than any API request may take; after it, a message naming nothing is an
-/// orphan of a request that failed (and said so), and is dropped.
-pub const ORPHAN_GRACE: Duration = Duration::from_secs(120);
+/// Receives a message waits through for the records it names: a notification taken through
+/// [`crate::routing::notify::accept`] is queued before it is stored, so its messages can arrive
+/// first. Between them 1, 2, 4, 8 and 16 seconds ([`orphan_wait`]): 31 s, longer than an API
+/// request may take. After that (or on the queue's last receive) a message naming nothing is an
+/// orphan of a request that answered an error, and is dropped, not dead-lettered: it must not
+/// hold the messages behind it in its FIFO group until they are dead-lettered too. Counted in
+/// receives, not by the clock, so no two machines' clocks are compared.
+pub const ORPHAN_RECEIVES: u32 = 6;
 
-/// Whether notification `id` is young enough (by the time in its id) that its records may still
-/// be on their way to the store.
-pub fn may_still_be_stored(app: &App, id: &str) -> bool {
-    crate::domain::ids::id_time(id).is_some_and(|t| app.now().duration_since(t) < jiff::SignedDuration::try_from(ORPHAN_GRACE).unwrap_or_default())
+/// How long a message whose records are not there (yet) waits before it is looked at again, or
+/// `None` once it has waited [`ORPHAN_RECEIVES`] receives.
+pub fn orphan_wait(receive_count: u32, last_chance: bool) -> Option<Duration> {
+    (receive_count < ORPHAN_RECEIVES && !last_chance).then(|| Duration::from_secs(1 << receive_count.saturating_sub(1).min(4)))
 }
 
 /// `read` again a few times over ~60 ms until it finds its record: a notification's write is
@@ -148,7 +152,9 @@ impl Dispatcher {
         let mut last = tally.last;
         {
             let written = crate::lock(&self.last_written);
-            last.retain(|channel, o| written.get(channel).is_none_or(|(status, at)| *status != o.status || at.elapsed() >= LAST_OUTCOME_EVERY));
+            last.retain(|channel, o| {
+                o.status != "sent" || written.get(channel).is_none_or(|(status, at)| status != "sent" || at.elapsed() >= LAST_OUTCOME_EVERY)
+            });
         }
         if !last.is_empty() {
             match app.repo.set_last_outcomes(&last).await {
@@ -249,7 +255,16 @@ impl Dispatcher {
                 Step::Dead
             }
             Some(Job::Expand { notification, resume }) => match notify::expand(app, &notification, resume).await {
-                Ok(()) => Step::Done,
+                Ok(true) => Step::Done,
+                Ok(false) => match orphan_wait(m.receive_count, m.receive_count >= app.config.max_receives) {
+                    Some(wait) => Step::Retry(wait),
+                    None => {
+                        warn!(notification, "fan-out step for a notification never stored; acknowledged");
+                        Step::Done
+                    }
+                },
+                // Still being planned by the request that stored it: soon done.
+                Err(crate::domain::Error::Conflict(_)) => Step::Retry(Duration::from_secs(1)),
                 Err(e) => {
                     warn!(notification, error = %e, "fan-out step failed; will retry");
                     Step::Retry(backoff(app.config.retry_base, m.receive_count))
@@ -267,7 +282,7 @@ impl Dispatcher {
             }
             Some(Job::Deliver { notification, delivery }) => {
                 let last_chance = m.receive_count >= app.config.max_receives;
-                match self.deliver(app, &notification, &delivery, last_chance, write).await {
+                match self.deliver(app, &notification, &delivery, (m.receive_count, last_chance), write).await {
                     Ok(step) => step,
                     Err(e) => {
                         warn!(notification, delivery, error = %e, "store unavailable; will retry");
@@ -280,14 +295,22 @@ impl Dispatcher {
 
     /// Sends one delivery. Its `sent` state is left in `write` for the caller to finish (see
     /// [`Self::process_group`]); every other state is written here.
-    async fn deliver<'a>(&'a self, app: &'a App, nid: &str, did: &str, last_chance: bool, write: &mut Option<Write<'a>>) -> Result<Step, StoreError> {
+    /// `receive`: the message's receive count, and whether this is its last.
+    async fn deliver<'a>(
+        &'a self,
+        app: &'a App,
+        nid: &str,
+        did: &str,
+        (receive_count, last_chance): (u32, bool),
+        write: &mut Option<Write<'a>>,
+    ) -> Result<Step, StoreError> {
         let found = match app.repo.delivery(nid, did).await? {
-            None if may_still_be_stored(app, nid) => read_again(|| app.repo.delivery(nid, did)).await?,
+            None => read_again(|| app.repo.delivery(nid, did)).await?,
             found => found,
         };
         let Some(Versioned { value: mut d, rev }) = found else {
-            if may_still_be_stored(app, nid) {
-                return Ok(Step::Retry(Duration::from_secs(1)));
+            if let Some(wait) = orphan_wait(receive_count, last_chance) {
+                return Ok(Step::Retry(wait));
             }
             warn!(notification = nid, delivery = did, "no such delivery; acknowledged");
             return Ok(Step::Done);
@@ -305,10 +328,16 @@ impl Dispatcher {
         }
         let snap = app.snapshot().await?;
         let Some(n) = app.repo.notification(nid).await? else {
-            if may_still_be_stored(app, nid) {
-                return Ok(Step::Retry(Duration::from_secs(1)));
+            // Its deliveries are written before it: it may be a moment away, or its request
+            // failed between the two (and said so): then nothing is sent, and it is not a failure.
+            if let Some(wait) = orphan_wait(receive_count, last_chance) {
+                return Ok(Step::Retry(wait));
             }
-            return self.fail(app, d, rev, None, "the notification no longer exists", false).await;
+            d.status = DeliveryStatus::Skipped;
+            d.reason = Some("its notification was never stored (the request that made it failed) or is gone".into());
+            d.updated_at = app.now();
+            self.save_final(app, &d, rev).await?;
+            return Ok(Step::Done);
         };
         // What planning decided is asked again now: the delivery may have been held for hours.
         let person = match &d.user {

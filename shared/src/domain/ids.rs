@@ -33,20 +33,6 @@ pub fn new_id(now: Timestamp) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// When an id made by [`new_id`] was made (its first 10 characters: the milliseconds), or
-/// `None` for an id of another shape.
-pub fn id_time(id: &str) -> Option<Timestamp> {
-    if id.len() != 26 {
-        return None;
-    }
-    let mut ms: i64 = 0;
-    for b in id.bytes().take(10) {
-        let digit = CROCKFORD.iter().position(|c| *c == b)? as i64;
-        ms = (ms << 5) | digit;
-    }
-    Timestamp::from_millisecond(ms).ok()
-}
-
 /// A URL-safe random token of `N` bytes of entropy (base64url, no padding).
 pub fn random_token<const N: usize>() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<N>())
@@ -60,13 +46,6 @@ pub fn stable_id(parts: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn an_id_tells_when_it_was_made() {
-        let t = jiff::Timestamp::from_millisecond(1_795_435_200_123).unwrap();
-        assert_eq!(super::id_time(&super::new_id(t)), Some(t));
-        assert_eq!(super::id_time("not-an-id"), None);
-    }
-
     use super::*;
 
     /// SHA-256 of "n", "c", "r" joined by U+001F, first 12 bytes, as computed by `sha256sum`.

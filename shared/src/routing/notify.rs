@@ -25,48 +25,80 @@ pub struct Accepted {
     pub complete: bool,
 }
 
-async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(), Error> {
+/// The messages of what was planned: each delivery to send now, and the fan-out's next step.
+fn pending_messages(planned: &Planned, notification: &str) -> Vec<OutMessage> {
     let mut messages: Vec<OutMessage> =
         planned.deliveries.iter().filter(|d| d.status == DeliveryStatus::Queued && d.hold_until.is_none()).map(Job::deliver).collect();
     if let Some(r) = &planned.resume {
         messages.push(Job::expand(notification, r.clone()));
     }
-    app.queue.send(messages).await?;
-    // Skipped while planning (no channel to try): counted for the report and the console.
+    messages
+}
+
+async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(), Error> {
+    app.queue.send(pending_messages(planned, notification)).await?;
+    Ok(())
+}
+
+/// How long [`accept`]'s writes may take after its messages are queued before they are queued
+/// again: well inside the ~31 s its messages wait ([`crate::dispatch::ORPHAN_RECEIVES`]).
+const LATE_WRITE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Counts the deliveries skipped while planning (no channel to try), for the report and the
+/// console; once the notification is stored (a request that fails counts nothing).
+async fn count_skipped(app: &App, planned: &Planned) {
     let skipped = planned.deliveries.iter().filter(|d| d.status == DeliveryStatus::Skipped).count();
     if skipped > 0
         && let Err(e) = app.repo.bump_today(&crate::store::repo::delivery_counter("none", "-", "skipped"), skipped as i64).await
     {
         tracing::warn!(error = %e, "skipped deliveries not counted");
     }
-    Ok(())
 }
 
-/// Stores, plans and enqueues `n`; answers once it is stored and its messages queued. With an
-/// idempotency key seen in the last 24 hours, returns the earlier notification instead and
-/// changes nothing.
+/// What `POST /api/v1/notify` does with a notification: one without an idempotency key is
+/// planned, its messages queued, then its deliveries stored and, last, the notification itself,
+/// already planned; `202` comes after that. So no `PENDING` index entry is written and removed
+/// and the notification is written once (three DynamoDB write units fewer than [`submit`]).
+/// A message that arrives before those writes waits for them
+/// ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, the request answers the error and
+/// nothing is sent for it: a delivery is sent only once its notification is stored, and the
+/// notification is written last (deliveries left without it are closed as `skipped`, its
+/// messages dropped). A client that retries a failed request without a key may still get a
+/// notification twice if the failure came after the writes (an answer lost on the way): use a
+/// key where that matters.
 ///
-/// Without a key, nothing needs looking up first: it is planned, its messages queued, then it
-/// is stored with its deliveries in one write, already planned (no `PENDING` index entry to
-/// write and remove: two write units and, on the embedded store, two commits fewer). A message
-/// that arrives before that write waits for it ([`crate::dispatch::ORPHAN_GRACE`]); if the
-/// write fails, the request fails (nothing was promised) and its messages, finding nothing once
-/// they are older than the grace, are dropped.
-///
-/// With a key, the key and the notification are written first (the key decides whether this is
-/// a repeat), on the `PENDING` index until marked planned, so a crash or a queue failure between
-/// the two is repaired by the sweeper rather than lost.
-pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
-    if n.idempotency_key.is_none() {
-        let snap = app.snapshot().await?;
-        let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
-        enqueue(app, &planned, &n.id).await?;
-        n.deliveries = planned.deliveries.len() as u32;
-        n.planned = true;
-        n.complete = planned.resume.is_none();
-        app.repo.create_notification_with(&n, &planned.deliveries).await?;
-        return Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete });
+/// With a key, [`submit`].
+pub async fn accept(app: &App, mut n: Notification) -> Result<Accepted, Error> {
+    if n.idempotency_key.is_some() {
+        return submit(app, n).await;
     }
+    let snap = app.snapshot().await?;
+    let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
+    let queued = std::time::Instant::now();
+    enqueue(app, &planned, &n.id).await?;
+    n.deliveries = planned.deliveries.len() as u32;
+    n.planned = true;
+    n.complete = planned.resume.is_none();
+    app.repo.create_notification_with(&n, &planned.deliveries).await?;
+    if queued.elapsed() >= LATE_WRITE {
+        // So slow a write that its messages may have given up on it: queued again (under new
+        // dedup ids); a copy that finds its delivery already moved on does nothing.
+        let mut again: Vec<OutMessage> = pending_messages(&planned, &n.id);
+        for m in &mut again {
+            m.dedup = format!("{}-late", m.dedup);
+        }
+        app.queue.send(again).await?;
+    }
+    count_skipped(app, &planned).await;
+    Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete })
+}
+
+/// Stores, plans and enqueues `n`: stored first (with its idempotency key, if it has one: a key
+/// seen in the last 24 hours returns the earlier notification instead and changes nothing), on
+/// the `PENDING` index until its messages are queued, so a crash or a queue failure between the
+/// two is repaired by the sweeper rather than lost. Herald's own notifications (node events,
+/// notices, the bot's broadcast) take this way: they have no client to retry them.
+pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
     if let Some(existing) = app.repo.create_notification(&n).await? {
         return Ok(Accepted { id: existing.id, deliveries: existing.deliveries, complete: existing.complete });
     }
@@ -78,6 +110,7 @@ pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
     n.planned = true;
     n.complete = planned.resume.is_none();
     app.repo.save_notification(&n, 0).await?;
+    count_skipped(app, &planned).await;
     Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete })
 }
 
@@ -88,20 +121,15 @@ pub async fn raise(app: &App, ty: &str, to: Target, template: Template, avoid: &
     submit(app, n).await
 }
 
-/// Plans the next part of an `all` fan-out (the `Expand` job).
-pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<(), Error> {
+/// Plans the next part of an `all` fan-out (the `Expand` job). `Ok(false)`: the notification
+/// is not stored (yet: [`accept`] queues this job before it stores the notification); the
+/// dispatcher looks again a few times, then drops the job.
+pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<bool, Error> {
     let found = match app.repo.notification(notification).await? {
-        None if crate::dispatch::may_still_be_stored(app, notification) => {
-            crate::dispatch::read_again(|| app.repo.notification(notification)).await?
-        }
+        None => crate::dispatch::read_again(|| app.repo.notification(notification)).await?,
         found => found,
     };
-    let Some(current) = found else {
-        if crate::dispatch::may_still_be_stored(app, notification) {
-            return Err(Error::Conflict("the notification is not stored yet".into()));
-        }
-        return Ok(());
-    };
+    let Some(current) = found else { return Ok(false) };
     if !current.value.planned {
         // Queued by `submit`, which has not yet recorded its own part: come back after it.
         return Err(Error::Conflict("the notification is still being planned".into()));
@@ -115,7 +143,8 @@ pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<(),
     n.deliveries += planned.deliveries.len() as u32;
     n.complete = planned.resume.is_none();
     app.repo.save_notification(&n, current.rev).await?;
-    Ok(())
+    count_skipped(app, &planned).await;
+    Ok(true)
 }
 
 /// Plans again a notification whose planning never finished (found by the sweeper), keeping
@@ -132,6 +161,7 @@ pub async fn replan(app: &App, n: &Notification) -> Result<(), Error> {
     updated.planned = true;
     updated.complete = planned.resume.is_none();
     app.repo.save_notification(&updated, current.rev).await?;
+    count_skipped(app, &planned).await;
     Ok(())
 }
 

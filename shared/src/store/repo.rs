@@ -554,18 +554,18 @@ impl Repo {
         }
     }
 
-    /// Stores a new notification that has no idempotency key together with its first
-    /// deliveries, in one batch write (one commit on the embedded store; on DynamoDB one request
-    /// per 25 items, the notification in the first). Its id is fresh (a ULID), so no condition
-    /// is needed. [`crate::routing::notify::submit`] stores it already planned, after its
-    /// messages are queued.
+    /// Stores a new notification that has no idempotency key with its first deliveries: the
+    /// deliveries first (batch writes), then the notification (so a stored notification always
+    /// has its deliveries, and a failure between the two leaves only deliveries that wait for
+    /// it and are closed as `skipped`). Its id is fresh (a ULID), so no condition is needed.
+    /// [`crate::routing::notify::accept`] stores it already planned, after its messages are
+    /// queued.
     pub async fn create_notification_with(&self, n: &Notification, deliveries: &[Delivery]) -> StoreResult<()> {
-        let mut items = Vec::with_capacity(deliveries.len() + 1);
-        items.push(self.notification_item(n, 0)?);
-        for d in deliveries {
-            items.push(self.delivery_item(d, 0)?);
+        let items = deliveries.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
+        if !items.is_empty() {
+            self.table.put_many(items).await?;
         }
-        self.table.put_many(items).await
+        self.table.put(self.notification_item(n, 0)?, Cond::Absent).await
     }
 
     /// Stores many new notifications at once (batch writes; no idempotency keys).
