@@ -218,10 +218,12 @@ async fn every_function_binary_answers_its_sample_events() {
     // Dispatcher
     let rt = RuntimeApi::start().await;
     let _f = Running(env.spawn(&rt, "herald-dispatcher", &[]));
-    for file in ["dispatcher/deliver.json", "dispatcher/unreadable.json"] {
-        let r = rt.call(sample(file)).await.unwrap().unwrap();
-        assert_eq!(r["batchItemFailures"], json!([]), "{file}: {r}");
-    }
+    // The sample's delivery is not in the store: on its first receive it may be a moment ahead
+    // of its records (the API queues before it stores), so it comes back to be looked at again.
+    let r = rt.call(sample("dispatcher/deliver.json")).await.unwrap().unwrap();
+    assert_eq!(r["batchItemFailures"], json!([{"itemIdentifier": "0d8a3f3e-1b7c-4a87-9f3e-2f1f1a1e0001"}]), "{r}");
+    let r = rt.call(sample("dispatcher/unreadable.json")).await.unwrap().unwrap();
+    assert_eq!(r["batchItemFailures"], json!([]), "{r}");
     let depth = herald::queue::Queue::depth(&q).await.unwrap();
     assert_eq!(depth.dead, 1, "the unreadable message went to the dead-letter queue");
 
