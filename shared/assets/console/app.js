@@ -843,7 +843,7 @@ function Notifications({arg}) {
           onKeyDown=${(e) => e.key === 'Enter' && toggle(n.id)}>
           <td class="nowrap c-time"><${When} at=${n.created_at} /></td>
           <td class="c-type"><span class="chip">${n.type}</span></td>
-          <td class="title-cell wide"><div class="strong">${n.title ?? html`<span class="muted">${t('builtIn')}</span>`}</div><div class="muted clip">${n.text ?? ''}</div></td>
+          <td class="title-cell wide"><div class="strong">${n.title ?? html`<span class="muted">${t('noTitle')}</span>`}</div><div class="muted clip">${n.text ?? ''}</div></td>
           <td data-label=${t('col.to')}>${toText(n.to)}</td>
           <td class="counts" data-label=${t('col.deliveries')}>${n.deliveries} · <${Counts} counts=${n.counts} />${n.complete ? null : html` <${Badge} tone="warn">${t('planning')}<//>`}</td>
         </tr>
