@@ -223,14 +223,11 @@ pub async fn find_users(app: &App, req: &Request) -> HandlerResult {
 }
 
 /// The URL a platform is given to reach this channel's receiver (`None` for a kind that
-/// receives nothing, or when where Herald is cannot be told): VoceChat's carries the webhook
-/// secret, shown as a placeholder (secrets are never shown).
+/// receives nothing, or when where Herald is cannot be told), with what its platform adds
+/// ([`crate::platforms::Platform::callback_extra`]: a secret as a placeholder, never shown).
 pub fn callback_url(app: &App, channel: &crate::platforms::config::Channel, req: &Request) -> Option<String> {
     crate::platforms::receiver(channel.kind())?;
     let base = app.config.receiver_base(channel.kind(), req.origin())?;
-    let mut url = format!("{base}/callback/{}?source={}", channel.kind(), channel.name);
-    if channel.kind() == crate::domain::ChannelKind::Vocechat {
-        url.push_str("&token=WEBHOOK_SECRET");
-    }
-    Some(url)
+    let extra = crate::platforms::platform(channel.kind()).callback_extra();
+    Some(format!("{base}/callback/{}?source={}{extra}", channel.kind(), channel.name))
 }

@@ -320,6 +320,13 @@ pub trait Platform: Sync {
         format!("/bind {code}")
     }
 
+    /// What the callback URL given to the platform carries after `?source=NAME`, secrets as
+    /// placeholders for the operator to fill in (they are never shown): VoceChat's
+    /// `&token=WEBHOOK_SECRET`; nothing elsewhere.
+    fn callback_extra(&self) -> &'static str {
+        ""
+    }
+
     /// A link that opens a chat with the bot and binds the account with `code` (Telegram's
     /// `https://t.me/BOT?start=CODE`), if the platform has deep links.
     fn bind_link(&self, _settings: &ChannelSettings, _code: &str) -> Option<String> {

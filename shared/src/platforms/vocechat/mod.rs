@@ -83,6 +83,11 @@ impl Platform for Vocechat {
         ChannelKind::Vocechat
     }
 
+    /// The bot's webhook URL carries its secret (`/callback/vocechat?source=NAME&token=SECRET`).
+    fn callback_extra(&self) -> &'static str {
+        "&token=WEBHOOK_SECRET"
+    }
+
     fn parse_settings(&self, value: Value) -> Valid<ChannelSettings> {
         let s: VocechatSettings = parse_json(value)?;
         s.validate()?;
