@@ -1265,7 +1265,9 @@ async fn a_notification_without_a_key_is_stored_after_its_messages_and_they_wait
     stored.planned = true;
     stored.deliveries = 1;
     stored.complete = true;
-    app.repo.create_notification_with(&stored, &planned.deliveries).await.unwrap();
+    let (records, head) = app.repo.notification_records(&stored, &planned.deliveries).unwrap();
+    app.repo.table.put_many(records).await.unwrap();
+    app.repo.table.put(head, herald::store::Cond::Absent).await.unwrap();
     clock.advance(SignedDuration::from_secs(5));
     drain(&app, &d).await;
     assert_eq!(deliveries(&app, &n.id).await[0]["status"], "sent");

@@ -238,6 +238,27 @@ async fn rejects_keys_it_cannot_store(t: Arc<dyn Table>) {
     assert!(matches!(t.query(Query::new("X").after(Some("not a cursor".into()))).await, Err(StoreError::BadCursor)));
 }
 
+async fn writes_each_on_its_own_condition(t: Arc<dyn Table>) {
+    t.put(item("E", "taken", "first"), Cond::Any).await.unwrap();
+    let out = t
+        .put_each(vec![
+            (item("E", "new", "n"), Cond::Absent),
+            (item("E", "taken", "second"), Cond::Absent),
+            (Item { rev: 1, ..item("E", "taken2", "x") }, Cond::Rev(7)),
+            (item("", "bad", "x"), Cond::Any),
+            (item("E", "any", "a"), Cond::Any),
+        ])
+        .await
+        .unwrap();
+    assert!(out[0].is_ok() && out[4].is_ok(), "{out:?}");
+    assert!(matches!(out[1], Err(StoreError::ConditionFailed)) && matches!(out[2], Err(StoreError::ConditionFailed)), "{out:?}");
+    assert!(matches!(out[3], Err(StoreError::Invalid(_))), "{out:?}");
+    assert_eq!(t.get("E", "new").await.unwrap().unwrap().data, "n");
+    assert_eq!(t.get("E", "taken").await.unwrap().unwrap().data, "first");
+    assert_eq!(t.get("E", "any").await.unwrap().unwrap().data, "a");
+    assert!(t.get("E", "taken2").await.unwrap().is_none());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -284,6 +305,7 @@ contract!(
     pages_through_an_index,
     reads_many_keys_at_once,
     rejects_keys_it_cannot_store,
+    writes_each_on_its_own_condition,
 );
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use crate::domain::secret::Secret;
 use crate::domain::settings::Settings;
 use crate::platforms::config::Channel;
 use crate::queue::Queue;
+use crate::queue::intake::{InOrder, Intake, OneCommit};
 use crate::queue::memory::MemoryQueue;
 use crate::queue::sqs::SqsQueue;
 use crate::store::dynamo::DynamoTable;
@@ -201,6 +202,8 @@ impl Snapshot {
 pub struct App {
     pub repo: Repo,
     pub queue: Arc<dyn Queue>,
+    /// How `POST /api/v1/notify` writes a notification's records and messages together.
+    pub intake: Arc<dyn Intake>,
     pub clock: Arc<dyn Clock>,
     pub http: reqwest::Client,
     pub config: Config,
@@ -223,7 +226,16 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ConfigError> {
 
 impl App {
     pub fn new(table: Arc<dyn Table>, queue: Arc<dyn Queue>, clock: Arc<dyn Clock>, config: Config) -> Result<Self, ConfigError> {
-        Ok(Self { repo: Repo::new(table, clock.clone()), queue, clock, http: http_client(config.http_timeout)?, config, snapshot: Mutex::new(None) })
+        let intake = Arc::new(InOrder { table: table.clone(), queue: queue.clone() });
+        Ok(Self {
+            repo: Repo::new(table, clock.clone()),
+            queue,
+            intake,
+            clock,
+            http: http_client(config.http_timeout)?,
+            config,
+            snapshot: Mutex::new(None),
+        })
     }
 
     /// DynamoDB and SQS, from the standard AWS environment (`AWS_ENDPOINT_URL` for an emulator),
@@ -248,11 +260,22 @@ impl App {
         Self::new(Arc::new(table), Arc::new(queue), Arc::new(SystemClock), config)
     }
 
-    /// The embedded store and the in-process queue, both kept in `dir`.
+    /// The embedded store and the in-process queue, both kept in one file in `dir`
+    /// ([`Self::on_store_file`]).
     pub fn embedded(dir: &Path, config: Config) -> Result<Self, ConfigError> {
         let table = EmbeddedTable::open(dir).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let queue = MemoryQueue::open(dir, Duration::from_secs(180), config.max_receives).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        Self::new(Arc::new(table), Arc::new(queue), Arc::new(SystemClock), config)
+        Self::on_store_file(table, Arc::new(SystemClock), config)
+    }
+
+    /// On an embedded store kept in a file: the in-process queue kept in the same file, and a
+    /// new notification's records and messages written in one transaction ([`OneCommit`]).
+    pub fn on_store_file(table: EmbeddedTable, clock: Arc<dyn Clock>, config: Config) -> Result<Self, ConfigError> {
+        let queue = MemoryQueue::in_store(&table, Duration::from_secs(180), config.max_receives).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let intake =
+            OneCommit::new(table.clone(), queue.clone()).ok_or_else(|| ConfigError::Invalid("the queue is not in the store's file".into()))?;
+        let mut app = Self::new(Arc::new(table), Arc::new(queue), clock, config)?;
+        app.intake = Arc::new(intake);
+        Ok(app)
     }
 
     pub fn now(&self) -> jiff::Timestamp {

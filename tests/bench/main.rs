@@ -165,6 +165,12 @@ fn local_app(config: herald::app::Config, file: Option<&std::path::Path>) -> (Ap
     (app, counts)
 }
 
+/// Herald as `herald-local` runs it: the embedded store on a file, the queue in that file.
+fn file_app(dir: &std::path::Path) -> App {
+    let table = herald::store::embedded::EmbeddedTable::open(dir).unwrap();
+    App::on_store_file(table, Arc::new(herald::domain::clock::SystemClock), herald_tests::test_config()).unwrap()
+}
+
 async fn notify_all(app: &App, n: usize, users: usize) {
     for i in 0..n {
         let body = json!({"type": "account", "text": format!("m{i:06}"), "to": {"user": format!("f{:05}", i % users)}});
@@ -309,7 +315,7 @@ async fn load(o: &Opts, out: &mut String) -> Value {
     }
     let secs = if o.smoke { 2 } else { 10 };
     let dir = tempfile::tempdir().unwrap();
-    let (app, _) = local_app(herald_tests::test_config(), Some(dir.path()));
+    let app = file_app(dir.path());
     let tg = json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "webhook_secret": LOAD_SECRET, "api_base": "http://127.0.0.1:9"}});
     let wc = json!({"kind": "wecom", "settings": {"corp_id": herald_tests::wecom::CORP, "agent_id": 1, "secret": "s", "token": herald_tests::wecom::TOKEN, "encoding_aes_key": herald_tests::wecom::AES_KEY, "api_base": "http://127.0.0.1:9"}});
     for (name, c) in [("tg", tg), ("wc", wc)] {
@@ -810,11 +816,11 @@ async fn durable(o: &Opts, out: &mut String) -> Value {
         per("futex")
     )
     .ok();
-    // The dispatcher alone on a store file (in this process, the queue in memory): n queued
+    // The dispatcher alone on a store file (in this process, the queue in its file): n queued
     // notifications sent by four workers, as herald-local runs them.
     let dir2 = tempfile::tempdir().unwrap();
     let sink = TestServer::start(|_| Reply::ok("{}")).await;
-    let (app2, _) = local_app(herald_tests::test_config(), Some(dir2.path()));
+    let app2 = file_app(dir2.path());
     must(&app2, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": sink.url}}))).await;
     for i in 0..n {
         must(&app2, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("d{i}"), "to": "admins"}))).await;
@@ -828,7 +834,15 @@ async fn durable(o: &Opts, out: &mut String) -> Value {
     }
     let dispatcher_rate = n as f64 / t0.elapsed().as_secs_f64();
     workers.into_iter().for_each(|w| w.abort());
-    writeln!(out, "\nThe dispatcher alone on a store file (in this process, queue in memory, four workers, {n} queued notifications to one endpoint): {dispatcher_rate:.0} sent per second.").ok();
+    // The floor of one ordered FIFO group: the same n POSTs one after another with Herald's HTTP
+    // client (no store, no queue).
+    let t0 = Instant::now();
+    for i in 0..n {
+        let r = app2.http.post(&sink.url).json(&json!({"title": "Herald", "message": format!("floor {i}")})).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+    let posts_rate = n as f64 / t0.elapsed().as_secs_f64();
+    writeln!(out, "\nThe dispatcher alone on a store file (in this process, the queue in the same file, four workers, {n} queued notifications to one endpoint): {dispatcher_rate:.0} sent per second. The same endpoint's floor, {n} POSTs one after another with Herald's HTTP client and no bookkeeping: {posts_rate:.0} per second.").ok();
     // The floor under those: one durable write to the store file, alone and eight at once.
     let dir = tempfile::tempdir().unwrap();
     let table: Arc<dyn herald::store::Table> = Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap());
@@ -867,7 +881,7 @@ One durable write to the store file (redb commit and sync), {writes} one after a
         writes as f64 / alone.iter().sum::<f64>() * 1000.0
     )
     .ok();
-    json!({"n": n, "received": received, "dispatcher_alone_per_sec": dispatcher_rate, "commit_p50_ms": percentile(alone, 0.5), "writes_per_sec_eight": together, "one": {"p50_ms": percentile(one.clone(), 0.5), "p99_ms": percentile(one, 0.99), "intake_s": intake_one, "e2e_s": e2e_one},
+    json!({"n": n, "received": received, "dispatcher_alone_per_sec": dispatcher_rate, "posts_alone_per_sec": posts_rate, "commit_p50_ms": percentile(alone, 0.5), "writes_per_sec_eight": together, "one": {"p50_ms": percentile(one.clone(), 0.5), "p99_ms": percentile(one, 0.99), "intake_s": intake_one, "e2e_s": e2e_one},
         "eight": {"p50_ms": percentile(eight.clone(), 0.5), "p99_ms": percentile(eight, 0.99), "intake_s": intake_eight, "e2e_s": e2e_eight},
         "syscalls": counts, "apprise_python": o.apprise_python.is_some()})
 }

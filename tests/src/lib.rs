@@ -89,7 +89,8 @@ use herald::http::{Request, Response};
 
 pub const TOKEN: &str = "test-token-0123456789";
 
-/// Herald on the embedded store and the in-process queue, in a temporary directory.
+/// Herald on the embedded store and the in-process queue, in a temporary directory (one
+/// file, as the local runner keeps them).
 pub fn embedded_app() -> (tempfile::TempDir, App) {
     embedded_app_with(std::sync::Arc::new(herald::domain::clock::SystemClock))
 }
@@ -108,7 +109,7 @@ pub fn embedded_app_custom(clock: std::sync::Arc<dyn Clock>, tweak: impl FnOnce(
     let table = EmbeddedTable::open(dir.path()).unwrap();
     let mut config = test_config();
     tweak(&mut config);
-    let app = App::new(std::sync::Arc::new(table), std::sync::Arc::new(memory_queue(180, config.max_receives)), clock, config).unwrap();
+    let app = App::on_store_file(table, clock, config).unwrap();
     (dir, app)
 }
 

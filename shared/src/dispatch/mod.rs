@@ -20,7 +20,7 @@ use crate::routing::notify;
 use crate::store::StoreError;
 use crate::store::repo::Versioned;
 use crate::text::message::Message;
-use futures_util::future::{BoxFuture, join_all};
+use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -144,11 +144,6 @@ impl Dispatcher {
         }
         let results = join_all(groups.into_values().map(|msgs| self.process_group(app, msgs, stop_by))).await;
         let tally = std::mem::take(&mut *crate::lock(&self.tally));
-        for ((day, name), n) in tally.counts {
-            if let Err(e) = app.repo.bump(&day, &name, n).await {
-                warn!(error = %e, "daily counters not written");
-            }
-        }
         let mut last = tally.last;
         {
             let written = crate::lock(&self.last_written);
@@ -156,11 +151,16 @@ impl Dispatcher {
                 o.status != "sent" || written.get(channel).is_none_or(|(status, at)| status != "sent" || at.elapsed() >= LAST_OUTCOME_EVERY)
             });
         }
-        if !last.is_empty() {
-            match app.repo.set_last_outcomes(&last).await {
-                Ok(()) => crate::lock(&self.last_written).extend(last.into_iter().map(|(c, o)| (c, (o.status, Instant::now())))),
-                Err(e) => warn!(error = %e, "last outcomes not written"),
-            }
+        // Written together (one commit on the embedded store).
+        let counters = join_all(tally.counts.iter().map(|((day, name), n)| app.repo.bump(day, name, *n)));
+        let outcomes = async { if last.is_empty() { Ok(()) } else { app.repo.set_last_outcomes(&last).await } };
+        let (counted, outcomes) = futures_util::future::join(counters, outcomes).await;
+        if let Some(e) = counted.into_iter().find_map(Result::err) {
+            warn!(error = %e, "daily counters not written");
+        }
+        match outcomes {
+            Ok(()) => crate::lock(&self.last_written).extend(last.into_iter().map(|(c, o)| (c, (o.status, Instant::now())))),
+            Err(e) => warn!(error = %e, "last outcomes not written"),
         }
         results.into_iter().flatten().collect()
     }
@@ -185,32 +185,26 @@ impl Dispatcher {
         snap.and_then(|s| s.channel(channel).map(|c| c.kind().as_str().to_owned())).unwrap_or_else(|| "none".into())
     }
 
-    /// A group's messages one after another. A delivery's `sent` state is written while the
-    /// next message is handled (its claim and this write share the store's next commit), and
-    /// is on disk before its message is acknowledged; if it cannot be written, the message
-    /// comes back (as when the write fails in place).
+    /// A group's messages one after another. A delivery's `sent` state is carried to the next
+    /// message's claim and written with it (one commit on the embedded store, [`Table::put_each`]):
+    /// it is on disk before that next send starts, so a crash repeats at most the one send in
+    /// flight, and before its message is acknowledged; if it cannot be written, the message
+    /// comes back. When the next message claims nothing, it is written alone.
+    ///
+    /// [`Table::put_each`]: crate::store::Table::put_each
     async fn process_group<'a>(&'a self, app: &'a App, msgs: Vec<&'a Received>, stop_by: Option<Timestamp>) -> Vec<String> {
         let mut failed = Vec::new();
         let mut held: Option<Duration> = None;
-        let mut writing: Option<(&Received, Write<'a>)> = None;
+        let mut carry: Option<Carry<'a>> = None;
         for m in msgs {
-            let mut write = None;
-            let handled = async {
-                match held {
-                    Some(d) => Step::Retry(d),
-                    None if stop_by.is_some_and(|t| app.now() >= t) => Step::Retry(Duration::ZERO),
-                    None => self.handle(app, m, &mut write).await,
-                }
+            let mut turn = Turn { carry: carry.take(), carried: None, sent: None };
+            let step = match held {
+                Some(d) => Step::Retry(d),
+                None if stop_by.is_some_and(|t| app.now() >= t) => Step::Retry(Duration::ZERO),
+                None => self.handle(app, m, &mut turn).await,
             };
-            let step = match writing.take() {
-                Some((before, w)) => {
-                    let (written, step) = futures_util::future::join(w, handled).await;
-                    self.written(app, before, written, &mut failed).await;
-                    step
-                }
-                None => handled.await,
-            };
-            writing = write.map(|w| (m, w));
+            self.settle(app, turn.carry, turn.carried, &mut failed).await;
+            carry = turn.sent.map(|(d, rev)| Carry { m, d, rev, _window: InFlight::enter(&self.in_flight) });
             match step {
                 Step::Done => {}
                 Step::Retry(d) => {
@@ -228,16 +222,18 @@ impl Dispatcher {
                 }
             }
         }
-        if let Some((before, w)) = writing {
-            let written = w.await;
-            self.written(app, before, written, &mut failed).await;
-        }
+        self.settle(app, carry, None, &mut failed).await;
         failed
     }
 
-    /// A `sent` state written behind: if it failed, its message comes back (not acknowledged).
-    async fn written(&self, app: &App, m: &Received, written: Result<bool, StoreError>, failed: &mut Vec<String>) {
-        if let Err(e) = written {
+    /// After a message: writes the carried `sent` state if its claim did not take it, and
+    /// has a message whose state could not be written come back (not acknowledged).
+    async fn settle(&self, app: &App, carry: Option<Carry<'_>>, carried: Option<(&Received, Result<bool, StoreError>)>, failed: &mut Vec<String>) {
+        let carried = match carry {
+            Some(c) => Some((c.m, persist(|| app.repo.save_delivery(&c.d, c.rev)).await)),
+            None => carried,
+        };
+        if let Some((m, Err(e))) = carried {
             warn!(message = %m.id, error = %e, "sent, but its state was not written; the message comes back");
             let wait = backoff(app.config.retry_base, m.receive_count);
             if let Err(e) = app.queue.set_visibility(&m.receipt, secs(wait)).await {
@@ -247,8 +243,30 @@ impl Dispatcher {
         }
     }
 
+    /// Claims `d` (to `sending`, over `rev`), writing the carried `sent` state of the message
+    /// before in the same round. Answers the claim's new revision, and the carried write's
+    /// outcome (true: written; false: someone else wrote a newer state, which stands).
+    async fn claim<'a>(&self, app: &App, d: &Delivery, rev: u64, turn: &mut Turn<'a>) -> Result<u64, StoreError> {
+        let Some(c) = turn.carry.take() else { return app.repo.save_delivery(d, rev).await };
+        let (claimed, before) = match app.repo.save_deliveries(&[(d, rev), (&c.d, c.rev)]).await {
+            Ok(mut out) => {
+                let before = out.pop().unwrap_or(Err(StoreError::Backend("no answer".into())));
+                (out.pop().unwrap_or(Err(StoreError::Backend("no answer".into()))), before)
+            }
+            Err(e) => (Err(StoreError::Backend(e.to_string())), Err(e)),
+        };
+        let before = match before {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            // Tried again alone, as a state written after a send always is.
+            Err(_) => persist(|| app.repo.save_delivery(&c.d, c.rev)).await,
+        };
+        turn.carried = Some((c.m, before));
+        claimed
+    }
+
     #[tracing::instrument(skip_all, fields(message = %m.id, receive = m.receive_count))]
-    async fn handle<'a>(&'a self, app: &'a App, m: &Received, write: &mut Option<Write<'a>>) -> Step {
+    async fn handle<'a>(&'a self, app: &'a App, m: &Received, turn: &mut Turn<'a>) -> Step {
         match Job::parse(&m.body) {
             None => {
                 warn!("unreadable queue message; dead-lettered");
@@ -282,7 +300,7 @@ impl Dispatcher {
             }
             Some(Job::Deliver { notification, delivery }) => {
                 let last_chance = m.receive_count >= app.config.max_receives;
-                match self.deliver(app, &notification, &delivery, (m.receive_count, last_chance), write).await {
+                match self.deliver(app, &notification, &delivery, (m.receive_count, last_chance), turn).await {
                     Ok(step) => step,
                     Err(e) => {
                         warn!(notification, delivery, error = %e, "store unavailable; will retry");
@@ -293,8 +311,9 @@ impl Dispatcher {
         }
     }
 
-    /// Sends one delivery. Its `sent` state is left in `write` for the caller to finish (see
-    /// [`Self::process_group`]); every other state is written here.
+    /// Sends one delivery. Its claim takes the `sent` state carried from the message before;
+    /// its own `sent` state is left in `turn.sent` for the next (see [`Self::process_group`]);
+    /// every other state is written here.
     /// `receive`: the message's receive count, and whether this is its last.
     async fn deliver<'a>(
         &'a self,
@@ -302,7 +321,7 @@ impl Dispatcher {
         nid: &str,
         did: &str,
         (receive_count, last_chance): (u32, bool),
-        write: &mut Option<Write<'a>>,
+        turn: &mut Turn<'a>,
     ) -> Result<Step, StoreError> {
         let found = match app.repo.delivery(nid, did).await? {
             None => read_again(|| app.repo.delivery(nid, did)).await?,
@@ -385,7 +404,7 @@ impl Dispatcher {
         // Claimed: off the held index, whether or not the sweeper got to clear it.
         d.hold_until = None;
         d.updated_at = now;
-        let rev = match app.repo.save_delivery(&d, rev).await {
+        let rev = match self.claim(app, &d, rev, turn).await {
             Ok(r) => r,
             // Someone else moved it on: look again later.
             Err(StoreError::ConditionFailed) => return Ok(Step::Retry(Duration::from_secs(1))),
@@ -410,7 +429,7 @@ impl Dispatcher {
                 d.sent_at = Some(now);
                 d.reason = note;
                 self.count_final(app, &d, channel.kind().as_str());
-                *write = Some(Box::pin(async move { persist(|| app.repo.save_delivery(&d, rev)).await }));
+                turn.sent = Some((d, rev));
                 Ok(Step::Done)
             }
             Verdict::Again { after, reason, counted } => {
@@ -669,12 +688,26 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A delivery's `sent` state not yet written, carried to the next message's claim
+/// ([`Dispatcher::process_group`]); counted in flight until written.
+struct Carry<'a> {
+    m: &'a Received,
+    d: Delivery,
+    rev: u64,
+    _window: InFlight<'a>,
+}
+
+/// What one message's handling takes and leaves: the `sent` state carried to it (taken by its
+/// claim, whose outcome is then in `carried`), and its own `sent` state to carry on.
+struct Turn<'a> {
+    carry: Option<Carry<'a>>,
+    carried: Option<(&'a Received, Result<bool, StoreError>)>,
+    sent: Option<(Delivery, u64)>,
+}
+
 /// Writes a state after a send, retrying a failed store write briefly: the platform call
 /// already happened, so giving up here is the one way to make it twice. A condition failure
 /// means someone else wrote a newer state, which stands (false).
-/// A delivery's state being written behind its send ([`Dispatcher::process_group`]).
-type Write<'a> = BoxFuture<'a, Result<bool, StoreError>>;
-
 async fn persist<T, F: std::future::Future<Output = Result<T, StoreError>>>(write: impl Fn() -> F) -> Result<bool, StoreError> {
     let mut last = StoreError::ConditionFailed;
     for attempt in 0..4 {

@@ -1,26 +1,37 @@
 //! The in-process adapter: SQS FIFO semantics (groups, visibility, five-minute deduplication,
 //! redrive to the dead-letter queue after `max_receives`) in memory, for the local runner and
-//! tests. Opened on a directory ([`MemoryQueue::open`]), it also keeps its messages in a redb
-//! file there, so what was queued survives a restart (receive counts and the deduplication
-//! window start afresh; the dispatcher's delivery states keep a redelivered message from being
-//! sent twice).
+//! tests. Made with [`MemoryQueue::in_store`], it also keeps its messages in the embedded
+//! store's redb file (tables `queue` and `dead_letters`), written by the store's own writer
+//! thread: what was queued survives a restart (receive counts and the deduplication window
+//! start afresh; the dispatcher's delivery states keep a redelivered message from being sent
+//! twice), and a message and the records it names can be written in one transaction
+//! ([`super::intake`]).
+//!
+//! Messages are kept per group, and the groups in a ring: a receive looks at each group once
+//! (not at every message), takes as many ready messages of one group as it can (as SQS FIFO
+//! does), and moves that group to the back, so busy groups take turns.
 
 use super::*;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::Path;
+use crate::store::embedded::EmbeddedTable;
+use crate::store::group_commit::Writer;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::Notify;
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 /// Sequence number → (group, body), in the order sent.
-const MAIN: TableDefinition<u64, (&str, &str)> = TableDefinition::new("main");
-const DEAD: TableDefinition<u64, (&str, &str)> = TableDefinition::new("dead");
-const FILE: &str = "queue.redb";
+const MAIN: TableDefinition<u64, (&str, &str)> = TableDefinition::new("queue");
+const DEAD: TableDefinition<u64, (&str, &str)> = TableDefinition::new("dead_letters");
+/// The separate file earlier versions kept the queue in (tables `main` and `dead`); its
+/// messages are moved into the store's file when it is found.
+const OLD_FILE: &str = "queue.redb";
+const OLD_MAIN: TableDefinition<u64, (&str, &str)> = TableDefinition::new("main");
+const OLD_DEAD: TableDefinition<u64, (&str, &str)> = TableDefinition::new("dead");
 
 /// A change to the journal: a message stored or removed, on the main or the dead-letter queue.
-enum Op {
+pub(crate) enum Op {
     Put { dead: bool, seq: u64, group: String, body: String },
     Remove { dead: bool, seq: u64 },
 }
@@ -30,7 +41,7 @@ fn put(dead: bool, e: &Entry) -> Op {
 }
 
 /// Applies journal changes in `tx`.
-fn apply(tx: &redb::WriteTransaction, ops: Vec<Op>) -> Result<(), redb::Error> {
+pub(crate) fn apply(tx: &redb::WriteTransaction, ops: Vec<Op>) -> Result<(), redb::Error> {
     let (mut main, mut dead) = (tx.open_table(MAIN)?, tx.open_table(DEAD)?);
     for op in ops {
         match op {
@@ -62,7 +73,13 @@ struct Entry {
 
 #[derive(Default)]
 struct State {
-    main: VecDeque<Entry>,
+    /// Each group's messages, oldest first. A group is here exactly while its name is in
+    /// `ring`; an empty one is removed when a receive comes to it.
+    groups: HashMap<String, VecDeque<Entry>>,
+    /// The groups with messages, in the order receives look at them.
+    ring: VecDeque<String>,
+    /// Receipt of each message in flight → its group.
+    receipts: HashMap<String, String>,
     dead: VecDeque<Entry>,
     /// Deduplication ids sent within [`DEDUP_WINDOW`], and when; `seen_order` holds them in the
     /// order sent, so the expired ones are dropped from its front (not by a scan of every id on
@@ -72,15 +89,41 @@ struct State {
     next: u64,
 }
 
+impl State {
+    fn push(&mut self, e: Entry) {
+        match self.groups.get_mut(&e.group) {
+            Some(q) => q.push_back(e),
+            None => {
+                self.ring.push_back(e.group.clone());
+                self.groups.insert(e.group.clone(), VecDeque::from([e]));
+            }
+        }
+    }
+}
+
+/// Messages staged for a send: entries not yet in the queue, and the deduplication ids they
+/// took (given back if the send fails).
+pub(crate) struct Staged {
+    entries: Vec<Entry>,
+    dedups: Vec<String>,
+}
+
+impl Staged {
+    /// The journal changes that store these messages.
+    pub(crate) fn ops(&self) -> Vec<Op> {
+        self.entries.iter().map(|e| put(false, e)).collect()
+    }
+}
+
 #[derive(Clone)]
 pub struct MemoryQueue {
     state: Arc<Mutex<State>>,
     notify: Arc<Notify>,
     visibility: Duration,
     max_receives: u32,
-    /// The file's writer thread: journal changes of concurrent sends, receives and deletes
-    /// share one commit ([`crate::store::group_commit`]).
-    journal: Option<Arc<crate::store::group_commit::Writer>>,
+    /// The store file's writer thread: journal changes share its commits with the store's
+    /// writes ([`crate::store::group_commit`]).
+    journal: Option<Arc<Writer>>,
 }
 
 impl MemoryQueue {
@@ -90,30 +133,46 @@ impl MemoryQueue {
         Self { state: Arc::default(), notify: Arc::new(Notify::new()), visibility, max_receives, journal: None }
     }
 
-    /// The same, kept in `dir`: the messages stored there by an earlier run are queued again.
-    pub fn open(dir: &Path, visibility: Duration, max_receives: u32) -> QueueResult<Self> {
-        std::fs::create_dir_all(dir).map_err(journal_error)?;
-        let db = Database::create(dir.join(FILE)).map_err(journal_error)?;
+    /// The same, kept in the file of `store` (an embedded store on a directory): the messages
+    /// stored there by an earlier run are queued again, and those of an earlier version's
+    /// `queue.redb` beside it are moved in (and that file removed).
+    pub fn in_store(store: &EmbeddedTable, visibility: Duration, max_receives: u32) -> QueueResult<Self> {
+        let (Some(db), Some(writer)) = (store.file_db(), store.writer()) else {
+            return Err(QueueError::Backend("the store is not kept in a file".into()));
+        };
         let tx = db.begin_write().map_err(journal_error)?;
         tx.open_table(MAIN).map_err(journal_error)?;
         tx.open_table(DEAD).map_err(journal_error)?;
         tx.commit().map_err(journal_error)?;
+        if let Some(dir) = store.dir() {
+            move_old_file(&dir.join(OLD_FILE), &db)?;
+        }
         let mut state = State::default();
         let tx = db.begin_read().map_err(journal_error)?;
         let now = Instant::now();
-        for (def, queue) in [(MAIN, &mut state.main), (DEAD, &mut state.dead)] {
+        for (def, dead) in [(MAIN, false), (DEAD, true)] {
             for row in tx.open_table(def).map_err(journal_error)?.iter().map_err(journal_error)? {
                 let (seq, value) = row.map_err(journal_error)?;
                 let (seq, (group, body)) = (seq.value(), value.value());
                 state.next = state.next.max(seq);
                 let (group, body) = (group.to_owned(), body.to_owned());
-                queue.push_back(Entry { seq, id: format!("m{seq}"), body, group, visible_at: now, receipt: None, receive_count: 0 });
+                let e = Entry { seq, id: format!("m{seq}"), body, group, visible_at: now, receipt: None, receive_count: 0 };
+                if dead {
+                    state.dead.push_back(e);
+                } else {
+                    state.push(e);
+                }
             }
         }
         let mut q = Self::new(visibility, max_receives);
         q.state = Arc::new(Mutex::new(state));
-        q.journal = Some(Arc::new(crate::store::group_commit::Writer::start(Arc::new(db), "queue-writer").map_err(journal_error)?));
+        q.journal = Some(writer);
         Ok(q)
+    }
+
+    /// Whether this queue is kept in `store`'s file.
+    pub(crate) fn kept_in(&self, store: &EmbeddedTable) -> bool {
+        matches!((&self.journal, store.writer()), (Some(a), Some(b)) if Arc::ptr_eq(a, &b))
     }
 
     /// Writes `ops` to the journal (in the writer's next commit, a sync to disk).
@@ -130,92 +189,152 @@ impl MemoryQueue {
         crate::lock(&self.state)
     }
 
+    /// Takes the deduplication ids of `messages` and numbers the new ones; nothing is queued
+    /// until [`Self::publish`] (a message within the window of an earlier one is dropped).
+    pub(crate) fn stage(&self, messages: Vec<OutMessage>) -> Staged {
+        let now = Instant::now();
+        let mut staged = Staged { entries: Vec::with_capacity(messages.len()), dedups: Vec::with_capacity(messages.len()) };
+        let mut st = self.lock();
+        while let Some((at, _)) = st.seen_order.front()
+            && now.duration_since(*at) >= DEDUP_WINDOW
+        {
+            if let Some((at, id)) = st.seen_order.pop_front()
+                && st.seen.get(&id) == Some(&at)
+            {
+                st.seen.remove(&id);
+            }
+        }
+        for m in messages {
+            if st.seen.contains_key(&m.dedup) {
+                continue;
+            }
+            st.seen.insert(m.dedup.clone(), now);
+            st.seen_order.push_back((now, m.dedup.clone()));
+            st.next += 1;
+            let seq = st.next;
+            staged.entries.push(Entry { seq, id: format!("m{seq}"), body: m.body, group: m.group, visible_at: now, receipt: None, receive_count: 0 });
+            staged.dedups.push(m.dedup);
+        }
+        staged
+    }
+
+    /// Queues what was staged (once it is on disk).
+    pub(crate) fn publish(&self, staged: Staged) {
+        let mut st = self.lock();
+        for e in staged.entries {
+            st.push(e);
+        }
+        drop(st);
+        self.notify.notify_waiters();
+    }
+
+    /// Gives back the deduplication ids of a send that failed.
+    pub(crate) fn unstage(&self, staged: Staged) {
+        let mut st = self.lock();
+        for dedup in &staged.dedups {
+            st.seen.remove(dedup);
+        }
+    }
+
     /// Ready messages, and the journal changes for those it moved to the dead-letter queue.
     fn take_ready(&self, max: usize) -> (Vec<Received>, Vec<Op>) {
         let now = Instant::now();
         let mut st = self.lock();
         let st = &mut *st;
-        let mut blocked = HashSet::new();
         let mut out = Vec::new();
         let mut ops = Vec::new();
-        let mut i = 0;
-        while i < st.main.len() && out.len() < max {
-            let e = &mut st.main[i];
-            if blocked.contains(&e.group) {
-                i += 1;
-                continue;
+        for _ in 0..st.ring.len() {
+            if out.len() >= max {
+                break;
             }
-            if e.visible_at > now {
-                blocked.insert(e.group.clone());
-                i += 1;
-                continue;
-            }
-            if e.receive_count >= self.max_receives {
-                if let Some(dead) = st.main.remove(i) {
-                    ops.extend([Op::Remove { dead: false, seq: dead.seq }, put(true, &dead)]);
-                    st.dead.push_back(dead);
+            let Some(name) = st.ring.pop_front() else { break };
+            let Some(q) = st.groups.get_mut(&name) else { continue };
+            let mut i = 0;
+            // The group's ready messages from its front, up to the first one in flight or waiting.
+            while i < q.len() && out.len() < max && q[i].visible_at <= now {
+                if q[i].receive_count >= self.max_receives {
+                    if let Some(dead) = q.remove(i) {
+                        if let Some(r) = &dead.receipt {
+                            st.receipts.remove(r);
+                        }
+                        ops.extend([Op::Remove { dead: false, seq: dead.seq }, put(true, &dead)]);
+                        st.dead.push_back(dead);
+                    }
+                    continue;
                 }
-                continue;
+                st.next += 1;
+                let e = &mut q[i];
+                e.receive_count += 1;
+                e.visible_at = now + self.visibility;
+                let receipt = format!("{}#{}", e.id, st.next);
+                if let Some(old) = e.receipt.replace(receipt.clone()) {
+                    st.receipts.remove(&old);
+                }
+                st.receipts.insert(receipt.clone(), name.clone());
+                out.push(Received { id: e.id.clone(), receipt, body: e.body.clone(), group: e.group.clone(), receive_count: e.receive_count });
+                i += 1;
             }
-            st.next += 1;
-            e.receive_count += 1;
-            e.visible_at = now + self.visibility;
-            let receipt = format!("{}#{}", e.id, st.next);
-            e.receipt = Some(receipt.clone());
-            out.push(Received { id: e.id.clone(), receipt, body: e.body.clone(), group: e.group.clone(), receive_count: e.receive_count });
-            i += 1;
+            if q.is_empty() {
+                st.groups.remove(&name);
+            } else {
+                st.ring.push_back(name);
+            }
         }
         (out, ops)
     }
 
+    /// Runs `f` on the message in flight under `receipt` (its group's queue and its place).
     fn find<T>(&self, receipt: &str, f: impl FnOnce(&mut VecDeque<Entry>, usize) -> T) -> QueueResult<T> {
         let mut st = self.lock();
-        match st.main.iter().position(|e| e.receipt.as_deref() == Some(receipt)) {
-            Some(i) => Ok(f(&mut st.main, i)),
-            None => Err(QueueError::Backend("receipt handle is not valid (message deleted or received again)".into())),
+        let invalid = || QueueError::Backend("receipt handle is not valid (message deleted or received again)".into());
+        let group = st.receipts.get(receipt).cloned().ok_or_else(invalid)?;
+        let q = st.groups.get_mut(&group).ok_or_else(invalid)?;
+        let i = q.iter().position(|e| e.receipt.as_deref() == Some(receipt)).ok_or_else(invalid)?;
+        Ok(f(q, i))
+    }
+}
+
+/// Moves the messages of an earlier version's queue file into the store's file, then removes it.
+fn move_old_file(path: &std::path::Path, db: &redb::Database) -> QueueResult<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let old = redb::Database::create(path).map_err(journal_error)?;
+    let read = old.begin_read().map_err(journal_error)?;
+    let tx = db.begin_write().map_err(journal_error)?;
+    {
+        let (mut main, mut dead) = (tx.open_table(MAIN).map_err(journal_error)?, tx.open_table(DEAD).map_err(journal_error)?);
+        let mut seq = main.last().map_err(journal_error)?.map(|(k, _)| k.value()).unwrap_or(0);
+        seq = seq.max(dead.last().map_err(journal_error)?.map(|(k, _)| k.value()).unwrap_or(0));
+        for (def, to) in [(OLD_MAIN, &mut main), (OLD_DEAD, &mut dead)] {
+            let Ok(table) = read.open_table(def) else { continue };
+            for row in table.iter().map_err(journal_error)? {
+                let (_, value) = row.map_err(journal_error)?;
+                seq += 1;
+                to.insert(seq, value.value()).map_err(journal_error)?;
+            }
         }
     }
+    tx.commit().map_err(journal_error)?;
+    drop((read, old));
+    std::fs::remove_file(path).map_err(journal_error)
 }
 
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, messages: Vec<OutMessage>) -> QueueResult<()> {
-        let now = Instant::now();
-        let mut fresh = Vec::with_capacity(messages.len());
-        {
-            let mut st = self.lock();
-            while let Some((at, _)) = st.seen_order.front()
-                && now.duration_since(*at) >= DEDUP_WINDOW
-            {
-                if let Some((at, id)) = st.seen_order.pop_front()
-                    && st.seen.get(&id) == Some(&at)
-                {
-                    st.seen.remove(&id);
-                }
-            }
-            for m in messages {
-                if st.seen.contains_key(&m.dedup) {
-                    continue;
-                }
-                st.seen.insert(m.dedup.clone(), now);
-                st.seen_order.push_back((now, m.dedup.clone()));
-                st.next += 1;
-                let seq = st.next;
-                let entry = Entry { seq, id: format!("m{seq}"), body: m.body, group: m.group, visible_at: now, receipt: None, receive_count: 0 };
-                fresh.push((m.dedup, entry));
-            }
-        }
+        let staged = self.stage(messages);
         // Stored before it can be received: a send that returned is never lost.
-        if let Err(e) = self.persist(fresh.iter().map(|(_, e)| put(false, e)).collect()).await {
-            let mut st = self.lock();
-            for (dedup, _) in &fresh {
-                st.seen.remove(dedup);
+        match self.persist(staged.ops()).await {
+            Ok(()) => {
+                self.publish(staged);
+                Ok(())
             }
-            return Err(e);
+            Err(e) => {
+                self.unstage(staged);
+                Err(e)
+            }
         }
-        self.lock().main.extend(fresh.into_iter().map(|(_, e)| e));
-        self.notify.notify_waiters();
-        Ok(())
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> QueueResult<Vec<Received>> {
@@ -235,6 +354,9 @@ impl Queue for MemoryQueue {
 
     async fn delete(&self, receipt: &str) -> QueueResult<()> {
         let gone = self.find(receipt, |q, i| q.remove(i))?;
+        // An emptied group stays (and in the ring) until a receive passes it.
+        self.lock().receipts.remove(receipt);
+        self.notify.notify_waiters(); // the next message of its group may be ready
         self.persist(gone.map(|e| Op::Remove { dead: false, seq: e.seq }).into_iter().collect()).await
     }
 
@@ -294,7 +416,14 @@ impl Queue for MemoryQueue {
     async fn depth(&self) -> QueueResult<Depth> {
         let st = self.lock();
         let now = Instant::now();
-        let in_flight = st.main.iter().filter(|e| e.receipt.is_some() && e.visible_at > now).count() as u64;
-        Ok(Depth { waiting: st.main.len() as u64 - in_flight, in_flight, dead: st.dead.len() as u64 })
+        let (mut waiting, mut in_flight) = (0, 0);
+        for e in st.groups.values().flatten() {
+            if e.receipt.is_some() && e.visible_at > now {
+                in_flight += 1;
+            } else {
+                waiting += 1;
+            }
+        }
+        Ok(Depth { waiting, in_flight, dead: st.dead.len() as u64 })
     }
 }

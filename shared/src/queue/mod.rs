@@ -1,8 +1,10 @@
 //! The queue port: a FIFO queue of jobs with message groups, visibility changes and a
 //! dead-letter queue. On AWS it is an SQS FIFO queue (group = one recipient chat, so messages to
 //! one chat keep their order and only one is in flight at a time); locally it is in-process,
-//! kept in a file beside the embedded store.
+//! kept in the embedded store's file. [`intake`] writes a new notification's records and its
+//! messages together.
 
+pub mod intake;
 pub mod job;
 pub mod memory;
 pub mod sqs;

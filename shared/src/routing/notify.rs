@@ -40,10 +40,6 @@ async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(),
     Ok(())
 }
 
-/// How long [`accept`]'s writes may take after its messages are queued before they are queued
-/// again: well inside the ~31 s its messages wait ([`crate::dispatch::ORPHAN_RECEIVES`]).
-const LATE_WRITE: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Counts the deliveries skipped while planning (no channel to try), for the report and the
 /// console; once the notification is stored (a request that fails counts nothing).
 async fn count_skipped(app: &App, planned: &Planned) {
@@ -56,14 +52,14 @@ async fn count_skipped(app: &App, planned: &Planned) {
 }
 
 /// What `POST /api/v1/notify` does with a notification: one without an idempotency key is
-/// planned, its messages queued, then its deliveries stored and, last, the notification itself,
-/// already planned; `202` comes after that. So no `PENDING` index entry is written and removed
-/// and the notification is written once (three DynamoDB write units fewer than [`submit`]).
-/// A message that arrives before those writes waits for them
-/// ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, the request answers the error and
-/// nothing is sent for it: a delivery is sent only once its notification is stored, and the
-/// notification is written last (deliveries left without it are closed as `skipped`, its
-/// messages dropped). A client that retries a failed request without a key may still get a
+/// planned, then its messages, its deliveries and the notification itself, already planned,
+/// are taken in together ([`crate::queue::intake`]: on AWS the messages first and the
+/// notification last; on the embedded store in one transaction); `202` comes after that. So no
+/// `PENDING` index entry is written and removed and the notification is written once (three
+/// DynamoDB write units fewer than [`submit`]). On AWS a message that arrives before those
+/// writes waits for them ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, the request
+/// answers the error and nothing is sent for it: a delivery is sent only once its notification
+/// is stored (deliveries left without it are closed as `skipped`, its messages dropped). A client that retries a failed request without a key may still get a
 /// notification twice if the failure came after the writes (an answer lost on the way): use a
 /// key where that matters.
 ///
@@ -74,21 +70,11 @@ pub async fn accept(app: &App, mut n: Notification) -> Result<Accepted, Error> {
     }
     let snap = app.snapshot().await?;
     let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
-    let queued = std::time::Instant::now();
-    enqueue(app, &planned, &n.id).await?;
     n.deliveries = planned.deliveries.len() as u32;
     n.planned = true;
     n.complete = planned.resume.is_none();
-    app.repo.create_notification_with(&n, &planned.deliveries).await?;
-    if queued.elapsed() >= LATE_WRITE {
-        // So slow a write that its messages may have given up on it: queued again (under new
-        // dedup ids); a copy that finds its delivery already moved on does nothing.
-        let mut again: Vec<OutMessage> = pending_messages(&planned, &n.id);
-        for m in &mut again {
-            m.dedup = format!("{}-late", m.dedup);
-        }
-        app.queue.send(again).await?;
-    }
+    let (records, head) = app.repo.notification_records(&n, &planned.deliveries)?;
+    app.intake.take(pending_messages(&planned, &n.id), records, head).await?;
     count_skipped(app, &planned).await;
     Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete })
 }

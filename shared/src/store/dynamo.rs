@@ -284,6 +284,10 @@ impl Table for DynamoTable {
         Ok(())
     }
 
+    async fn put_each(&self, writes: Vec<(Item, Cond)>) -> StoreResult<Vec<StoreResult<()>>> {
+        Ok(join_all(writes.into_iter().map(|(item, cond)| self.put(item, cond))).await)
+    }
+
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
         items.iter().try_for_each(check_item)?;
         for wave in items.chunks(25 * CONCURRENCY) {

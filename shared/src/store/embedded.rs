@@ -28,6 +28,8 @@ pub struct EmbeddedTable {
     /// On a file: the writer thread that commits concurrent writes together
     /// ([`super::group_commit`]).
     writer: Option<Arc<super::group_commit::Writer>>,
+    /// The directory of the file (none in memory).
+    dir: Option<std::path::PathBuf>,
 }
 
 /// In memory, one commit in this many is durable: redb reuses the pages earlier commits freed
@@ -79,7 +81,7 @@ fn decode(bytes: &[u8]) -> StoreResult<Item> {
 
 type Tx = redb::WriteTransaction;
 
-fn read_item(tx: &Tx, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
+pub(crate) fn read_item(tx: &Tx, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
     let table = tx.open_table(ITEMS).map_err(backend)?;
     let found = table.get(item_key(pk, sk).as_slice()).map_err(backend)?;
     found.map(|v| decode(v.value())).transpose()
@@ -100,7 +102,7 @@ fn remove_item(tx: &Tx, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
     Ok(old)
 }
 
-fn write_item(tx: &Tx, item: &Item) -> StoreResult<()> {
+pub(crate) fn write_item(tx: &Tx, item: &Item) -> StoreResult<()> {
     remove_item(tx, &item.pk, &item.sk)?;
     let bytes = serde_json::to_vec(item).map_err(backend)?;
     let mut items = tx.open_table(ITEMS).map_err(backend)?;
@@ -119,7 +121,7 @@ impl EmbeddedTable {
     pub fn open(dir: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
         let db = Database::create(dir.join(FILE)).map_err(|e| backend(format!("cannot open {}: {e}", dir.join(FILE).display())))?;
-        Self::init(db, false)
+        Ok(Self { dir: Some(dir.to_path_buf()), ..Self::init(db, false)? })
     }
 
     /// A table that lives in memory only (benchmarks, throwaway runs).
@@ -138,7 +140,22 @@ impl EmbeddedTable {
             true => None,
             false => Some(Arc::new(super::group_commit::Writer::start(db.clone(), "store-writer").map_err(backend)?)),
         };
-        Ok(Self { db, in_memory, writes: Arc::default(), writer })
+        Ok(Self { db, in_memory, writes: Arc::default(), writer, dir: None })
+    }
+
+    /// The directory the store's file is in (none in memory).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// On a file: the database and its writer thread, for what shares the file's commits (the
+    /// queue kept in it, [`crate::queue::memory::MemoryQueue::in_store`]).
+    pub(crate) fn file_db(&self) -> Option<Arc<Database>> {
+        self.writer.is_some().then(|| self.db.clone())
+    }
+
+    pub(crate) fn writer(&self) -> Option<Arc<super::group_commit::Writer>> {
+        self.writer.clone()
     }
 
     /// Reads run in place: they are lookups in pages the OS has cached, microseconds, and a
@@ -228,6 +245,23 @@ impl Table for EmbeddedTable {
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
         items.iter().try_for_each(check_item)?;
         self.write(move |tx| items.iter().try_for_each(|item| write_item(tx, item))).await
+    }
+
+    async fn put_each(&self, writes: Vec<(Item, Cond)>) -> StoreResult<Vec<StoreResult<()>>> {
+        // An item that cannot be stored is refused alone, before the commit.
+        let checked: Vec<StoreResult<()>> = writes.iter().map(|(item, _)| check_item(item)).collect();
+        self.write(move |tx| {
+            let mut out = Vec::with_capacity(writes.len());
+            for ((item, cond), checked) in writes.iter().zip(checked) {
+                out.push(match checked {
+                    Err(e) => Err(e),
+                    Ok(()) if !cond_holds(*cond, read_item(tx, &item.pk, &item.sk)?.as_ref()) => Err(StoreError::ConditionFailed),
+                    Ok(()) => write_item(tx, item),
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> StoreResult<Option<Item>> {

@@ -212,6 +212,19 @@ pub trait Table: Send + Sync {
     /// is retried until written or the retries run out, which is an error).
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()>;
 
+    /// Writes each item if its own condition holds, each on its own (not a transaction: one
+    /// refused leaves the others written), and answers each write's outcome in order. One
+    /// commit on the embedded store (so a send's `sent` state and the next send's claim share
+    /// one sync, [`crate::dispatch`]); concurrent requests on DynamoDB, one write unit each.
+    /// The provided version writes one after another. `Err` only for what fails all of them.
+    async fn put_each(&self, writes: Vec<(Item, Cond)>) -> StoreResult<Vec<StoreResult<()>>> {
+        let mut out = Vec::with_capacity(writes.len());
+        for (item, cond) in writes {
+            out.push(self.put(item, cond).await);
+        }
+        Ok(out)
+    }
+
     /// Deletes an item if the condition holds; returns what was there.
     async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> StoreResult<Option<Item>>;
 

@@ -554,18 +554,15 @@ impl Repo {
         }
     }
 
-    /// Stores a new notification that has no idempotency key with its first deliveries: the
-    /// deliveries first (batch writes), then the notification (so a stored notification always
-    /// has its deliveries, and a failure between the two leaves only deliveries that wait for
-    /// it and are closed as `skipped`). Its id is fresh (a ULID), so no condition is needed.
-    /// [`crate::routing::notify::accept`] stores it already planned, after its messages are
-    /// queued.
-    pub async fn create_notification_with(&self, n: &Notification, deliveries: &[Delivery]) -> StoreResult<()> {
+    /// The records of a new notification that has no idempotency key, with its first
+    /// deliveries, for [`crate::queue::intake::Intake::take`]: the deliveries, and the
+    /// notification as the head (written last where writes are not one transaction, so a stored
+    /// notification always has its deliveries; a failure between them leaves only deliveries
+    /// that wait for it and are closed as `skipped`). Its id is fresh (a ULID), so the head's
+    /// condition (absent) holds.
+    pub fn notification_records(&self, n: &Notification, deliveries: &[Delivery]) -> StoreResult<(Vec<Item>, Item)> {
         let items = deliveries.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
-        if !items.is_empty() {
-            self.table.put_many(items).await?;
-        }
-        self.table.put(self.notification_item(n, 0)?, Cond::Absent).await
+        Ok((items, self.notification_item(n, 0)?))
     }
 
     /// Stores many new notifications at once (batch writes; no idempotency keys).
@@ -630,6 +627,14 @@ impl Repo {
     pub async fn save_delivery(&self, d: &Delivery, rev: u64) -> StoreResult<u64> {
         self.table.put(self.delivery_item(d, rev + 1)?, Cond::Rev(rev)).await?;
         Ok(rev + 1)
+    }
+
+    /// Writes each delivery over its revision, each on its own, in one round
+    /// ([`Table::put_each`]); answers each one's new revision or error, in order.
+    pub async fn save_deliveries(&self, saves: &[(&Delivery, u64)]) -> StoreResult<Vec<StoreResult<u64>>> {
+        let writes = saves.iter().map(|(d, rev)| Ok((self.delivery_item(d, rev + 1)?, Cond::Rev(*rev)))).collect::<StoreResult<Vec<_>>>()?;
+        let out = self.table.put_each(writes).await?;
+        Ok(out.into_iter().zip(saves).map(|(r, (_, rev))| r.map(|()| rev + 1)).collect())
     }
 
     pub async fn deliveries(&self, notification: &str, cursor: Option<String>, limit: u32) -> StoreResult<Paged<Delivery>> {

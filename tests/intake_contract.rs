@@ -1,0 +1,157 @@
+//! The intake port's contract ([`herald::queue::intake`]), run against its two adapters: one
+//! commit on the embedded store with the queue in its file (as the local runner has it), and in
+//! order on DynamoDB and SQS FIFO (the emulator's real wire protocol) and on the in-memory
+//! table and queue.
+
+#![allow(clippy::unwrap_used)]
+
+use herald::queue::intake::{InOrder, Intake, IntakeError, OneCommit};
+use herald::queue::*;
+use herald::store::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Parts {
+    table: Arc<dyn Table>,
+    queue: Arc<dyn Queue>,
+    intake: Arc<dyn Intake>,
+}
+
+fn item(pk: &str, sk: &str, data: &str) -> Item {
+    Item { data: data.into(), ..Item::new(pk, sk) }
+}
+
+fn msg(body: &str, group: &str, dedup: &str) -> OutMessage {
+    OutMessage { body: body.into(), group: group.into(), dedup: dedup.into() }
+}
+
+async fn bodies(q: &Arc<dyn Queue>, want: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        if got.len() >= want {
+            break;
+        }
+        for m in q.receive(10, Duration::from_millis(500)).await.unwrap() {
+            q.delete(&m.receipt).await.unwrap();
+            got.push(m.body);
+        }
+    }
+    got.sort();
+    got
+}
+
+async fn takes_records_head_and_messages(p: Parts) {
+    let n = herald_tests::unique("N");
+    let messages = vec![msg("d1", "g1", &herald_tests::unique("d1")), msg("d2", "g2", &herald_tests::unique("d2"))];
+    p.intake.take(messages, vec![item(&n, "D#1", "one"), item(&n, "D#2", "two")], item(&n, "N", "head")).await.unwrap();
+    for (sk, data) in [("D#1", "one"), ("D#2", "two"), ("N", "head")] {
+        assert_eq!(p.table.get(&n, sk).await.unwrap().unwrap().data, data);
+    }
+    assert_eq!(bodies(&p.queue, 2).await, ["d1", "d2"]);
+}
+
+async fn refuses_a_head_that_is_there_and_keeps_it(p: Parts) {
+    let n = herald_tests::unique("N");
+    p.table.put(item(&n, "N", "first"), Cond::Absent).await.unwrap();
+    let err = p.intake.take(vec![msg("x", "g", &herald_tests::unique("x"))], vec![], item(&n, "N", "second")).await.unwrap_err();
+    assert!(matches!(err, IntakeError::Store(StoreError::ConditionFailed)), "{err}");
+    assert_eq!(p.table.get(&n, "N").await.unwrap().unwrap().data, "first");
+}
+
+async fn drops_a_message_sent_twice(p: Parts) {
+    let dedup = herald_tests::unique("same");
+    for i in 0..2 {
+        let n = herald_tests::unique("N");
+        p.intake.take(vec![msg("once", "g", &dedup)], vec![], item(&n, "N", &i.to_string())).await.unwrap();
+    }
+    assert_eq!(bodies(&p.queue, 2).await, ["once"]);
+}
+
+/// One commit: a refused request leaves nothing at all (no record, no message, and its
+/// deduplication ids free for the retry).
+#[tokio::test]
+async fn one_commit_writes_nothing_of_a_refused_request() {
+    let (_dir, p) = one_commit();
+    let n = herald_tests::unique("N");
+    p.table.put(item(&n, "N", "first"), Cond::Absent).await.unwrap();
+    let m = msg("retry", "g", "dedup-1");
+    assert!(p.intake.take(vec![m.clone()], vec![item(&n, "D#1", "one")], item(&n, "N", "second")).await.is_err());
+    assert!(p.table.get(&n, "D#1").await.unwrap().is_none());
+    assert!(p.queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    let n2 = herald_tests::unique("N");
+    p.intake.take(vec![m], vec![], item(&n2, "N", "ok")).await.unwrap();
+    assert_eq!(bodies(&p.queue, 1).await, ["retry"]);
+}
+
+/// One commit: what was taken in is on disk, records and messages, after a restart.
+#[tokio::test]
+async fn one_commit_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let table = herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap();
+        let queue = herald::queue::memory::MemoryQueue::in_store(&table, Duration::from_secs(30), 3).unwrap();
+        let intake = OneCommit::new(table, queue).unwrap();
+        intake.take(vec![msg("kept", "g", "k")], vec![item("N#1", "D#1", "one")], item("N#1", "N", "head")).await.unwrap();
+    }
+    let table = herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap();
+    let queue: Arc<dyn Queue> = Arc::new(herald::queue::memory::MemoryQueue::in_store(&table, Duration::from_secs(30), 3).unwrap());
+    assert_eq!(table.get("N#1", "D#1").await.unwrap().unwrap().data, "one");
+    assert_eq!(bodies(&queue, 1).await, ["kept"]);
+}
+
+/// A queue kept in another file cannot share its commits: no one-commit intake for it.
+#[tokio::test]
+async fn one_commit_needs_the_queue_in_the_stores_file() {
+    let (_a, table) = herald_tests::embedded_table();
+    let (_b, other) = herald_tests::embedded_table();
+    let queue = herald::queue::memory::MemoryQueue::in_store(&other, Duration::from_secs(30), 3).unwrap();
+    assert!(OneCommit::new(table.clone(), queue).is_none());
+    assert!(OneCommit::new(table, herald_tests::memory_queue(30, 3)).is_none());
+}
+
+fn one_commit() -> (tempfile::TempDir, Parts) {
+    let (dir, table) = herald_tests::embedded_table();
+    let queue = herald::queue::memory::MemoryQueue::in_store(&table, Duration::from_secs(30), 3).unwrap();
+    let intake = Arc::new(OneCommit::new(table.clone(), queue.clone()).unwrap());
+    (dir, Parts { table: Arc::new(table), queue: Arc::new(queue), intake })
+}
+
+fn in_order(table: Arc<dyn Table>, queue: Arc<dyn Queue>) -> Parts {
+    let intake = Arc::new(InOrder { table: table.clone(), queue: queue.clone() });
+    Parts { table, queue, intake }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod one_commit {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (_dir, p) = super::one_commit();
+                    super::$name(p).await;
+                }
+            )*
+        }
+        mod in_order_in_memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let table = std::sync::Arc::new(herald::store::embedded::EmbeddedTable::in_memory().unwrap());
+                    super::$name(super::in_order(table, std::sync::Arc::new(herald_tests::memory_queue(30, 3)))).await;
+                }
+            )*
+        }
+        mod in_order_aws {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(table) = herald_tests::dynamo_table().await else { return };
+                    let Some(queue) = herald_tests::sqs_queue(30, 3).await else { return };
+                    super::$name(super::in_order(std::sync::Arc::new(table), std::sync::Arc::new(queue))).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(takes_records_head_and_messages, refuses_a_head_that_is_there_and_keeps_it, drops_a_message_sent_twice);
