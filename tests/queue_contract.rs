@@ -229,3 +229,33 @@ async fn busy_groups_take_turns(q: Arc<dyn Queue>) {
     }
     assert!(seen_b, "group B was served while A is in flight");
 }
+
+/// A `queue.redb` left by an earlier version (its own file, tables `main` and `dead`) is moved
+/// into the store's file on start, in order, and removed.
+#[tokio::test]
+async fn an_earlier_versions_queue_file_is_moved_in() {
+    use herald::queue::memory::MemoryQueue;
+    use herald::store::embedded::EmbeddedTable;
+    const MAIN: redb::TableDefinition<u64, (&str, &str)> = redb::TableDefinition::new("main");
+    const DEAD: redb::TableDefinition<u64, (&str, &str)> = redb::TableDefinition::new("dead");
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("queue.redb");
+    {
+        let db = redb::Database::create(&old).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut main = tx.open_table(MAIN).unwrap();
+            main.insert(3, ("A", "a1")).unwrap();
+            main.insert(7, ("A", "a2")).unwrap();
+            tx.open_table(DEAD).unwrap().insert(5, ("B", "b-dead")).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let store = EmbeddedTable::open(dir.path()).unwrap();
+    let q: Arc<dyn Queue> = Arc::new(MemoryQueue::in_store(&store, Duration::from_secs(30), 3).unwrap());
+    assert!(!old.exists(), "the old file is removed once its messages are moved");
+    let got = q.receive(10, WAIT).await.unwrap();
+    assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["a1", "a2"]);
+    let dead = q.dead_letters(10).await.unwrap();
+    assert_eq!(dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["b-dead"]);
+}

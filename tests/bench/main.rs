@@ -46,7 +46,12 @@ fn opts() -> Opts {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     Opts {
         smoke,
-        bins: value("--bins").unwrap_or_else(|| format!("{root}/target/{}", if smoke { "debug" } else { "x86_64-unknown-linux-gnu/release" })),
+        // By default the binaries built beside this one (so a run never measures a stale build
+        // of another profile or target).
+        bins: value("--bins").unwrap_or_else(|| {
+            let beside = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.display().to_string()));
+            beside.unwrap_or_else(|| format!("{root}/target/{}", if smoke { "debug" } else { "x86_64-unknown-linux-gnu/release" }))
+        }),
         zips: value("--zips").unwrap_or_else(|| format!("{root}/target/lambda")),
         apprise_python: value("--apprise-python"),
         emulator: std::env::var("HERALD_TEST_EMULATOR").ok().filter(|v| !v.is_empty()),
@@ -550,6 +555,11 @@ async fn apprise(o: &Opts, out: &mut String) -> Value {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let (one_wall, one_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+    // Stopped only once its last batch is acknowledged: a batch left in flight would hold the
+    // endpoint's FIFO group for the queue's visibility timeout in the next row.
+    while app.queue.depth().await.is_ok_and(|d| d.in_flight + d.waiting > 0) && t0.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     single.abort();
     let one_got = hook.count();
     for i in 0..n {
@@ -786,7 +796,18 @@ async fn durable(o: &Opts, out: &mut String) -> Value {
     let _ = child.kill();
     let _ = child.wait();
     let received = hook.count();
-    writeln!(out, "The `herald-local` binary of this build on its default durable store (redb files in a fresh directory, every commit synced to disk), a webhook channel to a local JSON sink, `POST /api/v1/notify` over HTTP (keep-alive); timed until the sink has every notification.\n").ok();
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(|t| jiff::Timestamp::try_from(t).map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default());
+    writeln!(
+        out,
+        "Binary: `{}` (built {}).\n",
+        bin.rsplit("/target/").next().map(|p| format!("target/{p}")).unwrap_or(bin.clone()),
+        built.unwrap_or_default()
+    )
+    .ok();
+    writeln!(out, "The `herald-local` binary of this build on its default durable store (one redb file in a fresh directory, the queue in it, every commit synced to disk), a webhook channel to a local JSON sink, `POST /api/v1/notify` over HTTP (keep-alive); timed until the sink has every notification.\n").ok();
     writeln!(out, "| clients | notifications | notify p50 | notify p99 | taken per second | delivered end to end | per second end to end |\n|---|---|---|---|---|---|---|").ok();
     writeln!(
         out,
