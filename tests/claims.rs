@@ -124,6 +124,9 @@ struct TableFaults {
     unavailable: AtomicU32,
     conflict_prefix: Mutex<Option<String>>,
     conflicts: AtomicU32,
+    /// Writes of a delivery's `sent` state fail (store unavailable), counted.
+    sent_down: AtomicBool,
+    sent_refused: AtomicU32,
 }
 
 struct FaultyTable(Arc<dyn Table>, Arc<TableFaults>);
@@ -160,6 +163,10 @@ impl Table for FaultyTable {
     async fn put(&self, item: Item, cond: Cond) -> StoreResult<()> {
         self.up()?;
         self.conflict(&item.pk, cond)?;
+        if self.1.sent_down.load(Ordering::SeqCst) && item.sk.starts_with("D#") && item.data.contains("\"status\":\"sent\"") {
+            self.1.sent_refused.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Backend("injected: sent state not written".into()));
+        }
         self.0.put(item, cond).await
     }
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
@@ -1144,6 +1151,83 @@ async fn the_api_answers_503_when_the_store_or_the_queue_is_unavailable() {
     let (status, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
     assert_eq!((status, v), (503, json!({"error": "unavailable"})));
     assert_eq!(queue.failing.load(Ordering::SeqCst), 0, "the queue refused it");
+}
+
+/// A send's `sent` state that cannot be written holds its chat: the next message of the group
+/// is not sent (its claim answers an error), both come back, and nothing is acknowledged; once
+/// the store takes writes again, each is sent (the first a second time: the documented window,
+/// one send).
+#[tokio::test]
+async fn an_unrecorded_send_holds_the_rest_of_its_chat() {
+    let faults = Arc::new(TableFaults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(FaultyTable(Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap()), faults.clone()));
+    let mut config = test_config();
+    config.lease = Duration::ZERO;
+    let app = App::new(table, Arc::new(memory_queue(180, 20)), clock(NOW), config).unwrap();
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    for text in ["first", "second", "third"] {
+        let (status, _) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": text, "to": "admins"}))).await;
+        assert_eq!(status, 202);
+    }
+    let batch = app.queue.receive(10, Duration::from_millis(100)).await.unwrap();
+    assert_eq!(batch.len(), 3, "one chat, one group, one batch");
+    faults.sent_down.store(true, Ordering::SeqCst);
+    let d = Dispatcher::default();
+    let failed = d.process(&app, batch.clone()).await;
+    assert_eq!(hook.received().len(), 1, "only the first was sent");
+    assert_eq!(failed.len(), 3, "none acknowledged: {failed:?}");
+    assert!(faults.sent_refused.load(Ordering::SeqCst) >= 1);
+    assert_eq!(d.in_flight.load(Ordering::SeqCst), 0);
+
+    faults.sent_down.store(false, Ordering::SeqCst);
+    for m in &batch {
+        app.queue.set_visibility(&m.receipt, 0).await.unwrap();
+    }
+    drain(&app, &d).await;
+    let texts: Vec<String> = hook.received().iter().map(|r| r.json()["text"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    assert_eq!(texts.iter().filter(|t| t.contains("first")).count(), 2, "the first once more; {texts:?}");
+    let later: Vec<&String> = texts[1..].iter().collect();
+    assert!(later.iter().position(|t| t.contains("second")) < later.iter().position(|t| t.contains("third")), "in order: {texts:?}");
+}
+
+/// A bot's reply in the same chat as a send whose `sent` state cannot be written is not made
+/// either (it sends without a delivery's claim, so the state before it is written first).
+#[tokio::test]
+async fn a_bot_reply_waits_for_the_send_before_it_to_be_recorded() {
+    let faults = Arc::new(TableFaults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(FaultyTable(Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap()), faults.clone()));
+    let mut config = test_config();
+    config.public_url = Some("https://herald.test".into());
+    let app = App::new(table, Arc::new(memory_queue(180, 20)), clock(NOW), config).unwrap();
+    let fake = telegram_channel(&app, "tg", &[], json!({})).await;
+    let (status, _) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "node down", "to": "admins"}))).await;
+    assert_eq!(status, 202);
+    let reply = herald::domain::notification::Call {
+        id: "reply-1".into(),
+        channel: "tg".into(),
+        chat: GROUP.into(),
+        method: "sendMessage".into(),
+        payload: json!({"chat_id": GROUP, "text": "pong"}),
+        status: herald::domain::notification::DeliveryStatus::Queued,
+        attempts: 0,
+        reason: None,
+        claimed_at: None,
+        updated_at: app.now(),
+    };
+    app.repo.add_calls(std::slice::from_ref(&reply)).await.unwrap();
+    app.queue.send(vec![herald::queue::job::Job::call(&reply)]).await.unwrap();
+    let batch = app.queue.receive(10, Duration::from_millis(100)).await.unwrap();
+    assert_eq!(batch.len(), 2, "the notice and the reply: one chat, one batch");
+    faults.sent_down.store(true, Ordering::SeqCst);
+    let failed = Dispatcher::default().process(&app, batch).await;
+    let texts: Vec<String> = fake.calls("sendMessage").iter().map(|c| c["text"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(texts.len(), 1, "the notice only: {texts:?}");
+    assert!(!texts[0].contains("pong"));
+    assert_eq!(failed.len(), 2);
 }
 
 /// README: "the admins' message center, newest first, paged with `?cursor=&limit=`".

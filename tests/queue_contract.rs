@@ -251,11 +251,26 @@ async fn an_earlier_versions_queue_file_is_moved_in() {
         }
         tx.commit().unwrap();
     }
-    let store = EmbeddedTable::open(dir.path()).unwrap();
-    let q: Arc<dyn Queue> = Arc::new(MemoryQueue::in_store(&store, Duration::from_secs(30), 3).unwrap());
+    let (bytes, modified) = (std::fs::read(&old).unwrap(), std::fs::metadata(&old).unwrap().modified().unwrap());
+    let open = || {
+        let store = EmbeddedTable::open(dir.path()).unwrap();
+        let q: Arc<dyn Queue> = Arc::new(MemoryQueue::in_store(&store, Duration::from_secs(30), 3).unwrap());
+        q
+    };
+    let q = open();
     assert!(!old.exists(), "the old file is removed once its messages are moved");
     let got = q.receive(10, WAIT).await.unwrap();
     assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["a1", "a2"]);
     let dead = q.dead_letters(10).await.unwrap();
     assert_eq!(dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["b-dead"]);
+    drop(q);
+
+    // A crash after the move's commit, before the file's removal: the same file is there again
+    // at the next start. It is removed, not moved in twice.
+    std::fs::write(&old, &bytes).unwrap();
+    std::fs::File::options().write(true).open(&old).unwrap().set_modified(modified).unwrap();
+    let q = open();
+    assert!(!old.exists());
+    let depth = q.depth().await.unwrap();
+    assert_eq!((depth.waiting, depth.dead), (2, 1), "{depth:?}");
 }

@@ -203,8 +203,11 @@ impl Dispatcher {
                 None if stop_by.is_some_and(|t| app.now() >= t) => Step::Retry(Duration::ZERO),
                 None => self.handle(app, m, &mut turn).await,
             };
-            self.settle(app, turn.carry, turn.carried, &mut failed).await;
-            carry = turn.sent.map(|(d, rev)| Carry { m, d, rev, _window: InFlight::enter(&self.in_flight) });
+            if !self.settle(app, turn.carry, turn.carried, &mut failed).await && held.is_none() {
+                // The send before is not recorded: nothing more of its group is sent until it is.
+                held = Some(backoff(app.config.retry_base, m.receive_count));
+            }
+            carry = turn.sent.map(|(d, rev, window)| Carry { m, d, rev, _window: window });
             match step {
                 Step::Done => {}
                 Step::Retry(d) => {
@@ -227,25 +230,45 @@ impl Dispatcher {
     }
 
     /// After a message: writes the carried `sent` state if its claim did not take it, and
-    /// has a message whose state could not be written come back (not acknowledged).
-    async fn settle(&self, app: &App, carry: Option<Carry<'_>>, carried: Option<(&Received, Result<bool, StoreError>)>, failed: &mut Vec<String>) {
+    /// has a message whose state could not be written come back (not acknowledged). False if
+    /// that happened.
+    async fn settle(
+        &self,
+        app: &App,
+        carry: Option<Carry<'_>>,
+        carried: Option<(&Received, Result<bool, StoreError>)>,
+        failed: &mut Vec<String>,
+    ) -> bool {
         let carried = match carry {
             Some(c) => Some((c.m, persist(|| app.repo.save_delivery(&c.d, c.rev)).await)),
             None => carried,
         };
-        if let Some((m, Err(e))) = carried {
-            warn!(message = %m.id, error = %e, "sent, but its state was not written; the message comes back");
-            let wait = backoff(app.config.retry_base, m.receive_count);
-            if let Err(e) = app.queue.set_visibility(&m.receipt, secs(wait)).await {
-                warn!(message = %m.id, error = %e, "could not reschedule; the queue's visibility timeout applies");
-            }
-            failed.push(m.id.clone());
+        let Some((m, Err(e))) = carried else { return true };
+        warn!(message = %m.id, error = %e, "sent, but its state was not written; the message comes back");
+        let wait = backoff(app.config.retry_base, m.receive_count);
+        if let Err(e) = app.queue.set_visibility(&m.receipt, secs(wait)).await {
+            warn!(message = %m.id, error = %e, "could not reschedule; the queue's visibility timeout applies");
         }
+        failed.push(m.id.clone());
+        false
+    }
+
+    /// Writes the carried `sent` state alone, before a job that sends without a claim of
+    /// [`Self::claim`] (a bot's reply); false if it could not be written.
+    async fn write_carried(&self, app: &App, turn: &mut Turn<'_>) -> bool {
+        let Some(c) = turn.carry.take() else { return true };
+        let written = persist(|| app.repo.save_delivery(&c.d, c.rev)).await;
+        let ok = written.is_ok();
+        turn.carried = Some((c.m, written));
+        ok
     }
 
     /// Claims `d` (to `sending`, over `rev`), writing the carried `sent` state of the message
-    /// before in the same round. Answers the claim's new revision, and the carried write's
-    /// outcome (true: written; false: someone else wrote a newer state, which stands).
+    /// before in the same round. Answers the claim's new revision, and leaves the carried
+    /// write's outcome in `turn.carried` (true: written; false: someone else wrote a newer
+    /// state, which stands). If the carried state could not be written, the claim answers an
+    /// error even when it was written itself: nothing is sent before the send before it is
+    /// recorded (the claim's lease then runs out before the delivery is taken again).
     async fn claim<'a>(&self, app: &App, d: &Delivery, rev: u64, turn: &mut Turn<'a>) -> Result<u64, StoreError> {
         let Some(c) = turn.carry.take() else { return app.repo.save_delivery(d, rev).await };
         let (claimed, before) = match app.repo.save_deliveries(&[(d, rev), (&c.d, c.rev)]).await {
@@ -261,8 +284,12 @@ impl Dispatcher {
             // Tried again alone, as a state written after a send always is.
             Err(_) => persist(|| app.repo.save_delivery(&c.d, c.rev)).await,
         };
+        let recorded = before.is_ok();
         turn.carried = Some((c.m, before));
-        claimed
+        match claimed {
+            Ok(_) if !recorded => Err(StoreError::Backend("the state of the send before this one could not be written".into())),
+            claimed => claimed,
+        }
     }
 
     #[tracing::instrument(skip_all, fields(message = %m.id, receive = m.receive_count))]
@@ -289,6 +316,10 @@ impl Dispatcher {
                 }
             },
             Some(Job::Call { call }) => {
+                // It sends: the send before it in its group must be recorded first.
+                if !self.write_carried(app, turn).await {
+                    return Step::Retry(backoff(app.config.retry_base, m.receive_count));
+                }
                 let last_chance = m.receive_count >= app.config.max_receives;
                 match self.run_call(app, &call, last_chance).await {
                     Ok(step) => step,
@@ -429,7 +460,7 @@ impl Dispatcher {
                 d.sent_at = Some(now);
                 d.reason = note;
                 self.count_final(app, &d, channel.kind().as_str());
-                turn.sent = Some((d, rev));
+                turn.sent = Some((d, rev, InFlight::enter(&self.in_flight)));
                 Ok(Step::Done)
             }
             Verdict::Again { after, reason, counted } => {
@@ -702,7 +733,7 @@ struct Carry<'a> {
 struct Turn<'a> {
     carry: Option<Carry<'a>>,
     carried: Option<(&'a Received, Result<bool, StoreError>)>,
-    sent: Option<(Delivery, u64)>,
+    sent: Option<(Delivery, u64, InFlight<'a>)>,
 }
 
 /// Writes a state after a send, retrying a failed store write briefly: the platform call

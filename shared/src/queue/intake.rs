@@ -103,15 +103,8 @@ impl Intake for OneCommit {
             records.iter().chain([&head]).try_for_each(|item| write_item(tx, item))?;
             super::memory::apply(tx, ops).map_err(|e| StoreError::Backend(format!("queue: {e}")))
         };
-        match writer.write(write, |e| matches!(e, StoreError::ConditionFailed), StoreError::Backend).await {
-            Ok(()) => {
-                self.queue.publish(staged);
-                Ok(())
-            }
-            Err(e) => {
-                self.queue.unstage(staged);
-                Err(e.into())
-            }
-        }
+        // Queued in memory once committed, even if the caller goes away meanwhile.
+        let committed = async move { writer.write(write, |e| matches!(e, StoreError::ConditionFailed), StoreError::Backend).await };
+        Ok(self.queue.commit_staged(staged, committed).await??)
     }
 }

@@ -294,36 +294,80 @@ impl MemoryQueue {
     }
 }
 
-/// Moves the messages of an earlier version's queue file into the store's file, then removes it.
+/// Which earlier queue file was moved in (its length and modification time, nanoseconds): a
+/// crash between the move's commit and the file's removal must not move it in twice.
+const MOVED: TableDefinition<&str, (u64, u64)> = TableDefinition::new("moved_queue_file");
+
+/// Moves the messages of an earlier version's queue file into the store's file, marking it moved
+/// in the same transaction, then removes it (a file already marked moved is only removed).
 fn move_old_file(path: &std::path::Path, db: &redb::Database) -> QueueResult<()> {
-    if !path.exists() {
-        return Ok(());
-    }
-    let old = redb::Database::create(path).map_err(journal_error)?;
-    let read = old.begin_read().map_err(journal_error)?;
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
+    let stamp = (meta.len(), modified);
     let tx = db.begin_write().map_err(journal_error)?;
-    {
-        let (mut main, mut dead) = (tx.open_table(MAIN).map_err(journal_error)?, tx.open_table(DEAD).map_err(journal_error)?);
-        let mut seq = main.last().map_err(journal_error)?.map(|(k, _)| k.value()).unwrap_or(0);
-        seq = seq.max(dead.last().map_err(journal_error)?.map(|(k, _)| k.value()).unwrap_or(0));
-        for (def, to) in [(OLD_MAIN, &mut main), (OLD_DEAD, &mut dead)] {
-            let Ok(table) = read.open_table(def) else { continue };
-            for row in table.iter().map_err(journal_error)? {
-                let (_, value) = row.map_err(journal_error)?;
-                seq += 1;
-                to.insert(seq, value.value()).map_err(journal_error)?;
+    let done = tx.open_table(MOVED).map_err(journal_error)?.get(OLD_FILE).map_err(journal_error)?.map(|v| v.value());
+    if done != Some(stamp) {
+        let old = redb::Database::create(path).map_err(journal_error)?;
+        let read = old.begin_read().map_err(journal_error)?;
+        {
+            let (mut main, mut dead) = (tx.open_table(MAIN).map_err(journal_error)?, tx.open_table(DEAD).map_err(journal_error)?);
+            let mut seq = main.last().map_err(journal_error)?.map(|(k, _)| k.value()).unwrap_or(0);
+            seq = seq.max(dead.last().map_err(journal_error)?.map(|(k, _)| k.value()).unwrap_or(0));
+            for (def, to) in [(OLD_MAIN, &mut main), (OLD_DEAD, &mut dead)] {
+                let table = match read.open_table(def) {
+                    Ok(t) => t,
+                    Err(redb::TableError::TableDoesNotExist(_)) => continue,
+                    Err(e) => return Err(journal_error(e)),
+                };
+                for row in table.iter().map_err(journal_error)? {
+                    let (_, value) = row.map_err(journal_error)?;
+                    seq += 1;
+                    to.insert(seq, value.value()).map_err(journal_error)?;
+                }
             }
+            tx.open_table(MOVED).map_err(journal_error)?.insert(OLD_FILE, stamp).map_err(journal_error)?;
         }
+        tx.commit().map_err(journal_error)?;
     }
-    tx.commit().map_err(journal_error)?;
-    drop((read, old));
-    std::fs::remove_file(path).map_err(journal_error)
+    // Moved (now or by an earlier start): the file goes. If it cannot be removed now, the next
+    // start tries again, and does not move its messages twice.
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(error = %e, file = %path.display(), "the earlier queue file was moved in but could not be removed");
+    }
+    Ok(())
+}
+
+impl MemoryQueue {
+    /// Stores staged messages in the file, then queues them (or gives their deduplication ids
+    /// back). Run on a task of its own where the caller may go away midway (a client that hangs
+    /// up): a message on disk must be queued in memory too, not only after a restart.
+    /// `Err` only if that task itself failed; else the write's own outcome.
+    pub(crate) async fn commit_staged<T: Send + 'static, E: Send + 'static>(
+        &self,
+        staged: Staged,
+        write: impl std::future::Future<Output = Result<T, E>> + Send + 'static,
+    ) -> Result<Result<T, E>, QueueError> {
+        let this = self.clone();
+        let run = async move {
+            let out = write.await;
+            match &out {
+                Ok(_) => this.publish(staged),
+                Err(_) => this.unstage(staged),
+            }
+            out
+        };
+        tokio::spawn(run).await.map_err(|e| QueueError::Backend(format!("send stopped: {e}")))
+    }
 }
 
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, messages: Vec<OutMessage>) -> QueueResult<()> {
         let staged = self.stage(messages);
+        if self.journal.is_some() {
+            let (this, ops) = (self.clone(), staged.ops());
+            return self.commit_staged(staged, async move { this.persist(ops).await }).await?;
+        }
         // Stored before it can be received: a send that returned is never lost.
         match self.persist(staged.ops()).await {
             Ok(()) => {

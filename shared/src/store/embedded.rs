@@ -256,7 +256,9 @@ impl Table for EmbeddedTable {
                 out.push(match checked {
                     Err(e) => Err(e),
                     Ok(()) if !cond_holds(*cond, read_item(tx, &item.pk, &item.sk)?.as_ref()) => Err(StoreError::ConditionFailed),
-                    Ok(()) => write_item(tx, item),
+                    // A write that fails midway may leave its item half done: the commit is
+                    // abandoned (`?`), as for any other write.
+                    Ok(()) => Ok(write_item(tx, item)?),
                 });
             }
             Ok(out)
