@@ -83,6 +83,20 @@ async fn one_commit_writes_nothing_of_a_refused_request() {
     assert_eq!(bodies(&p.queue, 1).await, ["retry"]);
 }
 
+/// One commit: a request whose caller goes away midway (a client that hangs up) still has its
+/// messages queued once they are committed, not only after a restart.
+#[tokio::test]
+async fn one_commit_queues_what_it_committed_when_the_caller_goes_away() {
+    let (_dir, p) = one_commit();
+    let n = herald_tests::unique("N");
+    let take = p.intake.take(vec![msg("kept", "g", "gone-1")], vec![], item(&n, "N", "head"));
+    // Polled once (the commit is under way), then dropped.
+    assert!(tokio::time::timeout(Duration::ZERO, take).await.is_err());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(p.table.get(&n, "N").await.unwrap().is_some());
+    assert_eq!(bodies(&p.queue, 1).await, ["kept"]);
+}
+
 /// One commit: what was taken in is on disk, records and messages, after a restart.
 #[tokio::test]
 async fn one_commit_survives_a_restart() {
