@@ -87,6 +87,7 @@ async fn answers_bad_input_with_400_naming_the_field() {
         ("PUT", "/api/v1/users/u1", json!({"expires_at": "tomorrow"}), "expires_at"),
         ("POST", "/api/v1/notify", json!({"type": "node", "text": "x", "to": {"user": "a b"}}), "to.user"),
         ("POST", "/api/v1/notify", json!({"type": "node", "text": "x", "to": "all", "link": "ftp://x"}), "link"),
+        ("POST", "/api/v1/notify", json!({"type": "node", "to": "admins"}), "text"),
     ];
     for (method, path, body, field) in cases {
         let (status, err) = call(&app, method, path, Some(body.clone())).await;

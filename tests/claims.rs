@@ -1193,6 +1193,60 @@ async fn an_unrecorded_send_holds_the_rest_of_its_chat() {
     assert!(later.iter().position(|t| t.contains("second")) < later.iter().position(|t| t.contains("third")), "in order: {texts:?}");
 }
 
+/// A send still rate limited on the queue's last receive is a recorded failure (failed, told in
+/// the message center, dead-lettered for a redrive), not a message that drops into the
+/// dead-letter queue with its delivery still `queued`.
+#[tokio::test]
+async fn a_send_rate_limited_to_the_last_receive_is_a_recorded_failure() {
+    let (_d, app) = build(clock(NOW), None, |_| {});
+    let hook = TestServer::start(|_| Reply::status(429).header("retry-after", "7")).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    put(&app, "/api/v1/users/a1", json!({"role": "admin"})).await;
+    let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let mut batch = app.queue.receive(10, Duration::from_millis(100)).await.unwrap();
+    batch[0].receive_count = app.config.max_receives;
+    let failed = Dispatcher::default().process(&app, batch).await;
+    assert!(failed.is_empty(), "dead-lettered and acknowledged: {failed:?}");
+    assert_eq!(hook.received().len(), 1);
+    let d = &deliveries(&app, &id).await[0];
+    assert_eq!(d["status"], "failed", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("rate limited"), "{d}");
+    assert_eq!(app.queue.depth().await.unwrap().dead, 1);
+    let (_, m) = call(&app, "GET", "/api/v1/messages", None).await;
+    assert!(m["messages"].as_array().unwrap().iter().any(|e| e["category"] == "failure"), "{m}");
+}
+
+/// The local runner is the only dispatcher of its store: a claim left by a crash of the process
+/// before is taken over at once, not after the lease (which would hold its chat that long).
+#[tokio::test]
+async fn a_sole_dispatcher_takes_over_a_crashed_claim_at_once() {
+    let clock = clock(NOW);
+    let (_d, app) = build(clock.clone(), None, |_| {});
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    // Claimed, then the process died mid-send.
+    let did = app.repo.deliveries(&id, None, 10).await.unwrap().items[0].id.clone();
+    let current = app.repo.delivery(&id, &did).await.unwrap().unwrap();
+    let mut d = current.value.clone();
+    d.status = herald::domain::notification::DeliveryStatus::Sending;
+    d.claimed_at = Some(app.now());
+    app.repo.save_delivery(&d, current.rev).await.unwrap();
+    clock.advance(SignedDuration::from_secs(1));
+
+    let batch = app.queue.receive(10, Duration::from_millis(100)).await.unwrap();
+    assert_eq!(Dispatcher::default().process(&app, batch.clone()).await.len(), 1, "another dispatcher waits out the lease");
+    assert_eq!(hook.received().len(), 0);
+    app.queue.set_visibility(&batch[0].receipt, 0).await.unwrap();
+    let mut sole = Dispatcher::default();
+    sole.sole_since = Some(app.now());
+    drain(&app, &sole).await;
+    assert_eq!(hook.received().len(), 1);
+    assert_eq!(deliveries(&app, &id).await[0]["status"], "sent");
+}
+
 /// A bot's reply in the same chat as a send whose `sent` state cannot be written is not made
 /// either (it sends without a delivery's claim, so the state before it is written first).
 #[tokio::test]

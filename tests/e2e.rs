@@ -77,6 +77,13 @@ async fn healthz_answers_without_a_token() {
     let big = vec![b'x'; herald::http::MAX_BODY + 10];
     let r = reqwest::Client::new().post(format!("{base}/api/v1/notify")).bearer_auth(TOKEN).body(big).send().await.unwrap();
     assert_eq!(r.status(), 413);
+    // A declared length past the limit is answered at once, before any body is sent.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    s.write_all(b"POST /api/v1/notify HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 99999999999\r\n\r\n").await.unwrap();
+    let mut answer = vec![0; 64];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut answer)).await.expect("answered without the body").unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 413"), "{}", String::from_utf8_lossy(&answer[..n]));
 }
 
 #[tokio::test]

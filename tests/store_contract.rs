@@ -308,6 +308,16 @@ contract!(
     writes_each_on_its_own_condition,
 );
 
+/// The store's file holds channel secrets: readable by its user only.
+#[cfg(unix)]
+#[test]
+fn the_store_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _t) = herald_tests::embedded_table();
+    let mode = std::fs::metadata(dir.path().join("herald.redb")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
+
 #[tokio::test]
 async fn embedded_store_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();

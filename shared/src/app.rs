@@ -204,6 +204,9 @@ pub struct App {
     pub queue: Arc<dyn Queue>,
     /// How `POST /api/v1/notify` writes a notification's records and messages together.
     pub intake: Arc<dyn Intake>,
+    /// Whether this process is the only one working its store (an embedded store's file, which
+    /// redb locks to one process): then a claim older than the process is a crashed one's.
+    pub sole: bool,
     pub clock: Arc<dyn Clock>,
     pub http: reqwest::Client,
     pub config: Config,
@@ -231,6 +234,7 @@ impl App {
             repo: Repo::new(table, clock.clone()),
             queue,
             intake,
+            sole: false,
             clock,
             http: http_client(config.http_timeout)?,
             config,
@@ -275,6 +279,7 @@ impl App {
             OneCommit::new(table.clone(), queue.clone()).ok_or_else(|| ConfigError::Invalid("the queue is not in the store's file".into()))?;
         let mut app = Self::new(Arc::new(table), Arc::new(queue), clock, config)?;
         app.intake = Arc::new(intake);
+        app.sole = true;
         Ok(app)
     }
 

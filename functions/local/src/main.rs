@@ -22,15 +22,17 @@ async fn run() -> Result<(), ConfigError> {
     let listen = var("HERALD_LISTEN", "127.0.0.1:9000");
     let addr = listen.parse().map_err(|_| ConfigError::Invalid(format!("HERALD_LISTEN is not an address: {listen}")))?;
     let data_dir = PathBuf::from(var("HERALD_DATA_DIR", ".herald"));
-    let mut config = Config::from_env()?;
+    let config = Config::from_env()?;
     let from_variable = config.api_token.is_some();
-    let (token, new) = herald::edge::local::api_token(config.api_token.as_ref(), &data_dir)?;
-    config.api_token = Some(token);
-    let app = match var("HERALD_BACKEND", "embedded").as_str() {
+    // The store first: a second run on a data directory in use stops here, before it writes
+    // anything there.
+    let mut app = match var("HERALD_BACKEND", "embedded").as_str() {
         "embedded" => App::embedded(&data_dir, config)?,
         "aws" => App::aws(config, true).await?,
         other => return Err(ConfigError::Invalid(format!("HERALD_BACKEND must be embedded or aws, not {other}"))),
     };
+    let (token, new) = herald::edge::local::api_token(app.config.api_token.as_ref(), &data_dir)?;
+    app.config.api_token = Some(token);
     // The token itself is never printed: it is in the file, readable by this user only.
     let source = if from_variable { "HERALD_API_TOKEN".to_owned() } else { data_dir.join("api-token").display().to_string() };
     let every: u64 = var("HERALD_TICK_SECS", "300")

@@ -26,9 +26,20 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
-/// While another sender's claim is alive: how long it has left.
-fn lease_left(lease: Duration, status: DeliveryStatus, claimed_at: Option<Timestamp>, now: Timestamp) -> Option<Duration> {
-    let age = now.duration_since(claimed_at?).unsigned_abs();
+/// While another sender's claim is alive: how long it has left. A claim made before `sole_since`
+/// ([`Dispatcher::sole_since`]) is over.
+fn lease_left(
+    lease: Duration,
+    status: DeliveryStatus,
+    claimed_at: Option<Timestamp>,
+    now: Timestamp,
+    sole_since: Option<Timestamp>,
+) -> Option<Duration> {
+    let claimed_at = claimed_at?;
+    if sole_since.is_some_and(|s| claimed_at < s) {
+        return None;
+    }
+    let age = now.duration_since(claimed_at).unsigned_abs();
     (status == DeliveryStatus::Sending && age < lease).then(|| lease - age)
 }
 
@@ -73,6 +84,10 @@ pub struct Dispatcher {
     /// `sent` this process wrote less than [`LAST_OUTCOME_EVERY`] ago is not written again
     /// (every other outcome is, each batch).
     last_written: std::sync::Mutex<BTreeMap<String, (String, Instant)>>,
+    /// Set when this process is the only dispatcher of its store, since then (the local runner on
+    /// its file, which redb locks to one process): a claim made before was its crashed
+    /// predecessor's, and is over at once instead of after the lease.
+    pub sole_since: Option<Timestamp>,
 }
 
 /// How often a channel's unchanged last outcome is written again (its time, for the console).
@@ -369,7 +384,7 @@ impl Dispatcher {
         if d.status.is_final() {
             return Ok(Step::Done);
         }
-        if let Some(wait) = lease_left(app.config.lease, d.status, d.claimed_at, now) {
+        if let Some(wait) = lease_left(app.config.lease, d.status, d.claimed_at, now, self.sole_since) {
             return Ok(Step::Retry(wait));
         }
         if d.hold_until.is_some_and(|h| h > now) {
@@ -483,6 +498,12 @@ impl Dispatcher {
     fn judge(&self, app: &App, (channel, chat): (&str, &str), kind: &str, outcome: SendOutcome, attempts: u32, last_chance: bool) -> Verdict {
         match outcome {
             SendOutcome::Sent => Verdict::Sent,
+            // On the queue's last receive a wait would end in the dead-letter queue unrecorded:
+            // a failure, recorded and told, instead (a redrive sends it again).
+            SendOutcome::RateLimited { retry_after, reason } if last_chance => {
+                self.pacer.pause(channel, chat, retry_after);
+                Verdict::Fail { reason: format!("still rate limited on the queue's last receive: {reason}"), unreachable: false }
+            }
             SendOutcome::RateLimited { retry_after, reason } => {
                 self.pacer.pause(channel, chat, retry_after);
                 crate::dispatch::metrics::emit(kind, "rescheduled", 0);
@@ -506,7 +527,7 @@ impl Dispatcher {
         if c.status.is_final() {
             return Ok(Step::Done);
         }
-        if let Some(wait) = lease_left(app.config.lease, c.status, c.claimed_at, now) {
+        if let Some(wait) = lease_left(app.config.lease, c.status, c.claimed_at, now, self.sole_since) {
             return Ok(Step::Retry(wait));
         }
         let snap = app.snapshot().await?;

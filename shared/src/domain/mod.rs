@@ -62,7 +62,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> V
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
-        Invalid::new(if path == "." { String::new() } else { path }, message)
+        let mut field = if path == "." { String::new() } else { path };
+        // serde names a missing member in its message, at the path of the object it is missing from.
+        if let Some(name) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+            field = if field.is_empty() { name.to_owned() } else { format!("{field}.{name}") };
+        }
+        Invalid::new(field, message)
     })
 }
 

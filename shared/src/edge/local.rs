@@ -59,6 +59,14 @@ async fn serve_one(
     body_timeout: Duration,
 ) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
     let (parts, body) = req.into_parts();
+    // A declared length past the limit is refused before any of the body is read.
+    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        let mut r = Error::TooLarge.into_response();
+        r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        let (parts, body) = r.into_parts();
+        return Ok(hyper::Response::from_parts(parts, Full::new(body)));
+    }
     let resp = match tokio::time::timeout(body_timeout, Limited::new(body, MAX_BODY).collect()).await {
         Ok(Ok(b)) => route(&app, Request::new(parts.method, &parts.uri, parts.headers, b.to_bytes())).await,
         Ok(Err(_)) => Error::TooLarge.into_response(),
@@ -184,7 +192,11 @@ pub async fn tick(app: Arc<App>, every: Duration) {
 pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) -> Result<(), ConfigError> {
     let listener = TcpListener::bind(addr).await.map_err(|e| ConfigError::Invalid(format!("cannot listen on {addr}: {e}")))?;
     let app = Arc::new(app);
-    let dispatcher = Arc::new(Dispatcher::default());
+    // On its own store file this process is the only dispatcher: claims left by a crash of the
+    // one before are over now, not after the lease (which would hold their chats that long).
+    let mut dispatcher = Dispatcher::default();
+    dispatcher.sole_since = app.sole.then(|| app.now());
+    let dispatcher = Arc::new(dispatcher);
     for _ in 0..workers.max(1) {
         tokio::spawn(work(app.clone(), dispatcher.clone()));
     }

@@ -17,6 +17,8 @@ const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
 const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index");
 const SEP: u8 = 0;
 const FILE: &str = "herald.redb";
+/// redb's page cache on a file.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct EmbeddedTable {
@@ -120,7 +122,18 @@ impl EmbeddedTable {
     /// Opens (or creates) the table in `dir`.
     pub fn open(dir: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
-        let db = Database::create(dir.join(FILE)).map_err(|e| backend(format!("cannot open {}: {e}", dir.join(FILE).display())))?;
+        let path = dir.join(FILE);
+        // redb keeps pages it read in memory up to its cache size (1 GiB by default); the local
+        // runner's working set is far smaller, and its memory should stay small after a burst.
+        let db =
+            Database::builder().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        // It holds channel secrets: readable by this user only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| backend(format!("cannot restrict {}: {e}", path.display())))?;
+        }
         Ok(Self { dir: Some(dir.to_path_buf()), ..Self::init(db, false)? })
     }
 
