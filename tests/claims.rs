@@ -196,6 +196,17 @@ impl Table for FaultyTable {
     }
 }
 
+/// Herald on an embedded store behind [`FaultyTable`] (the in-memory queue), `tweak`ed.
+fn faulty_app(tweak: impl FnOnce(&mut Config)) -> (tempfile::TempDir, App, Arc<TableFaults>) {
+    let faults = Arc::new(TableFaults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(FaultyTable(Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap()), faults.clone()));
+    let mut config = test_config();
+    tweak(&mut config);
+    let app = App::new(table, Arc::new(memory_queue(180, 20)), clock(NOW), config).unwrap();
+    (dir, app, faults)
+}
+
 // ---- Telegram ----
 
 const TG_SECRET: &str = "claims-webhook-secret-0123456789";
@@ -1114,10 +1125,7 @@ async fn status_counts_the_nodes_online_offline_and_blocked() {
 /// and nothing is changed.
 #[tokio::test]
 async fn the_api_answers_409_when_a_write_keeps_conflicting() {
-    let faults = Arc::new(TableFaults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let table = Arc::new(FaultyTable(Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap()), faults.clone()));
-    let app = App::new(table, Arc::new(memory_queue(180, 20)), clock(NOW), test_config()).unwrap();
+    let (_dir, app, faults) = faulty_app(|_| {});
     put(&app, "/api/v1/users/u1", json!({"plan": "basic"})).await;
     *faults.conflict_prefix.lock().unwrap() = Some("U#u1".into());
     let (status, v) = call(&app, "PUT", "/api/v1/users/u1", Some(json!({"plan": "pro"}))).await;
@@ -1159,12 +1167,7 @@ async fn the_api_answers_503_when_the_store_or_the_queue_is_unavailable() {
 /// one send).
 #[tokio::test]
 async fn an_unrecorded_send_holds_the_rest_of_its_chat() {
-    let faults = Arc::new(TableFaults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let table = Arc::new(FaultyTable(Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap()), faults.clone()));
-    let mut config = test_config();
-    config.lease = Duration::ZERO;
-    let app = App::new(table, Arc::new(memory_queue(180, 20)), clock(NOW), config).unwrap();
+    let (_dir, app, faults) = faulty_app(|c| c.lease = Duration::ZERO);
     let hook = TestServer::start(|_| Reply::ok("{}")).await;
     put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
     for text in ["first", "second", "third"] {
@@ -1251,12 +1254,7 @@ async fn a_sole_dispatcher_takes_over_a_crashed_claim_at_once() {
 /// either (it sends without a delivery's claim, so the state before it is written first).
 #[tokio::test]
 async fn a_bot_reply_waits_for_the_send_before_it_to_be_recorded() {
-    let faults = Arc::new(TableFaults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let table = Arc::new(FaultyTable(Arc::new(herald::store::embedded::EmbeddedTable::open(dir.path()).unwrap()), faults.clone()));
-    let mut config = test_config();
-    config.public_url = Some("https://herald.test".into());
-    let app = App::new(table, Arc::new(memory_queue(180, 20)), clock(NOW), config).unwrap();
+    let (_dir, app, faults) = faulty_app(|c| c.public_url = Some("https://herald.test".into()));
     let fake = telegram_channel(&app, "tg", &[], json!({})).await;
     let (status, _) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "node down", "to": "admins"}))).await;
     assert_eq!(status, 202);

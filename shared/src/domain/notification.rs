@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(field(json!({"type": "node", "text": " ", "to": "all"})), "text");
         assert_eq!(field(json!({"type": "node", "text": "x", "to": "all", "buttons": [{"text": "a", "url": "javascript:x"}]})), "buttons[0].url");
         assert_eq!(field(json!({"type": "node", "text": "x", "to": "all", "colour": "red"})), "colour");
-        assert_eq!(field(json!({"type": "node", "to": "all"})), "");
+        assert_eq!(field(json!({"type": "node", "to": "all"})), "text");
     }
 
     #[test]

@@ -433,7 +433,7 @@ mod tests {
     #[test]
     fn names_the_missing_field() {
         let err = telegram(json!({})).unwrap_err();
-        assert_eq!(err.field, "settings");
+        assert_eq!(err.field, "settings.bot_token");
         assert!(err.message.contains("bot_token"), "{err}");
     }
 
