@@ -255,7 +255,7 @@ impl Dispatcher {
         failed: &mut Vec<String>,
     ) -> bool {
         let carried = match carry {
-            Some(c) => Some((c.m, persist(|| app.repo.save_delivery(&c.d, c.rev)).await)),
+            Some(c) => Some((c.m, c.write_alone(app).await)),
             None => carried,
         };
         let Some((m, Err(e))) = carried else { return true };
@@ -272,7 +272,7 @@ impl Dispatcher {
     /// [`Self::claim`] (a bot's reply); false if it could not be written.
     async fn write_carried(&self, app: &App, turn: &mut Turn<'_>) -> bool {
         let Some(c) = turn.carry.take() else { return true };
-        let written = persist(|| app.repo.save_delivery(&c.d, c.rev)).await;
+        let written = c.write_alone(app).await;
         let ok = written.is_ok();
         turn.carried = Some((c.m, written));
         ok
@@ -297,7 +297,7 @@ impl Dispatcher {
             Ok(_) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             // Tried again alone, as a state written after a send always is.
-            Err(_) => persist(|| app.repo.save_delivery(&c.d, c.rev)).await,
+            Err(_) => c.write_alone(app).await,
         };
         let recorded = before.is_ok();
         turn.carried = Some((c.m, before));
@@ -747,6 +747,13 @@ struct Carry<'a> {
     d: Delivery,
     rev: u64,
     _window: InFlight<'a>,
+}
+
+impl Carry<'_> {
+    /// Writes the carried state by itself (retried briefly, as every state after a send).
+    async fn write_alone(&self, app: &App) -> Result<bool, StoreError> {
+        persist(|| app.repo.save_delivery(&self.d, self.rev)).await
+    }
 }
 
 /// What one message's handling takes and leaves: the `sent` state carried to it (taken by its
