@@ -126,6 +126,8 @@ struct TableFaults {
     conflicts: AtomicU32,
     /// Writes of a delivery's `sent` state fail (store unavailable), counted.
     sent_down: AtomicBool,
+    /// What the store says stopped it (`Table::stopped`), if set.
+    stopped: Mutex<Option<String>>,
     sent_refused: AtomicU32,
 }
 
@@ -193,6 +195,9 @@ impl Table for FaultyTable {
     async fn query(&self, q: Query) -> StoreResult<Page> {
         self.up()?;
         self.0.query(q).await
+    }
+    fn stopped(&self) -> Option<String> {
+        self.1.stopped.lock().unwrap().clone()
     }
 }
 
@@ -1194,6 +1199,21 @@ async fn an_unrecorded_send_holds_the_rest_of_its_chat() {
     assert_eq!(texts.iter().filter(|t| t.contains("first")).count(), 2, "the first once more; {texts:?}");
     let later: Vec<&String> = texts[1..].iter().collect();
     assert!(later.iter().position(|t| t.contains("second")) < later.iter().position(|t| t.contains("third")), "in order: {texts:?}");
+}
+
+/// `/healthz` tells a supervisor when the store takes no writes until it is opened again (the
+/// embedded store after an I/O error such as a full disk; the local runner then exits).
+#[tokio::test]
+async fn healthz_fails_while_the_store_takes_no_writes() {
+    let (_dir, app, faults) = faulty_app(|_| {});
+    let health = || herald::edge::router::route(&app, herald_tests::request("GET", "/healthz", None));
+    assert_eq!(health().await.status(), 200);
+    *faults.stopped.lock().unwrap() = Some("the store's file had an I/O error".into());
+    let resp = health().await;
+    assert_eq!(resp.status(), 503);
+    let body: Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(body["ok"], false);
+    assert!(body["error"].as_str().unwrap().contains("I/O error"), "{body}");
 }
 
 /// A send still rate limited on the queue's last receive is a recorded failure (failed, told in

@@ -188,6 +188,22 @@ pub async fn tick(app: Arc<App>, every: Duration) {
     }
 }
 
+/// Ends the process (exit code 3, with the reason on stderr) once the store takes no more writes
+/// until it is opened again (an I/O error such as a full disk stops redb): everything it answered
+/// `202` for is on disk, and a restart (by hand, or a supervisor's) opens it again, rather than a
+/// process that answers `503` to everything until someone notices.
+async fn watch_store(app: Arc<App>) {
+    let mut every = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        every.tick().await;
+        if let Some(why) = app.repo.table.stopped() {
+            tracing::error!(reason = %why, "stopping");
+            eprintln!("herald-local: {why}");
+            std::process::exit(3);
+        }
+    }
+}
+
 /// Starts everything and runs until the process ends.
 pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) -> Result<(), ConfigError> {
     let listener = TcpListener::bind(addr).await.map_err(|e| ConfigError::Invalid(format!("cannot listen on {addr}: {e}")))?;
@@ -201,6 +217,7 @@ pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) ->
         tokio::spawn(work(app.clone(), dispatcher.clone()));
     }
     tokio::spawn(tick(app.clone(), every));
+    tokio::spawn(watch_store(app.clone()));
     // Said once the port is really ours, not before.
     println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz; the console: http://{addr}/console/)");
     info!(%addr, "Herald is listening");

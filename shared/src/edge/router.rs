@@ -13,7 +13,7 @@ use serde_json::json;
 pub async fn route(app: &crate::app::App, req: Request) -> Response {
     let path = req.path.clone();
     match path.as_str() {
-        "/healthz" => healthz(&req),
+        "/healthz" => healthz(app, &req),
         p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
         p if super::pages::is_page(p) => super::pages::serve(&req),
         p => match receiver_kind(p) {
@@ -28,7 +28,7 @@ pub async fn route(app: &crate::app::App, req: Request) -> Response {
 pub fn api_handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
     Box::pin(async move {
         match req.path.as_str() {
-            "/healthz" => healthz(&req),
+            "/healthz" => healthz(app, &req),
             p if p.starts_with(crate::api::PREFIX) => crate::api::handle(app, req).await,
             p if super::pages::is_page(p) => super::pages::serve(&req),
             _ => Error::NotFound.into_response(),
@@ -40,7 +40,7 @@ pub fn api_handler(app: &crate::app::App, req: Request) -> futures_util::future:
 pub fn receiver_handler(app: &crate::app::App, req: Request) -> futures_util::future::BoxFuture<'_, Response> {
     Box::pin(async move {
         match req.path.as_str() {
-            "/healthz" => healthz(&req),
+            "/healthz" => healthz(app, &req),
             p => match receiver_kind(p) {
                 Some(kind) => receiver(app, kind, req).await,
                 None => Error::NotFound.into_response(),
@@ -49,9 +49,14 @@ pub fn receiver_handler(app: &crate::app::App, req: Request) -> futures_util::fu
     })
 }
 
-fn healthz(req: &Request) -> Response {
+/// `200 {"ok": true}`, or `503 {"ok": false, "error"}` while the store takes no writes
+/// ([`crate::store::Table::stopped`]), so a supervisor's health check sees it.
+fn healthz(app: &crate::app::App, req: &Request) -> Response {
     match req.method {
-        http::Method::GET | http::Method::HEAD => json(StatusCode::OK, &json!({"ok": true})),
+        http::Method::GET | http::Method::HEAD => match app.repo.table.stopped() {
+            None => json(StatusCode::OK, &json!({"ok": true})),
+            Some(why) => json(StatusCode::SERVICE_UNAVAILABLE, &json!({"ok": false, "error": why})),
+        },
         _ => method_not_allowed("GET, HEAD"),
     }
 }

@@ -145,7 +145,13 @@ impl MemoryQueue {
         tx.open_table(DEAD).map_err(journal_error)?;
         tx.commit().map_err(journal_error)?;
         if let Some(dir) = store.dir() {
-            move_old_file(&dir.join(OLD_FILE), &db)?;
+            let path = dir.join(OLD_FILE);
+            move_old_file(&path, &db).map_err(|e| {
+                QueueError::Backend(format!(
+                    "cannot move the messages of the earlier queue file {} into the store ({e}); move that file aside to start without them",
+                    path.display()
+                ))
+            })?;
         }
         let mut state = State::default();
         let tx = db.begin_read().map_err(journal_error)?;

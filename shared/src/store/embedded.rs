@@ -338,6 +338,13 @@ impl Table for EmbeddedTable {
         .await
     }
 
+    fn stopped(&self) -> Option<String> {
+        self.writer
+            .as_ref()
+            .filter(|w| w.broken())
+            .map(|_| "the store's file had an I/O error (a full disk?) and takes no writes until it is opened again: restart herald-local".to_owned())
+    }
+
     async fn query(&self, q: Query) -> StoreResult<Page> {
         let prefix = partition_prefix(q.index, &q.pk);
         let mut lower = prefix.clone();

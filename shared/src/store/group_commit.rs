@@ -59,6 +59,9 @@ impl<T: Send, E: Send + std::fmt::Display, F: FnOnce(&WriteTransaction) -> Resul
 pub(crate) struct Writer {
     jobs: Option<Sender<Box<dyn Job>>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Set once redb answers that an earlier I/O error (a full disk) stopped it: it takes no
+    /// write until the file is opened again.
+    broken: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Dropping the writer lets its thread finish the writes it has and waits for it, so the file
@@ -76,8 +79,15 @@ impl Writer {
     /// Starts the writer thread of `db` (named `herald-NAME`); it ends when the writer is dropped.
     pub fn start(db: Arc<Database>, name: &str) -> std::io::Result<Self> {
         let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn Job>>();
-        let thread = std::thread::Builder::new().name(format!("herald-{name}")).spawn(move || run(&db, &queue))?;
-        Ok(Writer { jobs: Some(jobs), thread: Some(thread) })
+        let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = broken.clone();
+        let thread = std::thread::Builder::new().name(format!("herald-{name}")).spawn(move || run(&db, &queue, &flag))?;
+        Ok(Writer { jobs: Some(jobs), thread: Some(thread), broken })
+    }
+
+    /// Whether the file takes no more writes until it is opened again (see `broken`).
+    pub fn broken(&self) -> bool {
+        self.broken.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `f` in the next batch's transaction and answers once that transaction is on disk:
@@ -99,7 +109,12 @@ impl Writer {
     }
 }
 
-fn run(db: &Database, queue: &Receiver<Box<dyn Job>>) {
+fn run(db: &Database, queue: &Receiver<Box<dyn Job>>, broken: &std::sync::atomic::AtomicBool) {
+    let stopped = |e: &redb::StorageError| {
+        if matches!(e, redb::StorageError::PreviousIo) {
+            broken.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH
@@ -110,6 +125,9 @@ fn run(db: &Database, queue: &Receiver<Box<dyn Job>>) {
         let tx = match db.begin_write() {
             Ok(tx) => tx,
             Err(e) => {
+                if let redb::TransactionError::Storage(e) = &e {
+                    stopped(e);
+                }
                 let e = e.to_string();
                 batch.into_iter().for_each(|j| j.finish(Err(e.clone())));
                 continue;
@@ -131,7 +149,12 @@ fn run(db: &Database, queue: &Receiver<Box<dyn Job>>) {
             }
             continue;
         }
-        let committed = tx.commit().map_err(|e| e.to_string());
+        let committed = tx.commit().map_err(|e| {
+            if let redb::CommitError::Storage(e) = &e {
+                stopped(e);
+            }
+            e.to_string()
+        });
         batch.into_iter().for_each(|j| j.finish(committed.clone()));
     }
 }

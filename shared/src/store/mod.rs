@@ -236,6 +236,12 @@ pub trait Table: Send + Sync {
     async fn transact(&self, writes: Vec<Write>) -> StoreResult<()>;
 
     async fn query(&self, query: Query) -> StoreResult<Page>;
+
+    /// Why the store takes no writes until it is opened again, if so (the embedded store's file
+    /// after an I/O error such as a full disk); `None` while it works, and always on DynamoDB.
+    fn stopped(&self) -> Option<String> {
+        None
+    }
 }
 
 pub(crate) fn check_key(pk: &str, sk: &str) -> StoreResult<()> {
