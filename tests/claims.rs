@@ -1263,9 +1263,9 @@ async fn a_sole_dispatcher_takes_over_a_crashed_claim_at_once() {
     assert_eq!(Dispatcher::default().process(&app, batch.clone()).await.len(), 1, "another dispatcher waits out the lease");
     assert_eq!(hook.received().len(), 0);
     app.queue.set_visibility(&batch[0].receipt, 0).await.unwrap();
-    let mut sole = Dispatcher::default();
-    sole.sole_since = Some(app.now());
-    drain(&app, &sole).await;
+    let mut app = app;
+    app.sole_since = Some(app.now());
+    drain(&app, &Dispatcher::default()).await;
     assert_eq!(hook.received().len(), 1);
     assert_eq!(deliveries(&app, &id).await[0]["status"], "sent");
 }

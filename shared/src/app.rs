@@ -204,9 +204,10 @@ pub struct App {
     pub queue: Arc<dyn Queue>,
     /// How `POST /api/v1/notify` writes a notification's records and messages together.
     pub intake: Arc<dyn Intake>,
-    /// Whether this process is the only one working its store (an embedded store's file, which
-    /// redb locks to one process): then a claim older than the process is a crashed one's.
-    pub sole: bool,
+    /// Set when this process is the only one working its store (an embedded store's file, which
+    /// redb locks to one process), to when it opened it: a delivery's claim made before then was a
+    /// crashed predecessor's, and is over at once instead of after the lease.
+    pub sole_since: Option<jiff::Timestamp>,
     pub clock: Arc<dyn Clock>,
     pub http: reqwest::Client,
     pub config: Config,
@@ -234,7 +235,7 @@ impl App {
             repo: Repo::new(table, clock.clone()),
             queue,
             intake,
-            sole: false,
+            sole_since: None,
             clock,
             http: http_client(config.http_timeout)?,
             config,
@@ -279,7 +280,7 @@ impl App {
             OneCommit::new(table.clone(), queue.clone()).ok_or_else(|| ConfigError::Invalid("the queue is not in the store's file".into()))?;
         let mut app = Self::new(Arc::new(table), Arc::new(queue), clock, config)?;
         app.intake = Arc::new(intake);
-        app.sole = true;
+        app.sole_since = Some(app.now());
         Ok(app)
     }
 

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// While another sender's claim is alive: how long it has left. A claim made before `sole_since`
-/// ([`Dispatcher::sole_since`]) is over.
+/// ([`App::sole_since`]) is over.
 fn lease_left(
     lease: Duration,
     status: DeliveryStatus,
@@ -84,10 +84,6 @@ pub struct Dispatcher {
     /// `sent` this process wrote less than [`LAST_OUTCOME_EVERY`] ago is not written again
     /// (every other outcome is, each batch).
     last_written: std::sync::Mutex<BTreeMap<String, (String, Instant)>>,
-    /// Set when this process is the only dispatcher of its store, since then (the local runner on
-    /// its file, which redb locks to one process): a claim made before was its crashed
-    /// predecessor's, and is over at once instead of after the lease.
-    pub sole_since: Option<Timestamp>,
 }
 
 /// How often a channel's unchanged last outcome is written again (its time, for the console).
@@ -384,7 +380,7 @@ impl Dispatcher {
         if d.status.is_final() {
             return Ok(Step::Done);
         }
-        if let Some(wait) = lease_left(app.config.lease, d.status, d.claimed_at, now, self.sole_since) {
+        if let Some(wait) = lease_left(app.config.lease, d.status, d.claimed_at, now, app.sole_since) {
             return Ok(Step::Retry(wait));
         }
         if d.hold_until.is_some_and(|h| h > now) {
@@ -527,7 +523,7 @@ impl Dispatcher {
         if c.status.is_final() {
             return Ok(Step::Done);
         }
-        if let Some(wait) = lease_left(app.config.lease, c.status, c.claimed_at, now, self.sole_since) {
+        if let Some(wait) = lease_left(app.config.lease, c.status, c.claimed_at, now, app.sole_since) {
             return Ok(Step::Retry(wait));
         }
         let snap = app.snapshot().await?;

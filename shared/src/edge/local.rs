@@ -208,11 +208,7 @@ async fn watch_store(app: Arc<App>) {
 pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) -> Result<(), ConfigError> {
     let listener = TcpListener::bind(addr).await.map_err(|e| ConfigError::Invalid(format!("cannot listen on {addr}: {e}")))?;
     let app = Arc::new(app);
-    // On its own store file this process is the only dispatcher: claims left by a crash of the
-    // one before are over now, not after the lease (which would hold their chats that long).
-    let mut dispatcher = Dispatcher::default();
-    dispatcher.sole_since = app.sole.then(|| app.now());
-    let dispatcher = Arc::new(dispatcher);
+    let dispatcher = Arc::new(Dispatcher::default());
     for _ in 0..workers.max(1) {
         tokio::spawn(work(app.clone(), dispatcher.clone()));
     }

@@ -370,21 +370,13 @@ impl MemoryQueue {
 impl Queue for MemoryQueue {
     async fn send(&self, messages: Vec<OutMessage>) -> QueueResult<()> {
         let staged = self.stage(messages);
-        if self.journal.is_some() {
-            let (this, ops) = (self.clone(), staged.ops());
-            return self.commit_staged(staged, async move { this.persist(ops).await }).await?;
+        if self.journal.is_none() {
+            self.publish(staged);
+            return Ok(());
         }
         // Stored before it can be received: a send that returned is never lost.
-        match self.persist(staged.ops()).await {
-            Ok(()) => {
-                self.publish(staged);
-                Ok(())
-            }
-            Err(e) => {
-                self.unstage(staged);
-                Err(e)
-            }
-        }
+        let (this, ops) = (self.clone(), staged.ops());
+        self.commit_staged(staged, async move { this.persist(ops).await }).await?
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> QueueResult<Vec<Received>> {

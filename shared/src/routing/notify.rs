@@ -59,9 +59,9 @@ async fn count_skipped(app: &App, planned: &Planned) {
 /// DynamoDB write units fewer than [`submit`]). On AWS a message that arrives before those
 /// writes waits for them ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, the request
 /// answers the error and nothing is sent for it: a delivery is sent only once its notification
-/// is stored (deliveries left without it are closed as `skipped`, its messages dropped). A client that retries a failed request without a key may still get a
-/// notification twice if the failure came after the writes (an answer lost on the way): use a
-/// key where that matters.
+/// is stored (deliveries left without it are closed as `skipped`, its messages dropped). A
+/// client that retries a failed request without a key may still get a notification twice if
+/// the failure came after the writes (an answer lost on the way): use a key where that matters.
 ///
 /// With a key, [`submit`].
 pub async fn accept(app: &App, mut n: Notification) -> Result<Accepted, Error> {
