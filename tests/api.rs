@@ -196,8 +196,9 @@ async fn notify_takes_a_batch_and_answers_each_entry_in_order() {
     assert_eq!((results[1]["error"].as_str(), results[1]["field"].as_str()), (Some("invalid"), Some("to.user")));
     assert_eq!(results[0]["deliveries"], 1);
     assert_ne!(results[0]["id"], results[2]["id"]);
-    // Each entry has its own idempotency key: the repeat of b-1 is the same notification.
-    assert_eq!(results[3]["id"], results[0]["id"]);
+    // Each entry has its own idempotency key: the repeat of b-1 is the same notification, and
+    // says so whole.
+    assert_eq!(results[3], results[0]);
     assert_eq!(app.queue.depth().await.unwrap().waiting, 2);
     for id in [&results[0]["id"], &results[2]["id"]] {
         assert_eq!(call(&app, "GET", &format!("/api/v1/notifications/{}", id.as_str().unwrap()), None).await.0, 200);
@@ -210,6 +211,23 @@ async fn notify_takes_a_batch_and_answers_each_entry_in_order() {
         assert_eq!((status, v["field"].as_str()), (400, Some("notifications")), "{v}");
     }
     assert_eq!(app.queue.depth().await.unwrap().waiting, 2);
+}
+
+/// A batch's entries reach a chat in the batch's order (one intake call, its messages in order),
+/// and a key given again in a later batch answers the earlier notification and sends nothing.
+#[tokio::test]
+async fn a_batch_reaches_a_chat_in_its_order() {
+    let (_d, app) = embedded_app();
+    let hook = herald_tests::servers::TestServer::start(|_| herald_tests::servers::Reply::ok("{}")).await;
+    call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    let entry = |i: usize| json!({"type": "node", "text": format!("t{i:02}"), "to": "admins", "idempotency_key": format!("k{i}")});
+    let (status, first) = call(&app, "POST", "/api/v1/notify", Some(json!({"notifications": (0..40).map(entry).collect::<Vec<_>>()}))).await;
+    assert_eq!(status, 200, "{first}");
+    let (_, again) = call(&app, "POST", "/api/v1/notify", Some(json!({"notifications": (30..50).map(entry).collect::<Vec<_>>()}))).await;
+    assert_eq!(again["results"].as_array().unwrap()[..10], first["results"].as_array().unwrap()[30..]);
+    herald_tests::drain(&app, &herald::dispatch::Dispatcher::default()).await;
+    let texts: Vec<String> = hook.received().iter().map(|r| r.json()["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts, (0..50).map(|i| format!("t{i:02}")).collect::<Vec<_>>());
 }
 
 #[tokio::test]

@@ -8,8 +8,10 @@ use herald::app::{App, Config};
 use herald::dispatch::pacing::Pace;
 use herald::dispatch::{Dispatcher, backoff};
 use herald::domain::ChannelKind;
+use herald::domain::clock::Clock;
 use herald::domain::clock::ManualClock;
-use herald::domain::notification::Delivery;
+use herald::domain::ids::new_id;
+use herald::domain::notification::{Delivery, Notification, Target};
 use herald::platforms::config::ChannelSettings;
 use herald::queue::{Depth, OutMessage, Queue, QueueResult, Received};
 use herald::store::{Cond, Item, Page, Query, StoreError, StoreResult, Table, Write};
@@ -945,30 +947,38 @@ async fn with_a_queue_that_can_fail() -> (Arc<ManualClock>, Arc<herald_tests::fa
     (clock, queue, dir, app, hook)
 }
 
-/// reliability.md: "A notification with an idempotency key is stored first ..., on the
+/// reliability.md: "Every notification Herald raises itself ... is stored first, on the
 /// `PENDING` index until its messages are queued; if that is interrupted, the sweeper (every
-/// tick) plans it again". Here the queue was down when the notification came in (the API said 503).
+/// tick) plans it again". Here the queue was down when the notification was raised. Through the
+/// API the same failure stores nothing: the client's retry with its key is sent once.
 #[tokio::test]
 async fn the_sweeper_plans_again_a_notification_whose_planning_was_interrupted() {
     let (clock, queue, _d, app, hook) = with_a_queue_that_can_fail().await;
+    let body = json!({"type": "node", "text": "n2 is down", "to": "admins", "idempotency_key": "n2-down"});
     queue.failing.store(1, Ordering::SeqCst);
-    let (status, v) =
-        call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "n1 is down", "to": "admins", "idempotency_key": "n1-down"}))).await;
+    let (status, v) = call(&app, "POST", "/api/v1/notify", Some(body.clone())).await;
     assert_eq!((status, v), (503, json!({"error": "unavailable"})));
+    assert!(app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap().is_empty(), "nothing of it stored");
+    assert_eq!(call(&app, "POST", "/api/v1/notify", Some(body)).await.0, 202, "the retry with its key");
+
+    let mut n = Notification::text(new_id(clock.now()), "node", None, "n1 is down".into(), Target::Admins, clock.now());
+    n.idempotency_key = Some("n1-down".into());
+    queue.failing.store(1, Ordering::SeqCst);
+    assert!(herald::routing::notify::submit(&app, n).await.is_err());
     assert_eq!(queue.failing.load(Ordering::SeqCst), 0, "the queue refused the notification's message");
     let pending = app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!(app.queue.depth().await.unwrap().waiting, 0);
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 1, "the API's retry only");
     // Not yet: it may still be being planned.
     assert_eq!(herald::dispatch::sweep(&app).await.unwrap(), (0, 0));
     clock.advance(SignedDuration::from_mins(3));
     assert_eq!(herald::dispatch::sweep(&app).await.unwrap(), (0, 1));
     drain(&app, &Dispatcher::default()).await;
-    assert_eq!(hook.received().len(), 1);
+    assert_eq!(hook.received().len(), 2);
     assert_eq!(deliveries(&app, &pending[0].id).await[0]["status"], "sent");
     assert_eq!(herald::dispatch::sweep(&app).await.unwrap(), (0, 0), "planned once");
     drain(&app, &Dispatcher::default()).await;
-    assert_eq!(hook.received().len(), 1, "sent once");
+    assert_eq!(hook.received().len(), 2, "each sent once");
 }
 
 /// README: `HERALD_CACHE_SECS` is "how long a function caches channel configs and settings
@@ -1421,9 +1431,11 @@ async fn a_notification_without_a_key_is_stored_after_its_messages_and_they_wait
     stored.planned = true;
     stored.deliveries = 1;
     stored.complete = true;
-    let (records, head) = app.repo.notification_records(&stored, &planned.deliveries).unwrap();
+    let (records, heads) = app.repo.notification_records(&stored, &planned.deliveries).unwrap();
     app.repo.table.put_many(records).await.unwrap();
-    app.repo.table.put(head, herald::store::Cond::Absent).await.unwrap();
+    for (head, cond) in heads {
+        app.repo.table.put(head, cond).await.unwrap();
+    }
     clock.advance(SignedDuration::from_secs(5));
     drain(&app, &d).await;
     assert_eq!(deliveries(&app, &n.id).await[0]["status"], "sent");

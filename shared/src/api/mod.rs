@@ -522,12 +522,30 @@ pub const MAX_NOTIFY_BATCH: usize = 100;
 async fn post_notify(app: &App, req: &Request) -> HandlerResult {
     let body = req.json()?;
     let Some(list) = body.get("notifications") else {
-        return Ok(json(StatusCode::ACCEPTED, &notify_one(app, body).await?));
+        return Ok(json(StatusCode::ACCEPTED, &notify::accept(app, notification_of(app, body)?).await?));
     };
     let list = list.as_array().filter(|l| (1..=MAX_NOTIFY_BATCH).contains(&l.len()));
     let list = list.ok_or_else(|| Invalid::new("notifications", format!("must be a list of 1 to {MAX_NOTIFY_BATCH} notifications")))?;
-    let results = futures_util::future::join_all(list.iter().map(|entry| async move {
-        match notify_one(app, entry.clone()).await {
+    // Each entry read on its own (a bad one answers its error), the valid ones accepted
+    // together, in order.
+    let mut results: Vec<Option<Result<notify::Accepted, Error>>> = Vec::with_capacity(list.len());
+    let mut valid = Vec::new();
+    for entry in list {
+        match notification_of(app, entry.clone()) {
+            Ok(n) => {
+                valid.push((results.len(), n));
+                results.push(None);
+            }
+            Err(e) => results.push(Some(Err(e))),
+        }
+    }
+    let (at, ns): (Vec<usize>, Vec<_>) = valid.into_iter().unzip();
+    for (i, r) in at.into_iter().zip(notify::accept_all(app, ns).await) {
+        results[i] = Some(r);
+    }
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|r| match r.unwrap_or_else(|| Err(Error::Internal("no answer".into()))) {
             Ok(accepted) => {
                 let mut v = serde_json::to_value(&accepted).unwrap_or_default();
                 v["status"] = json!(StatusCode::ACCEPTED.as_u16());
@@ -539,17 +557,16 @@ async fn post_notify(app: &App, req: &Request) -> HandlerResult {
                 v["status"] = json!(e.status().as_u16());
                 v
             }
-        }
-    }))
-    .await;
+        })
+        .collect();
     Ok(json(StatusCode::OK, &json!({"results": results})))
 }
 
-async fn notify_one(app: &App, body: Value) -> Result<notify::Accepted, Error> {
+/// A `POST /api/v1/notify` body (or a batch's entry), checked, as a new notification.
+fn notification_of(app: &App, body: Value) -> Result<Notification, Error> {
     let r: NotifyRequest = parse_json(body)?;
     r.validate()?;
-    let n = r.into_notification(new_id(app.now()), app.now());
-    notify::accept(app, n).await
+    Ok(r.into_notification(new_id(app.now()), app.now()))
 }
 
 async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {

@@ -4,7 +4,7 @@
 
 use super::Invalid;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Bad input, naming the field at fault.
     #[error("invalid: {0}")]

@@ -344,21 +344,24 @@ fn move_old_file(path: &std::path::Path, db: &redb::Database) -> QueueResult<()>
 }
 
 impl MemoryQueue {
-    /// Stores staged messages in the file, then queues them (or gives their deduplication ids
-    /// back). Run on a task of its own where the caller may go away midway (a client that hangs
-    /// up): a message on disk must be queued in memory too, not only after a restart.
-    /// `Err` only if that task itself failed; else the write's own outcome.
-    pub(crate) async fn commit_staged<T: Send + 'static, E: Send + 'static>(
+    /// Stores staged messages in the file, then queues those `write` says were taken, in order
+    /// (and gives back the deduplication ids of the others, or of all if it failed). Run on a
+    /// task of its own where the caller may go away midway (a client that hangs up): a message
+    /// on disk must be queued in memory too, not only after a restart. `Err` only if that task
+    /// itself failed; else the write's own outcome: one `bool` per `staged`, taken or not.
+    pub(crate) async fn commit_staged<E: Send + 'static>(
         &self,
-        staged: Staged,
-        write: impl std::future::Future<Output = Result<T, E>> + Send + 'static,
-    ) -> Result<Result<T, E>, QueueError> {
+        staged: Vec<Staged>,
+        write: impl std::future::Future<Output = Result<Vec<bool>, E>> + Send + 'static,
+    ) -> Result<Result<Vec<bool>, E>, QueueError> {
         let this = self.clone();
         let run = async move {
             let out = write.await;
-            match &out {
-                Ok(_) => this.publish(staged),
-                Err(_) => this.unstage(staged),
+            for (i, s) in staged.into_iter().enumerate() {
+                match &out {
+                    Ok(taken) if taken.get(i) == Some(&true) => this.publish(s),
+                    _ => this.unstage(s),
+                }
             }
             out
         };
@@ -376,7 +379,7 @@ impl Queue for MemoryQueue {
         }
         // Stored before it can be received: a send that returned is never lost.
         let (this, ops) = (self.clone(), staged.ops());
-        self.commit_staged(staged, async move { this.persist(ops).await }).await?
+        self.commit_staged(vec![staged], async move { this.persist(ops).await.map(|()| vec![true]) }).await?.map(drop)
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> QueueResult<Vec<Received>> {

@@ -7,10 +7,13 @@ use crate::domain::Error;
 use crate::domain::ids::new_id;
 use crate::domain::notification::{DeliveryStatus, Notification, Target, Template};
 use crate::queue::OutMessage;
+use crate::queue::intake::{Entry, IntakeError};
 use crate::queue::job::Job;
 use crate::routing::plan::{Planned, Resume, plan, plan_more};
+use crate::store::StoreError;
 use crate::store::repo::CenterMessage;
 use crate::text::templates::render_template;
+use futures_util::future::join_all;
 
 /// Deliveries planned inside the request; an `all` fan-out beyond this goes on in the
 /// dispatcher, a queue message at a time.
@@ -23,6 +26,12 @@ pub struct Accepted {
     pub deliveries: u32,
     /// False while an `all` fan-out is still being planned.
     pub complete: bool,
+}
+
+impl Accepted {
+    fn of(n: &Notification) -> Self {
+        Self { id: n.id.clone(), deliveries: n.deliveries, complete: n.complete }
+    }
 }
 
 /// The messages of what was planned: each delivery to send now, and the fan-out's next step.
@@ -40,10 +49,14 @@ async fn enqueue(app: &App, planned: &Planned, notification: &str) -> Result<(),
     Ok(())
 }
 
-/// Counts the deliveries skipped while planning (no channel to try), for the report and the
-/// console; once the notification is stored (a request that fails counts nothing).
-async fn count_skipped(app: &App, planned: &Planned) {
-    let skipped = planned.deliveries.iter().filter(|d| d.status == DeliveryStatus::Skipped).count();
+/// Deliveries skipped while planning (no channel to try).
+fn skipped(planned: &Planned) -> usize {
+    planned.deliveries.iter().filter(|d| d.status == DeliveryStatus::Skipped).count()
+}
+
+/// Counts `skipped` deliveries (no channel to try), for the report and the console; once their
+/// notifications are stored (a request that fails counts nothing).
+async fn count_skipped(app: &App, skipped: usize) {
     if skipped > 0
         && let Err(e) = app.repo.bump_today(&crate::store::repo::delivery_counter("none", "-", "skipped"), skipped as i64).await
     {
@@ -51,32 +64,106 @@ async fn count_skipped(app: &App, planned: &Planned) {
     }
 }
 
-/// What `POST /api/v1/notify` does with a notification: one without an idempotency key is
-/// planned, then its messages, its deliveries and the notification itself, already planned,
-/// are taken in together ([`crate::queue::intake`]: on AWS the messages first and the
-/// notification last; on the embedded store in one transaction); `202` comes after that. So no
-/// `PENDING` index entry is written and removed and the notification is written once (three
-/// DynamoDB write units fewer than [`submit`]). On AWS a message that arrives before those
-/// writes waits for them ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, the request
+/// What `POST /api/v1/notify` does with one notification: [`accept_all`].
+pub async fn accept(app: &App, n: Notification) -> Result<Accepted, Error> {
+    accept_all(app, vec![n]).await.pop().unwrap_or_else(|| Err(Error::Internal("no answer".into())))
+}
+
+/// What `POST /api/v1/notify` does with notifications (one, or a batch's entries in their
+/// order): each is planned, then all their messages, deliveries and the notifications
+/// themselves, already planned, are taken in together in one call
+/// ([`crate::queue::intake`]: on AWS the messages first, in order, and the notifications last;
+/// on the embedded store in one transaction); the answers come after that, one per
+/// notification, in order. So the messages of a batch reach each chat in the batch's order, no
+/// `PENDING` index entry is written and removed, and each notification is written once.
+///
+/// An idempotency key given in the last 24 hours answers the notification it named and changes
+/// nothing (also a key repeated within the batch: the first entry's); the key's record is
+/// written with the notification, both or neither. On AWS a message that arrives before those
+/// writes waits for them ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, that entry
 /// answers the error and nothing is sent for it: a delivery is sent only once its notification
 /// is stored (deliveries left without it are closed as `skipped`, its messages dropped). A
 /// client that retries a failed request without a key may still get a notification twice if
 /// the failure came after the writes (an answer lost on the way): use a key where that matters.
-///
-/// With a key, [`submit`].
-pub async fn accept(app: &App, mut n: Notification) -> Result<Accepted, Error> {
-    if n.idempotency_key.is_some() {
-        return submit(app, n).await;
+pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted, Error>> {
+    let mut out: Vec<Option<Result<Accepted, Error>>> = vec![None; ns.len()];
+    let snap = match app.snapshot().await {
+        Ok(s) => s,
+        Err(e) => return vec![Err(e.into()); ns.len()],
+    };
+    // A key given before, or earlier in this batch: that notification's answer.
+    let mut first_of_key: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut repeats = Vec::new();
+    for (i, n) in ns.iter().enumerate() {
+        let Some(key) = n.idempotency_key.as_deref() else { continue };
+        if let Some(&first) = first_of_key.get(key) {
+            repeats.push((i, first));
+            continue;
+        }
+        first_of_key.insert(key, i);
     }
-    let snap = app.snapshot().await?;
-    let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
-    n.deliveries = planned.deliveries.len() as u32;
-    n.planned = true;
-    n.complete = planned.resume.is_none();
-    let (records, head) = app.repo.notification_records(&n, &planned.deliveries)?;
-    app.intake.take(pending_messages(&planned, &n.id), records, head).await?;
-    count_skipped(app, &planned).await;
-    Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete })
+    let known = join_all(first_of_key.iter().map(|(key, &i)| async move { (i, app.repo.keyed_notification(key).await) })).await;
+    for (i, found) in known {
+        match found {
+            Ok(Some(existing)) => out[i] = Some(Ok(Accepted::of(&existing))),
+            Ok(None) => {}
+            Err(e) => out[i] = Some(Err(e.into())),
+        }
+    }
+    let todo: Vec<usize> = (0..ns.len()).filter(|&i| out[i].is_none() && !repeats.iter().any(|(r, _)| *r == i)).collect();
+    let planned = join_all(todo.iter().map(|&i| plan(&app.repo, &snap.channels, &snap.settings, &ns[i], INLINE_BUDGET))).await;
+    let mut entries = Vec::new();
+    let mut taking = Vec::new();
+    for (&i, planned) in todo.iter().zip(planned) {
+        let mut n = ns[i].clone();
+        let entry = planned.map_err(Error::from).and_then(|planned| {
+            n.deliveries = planned.deliveries.len() as u32;
+            n.planned = true;
+            n.complete = planned.resume.is_none();
+            let (records, heads) = app.repo.notification_records(&n, &planned.deliveries)?;
+            Ok((Entry { messages: pending_messages(&planned, &n.id), records, heads }, planned))
+        });
+        match entry {
+            Ok((entry, planned)) => {
+                entries.push(entry);
+                taking.push((i, n, planned));
+            }
+            Err(e) => out[i] = Some(Err(e)),
+        }
+    }
+    match app.intake.take_all(entries).await {
+        Err(e) => {
+            let e = Error::from(e);
+            for (i, _, _) in &taking {
+                out[*i] = Some(Err(e.clone()));
+            }
+        }
+        Ok(answers) => {
+            let mut not_sendable = 0;
+            for ((i, n, planned), answer) in taking.into_iter().zip(answers) {
+                out[i] = Some(match answer {
+                    Ok(()) => {
+                        not_sendable += skipped(&planned);
+                        Ok(Accepted::of(&n))
+                    }
+                    // Its key was taken meanwhile (another request with the same key): that one's.
+                    Err(IntakeError::Store(StoreError::ConditionFailed)) if n.idempotency_key.is_some() => {
+                        match app.repo.keyed_notification(n.idempotency_key.as_deref().unwrap_or_default()).await {
+                            Ok(Some(existing)) => Ok(Accepted::of(&existing)),
+                            Ok(None) => Err(Error::Conflict("the idempotency key is being used by another request".into())),
+                            Err(e) => Err(e.into()),
+                        }
+                    }
+                    Err(e) => Err(e.into()),
+                });
+            }
+            count_skipped(app, not_sendable).await;
+        }
+    }
+    for (i, first) in repeats {
+        out[i] = out[first].clone();
+    }
+    out.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::Internal("no answer".into())))).collect()
 }
 
 /// Stores, plans and enqueues `n`: stored first (with its idempotency key, if it has one: a key
@@ -96,7 +183,7 @@ pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
     n.planned = true;
     n.complete = planned.resume.is_none();
     app.repo.save_notification(&n, 0).await?;
-    count_skipped(app, &planned).await;
+    count_skipped(app, skipped(&planned)).await;
     Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete })
 }
 
@@ -129,7 +216,7 @@ pub async fn expand(app: &App, notification: &str, resume: Resume) -> Result<boo
     n.deliveries += planned.deliveries.len() as u32;
     n.complete = planned.resume.is_none();
     app.repo.save_notification(&n, current.rev).await?;
-    count_skipped(app, &planned).await;
+    count_skipped(app, skipped(&planned)).await;
     Ok(true)
 }
 
@@ -147,7 +234,7 @@ pub async fn replan(app: &App, n: &Notification) -> Result<(), Error> {
     updated.planned = true;
     updated.complete = planned.resume.is_none();
     app.repo.save_notification(&updated, current.rev).await?;
-    count_skipped(app, &planned).await;
+    count_skipped(app, skipped(&planned)).await;
     Ok(())
 }
 

@@ -170,6 +170,10 @@ pub struct Page {
     pub cursor: Option<String>,
 }
 
+/// Items each written only if its condition holds, all or none of them (a notification and
+/// its idempotency key: [`crate::queue::intake::Entry::heads`]).
+pub type Heads = Vec<(Item, Cond)>;
+
 /// One write of a transaction.
 #[derive(Debug, Clone)]
 pub enum Write {

@@ -534,35 +534,52 @@ impl Repo {
             self.table.put(item, Cond::Absent).await?;
             return Ok(None);
         };
-        let idem_key = format!("IDEM#{key}");
-        let mut idem = Item::new(&idem_key, "-");
-        idem.data = encode(&serde_json::json!({"notification": n.id}))?;
-        idem.exp = Some(self.now() + IDEMPOTENCY_TTL);
-        match self.table.transact(vec![Write::Put(idem, Cond::AbsentOrExpired(self.now())), Write::Put(item, Cond::Absent)]).await {
+        match self
+            .table
+            .transact(vec![Write::Put(self.idempotency_item(key, &n.id)?, Cond::AbsentOrExpired(self.now())), Write::Put(item, Cond::Absent)])
+            .await
+        {
             Ok(()) => Ok(None),
-            Err(StoreError::ConditionFailed) => {
-                #[derive(serde::Deserialize)]
-                struct I {
-                    notification: String,
-                }
-                let Some(i) = self.get_live::<I>(&idem_key, "-").await? else {
-                    return Err(StoreError::ConditionFailed);
-                };
-                Ok(self.notification(&i.value.notification).await?.map(|v| v.value))
-            }
+            Err(StoreError::ConditionFailed) => self.keyed_notification(key).await?.map(Some).ok_or(StoreError::ConditionFailed),
             Err(e) => Err(e),
         }
     }
 
-    /// The records of a new notification that has no idempotency key, with its first
-    /// deliveries, for [`crate::queue::intake::Intake::take`]: the deliveries, and the
-    /// notification as the head (written last where writes are not one transaction, so a stored
-    /// notification always has its deliveries; a failure between them leaves only deliveries
-    /// that wait for it and are closed as `skipped`). Its id is fresh (a ULID), so the head's
-    /// condition (absent) holds.
-    pub fn notification_records(&self, n: &Notification, deliveries: &[Delivery]) -> StoreResult<(Vec<Item>, Item)> {
+    /// `IDEM#{key}`: which notification an idempotency key names, for
+    /// [`IDEMPOTENCY_TTL`].
+    fn idempotency_item(&self, key: &str, notification: &str) -> StoreResult<Item> {
+        let mut idem = Item::new(format!("IDEM#{key}"), "-");
+        idem.data = encode(&serde_json::json!({"notification": notification}))?;
+        idem.exp = Some(self.now() + IDEMPOTENCY_TTL);
+        Ok(idem)
+    }
+
+    /// The notification an idempotency key given in the last [`IDEMPOTENCY_TTL`] names, if it
+    /// is stored.
+    pub async fn keyed_notification(&self, key: &str) -> StoreResult<Option<Notification>> {
+        #[derive(serde::Deserialize)]
+        struct I {
+            notification: String,
+        }
+        let Some(i) = self.get_live::<I>(&format!("IDEM#{key}"), "-").await? else { return Ok(None) };
+        Ok(self.notification(&i.value.notification).await?.map(|v| v.value))
+    }
+
+    /// The records of a new, planned notification with its first deliveries, for
+    /// [`crate::queue::intake::Entry`]: the deliveries, and the heads, written together or not
+    /// at all: the notification (absent: its id is a fresh ULID) and, if it has an idempotency
+    /// key, the key's record (absent or expired: a key given again within
+    /// [`IDEMPOTENCY_TTL`] is refused, `ConditionFailed`). Where writes are not one
+    /// transaction the heads come last, so a stored notification always has its deliveries; a
+    /// failure between them leaves only deliveries that wait for it and are closed as
+    /// `skipped`.
+    pub fn notification_records(&self, n: &Notification, deliveries: &[Delivery]) -> StoreResult<(Vec<Item>, Heads)> {
         let items = deliveries.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
-        Ok((items, self.notification_item(n, 0)?))
+        let mut heads = vec![(self.notification_item(n, 0)?, Cond::Absent)];
+        if let Some(key) = &n.idempotency_key {
+            heads.push((self.idempotency_item(key, &n.id)?, Cond::AbsentOrExpired(self.now())));
+        }
+        Ok((items, heads))
     }
 
     /// Stores many new notifications at once (batch writes; no idempotency keys).
