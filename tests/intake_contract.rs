@@ -107,14 +107,15 @@ async fn takes_a_batch_in_order_and_answers_each_entry(p: Parts) {
     assert_eq!(got, want);
 }
 
-/// Two heads are written both or neither: a key (absent or expired) with its notification.
-async fn writes_an_entrys_heads_together(p: Parts) {
+/// An entry's heads are written in order, each only if its condition holds, none after one
+/// refused: a key (absent or expired), then its notification.
+async fn writes_an_entrys_heads_in_order(p: Parts) {
     let key = herald_tests::unique("IDEM");
     let (a, b) = (herald_tests::unique("N"), herald_tests::unique("N"));
     let entry = |n: &str| Entry {
         messages: vec![],
         records: vec![],
-        heads: vec![(item(n, "N", n), Cond::Absent), (item(&key, "-", n), Cond::AbsentOrExpired(0))],
+        heads: vec![(item(&key, "-", n), Cond::AbsentOrExpired(0)), (item(n, "N", n), Cond::Absent)],
     };
     let out = p.intake.take_all(vec![entry(&a)]).await.unwrap();
     assert!(out[0].is_ok());
@@ -122,6 +123,21 @@ async fn writes_an_entrys_heads_together(p: Parts) {
     assert!(matches!(out[0], Err(IntakeError::Store(StoreError::ConditionFailed))), "{out:?}");
     assert!(p.table.get(&b, "N").await.unwrap().is_none(), "the second notification is not written without its key");
     assert_eq!(p.table.get(&key, "-").await.unwrap().unwrap().data, a);
+}
+
+/// One commit: an entry's heads are all written or none (a refused notification leaves no key).
+#[tokio::test]
+async fn one_commit_writes_all_of_an_entrys_heads_or_none() {
+    let (_dir, p) = one_commit();
+    let (key, n) = (herald_tests::unique("IDEM"), herald_tests::unique("N"));
+    p.table.put(item(&n, "N", "there"), Cond::Absent).await.unwrap();
+    let entry = Entry {
+        messages: vec![],
+        records: vec![],
+        heads: vec![(item(&key, "-", &n), Cond::AbsentOrExpired(0)), (item(&n, "N", "again"), Cond::Absent)],
+    };
+    assert!(p.intake.take_all(vec![entry]).await.unwrap()[0].is_err());
+    assert!(p.table.get(&key, "-").await.unwrap().is_none());
 }
 
 /// One commit: a refused request leaves nothing at all (no record, no message, and its
@@ -230,5 +246,5 @@ contract!(
     refuses_a_head_that_is_there_and_keeps_it,
     drops_a_message_sent_twice,
     takes_a_batch_in_order_and_answers_each_entry,
-    writes_an_entrys_heads_together,
+    writes_an_entrys_heads_in_order,
 );

@@ -1214,32 +1214,28 @@ const SCHEDULER_INVOCATION: f64 = 1.00 / 1e6;
 /// raised inside Herald, for each front door and capacity mode. The store and queue requests of
 /// a batch are counted on the in-process stack like the single ones.
 async fn modes(o: &Opts, out: &mut String, (wcu, rcu, sqs): (f64, f64, f64), api_ms: f64, batch_ms: f64) -> Value {
-    let n = if o.smoke { 100 } else { 1000 };
-    let hook = TestServer::start(|_| Reply::ok("{}")).await;
-    let (app, counts) = local_app(herald_tests::test_config(), None);
-    must(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
-    counts.bill.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (wu0, ru0) = counts.units();
-    let (_, _, q0, _) = counts.get();
-    for b in 0..n / 100 {
-        let list: Vec<Value> = (0..100).map(|i| json!({"type": "node", "text": format!("b{b}-{i}"), "to": "admins"})).collect();
-        must(&app, "POST", "/api/v1/notify", Some(json!({"notifications": list}))).await;
-    }
-    send_all(app, &hook, n).await;
-    let (wu1, ru1) = counts.units();
-    let (_, _, q1, _) = counts.get();
-    let (b_wcu, b_rcu, b_sqs) = ((wu1 - wu0) as f64 / n as f64, (ru1 - ru0) / n as f64, (q1 - q0) as f64 / n as f64 + 0.2);
+    let (b_wcu, b_rcu, b_sqs) = counted(o, 100, false).await;
+    let keyed_batch = counted(o, 100, true).await;
+    let keyed_single = counted(o, 1, true).await;
     let m = 1e6;
     let gb = 128.0 / 1024.0;
     // (API requests, Lambda requests, Lambda GB-seconds) per notification for each way in.
     let ways = [
         ("single API calls", (wcu, rcu, sqs), 1.0, 1.1, (api_ms + batch_ms / 10.0) / 1000.0 * gb),
+        ("single API calls, each with an idempotency key", keyed_single, 1.0, 1.1, (api_ms + batch_ms / 10.0) / 1000.0 * gb),
         ("batch calls (100 a call)", (b_wcu, b_rcu, b_sqs), 0.01, 0.11, (api_ms * 10.0 / 100.0 + batch_ms / 10.0) / 1000.0 * gb),
+        ("batch calls, each entry with an idempotency key", keyed_batch, 0.01, 0.11, (api_ms * 10.0 / 100.0 + batch_ms / 10.0) / 1000.0 * gb),
         ("raised inside Herald", (wcu, rcu, sqs), 0.0, 0.1, (batch_ms / 10.0) / 1000.0 * gb),
     ];
     writeln!(
         out,
-        "\nPer million notifications by way in, front door and capacity mode (batch calls counted on the in-process stack like the single ones: {b_wcu:.2} write units, {b_rcu:.2} read units, {b_sqs:.2} SQS requests each; provisioned capacity at ${PROVISIONED_WCU_HOUR}/WCU-hour and ${PROVISIONED_RCU_HOUR}/RCU-hour, used at the template's {:.0}% auto scaling target):\n",
+        "\nPer million notifications by way in, front door and capacity mode (each way counted on the in-process stack like the single calls above; batch calls {b_wcu:.2} write units, {b_rcu:.2} read units, {b_sqs:.2} SQS requests each; with idempotency keys, single calls {:.2} write units, {:.2} read units, {:.2} SQS requests, batch calls {:.2}, {:.2}, {:.2}; provisioned capacity at ${PROVISIONED_WCU_HOUR}/WCU-hour and ${PROVISIONED_RCU_HOUR}/RCU-hour, used at the template's {:.0}% auto scaling target):\n",
+        keyed_single.0,
+        keyed_single.1,
+        keyed_single.2,
+        keyed_batch.0,
+        keyed_batch.1,
+        keyed_batch.2,
         SCALING_TARGET * 100.0
     )
     .ok();
@@ -1270,6 +1266,38 @@ async fn modes(o: &Opts, out: &mut String, (wcu, rcu, sqs): (f64, f64, f64), api
     )
     .ok();
     Value::Array(rows)
+}
+
+/// Store and queue requests per notification (write units, read units, SQS requests with the
+/// event source's receive and delete of each batch of ten), counted on the in-process stack:
+/// 1,000 notifications to one recipient through `POST /api/v1/notify`, `per_call` a call
+/// (1: single calls, else batches), each with its own idempotency key if `keyed`.
+async fn counted(o: &Opts, per_call: usize, keyed: bool) -> (f64, f64, f64) {
+    let n = if o.smoke { 100 } else { 1000 };
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    let (app, counts) = local_app(herald_tests::test_config(), None);
+    must(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    counts.bill.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (wu0, ru0) = counts.units();
+    let (_, _, q0, _) = counts.get();
+    let entry = |i: usize| {
+        let mut e = json!({"type": "node", "text": format!("b{i}"), "to": "admins"});
+        if keyed {
+            e["idempotency_key"] = json!(format!("key-{i}"));
+        }
+        e
+    };
+    for b in 0..n / per_call {
+        let body = match per_call {
+            1 => entry(b),
+            _ => json!({"notifications": (b * per_call..(b + 1) * per_call).map(entry).collect::<Vec<_>>()}),
+        };
+        must(&app, "POST", "/api/v1/notify", Some(body)).await;
+    }
+    send_all(app, &hook, n).await;
+    let (wu1, ru1) = counts.units();
+    let (_, _, q1, _) = counts.get();
+    ((wu1 - wu0) as f64 / n as f64, (ru1 - ru0) / n as f64, (q1 - q0) as f64 / n as f64 + 0.2)
 }
 
 /// The monthly bill of a small deployment, item by item: 1,000 users, 20 nodes sending a

@@ -5,7 +5,7 @@
 //!
 //! - [`InOrder`] (AWS, and any store with any queue): all the messages first (in order: SQS
 //!   FIFO keeps a group's order across the batch), then all the records, then each entry's
-//!   heads, so a failed request sends nothing (the dispatcher sends a delivery only once its
+//!   heads (its idempotency key, then the notification), so a failed request sends nothing (the dispatcher sends a delivery only once its
 //!   notification is stored, and drops messages whose records never came).
 //! - [`OneCommit`] (the embedded store with the queue kept in its file): all of it in one redb
 //!   transaction, one sync to disk, which concurrent requests share (group commit): there is
@@ -16,7 +16,7 @@
 use super::memory::MemoryQueue;
 use super::{OutMessage, Queue, QueueError};
 use crate::store::embedded::{EmbeddedTable, read_item, write_item};
-use crate::store::{Cond, Heads, Item, StoreError, Table, Write, check_item, cond_holds};
+use crate::store::{Cond, Heads, Item, StoreError, Table, check_item, cond_holds};
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use std::sync::Arc;
@@ -47,8 +47,9 @@ pub struct Entry {
     pub messages: Vec<OutMessage>,
     /// Written unconditionally (the deliveries).
     pub records: Vec<Item>,
-    /// Written only if every one's condition holds (the notification, `Cond::Absent`; its
-    /// idempotency key, `Cond::AbsentOrExpired`), all or none of them.
+    /// Each written only if its condition holds, in order (an idempotency key's record, then
+    /// the notification): [`OneCommit`] writes all or none of them; [`InOrder`] writes them one
+    /// after another and stops at the first refused (so a failure between two leaves the first).
     pub heads: Heads,
 }
 
@@ -75,7 +76,7 @@ pub trait Intake: Send + Sync {
 pub const LATE_WRITE: Duration = Duration::from_secs(10);
 
 /// All the messages first (one [`Queue::send`]), then all the records (batch writes), then each
-/// entry's heads (one conditional put, or one transaction for two; the entries at once). Writes
+/// entry's heads (conditional puts, one after another; the entries at once). Writes
 /// slower than [`LATE_WRITE`] queue the taken entries' messages again under new deduplication
 /// ids (their first copies may have given up waiting; a copy that finds its delivery moved on
 /// does nothing).
@@ -85,15 +86,12 @@ pub struct InOrder {
 }
 
 impl InOrder {
-    async fn heads(&self, mut heads: Heads) -> Result<(), IntakeError> {
-        match heads.len() {
-            0 => Ok(()),
-            1 => {
-                let (item, cond) = heads.remove(0);
-                Ok(self.table.put(item, cond).await?)
-            }
-            _ => Ok(self.table.transact(heads.into_iter().map(|(item, cond)| Write::Put(item, cond)).collect()).await?),
+    /// One after another, stopping at the first refused.
+    async fn heads(&self, heads: Heads) -> Result<(), IntakeError> {
+        for (item, cond) in heads {
+            self.table.put(item, cond).await?;
         }
+        Ok(())
     }
 }
 

@@ -10,8 +10,9 @@ use crate::queue::OutMessage;
 use crate::queue::intake::{Entry, IntakeError};
 use crate::queue::job::Job;
 use crate::routing::plan::{Planned, Resume, plan, plan_more};
-use crate::store::StoreError;
 use crate::store::repo::CenterMessage;
+use crate::store::repo::{KEY_TAKEOVER, Keyed};
+use crate::store::{Cond, StoreError};
 use crate::text::templates::render_template;
 use futures_util::future::join_all;
 
@@ -64,6 +65,10 @@ async fn count_skipped(app: &App, skipped: usize) {
     }
 }
 
+fn under_way() -> Error {
+    Error::Conflict("a request with this idempotency key is under way; try again in a minute".into())
+}
+
 /// What `POST /api/v1/notify` does with one notification: [`accept_all`].
 pub async fn accept(app: &App, n: Notification) -> Result<Accepted, Error> {
     accept_all(app, vec![n]).await.pop().unwrap_or_else(|| Err(Error::Internal("no answer".into())))
@@ -78,8 +83,10 @@ pub async fn accept(app: &App, n: Notification) -> Result<Accepted, Error> {
 /// `PENDING` index entry is written and removed, and each notification is written once.
 ///
 /// An idempotency key given in the last 24 hours answers the notification it named and changes
-/// nothing (also a key repeated within the batch: the first entry's); the key's record is
-/// written with the notification, both or neither. On AWS a message that arrives before those
+/// nothing (also a key repeated within the batch: the first entry's). The key's record is
+/// written just before the notification (in the same transaction on the embedded store); a
+/// request that failed between the two leaves the key naming nothing: another request with it
+/// answers `409` (under way) for [`KEY_TAKEOVER`], then takes it over. On AWS a message that arrives before those
 /// writes waits for them ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, that entry
 /// answers the error and nothing is sent for it: a delivery is sent only once its notification
 /// is stored (deliveries left without it are closed as `skipped`, its messages dropped). A
@@ -102,11 +109,15 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
         }
         first_of_key.insert(key, i);
     }
-    let known = join_all(first_of_key.iter().map(|(key, &i)| async move { (i, app.repo.keyed_notification(key).await) })).await;
+    // The condition each new notification's key is written on.
+    let mut key_cond = vec![Cond::Any; ns.len()];
+    let known = join_all(first_of_key.iter().map(|(key, &i)| async move { (i, app.repo.idempotency(key).await) })).await;
     for (i, found) in known {
         match found {
-            Ok(Some(existing)) => out[i] = Some(Ok(Accepted::of(&existing))),
-            Ok(None) => {}
+            Ok(Keyed::Named(existing)) => out[i] = Some(Ok(Accepted::of(&existing))),
+            Ok(Keyed::Free) => key_cond[i] = Cond::AbsentOrExpired(app.now().as_second()),
+            Ok(Keyed::Unfinished { rev, since }) if since >= KEY_TAKEOVER => key_cond[i] = Cond::Rev(rev),
+            Ok(Keyed::Unfinished { .. }) => out[i] = Some(Err(under_way())),
             Err(e) => out[i] = Some(Err(e.into())),
         }
     }
@@ -120,7 +131,7 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
             n.deliveries = planned.deliveries.len() as u32;
             n.planned = true;
             n.complete = planned.resume.is_none();
-            let (records, heads) = app.repo.notification_records(&n, &planned.deliveries)?;
+            let (records, heads) = app.repo.notification_records(&n, &planned.deliveries, key_cond[i])?;
             Ok((Entry { messages: pending_messages(&planned, &n.id), records, heads }, planned))
         });
         match entry {
@@ -150,7 +161,7 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
                     Err(IntakeError::Store(StoreError::ConditionFailed)) if n.idempotency_key.is_some() => {
                         match app.repo.keyed_notification(n.idempotency_key.as_deref().unwrap_or_default()).await {
                             Ok(Some(existing)) => Ok(Accepted::of(&existing)),
-                            Ok(None) => Err(Error::Conflict("the idempotency key is being used by another request".into())),
+                            Ok(None) => Err(under_way()),
                             Err(e) => Err(e.into()),
                         }
                     }

@@ -45,6 +45,25 @@ use std::sync::Arc;
 
 const DAY: i64 = 86_400;
 pub const IDEMPOTENCY_TTL: i64 = DAY;
+
+/// How long after an idempotency key was taken a request may take it over if the one that took
+/// it stored no notification (it failed midway): longer than any request of the API runs
+/// (the template's function timeouts are at most 30 s), so the first is not still under way.
+pub const KEY_TAKEOVER: i64 = 60;
+
+/// What an idempotency key names ([`Repo::idempotency`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Keyed {
+    /// Not given in the last [`IDEMPOTENCY_TTL`]: a new notification takes it
+    /// (`Cond::AbsentOrExpired`).
+    Free,
+    /// The notification it named.
+    Named(Box<Notification>),
+    /// Taken `since` seconds ago by a request that has not stored its notification: under way,
+    /// or failed midway (then, after [`KEY_TAKEOVER`], a new request takes it over with
+    /// `Cond::Rev(rev)`).
+    Unfinished { rev: u64, since: i64 },
+}
 pub const BIND_CODE_TTL: i64 = 600;
 pub const MESSAGE_TTL: i64 = 30 * DAY;
 
@@ -536,7 +555,7 @@ impl Repo {
         };
         match self
             .table
-            .transact(vec![Write::Put(self.idempotency_item(key, &n.id)?, Cond::AbsentOrExpired(self.now())), Write::Put(item, Cond::Absent)])
+            .transact(vec![Write::Put(self.idempotency_item(key, &n.id, 0)?, Cond::AbsentOrExpired(self.now())), Write::Put(item, Cond::Absent)])
             .await
         {
             Ok(()) => Ok(None),
@@ -545,40 +564,56 @@ impl Repo {
         }
     }
 
-    /// `IDEM#{key}`: which notification an idempotency key names, for
-    /// [`IDEMPOTENCY_TTL`].
-    fn idempotency_item(&self, key: &str, notification: &str) -> StoreResult<Item> {
+    /// `IDEM#{key}`: which notification an idempotency key names, for [`IDEMPOTENCY_TTL`];
+    /// `rev` 0 for a new key, one more than the unfinished one's when taking it over.
+    fn idempotency_item(&self, key: &str, notification: &str, rev: u64) -> StoreResult<Item> {
         let mut idem = Item::new(format!("IDEM#{key}"), "-");
         idem.data = encode(&serde_json::json!({"notification": notification}))?;
         idem.exp = Some(self.now() + IDEMPOTENCY_TTL);
+        idem.rev = rev;
         Ok(idem)
+    }
+
+    /// What an idempotency key names now (one read, two if it names a notification).
+    pub async fn idempotency(&self, key: &str) -> StoreResult<Keyed> {
+        #[derive(serde::Deserialize)]
+        struct I {
+            notification: String,
+        }
+        let Some(item) = self.table.get(&format!("IDEM#{key}"), "-").await?.filter(|i| i.live(self.now())) else { return Ok(Keyed::Free) };
+        let named: I = decode(&item)?;
+        if let Some(n) = self.notification(&named.notification).await? {
+            return Ok(Keyed::Named(Box::new(n.value)));
+        }
+        let taken_at = item.exp.unwrap_or_default() - IDEMPOTENCY_TTL;
+        Ok(Keyed::Unfinished { rev: item.rev, since: self.now() - taken_at })
     }
 
     /// The notification an idempotency key given in the last [`IDEMPOTENCY_TTL`] names, if it
     /// is stored.
     pub async fn keyed_notification(&self, key: &str) -> StoreResult<Option<Notification>> {
-        #[derive(serde::Deserialize)]
-        struct I {
-            notification: String,
-        }
-        let Some(i) = self.get_live::<I>(&format!("IDEM#{key}"), "-").await? else { return Ok(None) };
-        Ok(self.notification(&i.value.notification).await?.map(|v| v.value))
+        Ok(match self.idempotency(key).await? {
+            Keyed::Named(n) => Some(*n),
+            _ => None,
+        })
     }
 
     /// The records of a new, planned notification with its first deliveries, for
-    /// [`crate::queue::intake::Entry`]: the deliveries, and the heads, written together or not
-    /// at all: the notification (absent: its id is a fresh ULID) and, if it has an idempotency
-    /// key, the key's record (absent or expired: a key given again within
-    /// [`IDEMPOTENCY_TTL`] is refused, `ConditionFailed`). Where writes are not one
-    /// transaction the heads come last, so a stored notification always has its deliveries; a
-    /// failure between them leaves only deliveries that wait for it and are closed as
-    /// `skipped`.
-    pub fn notification_records(&self, n: &Notification, deliveries: &[Delivery]) -> StoreResult<(Vec<Item>, Heads)> {
+    /// [`crate::queue::intake::Entry`]: the deliveries, and the heads: with an idempotency key,
+    /// first the key's record, written only if `key` holds (`Cond::AbsentOrExpired(now)` for a
+    /// [`Keyed::Free`] key, `Cond::Rev(rev)` to take over a [`Keyed::Unfinished`] one), then
+    /// the notification (absent: its id is a fresh ULID). Where writes are not one transaction
+    /// the heads come last, one after another, so a stored notification always has its
+    /// deliveries and its key; a failure between them leaves deliveries that wait for it (closed
+    /// as `skipped`) and perhaps the key naming no notification ([`Keyed::Unfinished`]).
+    pub fn notification_records(&self, n: &Notification, deliveries: &[Delivery], key: Cond) -> StoreResult<(Vec<Item>, Heads)> {
         let items = deliveries.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
-        let mut heads = vec![(self.notification_item(n, 0)?, Cond::Absent)];
-        if let Some(key) = &n.idempotency_key {
-            heads.push((self.idempotency_item(key, &n.id)?, Cond::AbsentOrExpired(self.now())));
+        let mut heads = Vec::with_capacity(2);
+        if let Some(k) = &n.idempotency_key {
+            let rev = if let Cond::Rev(r) = key { r + 1 } else { 0 };
+            heads.push((self.idempotency_item(k, &n.id, rev)?, key));
         }
+        heads.push((self.notification_item(n, 0)?, Cond::Absent));
         Ok((items, heads))
     }
 
