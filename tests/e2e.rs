@@ -142,3 +142,32 @@ async fn telegram_bind_check_in_account_and_unbind_through_the_local_runner() {
     let u: Value = client.get(api("users/u1")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
     assert!(u["ids"].get("telegram").is_none() && u["rewards"].as_i64().unwrap() >= 10, "{u}");
 }
+
+/// The local runner acknowledges each chat's messages as soon as that chat is done: an endpoint
+/// that hangs holds back its own chat only, not the next messages of another chat received in
+/// the same batch (two workers, as `herald-local` runs four).
+#[tokio::test]
+async fn a_hanging_endpoint_holds_back_its_own_chat_only() {
+    let (_d, app) = herald_tests::embedded_app();
+    let slow = TestServer::start(|_| Reply::ok("{}").after(Duration::from_secs(4))).await;
+    let quick = TestServer::start(|_| Reply::ok("{}")).await;
+    for (name, hook) in [("slow", &slow), ("quick", &quick)] {
+        let (status, _) =
+            herald_tests::call(&app, "PUT", &format!("/api/v1/channels/{name}"), Some(json!({"kind": "webhook", "settings": {"url": hook.url}})))
+                .await;
+        assert_eq!(status, 201);
+    }
+    let app = std::sync::Arc::new(app);
+    let dispatcher = std::sync::Arc::new(herald::dispatch::Dispatcher::default());
+    for _ in 0..2 {
+        tokio::spawn(herald::edge::local::work(app.clone(), dispatcher.clone()));
+    }
+    let notify = |text: &str| herald_tests::call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": text, "to": "admins"})));
+    assert_eq!(notify("first").await.0, 202);
+    quick.wait_for(1, Duration::from_secs(2)).await;
+    assert_eq!(notify("second").await.0, 202);
+    // Well before the slow endpoint answers its first.
+    let got = quick.wait_for(2, Duration::from_secs(2)).await;
+    assert_eq!(got.len(), 2, "the quick chat's second message waited for the slow chat");
+    assert_eq!(slow.received().len(), 1);
+}

@@ -145,15 +145,39 @@ impl Dispatcher {
         self.process_until(app, batch, None).await
     }
 
+    /// [`Self::process`], deleting each group's handled messages from `app.queue` as soon as
+    /// that group is done (the local runner): a chat whose endpoint hangs does not hold back the
+    /// next messages of the other chats received in the same batch. On SQS the event source
+    /// deletes the batch when the function returns ([`Self::process_until`]).
+    pub async fn process_acking(&self, app: &App, batch: Vec<Received>) -> Vec<String> {
+        self.process_batch(app, batch, None, true).await
+    }
+
     /// [`Self::process`], starting no message at or after `stop_by` (the Lambda deadline less
     /// the time one message may take): those, and the rest of their groups, come back at once
     /// (visibility 0) as batch item failures instead of being cut off by the function's timeout.
     pub async fn process_until(&self, app: &App, batch: Vec<Received>, stop_by: Option<Timestamp>) -> Vec<String> {
+        self.process_batch(app, batch, stop_by, false).await
+    }
+
+    async fn process_batch(&self, app: &App, batch: Vec<Received>, stop_by: Option<Timestamp>, ack: bool) -> Vec<String> {
         let mut groups: BTreeMap<&str, Vec<&Received>> = BTreeMap::new();
         for m in &batch {
             groups.entry(m.group.as_str()).or_default().push(m);
         }
-        let results = join_all(groups.into_values().map(|msgs| self.process_group(app, msgs, stop_by))).await;
+        let results = join_all(groups.into_values().map(|msgs| async move {
+            let failed = self.process_group(app, msgs.clone(), stop_by).await;
+            if ack {
+                let done = msgs.iter().filter(|m| !failed.contains(&m.id)).map(|m| app.queue.delete(&m.receipt));
+                for r in join_all(done).await {
+                    if let Err(e) = r {
+                        warn!(error = %e, "acknowledge failed");
+                    }
+                }
+            }
+            failed
+        }))
+        .await;
         let tally = std::mem::take(&mut *crate::lock(&self.tally));
         let mut last = tally.last;
         {

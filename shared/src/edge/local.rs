@@ -156,14 +156,8 @@ pub async fn work(app: Arc<App>, dispatcher: Arc<Dispatcher>) {
         if batch.is_empty() {
             continue;
         }
-        let failed = dispatcher.process(&app, batch.clone()).await;
-        // Acknowledged together: on the file queue, one commit for the batch (group commit).
-        let acks = batch.iter().filter(|m| !failed.contains(&m.id)).map(|m| app.queue.delete(&m.receipt));
-        for r in futures_util::future::join_all(acks).await {
-            if let Err(e) = r {
-                warn!(error = %e, "acknowledge failed");
-            }
-        }
+        // Each chat's messages acknowledged as soon as that chat is done.
+        dispatcher.process_acking(&app, batch).await;
     }
 }
 
