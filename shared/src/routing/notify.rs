@@ -76,22 +76,24 @@ pub async fn accept(app: &App, n: Notification) -> Result<Accepted, Error> {
 
 /// What `POST /api/v1/notify` does with notifications (one, or a batch's entries in their
 /// order): each is planned, then all their messages, deliveries and the notifications
-/// themselves, already planned, are taken in together in one call
-/// ([`crate::queue::intake`]: on AWS the messages first, in order, and the notifications last;
-/// on the embedded store in one transaction); the answers come after that, one per
-/// notification, in order. So the messages of a batch reach each chat in the batch's order, no
-/// `PENDING` index entry is written and removed, and each notification is written once.
+/// themselves, already planned, are taken in together in one call ([`crate::queue::intake`]:
+/// on AWS the messages first, in order, and the notifications last; on the embedded store in
+/// one transaction); the answers come after that, one per notification, in order. So the
+/// messages of a batch reach each chat in the batch's order, no `PENDING` index entry is written
+/// and removed, and each notification is written once.
 ///
 /// An idempotency key given in the last 24 hours answers the notification it named and changes
 /// nothing (also a key repeated within the batch: the first entry's). The key's record is
 /// written just before the notification (in the same transaction on the embedded store); a
 /// request that failed between the two leaves the key naming nothing: another request with it
-/// answers `409` (under way) for [`KEY_TAKEOVER`], then takes it over. On AWS a message that arrives before those
-/// writes waits for them ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, that entry
-/// answers the error and nothing is sent for it: a delivery is sent only once its notification
-/// is stored (deliveries left without it are closed as `skipped`, its messages dropped). A
-/// client that retries a failed request without a key may still get a notification twice if
-/// the failure came after the writes (an answer lost on the way): use a key where that matters.
+/// answers `409` (under way) for [`KEY_TAKEOVER`] seconds, then takes it over.
+///
+/// On AWS a message that arrives before those writes waits for them
+/// ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, that entry answers the error and
+/// nothing is sent for it: a delivery is sent only once its notification is stored (deliveries
+/// left without it are closed as `skipped`, its messages dropped). A client that retries a
+/// failed request without a key may still get a notification twice if the failure came after
+/// the writes (an answer lost on the way): use a key where that matters.
 pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted, Error>> {
     let mut out: Vec<Option<Result<Accepted, Error>>> = vec![None; ns.len()];
     let snap = match app.snapshot().await {
@@ -100,14 +102,13 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
     };
     // A key given before, or earlier in this batch: that notification's answer.
     let mut first_of_key: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let mut repeats = Vec::new();
+    let mut repeat_of = vec![None; ns.len()];
     for (i, n) in ns.iter().enumerate() {
         let Some(key) = n.idempotency_key.as_deref() else { continue };
-        if let Some(&first) = first_of_key.get(key) {
-            repeats.push((i, first));
-            continue;
+        match first_of_key.get(key) {
+            Some(&first) => repeat_of[i] = Some(first),
+            None => _ = first_of_key.insert(key, i),
         }
-        first_of_key.insert(key, i);
     }
     // The condition each new notification's key is written on.
     let mut key_cond = vec![Cond::Any; ns.len()];
@@ -121,7 +122,7 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
             Err(e) => out[i] = Some(Err(e.into())),
         }
     }
-    let todo: Vec<usize> = (0..ns.len()).filter(|&i| out[i].is_none() && !repeats.iter().any(|(r, _)| *r == i)).collect();
+    let todo: Vec<usize> = (0..ns.len()).filter(|&i| out[i].is_none() && repeat_of[i].is_none()).collect();
     let planned = join_all(todo.iter().map(|&i| plan(&app.repo, &snap.channels, &snap.settings, &ns[i], INLINE_BUDGET))).await;
     let mut entries = Vec::new();
     let mut taking = Vec::new();
@@ -171,8 +172,10 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
             count_skipped(app, not_sendable).await;
         }
     }
-    for (i, first) in repeats {
-        out[i] = out[first].clone();
+    for (i, first) in repeat_of.into_iter().enumerate() {
+        if let Some(first) = first {
+            out[i] = out[first].clone();
+        }
     }
     out.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::Internal("no answer".into())))).collect()
 }
