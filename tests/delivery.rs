@@ -116,6 +116,20 @@ async fn gives_up_after_the_last_attempt_and_dead_letters() {
     assert_eq!(app.queue.depth().await.unwrap().dead, 1);
 }
 
+/// A webhook URL that answers 404 (a wrong path: the usual set-up mistake) fails for good and
+/// is filed for the admins, not dropped as a user who cannot be reached.
+#[tokio::test]
+async fn a_webhook_answering_404_is_filed_for_the_admins() {
+    let hook = TestServer::start(|_| Reply::status(404)).await;
+    let (_d, app) = app_with_hook(&hook.url, |_| {}).await;
+    let id = notify(&app).await;
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(delivery(&app, &id).await["reason"], "HTTP 404");
+    let (_, m) = call(&app, "GET", "/api/v1/messages", None).await;
+    assert_eq!(m["messages"][0]["category"], "failure", "{m}");
+    assert!(m["messages"][0]["text"].as_str().unwrap().contains("HTTP 404"), "{m}");
+}
+
 #[tokio::test]
 async fn a_permanent_failure_is_recorded_filed_for_the_admins_and_redrivable() {
     let broken = Arc::new(AtomicUsize::new(1));

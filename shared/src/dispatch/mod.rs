@@ -666,9 +666,12 @@ impl Dispatcher {
         if fell_back {
             return Ok(Step::Dead);
         }
-        // One notice per channel and reason an hour; none for notices about notices.
+        // One notice per channel and reason an hour; none for notices about notices, nor for a
+        // user who cannot be reached there (blocked the bot: marked, not the admins' to fix). A
+        // fixed target that is gone (a webhook URL answering 404) is the channel's setting: told.
         let is_notice = n.template.as_ref().is_some_and(|t| t.key == "delivery.failed");
-        if !unreachable && !is_notice && app.repo.first_time("failnotice", &crate::domain::ids::stable_id(&[&d.channel, &short]), 3600).await? {
+        let users_own = unreachable && d.user.is_some();
+        if !users_own && !is_notice && app.repo.first_time("failnotice", &crate::domain::ids::stable_id(&[&d.channel, &short]), 3600).await? {
             let t = crate::domain::notification::Template {
                 key: "delivery.failed".into(),
                 params: crate::params! {"type" => n.ty, "recipient" => d.recipient, "channel" => d.channel, "reason" => reason},
