@@ -6,7 +6,7 @@
 use herald::app::{Config, check_api_token};
 use herald::domain::secret::{MASK, Secret};
 use herald_tests::{TOKEN, call, embedded_app, request};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn rejects_a_request_without_the_right_token_and_changes_nothing() {
@@ -88,6 +88,8 @@ async fn answers_bad_input_with_400_naming_the_field() {
         ("POST", "/api/v1/notify", json!({"type": "node", "text": "x", "to": {"user": "a b"}}), "to.user"),
         ("POST", "/api/v1/notify", json!({"type": "node", "text": "x", "to": "all", "link": "ftp://x"}), "link"),
         ("POST", "/api/v1/notify", json!({"type": "node", "to": "admins"}), "text"),
+        ("POST", "/api/v1/notify", json!({"type": "node", "text": "x"}), "to"),
+        ("POST", "/api/v1/notify", json!({"notifications": [{"type": "node", "text": "x", "to": "all"}], "type": "node"}), "type"),
     ];
     for (method, path, body, field) in cases {
         let (status, err) = call(&app, method, path, Some(body.clone())).await;
@@ -169,7 +171,8 @@ async fn notify_answers_202_and_an_idempotency_key_returns_the_same_notification
     assert_eq!(first["deliveries"], 1);
     let waiting = app.queue.depth().await.unwrap().waiting;
     let (status, second) = call(&app, "POST", "/api/v1/notify", Some(body)).await;
-    assert_eq!((status, &second["id"]), (202, &first["id"]));
+    assert_eq!((status, &second["id"], &second["replayed"]), (202, &first["id"], &json!(true)));
+    assert!(first.get("replayed").is_none(), "{first}");
     assert_eq!(app.queue.depth().await.unwrap().waiting, waiting);
 
     let (status, n) = call(&app, "GET", &format!("/api/v1/notifications/{}", first["id"].as_str().unwrap()), None).await;
@@ -187,18 +190,20 @@ async fn notify_takes_a_batch_and_answers_each_entry_in_order() {
     let (_d, app) = embedded_app();
     call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": "https://hooks.test/in"}}))).await;
     let one = |key: &str| json!({"type": "announcement", "text": format!("about {key}"), "to": "all", "idempotency_key": key});
-    let batch = json!({"notifications": [one("b-1"), {"type": "node", "text": "x", "to": {"user": "a b"}}, one("b-2"), one("b-1")]});
+    let batch = json!({"notifications": [one("b-1"), {"type": "node", "text": "x", "to": {"user": "a b"}}, one("b-2"), one("b-1"), "text"]});
     let (status, r) = call(&app, "POST", "/api/v1/notify", Some(batch)).await;
     assert_eq!(status, 200, "{r}");
     let results = r["results"].as_array().unwrap();
-    assert_eq!(results.iter().map(|e| e["status"].as_u64().unwrap()).collect::<Vec<_>>(), [202, 400, 202, 202]);
+    assert_eq!(results.iter().map(|e| e["status"].as_u64().unwrap()).collect::<Vec<_>>(), [202, 400, 202, 202, 400]);
+    assert!(results[4]["message"].as_str().unwrap().starts_with("must be an object"), "{r}");
     // The bad entry says what is wrong with it and does not stop the others.
     assert_eq!((results[1]["error"].as_str(), results[1]["field"].as_str()), (Some("invalid"), Some("to.user")));
     assert_eq!(results[0]["deliveries"], 1);
     assert_ne!(results[0]["id"], results[2]["id"]);
     // Each entry has its own idempotency key: the repeat of b-1 is the same notification, and
     // says so whole.
-    assert_eq!(results[3], results[0]);
+    assert_eq!((&results[3]["id"], &results[3]["deliveries"], &results[3]["replayed"]), (&results[0]["id"], &json!(1), &json!(true)));
+    assert!(results[0].get("replayed").is_none());
     assert_eq!(app.queue.depth().await.unwrap().waiting, 2);
     for id in [&results[0]["id"], &results[2]["id"]] {
         assert_eq!(call(&app, "GET", &format!("/api/v1/notifications/{}", id.as_str().unwrap()), None).await.0, 200);
@@ -224,7 +229,9 @@ async fn a_batch_reaches_a_chat_in_its_order() {
     let (status, first) = call(&app, "POST", "/api/v1/notify", Some(json!({"notifications": (0..40).map(entry).collect::<Vec<_>>()}))).await;
     assert_eq!(status, 200, "{first}");
     let (_, again) = call(&app, "POST", "/api/v1/notify", Some(json!({"notifications": (30..50).map(entry).collect::<Vec<_>>()}))).await;
-    assert_eq!(again["results"].as_array().unwrap()[..10], first["results"].as_array().unwrap()[30..]);
+    let ids = |v: &Value, r: std::ops::Range<usize>| v["results"].as_array().unwrap()[r].iter().map(|e| e["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&again, 0..10), ids(&first, 30..40));
+    assert!(again["results"].as_array().unwrap()[..10].iter().all(|e| e["replayed"] == true));
     herald_tests::drain(&app, &herald::dispatch::Dispatcher::default()).await;
     let texts: Vec<String> = hook.received().iter().map(|r| r.json()["text"].as_str().unwrap().to_owned()).collect();
     assert_eq!(texts, (0..50).map(|i| format!("t{i:02}")).collect::<Vec<_>>());

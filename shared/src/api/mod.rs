@@ -522,16 +522,21 @@ pub const MAX_NOTIFY_BATCH: usize = 100;
 async fn post_notify(app: &App, req: &Request) -> HandlerResult {
     let body = req.json()?;
     let Some(list) = body.get("notifications") else {
-        return Ok(json(StatusCode::ACCEPTED, &notify::accept(app, notification_of(app, body)?).await?));
+        return Ok(json(StatusCode::ACCEPTED, &notify::accept(app, notification_of(app, body, new_id(app.now()))?).await?));
     };
+    if let Some(other) = body.as_object().and_then(|o| o.keys().find(|k| *k != "notifications")) {
+        return Err(Invalid::new(other.as_str(), "not taken beside notifications: give it in each entry").into());
+    }
     let list = list.as_array().filter(|l| (1..=MAX_NOTIFY_BATCH).contains(&l.len()));
     let list = list.ok_or_else(|| Invalid::new("notifications", format!("must be a list of 1 to {MAX_NOTIFY_BATCH} notifications")))?;
     // Each entry read on its own (a bad one answers its error), the valid ones accepted
     // together, in order.
     let mut results: Vec<Option<Result<notify::Accepted, Error>>> = Vec::with_capacity(list.len());
     let mut valid = Vec::new();
-    for entry in list {
-        match notification_of(app, entry.clone()) {
+    // Ids that sort in the batch's order (the console lists newest first).
+    let ids = crate::domain::ids::new_ids(app.now(), list.len());
+    for (entry, id) in list.iter().zip(ids) {
+        match notification_of(app, entry.clone(), id) {
             Ok(n) => {
                 valid.push((results.len(), n));
                 results.push(None);
@@ -563,10 +568,13 @@ async fn post_notify(app: &App, req: &Request) -> HandlerResult {
 }
 
 /// A `POST /api/v1/notify` body (or a batch's entry), checked, as a new notification.
-fn notification_of(app: &App, body: Value) -> Result<Notification, Error> {
+fn notification_of(app: &App, body: Value, id: String) -> Result<Notification, Error> {
+    if !body.is_object() {
+        return Err(Invalid::new("", r#"must be an object: {"type", "text", "to", ...}"#).into());
+    }
     let r: NotifyRequest = parse_json(body)?;
     r.validate()?;
-    Ok(r.into_notification(new_id(app.now()), app.now()))
+    Ok(r.into_notification(id, app.now()))
 }
 
 async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {

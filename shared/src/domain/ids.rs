@@ -19,12 +19,27 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A 26-character id that sorts by creation time (48-bit milliseconds, then 80 random bits,
 /// Crockford base32, the ULID layout), so newest-first listings need no extra index.
 pub fn new_id(now: Timestamp) -> String {
+    encode_ulid(ulid_value(now))
+}
+
+/// `n` ids made at `now` that sort in the order given (the ULID spec's monotonic ids: the
+/// random part of the first, then one more each), for a batch whose entries share a millisecond.
+pub fn new_ids(now: Timestamp, n: usize) -> Vec<String> {
+    let first = ulid_value(now);
+    (0..n as u128).map(|i| encode_ulid(first.wrapping_add(i))).collect()
+}
+
+fn ulid_value(now: Timestamp) -> u128 {
     let ms = now.as_millisecond().max(0) as u128 & ((1 << 48) - 1);
     let rnd = random_bytes::<10>();
     let mut value: u128 = ms << 80;
     for (i, b) in rnd.iter().enumerate() {
         value |= (*b as u128) << (8 * (9 - i));
     }
+    value
+}
+
+fn encode_ulid(value: u128) -> String {
     let mut out = [0u8; 26];
     for (i, slot) in out.iter_mut().enumerate() {
         let shift = 5 * (25 - i);
@@ -57,6 +72,8 @@ mod tests {
         let b = new_id(Timestamp::from_millisecond(1_700_000_000_001).unwrap());
         assert_eq!(a.len(), 26);
         assert!(a < b);
+        let batch = new_ids(Timestamp::from_millisecond(1_700_000_000_000).unwrap(), 100);
+        assert!(batch.windows(2).all(|w| w[0] < w[1]) && batch[0][..10] == a[..10], "{batch:?}");
     }
 
     #[test]

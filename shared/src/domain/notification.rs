@@ -56,7 +56,11 @@ impl<'de> Deserialize<'de> for Target {
             Word(String),
             User(ToUser),
         }
-        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(r#"expected "all", "admins" or {"user": "ID"}"#))? {
+        let raw = Raw::deserialize(d).map_err(|e: D::Error| {
+            // Left out: say so, as serde does for every other member.
+            if e.to_string().starts_with("missing field") { e } else { serde::de::Error::custom(r#"expected "all", "admins" or {"user": "ID"}"#) }
+        })?;
+        match raw {
             Raw::Word(w) if w == "all" => Ok(Target::All),
             Raw::Word(w) if w == "admins" || w == "admin" => Ok(Target::Admins),
             Raw::Word(_) => Err(serde::de::Error::custom(r#"expected "all", "admins" or {"user": "ID"}"#)),

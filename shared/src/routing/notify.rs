@@ -27,11 +27,19 @@ pub struct Accepted {
     pub deliveries: u32,
     /// False while an `all` fan-out is still being planned.
     pub complete: bool,
+    /// The answer to an idempotency key given before (nothing new was made or sent); left out
+    /// when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 impl Accepted {
     fn of(n: &Notification) -> Self {
-        Self { id: n.id.clone(), deliveries: n.deliveries, complete: n.complete }
+        Self { id: n.id.clone(), deliveries: n.deliveries, complete: n.complete, replayed: false }
+    }
+
+    fn replay(n: &Notification) -> Self {
+        Self { replayed: true, ..Self::of(n) }
     }
 }
 
@@ -115,7 +123,7 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
     let known = join_all(first_of_key.iter().map(|(key, &i)| async move { (i, app.repo.idempotency(key).await) })).await;
     for (i, found) in known {
         match found {
-            Ok(Keyed::Named(existing)) => out[i] = Some(Ok(Accepted::of(&existing))),
+            Ok(Keyed::Named(existing)) => out[i] = Some(Ok(Accepted::replay(&existing))),
             Ok(Keyed::Free) => key_cond[i] = Cond::AbsentOrExpired(app.now().as_second()),
             Ok(Keyed::Unfinished { rev, since }) if since >= KEY_TAKEOVER => key_cond[i] = Cond::Rev(rev),
             Ok(Keyed::Unfinished { .. }) => out[i] = Some(Err(under_way())),
@@ -161,7 +169,7 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
                     // Its key was taken meanwhile (another request with the same key): that one's.
                     Err(IntakeError::Store(StoreError::ConditionFailed)) if n.idempotency_key.is_some() => {
                         match app.repo.keyed_notification(n.idempotency_key.as_deref().unwrap_or_default()).await {
-                            Ok(Some(existing)) => Ok(Accepted::of(&existing)),
+                            Ok(Some(existing)) => Ok(Accepted::replay(&existing)),
                             Ok(None) => Err(under_way()),
                             Err(e) => Err(e.into()),
                         }
@@ -174,7 +182,7 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
     }
     for (i, first) in repeat_of.into_iter().enumerate() {
         if let Some(first) = first {
-            out[i] = out[first].clone();
+            out[i] = out[first].clone().map(|r| r.map(|a| Accepted { replayed: true, ..a }));
         }
     }
     out.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::Internal("no answer".into())))).collect()
@@ -187,7 +195,7 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
 /// notices, the bot's broadcast) take this way: they have no client to retry them.
 pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
     if let Some(existing) = app.repo.create_notification(&n).await? {
-        return Ok(Accepted { id: existing.id, deliveries: existing.deliveries, complete: existing.complete });
+        return Ok(Accepted::replay(&existing));
     }
     let snap = app.snapshot().await?;
     let planned = plan(&app.repo, &snap.channels, &snap.settings, &n, INLINE_BUDGET).await?;
@@ -198,7 +206,7 @@ pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
     n.complete = planned.resume.is_none();
     app.repo.save_notification(&n, 0).await?;
     count_skipped(app, skipped(&planned)).await;
-    Ok(Accepted { id: n.id, deliveries: n.deliveries, complete: n.complete })
+    Ok(Accepted::of(&n))
 }
 
 /// A notification Herald raises itself, from a built-in template, on every channel but `avoid`.
