@@ -113,3 +113,82 @@ async fn a_dispatcher_killed_mid_batch_loses_nothing_and_repeats_at_most_the_sen
         assert_eq!(v["deliveries"][0]["status"], "sent", "{v}");
     }
 }
+
+/// README: "Ctrl-C or `kill` (SIGINT, SIGTERM) stops `herald-local` in order": the real binary,
+/// stopped while a send is under way, finishes and records it, exits 0, and after a restart on
+/// the same data directory nothing is sent twice; what was still queued is sent then.
+#[tokio::test]
+async fn the_local_runner_stops_in_order_on_sigterm() {
+    let hook = TestServer::start(|_| Reply::ok("{}").after(Duration::from_millis(1500))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let bin = std::env::var("HERALD_BIN_DIR").unwrap_or_else(|_| format!("{}/../target/debug", env!("CARGO_MANIFEST_DIR")));
+    let start = || {
+        Command::new(format!("{bin}/herald-local"))
+            .env_clear()
+            .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HERALD_DATA_DIR", dir.path())
+            .env("HERALD_API_TOKEN", herald_tests::TOKEN)
+            .env("HERALD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run `cargo build --workspace` first (the test command does)")
+    };
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        client.request(method, format!("{base}{path}")).bearer_auth(herald_tests::TOKEN).json(&body).send()
+    };
+    let up = || async {
+        for _ in 0..100 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("herald-local did not start");
+    };
+    let mut child = start();
+    up().await;
+    let put = call(reqwest::Method::PUT, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await.unwrap();
+    assert_eq!(put.status(), 201);
+    for i in 0..3 {
+        let r = call(reqwest::Method::POST, "/api/v1/notify", json!({"type": "node", "text": format!("n{i}"), "to": "admins"})).await.unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    // The first send is under way (the endpoint takes 1.5 s to answer): stop now.
+    hook.wait_for(1, Duration::from_secs(10)).await;
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    // Waited for without blocking this runtime: the endpoint answers from it.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert_eq!(hook.received().len(), 1, "the send under way finished; nothing more was started");
+
+    let mut child = start();
+    up().await;
+    // The three, and whatever Herald raised itself at its first start (the daily report).
+    let texts = |hook: &TestServer| hook.received().iter().filter_map(|r| r.json()["text"].as_str().map(str::to_owned)).collect::<Vec<_>>();
+    for _ in 0..200 {
+        if ["n0", "n1", "n2"].iter().all(|t| texts(&hook).iter().any(|x| x == t)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut per_delivery: HashMap<String, usize> = HashMap::new();
+    for r in hook.received() {
+        *per_delivery.entry(r.header("x-herald-delivery").unwrap().to_owned()).or_default() += 1;
+    }
+    assert!(per_delivery.values().all(|n| *n == 1), "each sent once: {per_delivery:?}");
+    for t in ["n0", "n1", "n2"] {
+        assert_eq!(texts(&hook).iter().filter(|x| *x == t).count(), 1, "{t}");
+    }
+}

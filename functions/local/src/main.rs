@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[tokio::main]
 async fn main() {
-    herald::edge::lambda::init_logging();
+    herald::edge::lambda::init_logging_timed();
     if let Err(e) = run().await {
         eprintln!("herald-local: {e}");
         std::process::exit(2);

@@ -84,6 +84,8 @@ pub struct Dispatcher {
     /// `sent` this process wrote less than [`LAST_OUTCOME_EVERY`] ago is not written again
     /// (every other outcome is, each batch).
     last_written: std::sync::Mutex<BTreeMap<String, (String, Instant)>>,
+    /// Set by [`Self::stop`]: no message is started any more.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// How often a channel's unchanged last outcome is written again (its time, for the console).
@@ -143,6 +145,13 @@ impl Dispatcher {
     /// rescheduled, the rest of its group waits with it, so order holds.
     pub async fn process(&self, app: &App, batch: Vec<Received>) -> Vec<String> {
         self.process_until(app, batch, None).await
+    }
+
+    /// Starts no message any more (a stopping process): the sends under way finish and are
+    /// recorded; the messages after them come back at once, as past [`Self::process_until`]'s
+    /// `stop_by`.
+    pub fn stop(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// [`Self::process`], deleting each group's handled messages from `app.queue` as soon as
@@ -235,7 +244,9 @@ impl Dispatcher {
             let mut turn = Turn { carry: carry.take(), carried: None, sent: None };
             let step = match held {
                 Some(d) => Step::Retry(d),
-                None if stop_by.is_some_and(|t| app.now() >= t) => Step::Retry(Duration::ZERO),
+                None if self.stopping.load(std::sync::atomic::Ordering::Relaxed) || stop_by.is_some_and(|t| app.now() >= t) => {
+                    Step::Retry(Duration::ZERO)
+                }
                 None => self.handle(app, m, &mut turn).await,
             };
             if !self.settle(app, turn.carry, turn.carried, &mut failed).await && held.is_none() {

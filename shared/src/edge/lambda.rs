@@ -13,16 +13,27 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 /// An HTTP handler a function serves.
 pub type HttpHandler = for<'a> fn(&'a App, Request) -> BoxFuture<'a, Response>;
 
-/// JSON logs to stdout (CloudWatch), level from `HERALD_LOG` (e.g. `info,herald=debug`).
-/// Handlers log with `skip_all` and named fields only: no request, body, token or secret.
+/// JSON logs to stdout (CloudWatch, which stamps each line with its time), level from
+/// `HERALD_LOG` (e.g. `info,herald=debug`). Handlers log with `skip_all` and named fields only:
+/// no request, body, token or secret.
 pub fn init_logging() {
+    init(false);
+}
+
+/// [`init_logging`] with each line's time (`"timestamp"`, RFC 3339, UTC) in it: the local
+/// runner, whose stdout nobody stamps.
+pub fn init_logging_timed() {
+    init(true);
+}
+
+fn init(timed: bool) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter: tracing_subscriber::filter::Targets =
         std::env::var("HERALD_LOG").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| "info".parse().unwrap_or_default());
-    let fmt =
-        tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false).with_span_list(false).with_target(false).without_time();
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+    let fmt = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false).with_span_list(false).with_target(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = if timed { registry.with(fmt).try_init() } else { registry.with(fmt.without_time()).try_init() };
 }
 
 /// A Lambda deadline (milliseconds since the epoch, from the invocation's context) less

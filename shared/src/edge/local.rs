@@ -112,9 +112,22 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
 /// within `limits.header_timeout` and a body within `limits.body_timeout`; at most
 /// `limits.max_connections` are open at once, and one more is told `503` and closed.
 pub async fn serve_with(app: Arc<App>, listener: TcpListener, limits: Limits) {
-    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    serve_until(app, listener, limits, std::future::pending()).await
+}
+
+/// [`serve_with`] until `stop` resolves; then no connection is accepted any more (the listener
+/// is closed), and it returns once the open ones have ended, or after [`STOP_GRACE`] (a client
+/// that keeps an idle connection open).
+pub async fn serve_until(app: Arc<App>, listener: TcpListener, limits: Limits, stop: impl std::future::Future<Output = ()>) {
+    let max = limits.max_connections.max(1);
+    let open = Arc::new(tokio::sync::Semaphore::new(max));
+    tokio::pin!(stop);
     loop {
-        let (mut stream, _) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = &mut stop => break,
+        };
+        let (mut stream, _) = match accepted {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "accept failed");
@@ -140,12 +153,29 @@ pub async fn serve_with(app: Arc<App>, listener: TcpListener, limits: Limits) {
             }
         });
     }
+    drop(listener);
+    let _ = tokio::time::timeout(STOP_GRACE, open.acquire_many(max as u32)).await;
 }
+
+/// How long a stopping local runner waits for requests under way (their answers) once it takes
+/// no new ones.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Works the queue: receive, dispatch, acknowledge what is done.
 pub async fn work(app: Arc<App>, dispatcher: Arc<Dispatcher>) {
-    loop {
-        let batch = match app.queue.receive(10, Duration::from_secs(2)).await {
+    let (_keep, never) = tokio::sync::watch::channel(false);
+    work_until(app, dispatcher, never).await
+}
+
+/// [`work`] until `stop` says true: a batch under way is finished (its sends made and recorded,
+/// its messages acknowledged), then it returns; no new batch is received.
+pub async fn work_until(app: Arc<App>, dispatcher: Arc<Dispatcher>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let received = tokio::select! {
+            r = app.queue.receive(10, Duration::from_secs(2)) => r,
+            _ = stop.changed() => break,
+        };
+        let batch = match received {
             Ok(b) => b,
             Err(e) => {
                 warn!(error = %e, "receive failed");
@@ -182,6 +212,25 @@ pub async fn tick(app: Arc<App>, every: Duration) {
     }
 }
 
+/// Resolves on SIGINT or SIGTERM (Ctrl-C, `kill`, `docker stop`, systemd), or Ctrl-C elsewhere.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut int), Ok(mut term)) => tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            },
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Ends the process (exit code 3, with the reason on stderr) once the store takes no more writes
 /// until it is opened again (an I/O error such as a full disk stops redb): everything it answered
 /// `202` for is on disk, and a restart (by hand, or a supervisor's) opens it again, rather than a
@@ -203,14 +252,27 @@ pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) ->
     let listener = TcpListener::bind(addr).await.map_err(|e| ConfigError::Invalid(format!("cannot listen on {addr}: {e}")))?;
     let app = Arc::new(app);
     let dispatcher = Arc::new(Dispatcher::default());
-    for _ in 0..workers.max(1) {
-        tokio::spawn(work(app.clone(), dispatcher.clone()));
-    }
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let workers: Vec<_> = (0..workers.max(1)).map(|_| tokio::spawn(work_until(app.clone(), dispatcher.clone(), stop.clone()))).collect();
     tokio::spawn(tick(app.clone(), every));
     tokio::spawn(watch_store(app.clone()));
     // Said once the port is really ours, not before.
     println!("Herald is listening on http://{addr} (try: curl http://{addr}/healthz; the console: http://{addr}/console/)");
     info!(%addr, "Herald is listening");
-    serve(app, listener).await;
+    // Stopped by a signal: no new send is started, the ones under way finish and are recorded,
+    // so an ordinary stop repeats nothing; what is still queued waits in the store file for the
+    // next start. Requests under way get their answers (for a while: STOP_GRACE).
+    let stop = async {
+        stop_signal().await;
+        info!("stopping: no new requests or sends; finishing those under way");
+        dispatcher.stop();
+        let _ = stopping.send(true);
+    };
+    serve_until(app.clone(), listener, Limits::default(), stop).await;
+    let deadline = app.config.http_timeout + Duration::from_secs(5);
+    if tokio::time::timeout(deadline, futures_util::future::join_all(workers)).await.is_err() {
+        warn!("sends still under way at the deadline; they are repeated after the next start");
+    }
+    info!("stopped");
     Ok(())
 }
