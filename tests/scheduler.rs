@@ -376,6 +376,11 @@ async fn a_daily_run_missed_before_midnight_runs_once_after_it() {
     // A new deployment that first ticks after midnight does not send the day before's run.
     let w = world("2026-11-23T00:01:00Z", json!({"daily_report": {"time": "23:59"}})).await;
     assert_eq!(herald::jobs::run(&w.app, "tick", false, None).await.unwrap()["daily"]["ran"], false);
+    // Nor today's, first ticking after its time (13:33, the run due at 09:00): tomorrow's comes.
+    let w = world("2026-11-23T13:33:00Z", json!({"daily_report": {"time": "09:00"}})).await;
+    assert_eq!(herald::jobs::run(&w.app, "tick", false, None).await.unwrap()["daily"]["ran"], false);
+    w.clock.set("2026-11-24T09:00:00Z".parse().unwrap());
+    assert_eq!(herald::jobs::run(&w.app, "tick", false, None).await.unwrap()["daily"]["day"], "2026-11-24");
 }
 
 /// Issue 24.3: a local day is midnight to midnight (23 or 25 hours on a DST change).

@@ -256,7 +256,8 @@ async fn watching_since(app: &App) -> Result<Timestamp, Error> {
 /// no tick reached before midnight (say at 23:59, with ticks at 23:56 and 00:01) runs late,
 /// once, after midnight. A day counts as done only when its run finished (a run stopped by
 /// its deadline goes on at the next tick); a missed run is caught up only if the scheduler was
-/// already watching when it came due (a new deployment does not send yesterday's).
+/// already watching when it came due (a new deployment sends neither yesterday's nor, started
+/// after the time, today's).
 pub async fn daily(app: &App, force: bool, deadline: Option<Timestamp>) -> Result<Value, Error> {
     let settings = app.snapshot().await?.settings.clone();
     let tz = settings.tz().unwrap_or(jiff::tz::TimeZone::UTC);
@@ -266,15 +267,11 @@ pub async fn daily(app: &App, force: bool, deadline: Option<Timestamp>) -> Resul
     let due_at =
         |day: jiff::civil::Date| day.to_datetime(at).to_zoned_datetime(tz.clone()).map(|z| z.timestamp()).map_err(|e| Error::Internal(e.to_string()));
     let watching = watching_since(app).await?;
-    let run_day = if force || now >= due_at(today)? {
-        today
-    } else {
-        let yesterday = today.yesterday().map_err(|e| Error::Internal(e.to_string()))?;
-        if watching > due_at(yesterday)? {
-            return Ok(json!({"ran": false}));
-        }
-        yesterday
-    };
+    let run_day = if force || now >= due_at(today)? { today } else { today.yesterday().map_err(|e| Error::Internal(e.to_string()))? };
+    // Due before the scheduler first ran (a new deployment): not caught up, today's as well.
+    if !force && watching > due_at(run_day)? {
+        return Ok(json!({"ran": false}));
+    }
     let done_key = format!("daily-done:{run_day}");
     if !force && app.repo.cached(&done_key).await?.is_some() {
         return Ok(json!({"ran": false}));
