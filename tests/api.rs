@@ -250,6 +250,26 @@ async fn the_same_api_works_on_dynamodb_and_sqs() {
     assert_eq!(app.queue.depth().await.unwrap().waiting, 1);
 }
 
+/// On DynamoDB and SQS, requests racing with one key: one notification, every answer its id,
+/// and the losers queue nothing (their key's claim comes first: no orphan message holds the
+/// chat back).
+#[tokio::test]
+async fn requests_racing_with_one_key_on_dynamodb_queue_one_message() {
+    let Some(app) = herald_tests::aws_app().await else { return };
+    call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": "https://hooks.test/in"}}))).await;
+    let body = json!({"type": "node", "text": "raced", "to": "admins", "idempotency_key": "race-1"});
+    let answers = futures_util::future::join_all((0..12).map(|_| call(&app, "POST", "/api/v1/notify", Some(body.clone())))).await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(s, v)| {
+            assert_eq!(*s, 202, "{v}");
+            v["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 1);
+}
+
 #[tokio::test]
 async fn test_messages_have_their_own_ids() {
     let (_d, app) = embedded_app();

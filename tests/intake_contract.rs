@@ -77,7 +77,12 @@ async fn takes_a_batch_in_order_and_answers_each_entry(p: Parts) {
     for i in 0..25 {
         let n = if i == 7 { taken.clone() } else { herald_tests::unique("N") };
         let m = msg(&format!("{i:02}"), &group, &herald_tests::unique("m"));
-        entries.push(Entry { messages: vec![m], records: vec![item(&n, "D#1", &i.to_string())], heads: vec![(item(&n, "N", "head"), Cond::Absent)] });
+        entries.push(Entry {
+            claim: None,
+            messages: vec![m],
+            records: vec![item(&n, "D#1", &i.to_string())],
+            heads: vec![(item(&n, "N", "head"), Cond::Absent)],
+        });
         heads.push(n);
     }
     let out = p.intake.take_all(entries).await.unwrap();
@@ -107,34 +112,43 @@ async fn takes_a_batch_in_order_and_answers_each_entry(p: Parts) {
     assert_eq!(got, want);
 }
 
-/// An entry's heads are written in order, each only if its condition holds, none after one
-/// refused: a key (absent or expired), then its notification.
-async fn writes_an_entrys_heads_in_order(p: Parts) {
+/// An entry whose claim (an idempotency key's record) is refused is answered so and leaves
+/// nothing: no record, no head, no message; the entries beside it are taken.
+async fn takes_nothing_of_an_entry_whose_claim_is_refused(p: Parts) {
     let key = herald_tests::unique("IDEM");
-    let (a, b) = (herald_tests::unique("N"), herald_tests::unique("N"));
-    let entry = |n: &str| Entry {
-        messages: vec![],
-        records: vec![],
-        heads: vec![(item(&key, "-", n), Cond::AbsentOrExpired(0)), (item(n, "N", n), Cond::Absent)],
+    let (a, b, c) = (herald_tests::unique("N"), herald_tests::unique("N"), herald_tests::unique("N"));
+    let entry = |n: &str, keyed: bool| Entry {
+        claim: keyed.then(|| (item(&key, "-", n), Cond::AbsentOrExpired(0))),
+        messages: vec![msg(n, &herald_tests::unique("g"), &herald_tests::unique("m"))],
+        records: vec![item(n, "D#1", n)],
+        heads: vec![(item(n, "N", n), Cond::Absent)],
     };
-    let out = p.intake.take_all(vec![entry(&a)]).await.unwrap();
-    assert!(out[0].is_ok());
-    let out = p.intake.take_all(vec![entry(&b)]).await.unwrap();
+    assert!(p.intake.take_all(vec![entry(&a, true)]).await.unwrap()[0].is_ok());
+    let out = p.intake.take_all(vec![entry(&b, true), entry(&c, false)]).await.unwrap();
     assert!(matches!(out[0], Err(IntakeError::Store(StoreError::ConditionFailed))), "{out:?}");
+    assert!(out[1].is_ok(), "{out:?}");
     assert!(p.table.get(&b, "N").await.unwrap().is_none(), "the second notification is not written without its key");
+    assert!(p.table.get(&b, "D#1").await.unwrap().is_none(), "nor its deliveries");
     assert_eq!(p.table.get(&key, "-").await.unwrap().unwrap().data, a);
+    assert_eq!(bodies(&p.queue, 2).await, {
+        let mut want = vec![a.clone(), c.clone()];
+        want.sort();
+        want
+    });
 }
 
-/// One commit: an entry's heads are all written or none (a refused notification leaves no key).
+/// One commit: an entry's claim and heads are all written or none (a refused notification
+/// leaves no key).
 #[tokio::test]
 async fn one_commit_writes_all_of_an_entrys_heads_or_none() {
     let (_dir, p) = one_commit();
     let (key, n) = (herald_tests::unique("IDEM"), herald_tests::unique("N"));
     p.table.put(item(&n, "N", "there"), Cond::Absent).await.unwrap();
     let entry = Entry {
+        claim: Some((item(&key, "-", &n), Cond::AbsentOrExpired(0))),
         messages: vec![],
         records: vec![],
-        heads: vec![(item(&key, "-", &n), Cond::AbsentOrExpired(0)), (item(&n, "N", "again"), Cond::Absent)],
+        heads: vec![(item(&n, "N", "again"), Cond::Absent)],
     };
     assert!(p.intake.take_all(vec![entry]).await.unwrap()[0].is_err());
     assert!(p.table.get(&key, "-").await.unwrap().is_none());
@@ -246,5 +260,5 @@ contract!(
     refuses_a_head_that_is_there_and_keeps_it,
     drops_a_message_sent_twice,
     takes_a_batch_in_order_and_answers_each_entry,
-    writes_an_entrys_heads_in_order,
+    takes_nothing_of_an_entry_whose_claim_is_refused,
 );

@@ -176,7 +176,7 @@ impl NotifyRequest {
             check_name("operator", o, 128)?;
         }
         if let Some(k) = &self.idempotency_key
-            && (k.is_empty() || k.len() > 128 || k.chars().any(|c| c.is_control()))
+            && (k.is_empty() || k.chars().count() > 128 || k.chars().any(|c| c.is_control()))
         {
             return Err(Invalid::new("idempotency_key", "must be 1 to 128 printable characters"));
         }

@@ -3,9 +3,9 @@
 //! together by `POST /api/v1/notify` ([`crate::routing::notify::accept_all`]), one call for a
 //! whole batch, its entries in the order given.
 //!
-//! - [`InOrder`] (AWS, and any store with any queue): all the messages first (in order: SQS
-//!   FIFO keeps a group's order across the batch), then all the records, then each entry's
-//!   heads (its idempotency key, then the notification), so a failed request sends nothing (the dispatcher sends a delivery only once its
+//! - [`InOrder`] (AWS, and any store with any queue): each entry's claim on its idempotency key
+//!   first, then all the messages (in order: SQS FIFO keeps a group's order across the batch),
+//!   then all the records, then each entry's notification, so a failed request sends nothing (the dispatcher sends a delivery only once its
 //!   notification is stored, and drops messages whose records never came).
 //! - [`OneCommit`] (the embedded store with the queue kept in its file): all of it in one redb
 //!   transaction, one sync to disk, which concurrent requests share (group commit): there is
@@ -43,13 +43,17 @@ impl From<IntakeError> for crate::domain::Error {
 /// One notification's part of an intake.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// Written first, only if its condition holds (an idempotency key's record, absent or
+    /// expired): nothing else of the entry is queued or written unless it is.
+    pub claim: Option<(Item, Cond)>,
     /// Enqueued (deduplicated as [`Queue::send`] does) once the entry is taken.
     pub messages: Vec<OutMessage>,
     /// Written unconditionally (the deliveries).
     pub records: Vec<Item>,
-    /// Each written only if its condition holds, in order (an idempotency key's record, then
-    /// the notification): [`OneCommit`] writes all or none of them; [`InOrder`] writes them one
-    /// after another and stops at the first refused (so a failure between two leaves the first).
+    /// Each written only if its condition holds, last (the notification, absent).
+    /// [`OneCommit`] writes the claim, the records and the heads all or none; [`InOrder`] one
+    /// after another, so a failure after the claim leaves it naming nothing
+    /// ([`crate::store::repo::Keyed::Unfinished`]).
     pub heads: Heads,
 }
 
@@ -66,7 +70,7 @@ pub trait Intake: Send + Sync {
 
     /// One entry whose only head is `head` (absent): [`Self::take_all`].
     async fn take(&self, messages: Vec<OutMessage>, records: Vec<Item>, head: Item) -> Result<(), IntakeError> {
-        let entry = Entry { messages, records, heads: vec![(head, Cond::Absent)] };
+        let entry = Entry { claim: None, messages, records, heads: vec![(head, Cond::Absent)] };
         self.take_all(vec![entry]).await?.pop().unwrap_or(Ok(()))
     }
 }
@@ -75,19 +79,38 @@ pub trait Intake: Send + Sync {
 /// again: well inside the ~31 s its messages wait ([`crate::dispatch::ORPHAN_RECEIVES`]).
 pub const LATE_WRITE: Duration = Duration::from_secs(10);
 
-/// All the messages first (one [`Queue::send`]), then all the records (batch writes), then each
-/// entry's heads (conditional puts, one after another; the entries at once). Writes
-/// slower than [`LATE_WRITE`] queue the taken entries' messages again under new deduplication
-/// ids (their first copies may have given up waiting; a copy that finds its delivery moved on
-/// does nothing).
+/// How long after its claim [`InOrder`] may still write an entry's heads: half of
+/// [`crate::store::repo::KEY_TAKEOVER`], so a claim is never taken over by another request
+/// while this one may still finish.
+pub const CLAIM_HOLD: Duration = Duration::from_secs(30);
+
+/// Each entry's claim first (the entries at once; a refused one ends its entry there), then all
+/// the messages of the others (one [`Queue::send`]), then all their records (batch writes),
+/// then each one's heads (conditional puts, one after another; the entries at once), unless
+/// [`CLAIM_HOLD`] has passed since the claims. A claim whose entry then fails is given back. Writes slower than [`LATE_WRITE`] queue the taken
+/// entries' messages again under new deduplication ids (their first copies may have given up
+/// waiting; a copy that finds its delivery moved on does nothing).
 pub struct InOrder {
     pub table: Arc<dyn Table>,
     pub queue: Arc<dyn Queue>,
 }
 
 impl InOrder {
+    /// Gives back an entry's claim that names nothing (its heads were not written), if it is
+    /// still this one's; best effort: one left behind is taken over after
+    /// [`crate::store::repo::KEY_TAKEOVER`].
+    async fn release(&self, e: &Entry) {
+        let Some((item, _)) = &e.claim else { return };
+        if let Err(err) = self.table.delete(&item.pk, &item.sk, Cond::Rev(item.rev)).await {
+            tracing::warn!(error = %err, "an idempotency key left naming nothing; it is taken over later");
+        }
+    }
+
     /// One after another, stopping at the first refused.
-    async fn heads(&self, heads: Heads) -> Result<(), IntakeError> {
+    async fn heads(&self, heads: Heads, claimed: Instant) -> Result<(), IntakeError> {
+        if claimed.elapsed() >= CLAIM_HOLD {
+            return Err(StoreError::Backend("the store took too long; nothing was sent, try again".into()).into());
+        }
         for (item, cond) in heads {
             self.table.put(item, cond).await?;
         }
@@ -98,24 +121,52 @@ impl InOrder {
 #[async_trait]
 impl Intake for InOrder {
     async fn take_all(&self, entries: Vec<Entry>) -> Taken {
-        let messages: Vec<OutMessage> = entries.iter().flat_map(|e| e.messages.iter().cloned()).collect();
-        self.queue.send(messages).await?;
+        let claims: Vec<Result<(), IntakeError>> = join_all(entries.iter().map(|e| async move {
+            match &e.claim {
+                Some((item, cond)) => Ok(self.table.put(item.clone(), *cond).await?),
+                None => Ok(()),
+            }
+        }))
+        .await;
+        let claimed = Instant::now();
+        let go: Vec<bool> = claims.iter().map(Result::is_ok).collect();
+        let taken = |e: &Entry, g: &bool| *g && e.claim.is_some();
+        let messages: Vec<OutMessage> = entries.iter().zip(&go).filter(|(_, g)| **g).flat_map(|(e, _)| e.messages.iter().cloned()).collect();
+        let records: Vec<Item> = entries.iter().zip(&go).filter(|(_, g)| **g).flat_map(|(e, _)| e.records.iter().cloned()).collect();
         let queued = Instant::now();
-        let records: Vec<Item> = entries.iter().flat_map(|e| e.records.iter().cloned()).collect();
-        if !records.is_empty() {
-            self.table.put_many(records).await?;
+        let middle = async {
+            self.queue.send(messages).await?;
+            if !records.is_empty() {
+                self.table.put_many(records).await?;
+            }
+            Ok::<_, IntakeError>(())
+        };
+        if let Err(e) = middle.await {
+            // The keys go back, so a retry need not wait for the takeover.
+            join_all(entries.iter().zip(&go).filter(|(e, g)| taken(e, g)).map(|(e, _)| self.release(e))).await;
+            return Err(e);
         }
-        let (messages, heads): (Vec<_>, Vec<_>) = entries.into_iter().map(|e| (e.messages, e.heads)).unzip();
-        let out = join_all(heads.into_iter().map(|h| self.heads(h))).await;
+        let heads = entries.iter().zip(claims).map(|(e, claim)| async move {
+            claim?;
+            let out = self.heads(e.heads.clone(), claimed).await;
+            if out.is_err() {
+                self.release(e).await;
+            }
+            out
+        });
+        let out: Vec<Result<(), IntakeError>> = join_all(heads).await;
         if queued.elapsed() >= LATE_WRITE {
-            let again = messages
+            let again: Vec<OutMessage> = entries
                 .into_iter()
                 .zip(&out)
                 .filter(|(_, r)| r.is_ok())
-                .flat_map(|(m, _)| m)
+                .flat_map(|(e, _)| e.messages)
                 .map(|m| OutMessage { dedup: format!("{}-late", m.dedup), ..m })
                 .collect();
-            self.queue.send(again).await?;
+            // The first copies are queued and the entries stored: this answers no differently.
+            if let Err(e) = self.queue.send(again).await {
+                tracing::warn!(error = %e, "the late copies of taken messages were not queued");
+            }
         }
         Ok(out)
     }
@@ -138,7 +189,7 @@ impl OneCommit {
 #[async_trait]
 impl Intake for OneCommit {
     async fn take_all(&self, entries: Vec<Entry>) -> Taken {
-        entries.iter().flat_map(|e| e.records.iter().chain(e.heads.iter().map(|(h, _)| h))).try_for_each(check_item)?;
+        entries.iter().flat_map(|e| e.records.iter().chain(e.claim.iter().chain(&e.heads).map(|(h, _)| h))).try_for_each(check_item)?;
         let Some(writer) = self.table.writer() else { return Err(StoreError::Backend("the store is not kept in a file".into()).into()) };
         let staged: Vec<_> = entries.iter().map(|e| self.queue.stage(e.messages.clone())).collect();
         let ops: Vec<_> = staged.iter().map(|s| s.ops()).collect();
@@ -147,11 +198,12 @@ impl Intake for OneCommit {
             let mut taken = Vec::with_capacity(entries.len());
             for (e, ops) in entries.into_iter().zip(ops) {
                 let mut holds = true;
-                for (h, cond) in &e.heads {
+                for (h, cond) in e.claim.iter().chain(&e.heads) {
                     holds &= cond_holds(*cond, read_item(tx, &h.pk, &h.sk)?.as_ref());
                 }
                 if holds {
-                    e.records.iter().chain(e.heads.iter().map(|(h, _)| h)).try_for_each(|item| write_item(tx, item))?;
+                    let heads = e.claim.iter().chain(&e.heads).map(|(h, _)| h);
+                    e.records.iter().chain(heads).try_for_each(|item| write_item(tx, item))?;
                     super::memory::apply(tx, ops).map_err(|e| StoreError::Backend(format!("queue: {e}")))?;
                 }
                 taken.push(holds);

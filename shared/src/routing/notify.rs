@@ -73,6 +73,19 @@ async fn count_skipped(app: &App, skipped: usize) {
     }
 }
 
+/// What `key` names, waiting (about a second at most) while a request that took it a moment
+/// ago is finishing, so two requests racing with one key both answer the one written.
+async fn settled(app: &App, key: &str) -> Result<Keyed, crate::store::StoreError> {
+    let mut waits = [50, 100, 200, 300, 400].into_iter();
+    loop {
+        let found = app.repo.idempotency(key).await?;
+        match (&found, waits.next()) {
+            (Keyed::Unfinished { since, .. }, Some(ms)) if *since < KEY_TAKEOVER => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+            _ => return Ok(found),
+        }
+    }
+}
+
 fn under_way() -> Error {
     Error::Conflict("a request with this idempotency key is under way; try again in a minute".into())
 }
@@ -91,10 +104,11 @@ pub async fn accept(app: &App, n: Notification) -> Result<Accepted, Error> {
 /// and removed, and each notification is written once.
 ///
 /// An idempotency key given in the last 24 hours answers the notification it named and changes
-/// nothing (also a key repeated within the batch: the first entry's). The key's record is
-/// written just before the notification (in the same transaction on the embedded store); a
-/// request that failed between the two leaves the key naming nothing: another request with it
-/// answers `409` (under way) for [`KEY_TAKEOVER`] seconds, then takes it over.
+/// nothing (also a key repeated within the batch: the first entry's). The key's record is the
+/// entry's claim, written first (in the same transaction on the embedded store): requests that
+/// lose a race with one key queue nothing and answer the winner's notification (waiting about a
+/// second for it); a request that fails after its claim gives the key back; one left naming
+/// nothing answers `409` (under way) for [`KEY_TAKEOVER`] seconds, then is taken over.
 ///
 /// On AWS a message that arrives before those writes waits for them
 /// ([`crate::dispatch::ORPHAN_RECEIVES`]); if they fail, that entry answers the error and
@@ -120,7 +134,7 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
     }
     // The condition each new notification's key is written on.
     let mut key_cond = vec![Cond::Any; ns.len()];
-    let known = join_all(first_of_key.iter().map(|(key, &i)| async move { (i, app.repo.idempotency(key).await) })).await;
+    let known = join_all(first_of_key.iter().map(|(key, &i)| async move { (i, settled(app, key).await) })).await;
     for (i, found) in known {
         match found {
             Ok(Keyed::Named(existing)) => out[i] = Some(Ok(Accepted::replay(&existing))),
@@ -140,8 +154,8 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
             n.deliveries = planned.deliveries.len() as u32;
             n.planned = true;
             n.complete = planned.resume.is_none();
-            let (records, heads) = app.repo.notification_records(&n, &planned.deliveries, key_cond[i])?;
-            Ok((Entry { messages: pending_messages(&planned, &n.id), records, heads }, planned))
+            let w = app.repo.notification_records(&n, &planned.deliveries, key_cond[i])?;
+            Ok((Entry { claim: w.claim, messages: pending_messages(&planned, &n.id), records: w.records, heads: vec![w.head] }, planned))
         });
         match entry {
             Ok((entry, planned)) => {
@@ -168,9 +182,11 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
                     }
                     // Its key was taken meanwhile (another request with the same key): that one's.
                     Err(IntakeError::Store(StoreError::ConditionFailed)) if n.idempotency_key.is_some() => {
-                        match app.repo.keyed_notification(n.idempotency_key.as_deref().unwrap_or_default()).await {
-                            Ok(Some(existing)) => Ok(Accepted::replay(&existing)),
-                            Ok(None) => Err(under_way()),
+                        match settled(app, n.idempotency_key.as_deref().unwrap_or_default()).await {
+                            Ok(Keyed::Named(existing)) => Ok(Accepted::replay(&existing)),
+                            Ok(Keyed::Unfinished { .. }) => Err(under_way()),
+                            // Given back: its own write was refused.
+                            Ok(Keyed::Free) => Err(StoreError::ConditionFailed.into()),
                             Err(e) => Err(e.into()),
                         }
                     }

@@ -170,8 +170,8 @@ pub struct Page {
     pub cursor: Option<String>,
 }
 
-/// Items each written only if its condition holds, in order (an idempotency key's record and
-/// its notification: [`crate::queue::intake::Entry::heads`]).
+/// Items each written only if its condition holds, in order
+/// ([`crate::queue::intake::Entry::heads`]).
 pub type Heads = Vec<(Item, Cond)>;
 
 /// One write of a transaction.

@@ -51,6 +51,17 @@ pub const IDEMPOTENCY_TTL: i64 = DAY;
 /// (the template's function timeouts are at most 30 s), so the first is not still under way.
 pub const KEY_TAKEOVER: i64 = 60;
 
+/// A new notification's writes ([`Repo::notification_records`]).
+#[derive(Debug, Clone)]
+pub struct NotificationRecords {
+    /// Its idempotency key's record and the condition it is written on.
+    pub claim: Option<(Item, Cond)>,
+    /// Its deliveries.
+    pub records: Vec<Item>,
+    /// The notification, absent.
+    pub head: (Item, Cond),
+}
+
 /// What an idempotency key names ([`Repo::idempotency`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Keyed {
@@ -598,23 +609,25 @@ impl Repo {
         })
     }
 
-    /// The records of a new, planned notification with its first deliveries, for
-    /// [`crate::queue::intake::Entry`]: the deliveries, and the heads: with an idempotency key,
-    /// first the key's record, written only if `key` holds (`Cond::AbsentOrExpired(now)` for a
-    /// [`Keyed::Free`] key, `Cond::Rev(rev)` to take over a [`Keyed::Unfinished`] one), then
-    /// the notification (absent: its id is a fresh ULID). Where writes are not one transaction
-    /// the heads come last, one after another, so a stored notification always has its
-    /// deliveries and its key; a failure between them leaves deliveries that wait for it (closed
-    /// as `skipped`) and perhaps the key naming no notification ([`Keyed::Unfinished`]).
-    pub fn notification_records(&self, n: &Notification, deliveries: &[Delivery], key: Cond) -> StoreResult<(Vec<Item>, Heads)> {
-        let items = deliveries.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
-        let mut heads = Vec::with_capacity(2);
-        if let Some(k) = &n.idempotency_key {
-            let rev = if let Cond::Rev(r) = key { r + 1 } else { 0 };
-            heads.push((self.idempotency_item(k, &n.id, rev)?, key));
-        }
-        heads.push((self.notification_item(n, 0)?, Cond::Absent));
-        Ok((items, heads))
+    /// The writes of a new, planned notification with its first deliveries, for
+    /// [`crate::queue::intake::Entry`]: the claim on its idempotency key if it has one (the
+    /// key's record, written only if `key` holds: `Cond::AbsentOrExpired(now)` for a
+    /// [`Keyed::Free`] key, `Cond::Rev(rev)` to take over a [`Keyed::Unfinished`] one), the
+    /// deliveries, and the notification itself as the head (absent: its id is a fresh ULID).
+    /// Where writes are not one transaction the head comes last, so a stored notification
+    /// always has its deliveries and its key; a failure before it leaves deliveries that wait
+    /// for it (closed as `skipped`) and perhaps the key naming no notification
+    /// ([`Keyed::Unfinished`]).
+    pub fn notification_records(&self, n: &Notification, deliveries: &[Delivery], key: Cond) -> StoreResult<NotificationRecords> {
+        let records = deliveries.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
+        let claim = match &n.idempotency_key {
+            Some(k) => {
+                let rev = if let Cond::Rev(r) = key { r + 1 } else { 0 };
+                Some((self.idempotency_item(k, &n.id, rev)?, key))
+            }
+            None => None,
+        };
+        Ok(NotificationRecords { claim, records, head: (self.notification_item(n, 0)?, Cond::Absent) })
     }
 
     /// Stores many new notifications at once (batch writes; no idempotency keys).
