@@ -5,8 +5,9 @@
 //!
 //! - [`InOrder`] (AWS, and any store with any queue): each entry's claim on its idempotency key
 //!   first, then all the messages (in order: SQS FIFO keeps a group's order across the batch),
-//!   then all the records, then each entry's notification, so a failed request sends nothing (the dispatcher sends a delivery only once its
-//!   notification is stored, and drops messages whose records never came).
+//!   then all the records, then each entry's notification, so a failed request sends nothing
+//!   (the dispatcher sends a delivery only once its notification is stored, and drops messages
+//!   whose records never came).
 //! - [`OneCommit`] (the embedded store with the queue kept in its file): all of it in one redb
 //!   transaction, one sync to disk, which concurrent requests share (group commit): there is
 //!   no order to keep, and nothing of a refused entry is written at all.
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 pub enum IntakeError {
     #[error(transparent)]
     Queue(#[from] QueueError),
-    /// `ConditionFailed`: one of an entry's heads' conditions did not hold.
+    /// `ConditionFailed`: an entry's claim's or one of its heads' conditions did not hold.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -58,7 +59,7 @@ pub struct Entry {
 }
 
 /// The answer to each entry, in order: `Ok` (stored and queued) or its own error
-/// (`StoreError::ConditionFailed`: a head's condition did not hold). An outer error: nothing was
+/// (`StoreError::ConditionFailed`: its claim's or a head's condition did not hold). An outer error: nothing was
 /// taken (or, [`InOrder`], only messages and records that wait for heads that never come).
 pub type Taken = Result<Vec<Result<(), IntakeError>>, IntakeError>;
 
@@ -87,9 +88,10 @@ pub const CLAIM_HOLD: Duration = Duration::from_secs(30);
 /// Each entry's claim first (the entries at once; a refused one ends its entry there), then all
 /// the messages of the others (one [`Queue::send`]), then all their records (batch writes),
 /// then each one's heads (conditional puts, one after another; the entries at once), unless
-/// [`CLAIM_HOLD`] has passed since the claims. A claim whose entry then fails is given back. Writes slower than [`LATE_WRITE`] queue the taken
-/// entries' messages again under new deduplication ids (their first copies may have given up
-/// waiting; a copy that finds its delivery moved on does nothing).
+/// [`CLAIM_HOLD`] has passed since the claims. A claim whose entry then fails is given back.
+/// Writes slower than [`LATE_WRITE`] queue the taken entries' messages again under new
+/// deduplication ids (their first copies may have given up waiting; a copy that finds its
+/// delivery moved on does nothing).
 pub struct InOrder {
     pub table: Arc<dyn Table>,
     pub queue: Arc<dyn Queue>,
@@ -129,21 +131,18 @@ impl Intake for InOrder {
         }))
         .await;
         let claimed = Instant::now();
-        let go: Vec<bool> = claims.iter().map(Result::is_ok).collect();
-        let taken = |e: &Entry, g: &bool| *g && e.claim.is_some();
-        let messages: Vec<OutMessage> = entries.iter().zip(&go).filter(|(_, g)| **g).flat_map(|(e, _)| e.messages.iter().cloned()).collect();
-        let records: Vec<Item> = entries.iter().zip(&go).filter(|(_, g)| **g).flat_map(|(e, _)| e.records.iter().cloned()).collect();
+        let go: Vec<&Entry> = entries.iter().zip(&claims).filter(|(_, c)| c.is_ok()).map(|(e, _)| e).collect();
+        let messages: Vec<OutMessage> = go.iter().flat_map(|e| e.messages.iter().cloned()).collect();
+        let records: Vec<Item> = go.iter().flat_map(|e| e.records.iter().cloned()).collect();
+        let sent = self.queue.send(messages).await.map_err(IntakeError::from);
         let queued = Instant::now();
-        let middle = async {
-            self.queue.send(messages).await?;
-            if !records.is_empty() {
-                self.table.put_many(records).await?;
-            }
-            Ok::<_, IntakeError>(())
+        let stored = match sent {
+            Ok(()) if !records.is_empty() => self.table.put_many(records).await.map_err(IntakeError::from),
+            other => other,
         };
-        if let Err(e) = middle.await {
+        if let Err(e) = stored {
             // The keys go back, so a retry need not wait for the takeover.
-            join_all(entries.iter().zip(&go).filter(|(e, g)| taken(e, g)).map(|(e, _)| self.release(e))).await;
+            join_all(go.iter().map(|e| self.release(e))).await;
             return Err(e);
         }
         let heads = entries.iter().zip(claims).map(|(e, claim)| async move {
