@@ -154,6 +154,59 @@ async fn one_commit_writes_all_of_an_entrys_heads_or_none() {
     assert!(p.table.get(&key, "-").await.unwrap().is_none());
 }
 
+/// A table whose puts land and whose answers are lost: the SDK's retry then finds its own
+/// first try (`ConditionFailed`).
+struct LostAnswers(Arc<dyn Table>);
+
+#[async_trait::async_trait]
+impl Table for LostAnswers {
+    async fn get(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
+        self.0.get(pk, sk).await
+    }
+    async fn get_many(&self, keys: &[(String, String)]) -> StoreResult<Vec<Item>> {
+        self.0.get_many(keys).await
+    }
+    async fn put(&self, item: Item, cond: Cond) -> StoreResult<()> {
+        self.0.put(item.clone(), cond).await?;
+        self.0.put(item, cond).await
+    }
+    async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
+        self.0.put_many(items).await
+    }
+    async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> StoreResult<Option<Item>> {
+        self.0.delete(pk, sk, cond).await
+    }
+    async fn add(&self, pk: &str, sk: &str, delta: i64, exp: Option<i64>) -> StoreResult<i64> {
+        self.0.add(pk, sk, delta, exp).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> StoreResult<()> {
+        self.0.transact(writes).await
+    }
+    async fn query(&self, q: Query) -> StoreResult<Page> {
+        self.0.query(q).await
+    }
+}
+
+/// In order: a claim or a head whose write landed but whose answer was lost (the retry finds
+/// the first try) is taken, not refused: the key is kept, the notification answered once.
+#[tokio::test]
+async fn in_order_takes_a_write_whose_answer_was_lost() {
+    let table: Arc<dyn Table> = Arc::new(herald::store::embedded::EmbeddedTable::in_memory().unwrap());
+    let queue: Arc<dyn Queue> = Arc::new(herald_tests::memory_queue(30, 3));
+    let intake = InOrder { table: Arc::new(LostAnswers(table.clone())), queue: queue.clone() };
+    let (key, n) = (herald_tests::unique("IDEM"), herald_tests::unique("N"));
+    let entry = Entry {
+        claim: Some((item(&key, "-", &n), Cond::AbsentOrExpired(0))),
+        messages: vec![msg("once", "g", &herald_tests::unique("m"))],
+        records: vec![],
+        heads: vec![(item(&n, "N", "head"), Cond::Absent)],
+    };
+    let out = intake.take_all(vec![entry]).await.unwrap();
+    assert!(out[0].is_ok(), "{out:?}");
+    assert_eq!(table.get(&key, "-").await.unwrap().unwrap().data, n, "the key is kept");
+    assert_eq!(table.get(&n, "N").await.unwrap().unwrap().data, "head");
+}
+
 /// One commit: a refused request leaves nothing at all (no record, no message, and its
 /// deduplication ids free for the retry).
 #[tokio::test]

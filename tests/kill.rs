@@ -160,6 +160,10 @@ async fn the_local_runner_stops_in_order_on_sigterm() {
     // The first send is under way (the endpoint takes 1.5 s to answer): stop now.
     hook.wait_for(1, Duration::from_secs(10)).await;
     std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    // No new request is taken, not even on a connection kept alive from before.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let late = call(reqwest::Method::POST, "/api/v1/notify", json!({"type": "node", "text": "late", "to": "admins"})).await;
+    assert!(late.is_err(), "{late:?}");
     // Waited for without blocking this runtime: the endpoint answers from it.
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

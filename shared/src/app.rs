@@ -249,7 +249,11 @@ impl App {
     /// named by `HERALD_QUEUE_NAME` instead.
     pub async fn aws(config: Config, create: bool) -> Result<Self, ConfigError> {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), env("HERALD_TABLE").unwrap_or_else(|| "herald".into()));
+        // Every store call answers within 10 s, retries included: a write cannot land long after
+        // the request that made it gave up (see `crate::queue::intake::CLAIM_HOLD`).
+        let timeouts = aws_config::timeout::TimeoutConfig::builder().operation_timeout(std::time::Duration::from_secs(10)).build();
+        let dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk).timeout_config(timeouts).build();
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::from_conf(dynamo), env("HERALD_TABLE").unwrap_or_else(|| "herald".into()));
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let queue = match (env("HERALD_QUEUE_URL"), env("HERALD_DLQ_URL")) {
             (Some(url), Some(dlq)) => SqsQueue::new(sqs, url, dlq),

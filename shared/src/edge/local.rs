@@ -121,6 +121,8 @@ pub async fn serve_with(app: Arc<App>, listener: TcpListener, limits: Limits) {
 pub async fn serve_until(app: Arc<App>, listener: TcpListener, limits: Limits, stop: impl std::future::Future<Output = ()>) {
     let max = limits.max_connections.max(1);
     let open = Arc::new(tokio::sync::Semaphore::new(max));
+    // Open connections finish the request they are on, then close (no keep-alive request more).
+    let (closing, closed) = tokio::sync::watch::channel(false);
     tokio::pin!(stop);
     loop {
         let accepted = tokio::select! {
@@ -143,17 +145,28 @@ pub async fn serve_until(app: Arc<App>, listener: TcpListener, limits: Limits, s
             continue;
         };
         let app = app.clone();
+        let mut closed = closed.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let service = service_fn(move |req| serve_one(app.clone(), req, limits.body_timeout));
             let mut builder = http1::Builder::new();
             builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                () = async { drop(closed.wait_for(|c| *c).await) } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    let _ = closing.send(true);
     let _ = tokio::time::timeout(STOP_GRACE, open.acquire_many(max as u32)).await;
 }
 
@@ -212,24 +225,44 @@ pub async fn tick(app: Arc<App>, every: Duration) {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM (Ctrl-C, `kill`, `docker stop`, systemd), or Ctrl-C elsewhere.
-async fn stop_signal() {
+/// SIGINT and SIGTERM (Ctrl-C, `kill`, `docker stop`, systemd), or Ctrl-C elsewhere, listened
+/// for from the moment this is made (the process's default, dying at once, no longer applies).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-            (Ok(mut int), Ok(mut term)) => tokio::select! {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self { signals: signal(SignalKind::interrupt()).ok().zip(signal(SignalKind::terminate()).ok()) }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next one.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        match &mut self.signals {
+            Some((int, term)) => tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             },
-            _ => std::future::pending().await,
+            None => std::future::pending().await,
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
-    #[cfg(not(unix))]
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
+
+/// The longest a stop waits for the sends under way: inside `docker stop`'s 10 s before its
+/// SIGKILL. A send cut there is repeated after the next start, as after a crash.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(8);
 
 /// Ends the process (exit code 3, with the reason on stderr) once the store takes no more writes
 /// until it is opened again (an I/O error such as a full disk stops redb): everything it answered
@@ -249,6 +282,7 @@ async fn watch_store(app: Arc<App>) {
 
 /// Starts everything and runs until the process ends.
 pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) -> Result<(), ConfigError> {
+    let mut signals = StopSignals::listen();
     let listener = TcpListener::bind(addr).await.map_err(|e| ConfigError::Invalid(format!("cannot listen on {addr}: {e}")))?;
     let app = Arc::new(app);
     let dispatcher = Arc::new(Dispatcher::default());
@@ -262,15 +296,23 @@ pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) ->
     // Stopped by a signal: no new send is started, the ones under way finish and are recorded,
     // so an ordinary stop repeats nothing; what is still queued waits in the store file for the
     // next start. Requests under way get their answers (for a while: STOP_GRACE).
-    let stop = async {
-        stop_signal().await;
-        info!("stopping: no new requests or sends; finishing those under way");
-        dispatcher.stop();
-        let _ = stopping.send(true);
+    let stop = {
+        let dispatcher = dispatcher.clone();
+        async move {
+            signals.next().await;
+            info!("stopping: no new requests or sends; finishing those under way (a second Ctrl-C ends it at once)");
+            dispatcher.stop();
+            let _ = stopping.send(true);
+            tokio::spawn(async move {
+                signals.next().await;
+                warn!("stopped at once: the sends under way are repeated after the next start");
+                std::process::exit(130);
+            });
+        }
     };
     serve_until(app.clone(), listener, Limits::default(), stop).await;
-    let deadline = app.config.http_timeout + Duration::from_secs(5);
-    if tokio::time::timeout(deadline, futures_util::future::join_all(workers)).await.is_err() {
+    let workers = futures_util::future::join_all(workers);
+    if tokio::time::timeout(STOP_DEADLINE.saturating_sub(STOP_GRACE), workers).await.is_err() {
         warn!("sends still under way at the deadline; they are repeated after the next start");
     }
     info!("stopped");

@@ -114,9 +114,23 @@ impl InOrder {
             return Err(StoreError::Backend("the store took too long; nothing was sent, try again".into()).into());
         }
         for (item, cond) in heads {
-            self.table.put(item, cond).await?;
+            self.put_own(item, cond).await?;
         }
         Ok(())
+    }
+
+    /// A conditional put that counts as done when the item found is this very write: the
+    /// SDK retries a write whose answer was lost, and the retry's condition then fails against
+    /// the first try, which landed.
+    async fn put_own(&self, item: Item, cond: Cond) -> Result<(), StoreError> {
+        let (pk, sk, data, rev) = (item.pk.clone(), item.sk.clone(), item.data.clone(), item.rev);
+        match self.table.put(item, cond).await {
+            Err(StoreError::ConditionFailed) => match self.table.get(&pk, &sk).await? {
+                Some(found) if found.data == data && found.rev == rev => Ok(()),
+                _ => Err(StoreError::ConditionFailed),
+            },
+            other => other,
+        }
     }
 }
 
@@ -125,7 +139,7 @@ impl Intake for InOrder {
     async fn take_all(&self, entries: Vec<Entry>) -> Taken {
         let claims: Vec<Result<(), IntakeError>> = join_all(entries.iter().map(|e| async move {
             match &e.claim {
-                Some((item, cond)) => Ok(self.table.put(item.clone(), *cond).await?),
+                Some((item, cond)) => Ok(self.put_own(item.clone(), *cond).await?),
                 None => Ok(()),
             }
         }))
