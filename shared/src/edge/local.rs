@@ -280,7 +280,8 @@ async fn watch_store(app: Arc<App>) {
     }
 }
 
-/// Starts everything and runs until the process ends.
+/// Starts everything and runs until a stop signal (SIGINT, SIGTERM), then stops in order: no
+/// new request or send, the sends under way finished and recorded (at most [`STOP_DEADLINE`]).
 pub async fn run(app: App, addr: SocketAddr, workers: usize, every: Duration) -> Result<(), ConfigError> {
     let mut signals = StopSignals::listen();
     let listener = TcpListener::bind(addr).await.map_err(|e| ConfigError::Invalid(format!("cannot listen on {addr}: {e}")))?;
