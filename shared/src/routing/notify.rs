@@ -98,8 +98,8 @@ pub async fn accept(app: &App, n: Notification) -> Result<Accepted, Error> {
 /// What `POST /api/v1/notify` does with notifications (one, or a batch's entries in their
 /// order): each is planned, then all their messages, deliveries and the notifications
 /// themselves, already planned, are taken in together in one call ([`crate::queue::intake`]:
-/// on AWS the messages first, in order, and the notifications last; on the embedded store in
-/// one transaction); the answers come after that, one per notification, in order. So the
+/// on AWS the keys' claims first, then the messages in order, the notifications last; on the
+/// embedded store in one transaction); the answers come after that, one per notification, in order. So the
 /// messages of a batch reach each chat in the batch's order, no `PENDING` index entry is written
 /// and removed, and each notification is written once.
 ///
