@@ -131,6 +131,10 @@ struct TableFaults {
     /// What the store says stopped it (`Table::stopped`), if set.
     stopped: Mutex<Option<String>>,
     sent_refused: AtomicU32,
+    /// The next read of the channels waits, once it has read them, until this is notified;
+    /// `channels_read` is notified when it got there.
+    hold_channels: Mutex<Option<Arc<tokio::sync::Notify>>>,
+    channels_read: tokio::sync::Notify,
 }
 
 struct FaultyTable(Arc<dyn Table>, Arc<TableFaults>);
@@ -196,7 +200,13 @@ impl Table for FaultyTable {
     }
     async fn query(&self, q: Query) -> StoreResult<Page> {
         self.up()?;
-        self.0.query(q).await
+        let hold = if q.pk == "CHANNELS" { self.1.hold_channels.lock().unwrap().take() } else { None };
+        let page = self.0.query(q).await;
+        if let Some(gate) = hold {
+            self.1.channels_read.notify_one();
+            gate.notified().await;
+        }
+        page
     }
     fn stopped(&self) -> Option<String> {
         self.1.stopped.lock().unwrap().clone()
@@ -981,6 +991,28 @@ async fn the_sweeper_plans_again_a_notification_whose_planning_was_interrupted()
     assert_eq!(hook.received().len(), 2, "each sent once");
 }
 
+/// A channel written while a request is reading the configuration into the cache (the
+/// periodic job on the local runner, another request) is not left out of the cache for its
+/// lifetime: a notification right after the write reaches it.
+#[tokio::test]
+async fn a_channel_written_while_the_configuration_is_read_is_not_cached_without_it() {
+    let (_dir, app, faults) = faulty_app(|c| c.cache_ttl = Duration::from_secs(30));
+    let app = Arc::new(app);
+    let hook = endpoint(200).await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    *faults.hold_channels.lock().unwrap() = Some(gate.clone());
+    let reading = {
+        let app = app.clone();
+        tokio::spawn(async move { app.snapshot().await.unwrap().channels.len() })
+    };
+    faults.channels_read.notified().await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    gate.notify_one();
+    assert_eq!(reading.await.unwrap(), 0, "read before the channel was written");
+    let (status, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "up", "to": "admins"}))).await;
+    assert_eq!((status, v["deliveries"].as_u64()), (202, Some(1)), "{v}");
+}
+
 /// reliability.md: on AWS an idempotency key's record is written first; "if the request then
 /// fails, the key is given back, so a retry goes through; one left behind (the store failed
 /// again) names nothing: another request with it answers 409 for a minute, then takes it over".
@@ -993,7 +1025,7 @@ async fn a_key_of_a_request_that_failed_midway_is_given_back_or_taken_over_after
     put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
     let body = |key: &str| json!({"type": "node", "text": format!("{key}: down"), "to": "admins", "idempotency_key": key});
     // The notification's write fails after its key's: the key is given back, the retry goes through.
-    *faults.conflict_prefix.lock().unwrap() = Some("N#".into());
+    *faults.conflict_prefix.lock().unwrap() = Some("NL#".into());
     assert_eq!(call(&app, "POST", "/api/v1/notify", Some(body("n3"))).await.0, 409);
     *faults.conflict_prefix.lock().unwrap() = None;
     assert!(app.repo.table.get("IDEM#n3", "-").await.unwrap().is_none(), "given back");

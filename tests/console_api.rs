@@ -7,6 +7,10 @@
 
 use herald::app::App;
 use herald::dispatch::Dispatcher;
+use herald::domain::ids::new_id;
+use herald::domain::notification::{Notification, Target};
+use herald::store::repo::utc_day;
+use herald::store::{Cond, IndexKey, Item};
 use herald_tests::servers::{Reply, TestServer};
 use herald_tests::{call, drain, embedded_app, request};
 use serde_json::{Value, json};
@@ -101,6 +105,7 @@ async fn scenario(app: &App) {
     seen.extend(ids(&rest));
     assert_eq!(seen.iter().filter(|i| all.contains(i)).count(), 3, "the three news, once each: {news} {rest}");
     assert_eq!(seen.len(), 3);
+    kept_before_the_days_list(app, &ids(&news).into_iter().chain(ids(&rest)).collect::<Vec<_>>()).await;
     let (_, none) = call(app, "GET", "/api/v1/notifications?type=nothing&cursor=", None).await;
     assert_eq!(none, json!({"notifications": [], "cursor": null}), "an empty page is the end");
     let (_, notices) = call(app, "GET", "/api/v1/notifications?type=system", None).await;
@@ -133,6 +138,45 @@ async fn scenario(app: &App) {
     assert_eq!(status["today"]["failed"], 1);
     let (s, _) = call(app, "GET", "/api/v1/stats?days=91", None).await;
     assert_eq!(s, 400);
+}
+
+/// A notification stored the way they were before each was kept in its day's list (at `N#id`,
+/// listed through gsi3) is still listed, found by id and written where it is; one not planned
+/// yet is not listed, and does not cut the day's list short. `news`: the three news ids.
+async fn kept_before_the_days_list(app: &App, news: &[String]) {
+    let now = app.now();
+    let mut old = Notification::text(new_id(now), "news", None, "from before".into(), Target::Admins, now);
+    (old.planned, old.complete) = (true, true);
+    let mut item =
+        Item { data: serde_json::to_string(&old).unwrap(), exp: Some(now.as_second() + 86_400), ..Item::new(format!("N#{}", old.id), "N") };
+    item.gsi3 = Some(IndexKey::new(format!("NL#{}", utc_day(now)), format!("{:014}#{}", now.as_millisecond(), old.id)));
+    app.repo.table.put(item, Cond::Absent).await.unwrap();
+    let unplanned = Notification::text(new_id(now), "news", None, "not planned yet".into(), Target::Admins, now);
+    app.repo.put_notifications(std::slice::from_ref(&unplanned)).await.unwrap();
+
+    let (mut seen, mut cursor) = (Vec::new(), String::new());
+    for _ in 0..20 {
+        let (s, page) = call(app, "GET", &format!("/api/v1/notifications?type=news&limit=1&cursor={cursor}"), None).await;
+        assert_eq!(s, 200, "{page}");
+        seen.extend(page["notifications"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()));
+        match page["cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    let mut want: Vec<String> = news.iter().cloned().chain([old.id.clone()]).collect();
+    want.sort();
+    seen.sort();
+    assert_eq!(seen, want, "each news once, the one stored before too, not the unplanned one");
+    let (s, got) = call(app, "GET", &format!("/api/v1/notifications/{}", old.id), None).await;
+    assert_eq!((s, got["id"].as_str()), (200, Some(old.id.as_str())), "{got}");
+    let found = app.repo.notification(&old.id).await.unwrap().unwrap();
+    old.text = "written where it is".into();
+    app.repo.save_notification(&old, found.rev).await.unwrap();
+    let again = app.repo.notification(&old.id).await.unwrap().unwrap();
+    assert_eq!((again.value.text.as_str(), again.rev), ("written where it is", found.rev + 1));
+    let place = app.repo.table.get(&format!("N#{}", old.id), "N").await.unwrap();
+    assert_eq!(place.map(|i| i.rev), Some(found.rev + 1), "at its old place, not copied to the day's list");
 }
 
 #[tokio::test]

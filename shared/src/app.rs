@@ -212,6 +212,8 @@ pub struct App {
     pub http: reqwest::Client,
     pub config: Config,
     snapshot: Mutex<Option<(Instant, Arc<Snapshot>)>>,
+    /// Counts [`App::invalidate`]s: a snapshot read while one happened is not cached.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 /// The one outbound HTTP client: short timeouts, so a slow platform delays one send by seconds
@@ -240,6 +242,7 @@ impl App {
             http: http_client(config.http_timeout)?,
             config,
             snapshot: Mutex::new(None),
+            changes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -299,22 +302,30 @@ impl App {
         {
             return Ok(snap.clone());
         }
+        let changes = self.changes.load(std::sync::atomic::Ordering::Acquire);
         let snap = Arc::new(Snapshot {
             channels: self.repo.channels().await?,
             settings: self.repo.settings().await?,
             commands: self.repo.commands().await?,
         });
-        *crate::lock(&self.snapshot) = Some((Instant::now(), snap.clone()));
+        let mut cached = crate::lock(&self.snapshot);
+        // A change written while this was read may be missing from it: used once, not kept.
+        if self.changes.load(std::sync::atomic::Ordering::Acquire) == changes {
+            *cached = Some((Instant::now(), snap.clone()));
+        }
         Ok(snap)
     }
 
-    /// Forgets the cached snapshot (after this process changed a channel or the settings).
     /// What a platform call may use: the HTTP client and the store as the platforms' memory.
     pub fn platform_context(&self) -> crate::platforms::Context<'_> {
         crate::platforms::Context { http: &self.http, memory: &self.repo }
     }
 
+    /// Forgets the cached snapshot, after this process changed a channel, the settings or a
+    /// command (call it once the change is written): the next [`App::snapshot`] reads them
+    /// again, and one being read while this is called is not cached.
     pub fn invalidate(&self) {
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         *crate::lock(&self.snapshot) = None;
     }
 }

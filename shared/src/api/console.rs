@@ -57,9 +57,12 @@ pub async fn list_notifications(app: &App, req: &Request) -> HandlerResult {
             break Some(format!("{day}~{}", before.unwrap_or_default()));
         }
         let want = (LIST_BUDGET - read).min(50) as u32;
-        let found = app.repo.notifications_of_day(day, before.as_deref(), want).await?;
-        let exhausted = found.len() < want as usize;
-        for (n, key) in found {
+        let page = app.repo.notifications_of_day(day, before.as_deref(), want).await?;
+        let exhausted = page.next.is_none();
+        // An empty page that is not the day's last (all it read unplanned or expired) still counts.
+        read += usize::from(page.notifications.is_empty());
+        let mut full = false;
+        for (n, key) in page.notifications {
             read += 1;
             before = Some(key);
             if ty.is_some_and(|t| t != n.ty) {
@@ -72,8 +75,12 @@ pub async fn list_notifications(app: &App, req: &Request) -> HandlerResult {
             }
             out.push(summary(&n, counts, locale));
             if out.len() >= limit {
+                full = true;
                 break;
             }
+        }
+        if !full && page.next.is_some() {
+            before = page.next;
         }
         if exhausted && out.len() < limit {
             day = match day.yesterday() {

@@ -29,6 +29,24 @@ pub fn new_ids(now: Timestamp, n: usize) -> Vec<String> {
     (0..n as u128).map(|i| encode_ulid(first.wrapping_add(i))).collect()
 }
 
+/// The milliseconds since the Unix epoch a ULID was made at (its first 48 bits), or `None` if
+/// `id` is not a 26-character Crockford base32 ULID such as [`new_id`] makes (upper case, as
+/// Herald writes them; the ULID spec's layout).
+pub fn ulid_millis(id: &str) -> Option<i64> {
+    let b = id.as_bytes();
+    if b.len() != 26 || b[0] > b'7' {
+        return None;
+    }
+    let mut ms: i64 = 0;
+    for (i, c) in b.iter().enumerate() {
+        let v = CROCKFORD.iter().position(|x| x == c)? as i64;
+        if i < 10 {
+            ms = (ms << 5) | v;
+        }
+    }
+    Some(ms)
+}
+
 fn ulid_value(now: Timestamp) -> u128 {
     let ms = now.as_millisecond().max(0) as u128 & ((1 << 48) - 1);
     let rnd = random_bytes::<10>();
@@ -74,6 +92,18 @@ mod tests {
         assert!(a < b);
         let batch = new_ids(Timestamp::from_millisecond(1_700_000_000_000).unwrap(), 100);
         assert!(batch.windows(2).all(|w| w[0] < w[1]) && batch[0][..10] == a[..10], "{batch:?}");
+    }
+
+    #[test]
+    fn a_ulid_gives_back_its_millisecond() {
+        for ms in [0, 1, 1_700_000_000_123, 253_402_300_799_000] {
+            assert_eq!(ulid_millis(&new_id(Timestamp::from_millisecond(ms).unwrap())), Some(ms));
+        }
+        // The ULID spec's example: 01ARZ3NDEKTSV4RRFFQ69G5FAV was made at 1469918176385.
+        assert_eq!(ulid_millis("01ARZ3NDEKTSV4RRFFQ69G5FAV"), Some(1_469_918_176_385));
+        for not in ["", "R0123456789abcdef01234567", "81ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAU", "01arz3ndektsv4rrffq69g5fav"] {
+            assert_eq!(ulid_millis(not), None, "{not}");
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! | user | `U#id` | `-` | gsi1 `EXP#day`, gsi2 `ROLE#admin`, gsi3 `TRF#band` |
 //! | user directory entry (find by name) | `USERS` | lower-case name `#` id | |
 //! | binding ([`Binding`], chat) → user | `B#binding#chat` | `-` | gsi1 `KIND#binding` / user |
-//! | notification | `N#id` | `N` | gsi2 `PENDING` / created (until planned), gsi3 `NL#day` / created (once planned) |
+//! | notification (a ULID id: all but reminders) | `NL#day` | ms `#` id (both from the id) | gsi2 `PENDING` / created (until planned) |
+//! | notification (a reminder's id; any stored before the day's list) | `N#id` | `N` | gsi2 `PENDING` / created (until planned), gsi3 `NL#day` / created (once planned) |
 //! | delivery | `N#id` | `D#id` | gsi1 `HELD` / until (while held) |
 //! | idempotency key | `IDEM#key` | `-` | TTL 24 h |
 //! | bind code | `CODE#code` | `-` | TTL 10 min |
@@ -156,6 +157,27 @@ pub fn utc_day(t: Timestamp) -> jiff::civil::Date {
 /// A notification's place in its day's list: creation time in milliseconds, then its id.
 fn listing_key(n: &Notification) -> String {
     format!("{:014}#{}", n.created_at.as_millisecond().max(0), n.id)
+}
+
+/// Where a notification whose id is a ULID ([`crate::domain::ids::new_id`]: every one Herald
+/// makes but a reminder's) is kept: in its UTC day's list, `NL#day` / `ms#id`, both from the
+/// id's own time, so it is found by id alone and the console's list is a query on that
+/// partition with no index entry to write (one write unit less per notification on DynamoDB).
+/// `None` for any other id (a reminder's, derived from its key so that a second run finds it):
+/// kept at `N#id` / `N` and listed through gsi3, as every notification was before.
+fn notification_key(id: &str) -> Option<(String, String)> {
+    let ms = crate::domain::ids::ulid_millis(id)?;
+    let day = utc_day(Timestamp::from_millisecond(ms).ok()?);
+    Some((format!("NL#{day}"), format!("{ms:014}#{id}")))
+}
+
+/// One page of a day's notifications ([`Repo::notifications_of_day`]).
+#[derive(Debug)]
+pub struct DayPage {
+    /// Newest first, each with its listing key.
+    pub notifications: Vec<(Notification, String)>,
+    /// The `before` of the next page, `None` once the day has nothing older.
+    pub next: Option<String>,
 }
 
 fn user_key(id: &str) -> String {
@@ -528,32 +550,53 @@ impl Repo {
 
     // ---- notifications and deliveries ----
 
-    fn notification_item(&self, n: &Notification, rev: u64) -> StoreResult<Item> {
-        let mut item = Item { data: encode(n)?, rev, exp: Some(n.created_at.as_second() + RETENTION), ..Item::new(format!("N#{}", n.id), "N") };
+    /// The item of `n` at its place ([`notification_key`]), or at `N#id` if `legacy` (where
+    /// it is kept if stored before notifications were kept in their day's list).
+    fn notification_item_at(&self, n: &Notification, rev: u64, legacy: bool) -> StoreResult<Item> {
+        let (key, listed) = match notification_key(&n.id) {
+            Some((pk, sk)) if !legacy => (Item::new(pk, sk), true),
+            _ => (Item::new(format!("N#{}", n.id), "N"), false),
+        };
+        let mut item = Item { data: encode(n)?, rev, exp: Some(n.created_at.as_second() + RETENTION), ..key };
         item.gsi2 = (!n.planned).then(|| IndexKey::new("PENDING", format!("{}#{}", n.created_at.as_second(), n.id)));
-        // Listed once planned (the write that takes it off PENDING), so the list costs one
-        // index write per notification rather than one per state.
-        item.gsi3 = n.planned.then(|| IndexKey::new(format!("NL#{}", utc_day(n.created_at)), listing_key(n)));
+        // Kept elsewhere, it is listed through gsi3 once planned (the write that takes it off
+        // PENDING): one index write per notification rather than one per state.
+        item.gsi3 = (!listed && n.planned).then(|| IndexKey::new(format!("NL#{}", utc_day(n.created_at)), listing_key(n)));
         Ok(item)
     }
 
-    /// Planned notifications created on `day` (UTC), newest first, whose listing key is below
-    /// `before` (`None`: from the day's end), at most `limit`; each with its listing key (the
-    /// `before` of the next call). The console's list; a cold path.
-    pub async fn notifications_of_day(&self, day: jiff::civil::Date, before: Option<&str>, limit: u32) -> StoreResult<Vec<(Notification, String)>> {
-        let q = Query::on(Index::Gsi3, format!("NL#{day}")).between("0", before.unwrap_or("~")).backward().limit(limit + 1);
-        let page = self.table.query(q).await?;
+    fn notification_item(&self, n: &Notification, rev: u64) -> StoreResult<Item> {
+        self.notification_item_at(n, rev, false)
+    }
+
+    /// Planned notifications of `day` (UTC) whose listing key is below `before` (`None`: from
+    /// the day's end), newest first: at most `limit`, each with its listing key, and the
+    /// `before` of the next call (`None` once the day has nothing older). The console's list; a
+    /// cold path: two queries, the day's list (`NL#day`) and the notifications listed through
+    /// gsi3 (those with a reminder's id, and those stored before the day's list existed).
+    pub async fn notifications_of_day(&self, day: jiff::civil::Date, before: Option<&str>, limit: u32) -> StoreResult<DayPage> {
+        let range = |q: Query| q.between("0", before.unwrap_or("~")).backward().limit(limit + 1);
+        let (own, indexed) = tokio::try_join!(
+            self.table.query(range(Query::new(format!("NL#{day}")))),
+            self.table.query(range(Query::on(Index::Gsi3, format!("NL#{day}"))))
+        )?;
+        let mut keyed: Vec<(String, &Item)> = own.items.iter().map(|i| (i.sk.clone(), i)).collect();
+        keyed.extend(indexed.items.iter().filter_map(|i| Some((i.gsi3.as_ref()?.sk.clone(), i))));
+        keyed.retain(|(k, _)| before.is_none_or(|b| k.as_str() < b));
+        keyed.sort_by(|a, b| b.0.cmp(&a.0));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        let more = keyed.len() > limit as usize;
+        keyed.truncate(limit as usize);
+        let next = if more { keyed.last().map(|(k, _)| k.clone()) } else { None };
         let now = self.now();
-        let mut out = Vec::new();
-        for item in page.items.iter().filter(|i| i.live(now)) {
-            let key = item.gsi3.as_ref().map(|k| k.sk.clone()).unwrap_or_default();
-            if before.is_some_and(|b| key.as_str() >= b) {
-                continue;
+        let mut notifications = Vec::new();
+        for (key, item) in keyed.into_iter().filter(|(_, i)| i.live(now)) {
+            let n: Notification = decode(item)?;
+            if n.planned {
+                notifications.push((n, key));
             }
-            out.push((decode(item)?, key));
         }
-        out.truncate(limit as usize);
-        Ok(out)
+        Ok(DayPage { notifications, next })
     }
 
     /// Stores a new notification. With an idempotency key already used in the last 24 hours,
@@ -638,20 +681,37 @@ impl Repo {
 
     /// Which of these notification ids exist already.
     pub async fn existing_notifications(&self, ids: &[String]) -> StoreResult<std::collections::HashSet<String>> {
-        let keys: Vec<(String, String)> = ids.iter().map(|id| (format!("N#{id}"), "N".to_owned())).collect();
+        let keys: Vec<(String, String)> = ids.iter().map(|id| notification_key(id).unwrap_or_else(|| (format!("N#{id}"), "N".to_owned()))).collect();
         let mut out = std::collections::HashSet::new();
         for chunk in keys.chunks(100) {
-            out.extend(self.table.get_many(chunk).await?.into_iter().filter_map(|i| i.pk.strip_prefix("N#").map(str::to_owned)));
+            out.extend(self.table.get_many(chunk).await?.into_iter().map(|i| match i.pk.strip_prefix("N#") {
+                Some(id) => id.to_owned(),
+                None => i.sk.rsplit('#').next().unwrap_or_default().to_owned(),
+            }));
         }
         Ok(out)
     }
 
+    /// Notification `id`: at its place ([`notification_key`]), else at `N#id` (a second read,
+    /// for one stored before notifications were kept in their day's list, or none at all).
     pub async fn notification(&self, id: &str) -> StoreResult<Option<Versioned<Notification>>> {
+        if let Some((pk, sk)) = notification_key(id)
+            && let Some(found) = self.get_live(&pk, &sk).await?
+        {
+            return Ok(Some(found));
+        }
         self.get_live(&format!("N#{id}"), "N").await
     }
 
+    /// Writes `n` over revision `rev`, where it is kept. `ConditionFailed` if it changed.
     pub async fn save_notification(&self, n: &Notification, rev: u64) -> StoreResult<()> {
-        self.table.put(self.notification_item(n, rev + 1)?, Cond::Rev(rev)).await
+        match self.table.put(self.notification_item(n, rev + 1)?, Cond::Rev(rev)).await {
+            // Stored before notifications were kept in their day's list: written where it is.
+            Err(StoreError::ConditionFailed) if notification_key(&n.id).is_some() && self.table.get(&format!("N#{}", n.id), "N").await?.is_some() => {
+                self.table.put(self.notification_item_at(n, rev + 1, true)?, Cond::Rev(rev)).await
+            }
+            r => r,
+        }
     }
 
     /// Notifications created before `before` whose planning never finished (a crash between
