@@ -13,6 +13,7 @@ use herald::domain::clock::ManualClock;
 use herald::domain::ids::new_id;
 use herald::domain::notification::{Delivery, Notification, Target};
 use herald::platforms::config::ChannelSettings;
+use herald::queue::job::Job;
 use herald::queue::{Depth, OutMessage, Queue, QueueResult, Received};
 use herald::store::{Cond, Item, Page, Query, StoreError, StoreResult, Table, Write};
 use herald_tests::servers::{Reply, TestServer};
@@ -1316,6 +1317,58 @@ async fn a_send_rate_limited_to_the_last_receive_is_a_recorded_failure() {
     assert!(m["messages"].as_array().unwrap().iter().any(|e| e["category"] == "failure"), "{m}");
 }
 
+/// A notification's deliveries are kept in its own record (its plan) until the dispatcher
+/// writes each one's first state: none has a record of its own when it is taken in, the API
+/// shows them queued all the same, and two messages for one planned delivery received at once
+/// (a duplicate, as SQS may deliver) send it once: the second claim finds the first's record.
+#[tokio::test]
+async fn a_planned_delivery_has_no_record_until_claimed_and_is_claimed_once() {
+    let clock = clock(NOW);
+    let (_d, app) = build(clock.clone(), None, |_| {});
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let planned = app.repo.deliveries(&id, None, 10).await.unwrap().items;
+    assert_eq!(planned.len(), 1);
+    assert!(app.repo.delivery(&id, &planned[0].id).await.unwrap().is_none(), "no record of its own yet");
+    assert_eq!(deliveries(&app, &id).await[0]["status"], "queued");
+
+    // The same delivery's message twice, in two groups, so both are received at once.
+    let mut twin = Job::deliver(&planned[0]);
+    (twin.group, twin.dedup) = ("twin".into(), "twin".into());
+    app.queue.send(vec![twin]).await.unwrap();
+    let batch = app.queue.receive(10, Duration::from_millis(100)).await.unwrap();
+    assert_eq!(batch.len(), 2);
+    let (a, b) = (Dispatcher::default(), Dispatcher::default());
+    let (one, two) = tokio::join!(a.process(&app, vec![batch[0].clone()]), b.process(&app, vec![batch[1].clone()]));
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(hook.received().len(), 1, "sent once ({} and {} left for later)", one.len(), two.len());
+    let record = app.repo.delivery(&id, &planned[0].id).await.unwrap().unwrap();
+    assert_eq!(record.value.status, herald::domain::notification::DeliveryStatus::Sent);
+    assert_eq!(deliveries(&app, &id).await[0]["status"], "sent", "its record wins over the plan");
+}
+
+/// A plan too big to read with the notification for every send (more than `PLAN_BYTES`) is
+/// written as the deliveries' own records at once, and sent all the same.
+#[tokio::test]
+async fn a_big_plan_is_written_as_records() {
+    let (_d, app) = build(clock(NOW), None, |_| {});
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    for i in 0..16 {
+        put(&app, &format!("/api/v1/channels/hook{i}"), json!({"kind": "webhook", "settings": {"url": format!("{}/{i}", hook.url)}})).await;
+    }
+    let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let n = app.repo.notification(&id).await.unwrap().unwrap().value;
+    assert!(n.plan.is_empty() && n.deliveries == 16, "{n:?}");
+    for d in app.repo.deliveries(&id, None, 100).await.unwrap().items {
+        assert!(app.repo.delivery(&id, &d.id).await.unwrap().is_some(), "a record of its own");
+    }
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(hook.received().len(), 16);
+}
+
 /// The local runner is the only dispatcher of its store: a claim left by a crash of the process
 /// before is taken over at once, not after the lease (which would hold its chat that long).
 #[tokio::test]
@@ -1327,12 +1380,10 @@ async fn a_sole_dispatcher_takes_over_a_crashed_claim_at_once() {
     let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
     let id = v["id"].as_str().unwrap().to_owned();
     // Claimed, then the process died mid-send.
-    let did = app.repo.deliveries(&id, None, 10).await.unwrap().items[0].id.clone();
-    let current = app.repo.delivery(&id, &did).await.unwrap().unwrap();
-    let mut d = current.value.clone();
+    let mut d = app.repo.deliveries(&id, None, 10).await.unwrap().items[0].clone();
     d.status = herald::domain::notification::DeliveryStatus::Sending;
     d.claimed_at = Some(app.now());
-    app.repo.save_delivery(&d, current.rev).await.unwrap();
+    app.repo.save_delivery(&d, 0).await.unwrap();
     clock.advance(SignedDuration::from_secs(1));
 
     let batch = app.queue.receive(10, Duration::from_millis(100)).await.unwrap();

@@ -138,6 +138,37 @@ async fn scenario(app: &App) {
     assert_eq!(status["today"]["failed"], 1);
     let (s, _) = call(app, "GET", "/api/v1/stats?days=91", None).await;
     assert_eq!(s, 400);
+
+    // A notification's deliveries page by id, as planned (in the notification) and once each
+    // has a record of its own.
+    for name in ["p1", "p2", "p3"] {
+        call(app, "PUT", &format!("/api/v1/channels/{name}"), Some(json!({"kind": "webhook", "types": ["paged"], "settings": {"url": ok.url}})))
+            .await;
+    }
+    call(app, "PUT", "/api/v1/settings", Some(json!({"routes": {"paged": "admin"}}))).await;
+    let (_, paged) = call(app, "POST", "/api/v1/notify", Some(json!({"type": "paged", "text": "t", "to": "admins"}))).await;
+    assert_eq!(paged["deliveries"], 3, "{paged}");
+    let id = paged["id"].as_str().unwrap();
+    for round in ["planned", "recorded"] {
+        let (mut seen, mut cursor) = (Vec::new(), String::new());
+        for _ in 0..5 {
+            let (s, page) = call(app, "GET", &format!("/api/v1/notifications/{id}?limit=2&cursor={cursor}"), None).await;
+            assert_eq!(s, 200, "{page}");
+            let ds = page["deliveries"].as_array().unwrap();
+            assert!(!ds.is_empty() && ds.len() <= 2, "{round}: {page}");
+            seen.extend(ds.iter().map(|d| (d["channel"].as_str().unwrap().to_owned(), d["status"].as_str().unwrap().to_owned())));
+            match page["cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => break,
+            }
+        }
+        seen.sort();
+        let status = if round == "planned" { "queued" } else { "sent" };
+        assert_eq!(seen, ["p1", "p2", "p3"].map(|c| (c.to_owned(), status.to_owned())), "{round}");
+        drain(app, &Dispatcher::default()).await;
+    }
+    let (s, e) = call(app, "GET", &format!("/api/v1/notifications/{id}?cursor=not%20an%20id"), None).await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("cursor")), "{e}");
 }
 
 /// A notification stored the way they were before each was kept in its day's list (at `N#id`,

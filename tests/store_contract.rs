@@ -49,6 +49,11 @@ async fn writes_only_over_the_expected_revision(t: Arc<dyn Table>) {
     assert!(matches!(t.put(item("D", "2", "x"), Cond::Rev(0)).await, Err(StoreError::ConditionFailed)));
     assert!(matches!(t.put(item("D", "2", "x"), Cond::Exists).await, Err(StoreError::ConditionFailed)));
     assert_eq!(t.get("D", "1").await.unwrap().unwrap().data, "sending");
+    // Absent or at the revision: the first write of a record kept elsewhere until then.
+    t.put(Item { rev: 1, ..item("D", "3", "first") }, Cond::AbsentOrRev(0)).await.unwrap();
+    assert!(matches!(t.put(Item { rev: 1, ..item("D", "3", "again") }, Cond::AbsentOrRev(0)).await, Err(StoreError::ConditionFailed)));
+    t.put(Item { rev: 2, ..item("D", "3", "next") }, Cond::AbsentOrRev(1)).await.unwrap();
+    assert_eq!(t.get("D", "3").await.unwrap().unwrap().data, "next");
 }
 
 async fn lets_exactly_one_of_many_racing_inserts_win(t: Arc<dyn Table>) {

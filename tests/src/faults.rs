@@ -81,7 +81,9 @@ pub async fn run(app: App, n: usize, chats: usize, instances: usize, seed: u64) 
     let mut in_flight_at_kill = 0;
     let mut killed = false;
     let mut replacement = None;
-    let deadline = started + Duration::from_secs(60 + (n as u64) / 5);
+    // Long enough for the slowest honest tail: a send failing six times in a row (27% of tries
+    // fail here) waits 1 + 2 + ... + 32 s of backoff, and holds its chat behind it.
+    let deadline = started + Duration::from_secs(120 + (n as u64) / 2);
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let delivered = fake.with(|s| s.delivered.len());

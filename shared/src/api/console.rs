@@ -110,7 +110,7 @@ async fn count(app: &App, n: &Notification) -> Result<(Value, Vec<String>), Erro
     let mut cursor = None;
     let mut seen = 0;
     loop {
-        let page = app.repo.deliveries(&n.id, cursor, 500).await?;
+        let page = app.repo.deliveries_of(n, cursor, 500).await?;
         for d in &page.items {
             *counts.entry(d.status.as_str()).or_default() += 1;
             if let Some(u) = &d.user {

@@ -580,7 +580,7 @@ fn notification_of(app: &App, body: Value, id: String) -> Result<Notification, E
 async fn get_notification(app: &App, id: &str, req: &Request) -> HandlerResult {
     let n = app.repo.notification(id).await?.ok_or(Error::NotFound)?;
     let (cursor, limit) = page_params(req)?;
-    let page = app.repo.deliveries(id, cursor, limit).await?;
+    let page = app.repo.deliveries_of(&n.value, cursor, limit).await?;
     let deliveries: Vec<Value> = page
         .items
         .iter()

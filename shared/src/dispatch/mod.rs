@@ -400,8 +400,18 @@ impl Dispatcher {
         (receive_count, last_chance): (u32, bool),
         turn: &mut Turn<'a>,
     ) -> Result<Step, StoreError> {
+        // Its own record if its state was written, else as planned in its notification; else
+        // its record may be a moment away (written apart from the notification: a fan-out's
+        // page, a notification Herald raised).
+        let mut head = None;
         let found = match app.repo.delivery(nid, did).await? {
-            None => read_again(|| app.repo.delivery(nid, did)).await?,
+            None => {
+                head = app.repo.notification(nid).await?;
+                match head.as_ref().and_then(|n| n.value.planned_delivery(did)) {
+                    Some(d) => Some(Versioned { value: d.clone(), rev: 0 }),
+                    None => read_again(|| app.repo.delivery(nid, did)).await?,
+                }
+            }
             found => found,
         };
         let Some(Versioned { value: mut d, rev }) = found else {
@@ -423,7 +433,11 @@ impl Dispatcher {
             return Ok(Step::Done);
         }
         let snap = app.snapshot().await?;
-        let Some(n) = app.repo.notification(nid).await? else {
+        let head = match head {
+            Some(n) => Some(n),
+            None => app.repo.notification(nid).await?,
+        };
+        let Some(n) = head else {
             // Its deliveries are written before it: it may be a moment away, or its request
             // failed between the two (and said so): then nothing is sent, and it is not a failure.
             if let Some(wait) = orphan_wait(receive_count, last_chance) {
@@ -708,7 +722,8 @@ impl Dispatcher {
             let d = requeued(failed, &c.name, &chat, note.clone(), app.now());
             // Reached there by the notification's own plan: no fallback. (The same fallback,
             // from an earlier try that stopped short, is queued again.)
-            if app.repo.delivery(&n.id, &d.id).await?.is_some_and(|e| e.value.note != d.note) {
+            let planned = n.planned_delivery(&d.id).is_some_and(|e| e.note != d.note);
+            if planned || app.repo.delivery(&n.id, &d.id).await?.is_some_and(|e| e.value.note != d.note) {
                 continue;
             }
             add_and_enqueue(app, &d).await?;

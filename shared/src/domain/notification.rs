@@ -114,6 +114,13 @@ pub struct Notification {
     /// The fan-out is finished: `deliveries` is the final count.
     #[serde(default)]
     pub complete: bool,
+    /// The deliveries planned when it was taken in (`POST /api/v1/notify`), but for those held
+    /// for quiet hours: each is kept here, in the notification's own record, until the
+    /// dispatcher first writes its state (its claim, or a skip), from then on in its own
+    /// record, which wins. One write for a notification and its deliveries instead of one
+    /// each ([`crate::store::repo::Repo::notification_records`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<Delivery>,
 }
 
 /// What `POST /api/v1/notify` takes.
@@ -202,11 +209,18 @@ impl NotifyRequest {
             deliveries: 0,
             planned: false,
             complete: false,
+            plan: Vec::new(),
         }
     }
 }
 
 impl Notification {
+    /// Delivery `id` as planned in [`Notification::plan`], if it is there (its own record, once
+    /// written, is newer).
+    pub fn planned_delivery(&self, id: &str) -> Option<&Delivery> {
+        self.plan.iter().find(|d| d.id == id)
+    }
+
     /// A plain-text notification.
     pub fn text(id: String, ty: &str, title: Option<String>, text: String, to: Target, now: Timestamp) -> Self {
         Notification { title, text, template: None, ..Self::built_in(id, ty, to, Template { key: String::new(), params: BTreeMap::new() }, now) }
@@ -233,6 +247,7 @@ impl Notification {
             deliveries: 0,
             planned: false,
             complete: false,
+            plan: Vec::new(),
         }
     }
 }

@@ -112,6 +112,11 @@ fn condition(cond: Cond) -> (Option<&'static str>, Option<HashMap<String, String
         Cond::Rev(r) => {
             (Some("#rev = :rev"), Some(HashMap::from([("#rev".to_owned(), "rev".to_owned())])), Some(HashMap::from([(":rev".to_owned(), num(r))])))
         }
+        Cond::AbsentOrRev(r) => (
+            Some("attribute_not_exists(pk) OR #rev = :rev"),
+            Some(HashMap::from([("#rev".to_owned(), "rev".to_owned())])),
+            Some(HashMap::from([(":rev".to_owned(), num(r))])),
+        ),
     }
 }
 

@@ -104,6 +104,10 @@ pub enum Cond {
     Exists,
     /// Only if the item there has this revision.
     Rev(u64),
+    /// Only if no item has this key, or the one there has this revision: the first write of a
+    /// record that may not have been written yet (a delivery kept in its notification's plan
+    /// until its claim writes it, [`crate::store::repo::Repo::save_delivery`]).
+    AbsentOrRev(u64),
 }
 
 /// Sort-key condition of a query.
@@ -284,6 +288,8 @@ pub(crate) fn cond_holds(cond: Cond, existing: Option<&Item>) -> bool {
         (Cond::Exists, e) => e.is_some(),
         (Cond::Rev(r), Some(e)) => e.rev == r,
         (Cond::Rev(_), None) => false,
+        (Cond::AbsentOrRev(_), None) => true,
+        (Cond::AbsentOrRev(r), Some(e)) => e.rev == r,
     }
 }
 

@@ -10,7 +10,7 @@
 //! | binding ([`Binding`], chat) → user | `B#binding#chat` | `-` | gsi1 `KIND#binding` / user |
 //! | notification (a ULID id: all but reminders) | `NL#day` | ms `#` id (both from the id) | gsi2 `PENDING` / created (until planned) |
 //! | notification (a reminder's id; any stored before the day's list) | `N#id` | `N` | gsi2 `PENDING` / created (until planned), gsi3 `NL#day` / created (once planned) |
-//! | delivery | `N#id` | `D#id` | gsi1 `HELD` / until (while held) |
+//! | delivery (from its first state written; till then in its notification's `plan`) | `N#id` | `D#id` | gsi1 `HELD` / until (while held) |
 //! | idempotency key | `IDEM#key` | `-` | TTL 24 h |
 //! | bind code | `CODE#code` | `-` | TTL 10 min |
 //! | Web Push page link | `PUSHLINK#token` | `-` | TTL 1 h |
@@ -169,6 +169,17 @@ fn notification_key(id: &str) -> Option<(String, String)> {
     let ms = crate::domain::ids::ulid_millis(id)?;
     let day = utc_day(Timestamp::from_millisecond(ms).ok()?);
     Some((format!("NL#{day}"), format!("{ms:014}#{id}")))
+}
+
+/// The most a notification's record may hold with its [`Notification::plan`] (JSON bytes):
+/// the dispatcher reads it for every one of its sends, and DynamoDB bills a strongly
+/// consistent read per 4 KB, so the plan stays within one read unit (about ten deliveries);
+/// a bigger plan is written as the deliveries' own records, as a fan-out's pages are.
+pub const PLAN_BYTES: usize = 3_500;
+
+/// The condition of a delivery's write over `rev` ([`Repo::save_delivery`]).
+fn delivery_cond(rev: u64) -> Cond {
+    if rev == 0 { Cond::AbsentOrRev(0) } else { Cond::Rev(rev) }
 }
 
 /// One page of a day's notifications ([`Repo::notifications_of_day`]).
@@ -656,13 +667,15 @@ impl Repo {
     /// [`crate::queue::intake::Entry`]: the claim on its idempotency key if it has one (the
     /// key's record, written only if `key` holds: `Cond::AbsentOrExpired(now)` for a
     /// [`Keyed::Free`] key, `Cond::Rev(rev)` to take over a [`Keyed::Unfinished`] one), the
-    /// deliveries, and the notification itself as the head (absent: its id is a fresh ULID).
+    /// records of the deliveries held for quiet hours (the sweeper finds them by index), and
+    /// the notification itself as the head (absent: its id is a fresh ULID), carrying every
+    /// other delivery in its [`Notification::plan`] until the dispatcher writes its state (if
+    /// that stays within [`PLAN_BYTES`]; else every delivery is a record of its own).
     /// Where writes are not one transaction the head comes last, so a stored notification
-    /// always has its deliveries and its key; a failure before it leaves deliveries that wait
-    /// for it (closed as `skipped`) and perhaps the key naming no notification
+    /// always has its deliveries and its key; a failure before it leaves held deliveries that
+    /// wait for it (closed as `skipped`) and perhaps the key naming no notification
     /// ([`Keyed::Unfinished`]).
     pub fn notification_records(&self, n: &Notification, deliveries: &[Delivery], key: Cond) -> StoreResult<NotificationRecords> {
-        let records = deliveries.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
         let claim = match &n.idempotency_key {
             Some(k) => {
                 let rev = if let Cond::Rev(r) = key { r + 1 } else { 0 };
@@ -670,6 +683,15 @@ impl Repo {
             }
             None => None,
         };
+        let held = deliveries.iter().filter(|d| d.hold_until.is_some());
+        let plan = deliveries.iter().filter(|d| d.hold_until.is_none()).cloned().collect();
+        let head = self.notification_item(&Notification { plan, ..n.clone() }, 0)?;
+        if head.data.len() <= PLAN_BYTES {
+            let records = held.map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
+            return Ok(NotificationRecords { claim, records, head: (head, Cond::Absent) });
+        }
+        // Too many to read with the notification for each send: each in its own record.
+        let records = deliveries.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
         Ok(NotificationRecords { claim, records, head: (self.notification_item(n, 0)?, Cond::Absent) })
     }
 
@@ -748,23 +770,64 @@ impl Repo {
         self.get_live(&format!("N#{notification}"), &format!("D#{id}")).await
     }
 
-    /// Writes a delivery's new state if nobody changed it since `rev` was read.
+    /// Writes a delivery's new state if nobody changed it since `rev` was read. Revision 0 is a
+    /// delivery as planned, in its own record or still in its notification's
+    /// [`Notification::plan`]: its first write also creates its record (`Cond::AbsentOrRev(0)`;
+    /// of two writers, the second finds the first's record and is refused).
     pub async fn save_delivery(&self, d: &Delivery, rev: u64) -> StoreResult<u64> {
-        self.table.put(self.delivery_item(d, rev + 1)?, Cond::Rev(rev)).await?;
+        self.table.put(self.delivery_item(d, rev + 1)?, delivery_cond(rev)).await?;
         Ok(rev + 1)
     }
 
-    /// Writes each delivery over its revision, each on its own, in one round
-    /// ([`Table::put_each`]); answers each one's new revision or error, in order.
+    /// Writes each delivery over its revision (as [`Self::save_delivery`]), each on its own, in
+    /// one round ([`Table::put_each`]); answers each one's new revision or error, in order.
     pub async fn save_deliveries(&self, saves: &[(&Delivery, u64)]) -> StoreResult<Vec<StoreResult<u64>>> {
-        let writes = saves.iter().map(|(d, rev)| Ok((self.delivery_item(d, rev + 1)?, Cond::Rev(*rev)))).collect::<StoreResult<Vec<_>>>()?;
+        let writes = saves.iter().map(|(d, rev)| Ok((self.delivery_item(d, rev + 1)?, delivery_cond(*rev)))).collect::<StoreResult<Vec<_>>>()?;
         let out = self.table.put_each(writes).await?;
         Ok(out.into_iter().zip(saves).map(|(r, (_, rev))| r.map(|()| rev + 1)).collect())
     }
 
-    pub async fn deliveries(&self, notification: &str, cursor: Option<String>, limit: u32) -> StoreResult<Paged<Delivery>> {
-        let page = self.table.query(Query::new(format!("N#{notification}")).prefix("D#").limit(limit).after(cursor)).await?;
-        Ok(Paged { items: page.items.iter().map(decode).collect::<StoreResult<_>>()?, cursor: page.cursor })
+    /// [`Self::deliveries_of`] notification `id` (one read more); without it (its request failed
+    /// before writing it), the records left.
+    pub async fn deliveries(&self, id: &str, after: Option<String>, limit: u32) -> StoreResult<Paged<Delivery>> {
+        let n = self.notification(id).await?;
+        self.page_deliveries(id, n.as_ref().map_or(&[][..], |n| &n.value.plan), after, limit).await
+    }
+
+    /// The deliveries of `n` by id, at most `limit` after id `after` (the `cursor` of the page
+    /// before; `BadCursor` if it is not an id): those with their own record as it has them, the
+    /// others as planned in [`Notification::plan`]. `cursor` is set while there may be more.
+    pub async fn deliveries_of(&self, n: &Notification, after: Option<String>, limit: u32) -> StoreResult<Paged<Delivery>> {
+        self.page_deliveries(&n.id, &n.plan, after, limit).await
+    }
+
+    async fn page_deliveries(&self, notification: &str, plan: &[Delivery], after: Option<String>, limit: u32) -> StoreResult<Paged<Delivery>> {
+        if let Some(a) = &after
+            && (a.is_empty() || a.len() > 64 || !a.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return Err(StoreError::BadCursor);
+        }
+        let limit = limit.max(1) as usize;
+        // Ids are letters and digits: `\u{1}` puts the range just past `after`, `~` past every id.
+        let from = after.as_ref().map_or_else(|| "D#".to_owned(), |a| format!("D#{a}\u{1}"));
+        let page = self.table.query(Query::new(format!("N#{notification}")).between(from, "D#~").limit(limit as u32 + 1)).await?;
+        let mut by_id: BTreeMap<String, Delivery> =
+            plan.iter().filter(|d| after.as_ref().is_none_or(|a| d.id.as_str() > a.as_str())).map(|d| (d.id.clone(), d.clone())).collect();
+        let mut last_read = None;
+        for item in &page.items {
+            let d: Delivery = decode(item)?;
+            last_read = Some(d.id.clone());
+            by_id.insert(d.id.clone(), d);
+        }
+        // The records past the last one read are not known yet: neither are planned ones there.
+        let mut more = by_id.len() > limit;
+        if let (Some(_), Some(bound)) = (&page.cursor, &last_read) {
+            by_id.retain(|id, _| id <= bound);
+            more = true;
+        }
+        let items: Vec<Delivery> = by_id.into_values().take(limit).collect();
+        let cursor = if more { items.last().map(|d| d.id.clone()) } else { None };
+        Ok(Paged { items, cursor })
     }
 
     /// Held deliveries due by `now`.
