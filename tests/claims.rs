@@ -78,11 +78,13 @@ async fn endpoint(status: u16) -> TestServer {
 struct Recording {
     inner: Arc<dyn Queue>,
     visibility: Mutex<Vec<u32>>,
+    /// Each message sent is also dead-lettered at once (as if it failed again right away).
+    fail_again: AtomicBool,
 }
 
 impl Recording {
     fn new() -> Arc<Self> {
-        Arc::new(Self { inner: Arc::new(memory_queue(180, 20)), visibility: Mutex::default() })
+        Arc::new(Self { inner: Arc::new(memory_queue(180, 20)), visibility: Mutex::default(), fail_again: AtomicBool::new(false) })
     }
 
     fn timeouts(&self) -> Vec<u32> {
@@ -93,6 +95,13 @@ impl Recording {
 #[async_trait::async_trait]
 impl Queue for Recording {
     async fn send(&self, m: Vec<OutMessage>) -> QueueResult<()> {
+        if self.fail_again.load(Ordering::SeqCst) {
+            for o in &m {
+                let dead = Received { id: o.dedup.clone(), receipt: String::new(), body: o.body.clone(), group: o.group.clone(), receive_count: 1 };
+                self.inner.dead_letter(&dead).await?;
+            }
+            return Ok(());
+        }
         self.inner.send(m).await
     }
     async fn receive(&self, max: usize, wait: Duration) -> QueueResult<Vec<Received>> {
@@ -1317,6 +1326,33 @@ async fn a_send_rate_limited_to_the_last_receive_is_a_recorded_failure() {
     assert!(m["messages"].as_array().unwrap().iter().any(|e| e["category"] == "failure"), "{m}");
 }
 
+/// Herald with one webhook channel to a stand-in answering 200, and one notification to it
+/// taken in (not sent yet): its id.
+async fn one_to_a_webhook(clock: Arc<ManualClock>) -> (tempfile::TempDir, App, TestServer, String) {
+    let (d, app) = build(clock, None, |_| {});
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    (d, app, hook, v["id"].as_str().unwrap().to_owned())
+}
+
+/// A redrive moves each dead letter once a call, even if it fails again at once and is
+/// dead-lettered anew while the call is still going (before, such a message went round until
+/// the call's 1,000 moves were used up, sent again each time).
+#[tokio::test]
+async fn a_redrive_moves_each_dead_letter_once_a_call() {
+    let queue = Recording::new();
+    let (_d, app) = build(clock(NOW), Some(queue.clone()), |_| {});
+    let hook = endpoint(400).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(app.queue.depth().await.unwrap().dead, 1);
+    queue.fail_again.store(true, Ordering::SeqCst);
+    let (status, v) = call(&app, "POST", "/api/v1/deadletters/redrive", None).await;
+    assert_eq!((status, v["moved"].as_u64()), (200, Some(1)), "{v}");
+}
+
 /// A notification's deliveries are kept in its own record (its plan) until the dispatcher
 /// writes each one's first state: none has a record of its own when it is taken in, the API
 /// shows them queued all the same, and two messages for one planned delivery received at once
@@ -1324,11 +1360,7 @@ async fn a_send_rate_limited_to_the_last_receive_is_a_recorded_failure() {
 #[tokio::test]
 async fn a_planned_delivery_has_no_record_until_claimed_and_is_claimed_once() {
     let clock = clock(NOW);
-    let (_d, app) = build(clock.clone(), None, |_| {});
-    let hook = TestServer::start(|_| Reply::ok("{}")).await;
-    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
-    let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
-    let id = v["id"].as_str().unwrap().to_owned();
+    let (_d, app, hook, id) = one_to_a_webhook(clock.clone()).await;
     let planned = app.repo.deliveries(&id, None, 10).await.unwrap().items;
     assert_eq!(planned.len(), 1);
     assert!(app.repo.delivery(&id, &planned[0].id).await.unwrap().is_none(), "no record of its own yet");
@@ -1374,11 +1406,7 @@ async fn a_big_plan_is_written_as_records() {
 #[tokio::test]
 async fn a_sole_dispatcher_takes_over_a_crashed_claim_at_once() {
     let clock = clock(NOW);
-    let (_d, app) = build(clock.clone(), None, |_| {});
-    let hook = TestServer::start(|_| Reply::ok("{}")).await;
-    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
-    let (_, v) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
-    let id = v["id"].as_str().unwrap().to_owned();
+    let (_d, app, hook, id) = one_to_a_webhook(clock.clone()).await;
     // Claimed, then the process died mid-send.
     let mut d = app.repo.deliveries(&id, None, 10).await.unwrap().items[0].clone();
     d.status = herald::domain::notification::DeliveryStatus::Sending;

@@ -115,6 +115,12 @@ async fn scenario(app: &App) {
         let (s, e) = call(app, "GET", &format!("/api/v1/notifications?{bad}"), None).await;
         assert_eq!(s, 400, "{bad}: {e}");
     }
+    // A cursor needs no escaping in a URL; one cut short (as a `#` in a URL would cut it) is refused.
+    let (_, first) = call(app, "GET", "/api/v1/notifications?limit=1", None).await;
+    let cursor = first["cursor"].as_str().unwrap();
+    assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b"-~.".contains(&b)), "{cursor}");
+    let (s, e) = call(app, "GET", &format!("/api/v1/notifications?cursor={}", cursor.split('.').next().unwrap()), None).await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("cursor")), "{e}");
     // A forged store cursor is the caller's mistake (400 naming it), on either store.
     for forged in ["e30", "eyJwayI6IlVTRVJTIn0", "eyJwayI6Ik4jMSIsInNrIjoiTiJ9", "!!"] {
         let (s, e) = call(app, "GET", &format!("/api/v1/users?cursor={forged}"), None).await;
@@ -167,8 +173,10 @@ async fn scenario(app: &App) {
         assert_eq!(seen, ["p1", "p2", "p3"].map(|c| (c.to_owned(), status.to_owned())), "{round}");
         drain(app, &Dispatcher::default()).await;
     }
-    let (s, e) = call(app, "GET", &format!("/api/v1/notifications/{id}?cursor=not%20an%20id"), None).await;
-    assert_eq!((s, e["field"].as_str()), (400, Some("cursor")), "{e}");
+    for bad in ["not%20an%20id", "zzz", "ABC123"] {
+        let (s, e) = call(app, "GET", &format!("/api/v1/notifications/{id}?cursor={bad}"), None).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("cursor")), "{bad}: {e}");
+    }
 }
 
 /// A notification stored the way they were before each was kept in its day's list (at `N#id`,

@@ -54,7 +54,7 @@ pub async fn list_notifications(app: &App, req: &Request) -> HandlerResult {
             break None;
         }
         if out.len() >= limit || read >= LIST_BUDGET || crate::jobs::out_of_time(app, req.deadline) {
-            break Some(format!("{day}~{}", before.unwrap_or_default()));
+            break Some(list_cursor(day, before.as_deref()));
         }
         let want = (LIST_BUDGET - read).min(50) as u32;
         let page = app.repo.notifications_of_day(day, before.as_deref(), want).await?;
@@ -93,14 +93,24 @@ pub async fn list_notifications(app: &App, req: &Request) -> HandlerResult {
     Ok(json(StatusCode::OK, &json!({"notifications": out, "cursor": next})))
 }
 
-/// `DAY~KEY` of a list cursor: the day reached and the listing key to continue below (digits,
-/// `#` and an id's letters, as [`crate::store::repo`] writes them).
+/// A list cursor, `DAY~MS.ID`: the day reached and the listing key to continue below, with a
+/// `.` for the store's `#` so the cursor needs no escaping in a URL.
+fn list_cursor(day: jiff::civil::Date, before: Option<&str>) -> String {
+    format!("{day}~{}", before.unwrap_or_default().replace('#', "."))
+}
+
+/// The day and listing key of a cursor [`list_cursor`] made (`#` taken for `.` too); `None` for
+/// anything else, a cut-off one included (`DAY~MS`, as a URL's `#` leaves it).
 fn parse_cursor(c: &str) -> Option<(jiff::civil::Date, Option<String>)> {
     let (day, key) = c.split_once('~')?;
-    if key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'#') {
-        return None;
+    let day = day.parse().ok()?;
+    if key.is_empty() {
+        return Some((day, None));
     }
-    Some((day.parse().ok()?, (!key.is_empty()).then(|| key.to_owned())))
+    let (ms, id) = key.split_once(['.', '#'])?;
+    let whole =
+        ms.len() == 14 && ms.bytes().all(|b| b.is_ascii_digit()) && (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    whole.then(|| (day, Some(format!("{ms}#{id}"))))
 }
 
 /// A notification's deliveries counted by status, and the users they are for.

@@ -893,15 +893,19 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::domain::Error> {
 /// Sends dead-lettered messages again: each delivery that failed goes back to `queued` with its
 /// attempts reset, and its message onto the queue. Moves at most `max`, and stops early when
 /// `deadline` draws near ([`crate::jobs::out_of_time`]); the rest stay for the next call.
-/// Returns how many messages moved.
+/// Returns how many messages moved. Each job moves once a call: one sent again that fails
+/// again at once and is dead-lettered anew is left for the next call (it comes back after the
+/// queue's visibility timeout), rather than going round within this one.
 pub async fn redrive(app: &App, max: usize, deadline: Option<Timestamp>) -> Result<usize, crate::domain::Error> {
     let mut moved = 0;
+    let mut seen = std::collections::HashSet::new();
     while moved < max && !crate::jobs::out_of_time(app, deadline) {
         let batch = app.queue.dead_letters((max - moved).min(crate::queue::MAX_BATCH)).await?;
-        if batch.is_empty() {
+        let fresh: Vec<Received> = batch.into_iter().filter(|m| seen.insert(m.body.clone())).collect();
+        if fresh.is_empty() {
             break;
         }
-        for m in batch {
+        for m in fresh {
             let mut out = crate::queue::OutMessage { body: m.body.clone(), group: m.group.clone(), dedup: String::new() };
             match Job::parse(&m.body) {
                 Some(Job::Deliver { notification, delivery }) => {
