@@ -218,6 +218,35 @@ async fn kept_before_the_days_list(app: &App, news: &[String]) {
     assert_eq!(place.map(|i| i.rev), Some(found.rev + 1), "at its old place, not copied to the day's list");
 }
 
+/// A day with more notifications than one query reads (50) is listed whole: a filter that skips
+/// most of them still finds the one it wants, and pages of 100 list every one once.
+#[tokio::test]
+async fn a_day_longer_than_one_query_is_listed_whole() {
+    let (_d, app) = embedded_app();
+    let ok = TestServer::start(|_| Reply::ok("{}")).await;
+    call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": ok.url}}))).await;
+    call(&app, "POST", "/api/v1/notify", Some(json!({"type": "rare", "text": "find me", "to": "admins"}))).await;
+    let batch: Vec<Value> = (0..100).map(|i| json!({"type": "node", "text": format!("n{i}"), "to": "admins"})).collect();
+    call(&app, "POST", "/api/v1/notify", Some(json!({"notifications": batch}))).await;
+    for i in 0..20 {
+        call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("m{i}"), "to": "admins"}))).await;
+    }
+    let (_, rare) = call(&app, "GET", "/api/v1/notifications?type=rare", None).await;
+    assert_eq!(rare["notifications"].as_array().unwrap().len(), 1, "{rare}");
+    let (mut seen, mut cursor) = (std::collections::HashSet::new(), String::new());
+    for _ in 0..10 {
+        let (_, page) = call(&app, "GET", &format!("/api/v1/notifications?limit=100&cursor={cursor}"), None).await;
+        for n in page["notifications"].as_array().unwrap() {
+            assert!(seen.insert(n["id"].as_str().unwrap().to_owned()), "listed twice: {n}");
+        }
+        match page["cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 121);
+}
+
 #[tokio::test]
 async fn the_consoles_reads_on_the_embedded_store() {
     let (_d, app) = embedded_app();

@@ -591,12 +591,21 @@ impl Repo {
             self.table.query(range(Query::new(format!("NL#{day}")))),
             self.table.query(range(Query::on(Index::Gsi3, format!("NL#{day}"))))
         )?;
-        let mut keyed: Vec<(String, &Item)> = own.items.iter().map(|i| (i.sk.clone(), i)).collect();
-        keyed.extend(indexed.items.iter().filter_map(|i| Some((i.gsi3.as_ref()?.sk.clone(), i))));
-        keyed.retain(|(k, _)| before.is_none_or(|b| k.as_str() < b));
+        let sources: [(Vec<(String, &Item)>, bool); 2] = [
+            (own.items.iter().map(|i| (i.sk.clone(), i)).collect(), own.cursor.is_some()),
+            (indexed.items.iter().filter_map(|i| Some((i.gsi3.as_ref()?.sk.clone(), i))).collect(), indexed.cursor.is_some()),
+        ];
+        // A query that may have more below what it read (it filled its limit, `before` itself
+        // counted, or the store cut its page short): below its last key nothing is known yet,
+        // from either query; the next call starts there.
+        let cut = |(items, paged): &(Vec<(String, &Item)>, bool)| *paged || items.len() > limit as usize;
+        let mut more = sources.iter().any(cut);
+        let floor = sources.iter().filter(|s| cut(s)).filter_map(|(items, _)| items.last().map(|(k, _)| k.clone())).max();
+        let mut keyed: Vec<(String, &Item)> = sources.into_iter().flat_map(|(items, _)| items).collect();
+        keyed.retain(|(k, _)| before.is_none_or(|b| k.as_str() < b) && floor.as_ref().is_none_or(|f| k >= f));
         keyed.sort_by(|a, b| b.0.cmp(&a.0));
         keyed.dedup_by(|a, b| a.0 == b.0);
-        let more = keyed.len() > limit as usize;
+        more |= keyed.len() > limit as usize;
         keyed.truncate(limit as usize);
         let next = if more { keyed.last().map(|(k, _)| k.clone()) } else { None };
         let now = self.now();
