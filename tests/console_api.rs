@@ -173,7 +173,7 @@ async fn scenario(app: &App) {
         assert_eq!(seen, ["p1", "p2", "p3"].map(|c| (c.to_owned(), status.to_owned())), "{round}");
         drain(app, &Dispatcher::default()).await;
     }
-    for bad in ["not%20an%20id", "zzz", "ABC123"] {
+    for bad in ["not%20an%20id", "zzz", "ABC123", "0", "03d83db0a317787eca9ab65"] {
         let (s, e) = call(app, "GET", &format!("/api/v1/notifications/{id}?cursor={bad}"), None).await;
         assert_eq!((s, e["field"].as_str()), (400, Some("cursor")), "{bad}: {e}");
     }

@@ -804,16 +804,16 @@ impl Repo {
     }
 
     /// The deliveries of `n` by id, at most `limit` after id `after` (the `cursor` of the page
-    /// before; `BadCursor` if it is not a delivery id's shape, lower-case hex): those with their own record as it has them, the
+    /// before; `BadCursor` if it is not a delivery id's shape, 24 lower-case hex digits): those with their own record as it has them, the
     /// others as planned in [`Notification::plan`]. `cursor` is set while there may be more.
     pub async fn deliveries_of(&self, n: &Notification, after: Option<String>, limit: u32) -> StoreResult<Paged<Delivery>> {
         self.page_deliveries(&n.id, &n.plan, after, limit).await
     }
 
     async fn page_deliveries(&self, notification: &str, plan: &[Delivery], after: Option<String>, limit: u32) -> StoreResult<Paged<Delivery>> {
-        // Delivery ids are hex ([`Delivery::id_for`]).
+        // Delivery ids are 24 lower-case hex digits ([`Delivery::id_for`]).
         if let Some(a) = &after
-            && (a.is_empty() || a.len() > 64 || !a.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            && (a.len() != 24 || !a.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
         {
             return Err(StoreError::BadCursor);
         }
