@@ -49,7 +49,7 @@ pub struct Entry {
     pub claim: Option<(Item, Cond)>,
     /// Enqueued (deduplicated as [`Queue::send`] does) once the entry is taken.
     pub messages: Vec<OutMessage>,
-    /// Written unconditionally (the deliveries).
+    /// Written unconditionally (the deliveries kept in records of their own).
     pub records: Vec<Item>,
     /// Each written only if its condition holds, last (the notification, absent).
     /// [`OneCommit`] writes the claim, the records and the heads all or none; [`InOrder`] one

@@ -41,7 +41,7 @@ use crate::store::*;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 const DAY: i64 = 86_400;
@@ -169,6 +169,12 @@ fn notification_key(id: &str) -> Option<(String, String)> {
     let ms = crate::domain::ids::ulid_millis(id)?;
     let day = utc_day(Timestamp::from_millisecond(ms).ok()?);
     Some((format!("NL#{day}"), format!("{ms:014}#{id}")))
+}
+
+/// `N#id` / `N`: where a notification without a ULID id is kept, and every one stored before
+/// notifications were kept in their day's list ([`notification_key`]).
+fn by_id_key(id: &str) -> (String, String) {
+    (format!("N#{id}"), "N".to_owned())
 }
 
 /// The most a notification's record may hold with its [`Notification::plan`] (JSON bytes):
@@ -564,10 +570,11 @@ impl Repo {
     /// The item of `n` at its place ([`notification_key`]), or at `N#id` if `legacy` (where
     /// it is kept if stored before notifications were kept in their day's list).
     fn notification_item_at(&self, n: &Notification, rev: u64, legacy: bool) -> StoreResult<Item> {
-        let (key, listed) = match notification_key(&n.id) {
-            Some((pk, sk)) if !legacy => (Item::new(pk, sk), true),
-            _ => (Item::new(format!("N#{}", n.id), "N"), false),
+        let ((pk, sk), listed) = match notification_key(&n.id) {
+            Some(key) if !legacy => (key, true),
+            _ => (by_id_key(&n.id), false),
         };
+        let key = Item::new(pk, sk);
         let mut item = Item { data: encode(n)?, rev, exp: Some(n.created_at.as_second() + RETENTION), ..key };
         item.gsi2 = (!n.planned).then(|| IndexKey::new("PENDING", format!("{}#{}", n.created_at.as_second(), n.id)));
         // Kept elsewhere, it is listed through gsi3 once planned (the write that takes it off
@@ -712,13 +719,11 @@ impl Repo {
 
     /// Which of these notification ids exist already.
     pub async fn existing_notifications(&self, ids: &[String]) -> StoreResult<std::collections::HashSet<String>> {
-        let keys: Vec<(String, String)> = ids.iter().map(|id| notification_key(id).unwrap_or_else(|| (format!("N#{id}"), "N".to_owned()))).collect();
+        let ids_at: HashMap<(String, String), &String> = ids.iter().map(|id| (notification_key(id).unwrap_or_else(|| by_id_key(id)), id)).collect();
+        let keys: Vec<(String, String)> = ids_at.keys().cloned().collect();
         let mut out = std::collections::HashSet::new();
         for chunk in keys.chunks(100) {
-            out.extend(self.table.get_many(chunk).await?.into_iter().map(|i| match i.pk.strip_prefix("N#") {
-                Some(id) => id.to_owned(),
-                None => i.sk.rsplit('#').next().unwrap_or_default().to_owned(),
-            }));
+            out.extend(self.table.get_many(chunk).await?.into_iter().filter_map(|i| ids_at.get(&(i.pk, i.sk)).map(|id| (*id).clone())));
         }
         Ok(out)
     }
@@ -731,14 +736,16 @@ impl Repo {
         {
             return Ok(Some(found));
         }
-        self.get_live(&format!("N#{id}"), "N").await
+        let (pk, sk) = by_id_key(id);
+        self.get_live(&pk, &sk).await
     }
 
     /// Writes `n` over revision `rev`, where it is kept. `ConditionFailed` if it changed.
     pub async fn save_notification(&self, n: &Notification, rev: u64) -> StoreResult<()> {
+        let (pk, sk) = by_id_key(&n.id);
         match self.table.put(self.notification_item(n, rev + 1)?, Cond::Rev(rev)).await {
             // Stored before notifications were kept in their day's list: written where it is.
-            Err(StoreError::ConditionFailed) if notification_key(&n.id).is_some() && self.table.get(&format!("N#{}", n.id), "N").await?.is_some() => {
+            Err(StoreError::ConditionFailed) if notification_key(&n.id).is_some() && self.table.get(&pk, &sk).await?.is_some() => {
                 self.table.put(self.notification_item_at(n, rev + 1, true)?, Cond::Rev(rev)).await
             }
             r => r,
@@ -804,8 +811,9 @@ impl Repo {
     }
 
     /// The deliveries of `n` by id, at most `limit` after id `after` (the `cursor` of the page
-    /// before; `BadCursor` if it is not a delivery id's shape, 24 lower-case hex digits): those with their own record as it has them, the
-    /// others as planned in [`Notification::plan`]. `cursor` is set while there may be more.
+    /// before; `BadCursor` if it is not a delivery id's shape, 24 lower-case hex digits): those
+    /// with their own record as it has them, the others as planned in [`Notification::plan`].
+    /// `cursor` is set while there may be more.
     pub async fn deliveries_of(&self, n: &Notification, after: Option<String>, limit: u32) -> StoreResult<Paged<Delivery>> {
         self.page_deliveries(&n.id, &n.plan, after, limit).await
     }
