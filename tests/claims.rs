@@ -136,6 +136,8 @@ struct TableFaults {
     unavailable: AtomicU32,
     conflict_prefix: Mutex<Option<String>>,
     conflicts: AtomicU32,
+    /// Writes of items whose key starts with this fail (store unavailable).
+    down_prefix: Mutex<Option<String>>,
     /// Writes of a delivery's `sent` state fail (store unavailable), counted.
     sent_down: AtomicBool,
     /// What the store says stopped it (`Table::stopped`), if set.
@@ -156,6 +158,13 @@ impl FaultyTable {
             return Err(StoreError::Backend("injected: store unavailable".into()));
         }
         Ok(())
+    }
+
+    fn down_at(&self, pk: &str) -> StoreResult<()> {
+        match self.1.down_prefix.lock().unwrap().as_deref() {
+            Some(p) if pk.starts_with(p) => Err(StoreError::Backend("injected: store unavailable".into())),
+            _ => Ok(()),
+        }
     }
 
     fn conflict(&self, pk: &str, cond: Cond) -> StoreResult<()> {
@@ -180,6 +189,7 @@ impl Table for FaultyTable {
     }
     async fn put(&self, item: Item, cond: Cond) -> StoreResult<()> {
         self.up()?;
+        self.down_at(&item.pk)?;
         self.conflict(&item.pk, cond)?;
         if self.1.sent_down.load(Ordering::SeqCst) && item.sk.starts_with("D#") && item.data.contains("\"status\":\"sent\"") {
             self.1.sent_refused.fetch_add(1, Ordering::SeqCst);
@@ -189,6 +199,7 @@ impl Table for FaultyTable {
     }
     async fn put_many(&self, items: Vec<Item>) -> StoreResult<()> {
         self.up()?;
+        items.iter().try_for_each(|i| self.down_at(&i.pk))?;
         self.0.put_many(items).await
     }
     async fn delete(&self, pk: &str, sk: &str, cond: Cond) -> StoreResult<Option<Item>> {
@@ -967,10 +978,62 @@ async fn with_a_queue_that_can_fail() -> (Arc<ManualClock>, Arc<herald_tests::fa
     (clock, queue, dir, app, hook)
 }
 
-/// reliability.md: "Every notification Herald raises itself ... is stored first, on the
-/// `PENDING` index until its messages are queued; if that is interrupted, the sweeper (every
-/// tick) plans it again". Here the queue was down when the notification was raised. Through the
-/// API the same failure stores nothing: the client's retry with its key is sent once.
+/// reliability.md: "Every notification Herald raises itself ... is taken in the same way as an
+/// API call": stored once with its deliveries in it (no `PENDING` entry, no delivery record
+/// until the dispatcher claims it). A queue that refuses once is met by the second way (stored
+/// first): sent once all the same.
+#[tokio::test]
+async fn a_notification_herald_raises_is_taken_in_like_an_api_call() {
+    let (clock, queue, _d, app, hook) = with_a_queue_that_can_fail().await;
+    let n = Notification::text(new_id(clock.now()), "node", None, "n1 is down".into(), Target::Admins, clock.now());
+    assert_eq!(herald::routing::notify::submit(&app, n.clone()).await.unwrap().deliveries, 1);
+    assert!(app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap().is_empty(), "not stored first");
+    let stored = app.repo.notification(&n.id).await.unwrap().unwrap().value;
+    assert_eq!(stored.plan.len(), 1, "its delivery in it");
+    assert!(app.repo.delivery(&n.id, &stored.plan[0].id).await.unwrap().is_none(), "no record of its own yet");
+
+    let again = Notification::text(new_id(clock.now()), "node", None, "n2 is down".into(), Target::Admins, clock.now());
+    queue.failing.store(1, Ordering::SeqCst);
+    assert_eq!(herald::routing::notify::submit(&app, again.clone()).await.unwrap().deliveries, 1);
+    assert_eq!(queue.failing.load(Ordering::SeqCst), 0, "the intake was refused");
+    assert!(app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap().is_empty(), "stored first, then planned");
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(hook.received().len(), 2);
+    assert_eq!(deliveries(&app, &again.id).await[0]["status"], "sent");
+}
+
+/// reliability.md: a daily run whose reminders were queued but not stored (the store failed)
+/// is not done; the run made again takes them all, and its messages are queued beside the
+/// first run's ("deduplication ids of their own run"), not dropped as their copies: each user
+/// is reminded once, and a third run finds them all taken.
+#[tokio::test]
+async fn reminders_of_a_run_that_failed_are_taken_again_and_sent_once() {
+    let (_d, app, faults) = faulty_app(|c| c.public_url = Some("https://herald.test".into()));
+    let tg = telegram_channel(&app, "tg", &[], json!({})).await;
+    put(&app, "/api/v1/settings", json!({"daily_report": {"enabled": false}})).await;
+    assert_eq!(herald_tests::seed_users(&app, 30, "2026-11-26T12:00:00Z").await, 30);
+    // Reminders are kept at `N#R...` (their ids come from their keys).
+    *faults.down_prefix.lock().unwrap() = Some("N#R".into());
+    assert!(herald::jobs::run(&app, "daily", true, None).await.is_err());
+    *faults.down_prefix.lock().unwrap() = None;
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 30, "queued, not stored");
+    let v = herald::jobs::run(&app, "daily", true, None).await.unwrap();
+    assert_eq!(v["daily"]["reminders"]["reminded"], 30, "{v}");
+    assert_eq!(app.queue.depth().await.unwrap().waiting, 60, "not dropped as copies of the first run's");
+    let v = herald::jobs::run(&app, "daily", true, None).await.unwrap();
+    assert_eq!((v["daily"]["reminders"]["reminded"].as_u64(), v["daily"]["reminders"]["skipped"].as_u64()), (Some(0), Some(30)), "{v}");
+    drain(&app, &Dispatcher::default()).await;
+    let mut got = chats(&tg);
+    got.sort();
+    got.dedup();
+    assert_eq!((chats(&tg).len(), got.len()), (30, 30), "each user once");
+}
+
+/// reliability.md: a notification Herald raises itself is taken in like an API call; "if that
+/// fails for want of the queue or the store, it is stored first instead, on the `PENDING` index
+/// until its messages are queued; if that is interrupted too, the sweeper (every tick) plans it
+/// again". Here the queue was down for both. Through the API the same failure stores nothing:
+/// the client's retry with its key is sent once.
 #[tokio::test]
 async fn the_sweeper_plans_again_a_notification_whose_planning_was_interrupted() {
     let (clock, queue, _d, app, hook) = with_a_queue_that_can_fail().await;
@@ -983,9 +1046,9 @@ async fn the_sweeper_plans_again_a_notification_whose_planning_was_interrupted()
 
     let mut n = Notification::text(new_id(clock.now()), "node", None, "n1 is down".into(), Target::Admins, clock.now());
     n.idempotency_key = Some("n1-down".into());
-    queue.failing.store(1, Ordering::SeqCst);
+    queue.failing.store(2, Ordering::SeqCst);
     assert!(herald::routing::notify::submit(&app, n).await.is_err());
-    assert_eq!(queue.failing.load(Ordering::SeqCst), 0, "the queue refused the notification's message");
+    assert_eq!(queue.failing.load(Ordering::SeqCst), 0, "the queue refused the intake and the stored notification's message");
     let pending = app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(app.queue.depth().await.unwrap().waiting, 1, "the API's retry only");
@@ -1611,12 +1674,13 @@ async fn a_notification_without_a_key_is_stored_after_its_messages_and_they_wait
     assert_eq!(hook.received().len(), 2, "nothing sent for either");
 }
 
-/// Herald's own notifications keep the store-first way: a node event raised while the queue is
-/// down is planned again by the sweeper (there is no client to retry it).
+/// Herald's own notifications fall back to the store-first way: a node event raised while the
+/// queue is down (for the intake and for the second way's message) is planned again by the
+/// sweeper (there is no client to retry it).
 #[tokio::test]
 async fn a_notice_raised_while_the_queue_is_down_is_sent_by_the_sweeper() {
     let (clock, queue, _d, app, hook) = with_a_queue_that_can_fail().await;
-    queue.failing.store(1, Ordering::SeqCst);
+    queue.failing.store(2, Ordering::SeqCst);
     let (status, _) = call(&app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "Tokyo 1"}))).await;
     assert_eq!(status, 503, "the node is saved; its notice could not be queued");
     assert_eq!(app.repo.unplanned(jiff::Timestamp::MAX, 10).await.unwrap().len(), 1);

@@ -191,7 +191,7 @@ async fn kept_before_the_days_list(app: &App, news: &[String]) {
     item.gsi3 = Some(IndexKey::new(format!("NL#{}", utc_day(now)), format!("{:014}#{}", now.as_millisecond(), old.id)));
     app.repo.table.put(item, Cond::Absent).await.unwrap();
     let unplanned = Notification::text(new_id(now), "news", None, "not planned yet".into(), Target::Admins, now);
-    app.repo.put_notifications(std::slice::from_ref(&unplanned)).await.unwrap();
+    app.repo.create_notification(&unplanned).await.unwrap();
 
     let (mut seen, mut cursor) = (Vec::new(), String::new());
     for _ in 0..20 {

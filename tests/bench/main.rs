@@ -1126,12 +1126,12 @@ fn price(name: &str) -> f64 {
     PRICES.iter().find(|p| p.0 == name).map(|p| p.1).unwrap_or(0.0)
 }
 
-/// Runs a dispatcher worker on `app` until `hook` has received `n` requests (or two minutes pass).
-async fn send_all(app: App, hook: &TestServer, n: usize) {
+/// Runs a dispatcher worker on `app` until `sent()` says `n` requests came (or two minutes pass).
+async fn send_all(app: App, sent: impl Fn() -> usize, n: usize) {
     let app = Arc::new(app);
     let worker = tokio::spawn(herald::edge::local::work(app.clone(), Arc::new(Dispatcher::default())));
     let t0 = Instant::now();
-    while hook.count() < n && t0.elapsed() < Duration::from_secs(120) {
+    while sent() < n && t0.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     worker.abort();
@@ -1158,7 +1158,7 @@ async fn cost(o: &Opts, out: &mut String, measured: &serde_json::Map<String, Val
     for i in 0..n {
         must(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": format!("c{i}"), "to": "admins"}))).await;
     }
-    send_all(app, &hook, n).await;
+    send_all(app, || hook.count(), n).await;
     let (r1, w1, q1, _) = counts.get();
     let (wu1, ru1) = counts.units();
     let per = |a: u64, b: u64| (b - a) as f64 / n as f64;
@@ -1225,6 +1225,7 @@ async fn modes(o: &Opts, out: &mut String, (wcu, rcu, sqs): (f64, f64, f64), api
     let (b_wcu, b_rcu, b_sqs) = counted(o, 100, false).await;
     let keyed_batch = counted(o, 100, true).await;
     let keyed_single = counted(o, 1, true).await;
+    let raised = counted_raised(o).await;
     let m = 1e6;
     let gb = 128.0 / 1024.0;
     // (API requests, Lambda requests, Lambda GB-seconds) per notification for each way in.
@@ -1233,17 +1234,24 @@ async fn modes(o: &Opts, out: &mut String, (wcu, rcu, sqs): (f64, f64, f64), api
         ("single API calls, each with an idempotency key", keyed_single, 1.0, 1.1, (api_ms + batch_ms / 10.0) / 1000.0 * gb),
         ("batch calls (100 a call)", (b_wcu, b_rcu, b_sqs), 0.01, 0.11, (api_ms * 10.0 / 100.0 + batch_ms / 10.0) / 1000.0 * gb),
         ("batch calls, each entry with an idempotency key", keyed_batch, 0.01, 0.11, (api_ms * 10.0 / 100.0 + batch_ms / 10.0) / 1000.0 * gb),
-        ("raised inside Herald", (wcu, rcu, sqs), 0.0, 0.1, (batch_ms / 10.0) / 1000.0 * gb),
+        ("raised inside Herald: the daily reminders", raised[0], 0.0, 0.1, (batch_ms / 10.0) / 1000.0 * gb),
+        ("raised inside Herald: one at a time (node events, notices)", raised[1], 0.0, 0.1, (batch_ms / 10.0) / 1000.0 * gb),
     ];
     writeln!(
         out,
-        "\nPer million notifications by way in, front door and capacity mode (each way counted on the in-process stack like the single calls above; batch calls {b_wcu:.2} write units, {b_rcu:.2} read units, {b_sqs:.2} SQS requests each; with idempotency keys, single calls {:.2} write units, {:.2} read units, {:.2} SQS requests, batch calls {:.2}, {:.2}, {:.2}; provisioned capacity at ${PROVISIONED_WCU_HOUR}/WCU-hour and ${PROVISIONED_RCU_HOUR}/RCU-hour, used at the template's {:.0}% auto scaling target):\n",
+        "\nPer million notifications by way in, front door and capacity mode (each way counted on the in-process stack like the single calls above; batch calls {b_wcu:.2} write units, {b_rcu:.2} read units, {b_sqs:.2} SQS requests each; with idempotency keys, single calls {:.2} write units, {:.2} read units, {:.2} SQS requests, batch calls {:.2}, {:.2}, {:.2}; raised inside Herald, the daily reminders {:.2}, {:.2}, {:.2}, one at a time {:.2}, {:.2}, {:.2}; provisioned capacity at ${PROVISIONED_WCU_HOUR}/WCU-hour and ${PROVISIONED_RCU_HOUR}/RCU-hour, used at the template's {:.0}% auto scaling target):\n",
         keyed_single.0,
         keyed_single.1,
         keyed_single.2,
         keyed_batch.0,
         keyed_batch.1,
         keyed_batch.2,
+        raised[0].0,
+        raised[0].1,
+        raised[0].2,
+        raised[1].0,
+        raised[1].1,
+        raised[1].2,
         SCALING_TARGET * 100.0
     )
     .ok();
@@ -1302,10 +1310,59 @@ async fn counted(o: &Opts, per_call: usize, keyed: bool) -> (f64, f64, f64) {
         };
         must(&app, "POST", "/api/v1/notify", Some(body)).await;
     }
-    send_all(app, &hook, n).await;
+    send_all(app, || hook.count(), n).await;
     let (wu1, ru1) = counts.units();
     let (_, _, q1, _) = counts.get();
     ((wu1 - wu0) as f64 / n as f64, (ru1 - ru0) / n as f64, (q1 - q0) as f64 / n as f64 + 0.2)
+}
+
+/// Store and queue requests per notification Herald raises itself, counted like [`counted`]
+/// (write units, read units, SQS requests with the event source's receive and delete of each
+/// batch of ten): the daily job's reminders to 1,000 users bound on Telegram (the bulk of what
+/// Herald raises), and 1,000 notices raised one at a time to the admins' webhook (as node events
+/// and failure notices are).
+async fn counted_raised(o: &Opts) -> [(f64, f64, f64); 2] {
+    let n = if o.smoke { 100 } else { 1000 };
+    let per = |c: &Counts, (w0, r0, q0): (u64, f64, u64)| {
+        let (w1, r1) = c.units();
+        ((w1 - w0) as f64 / n as f64, (r1 - r0) / n as f64, (c.get().2 - q0) as f64 / n as f64 + 0.2)
+    };
+    let start = |c: &Counts| {
+        c.bill.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (w, r) = c.units();
+        (w, r, c.get().2)
+    };
+    let fake = FakeTelegram::start().await;
+    fake.with(|s| s.unlimited = true);
+    let (app, counts) = local_app(billed_config(), None);
+    must(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": {"bot_token": BOT_TOKEN, "api_base": fake.url()}}))).await;
+    must(&app, "PUT", "/api/v1/settings", Some(json!({"daily_report": {"enabled": false}}))).await;
+    let due = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(72)).unwrap();
+    herald_tests::seed_users(&app, n, &due.to_string()).await;
+    let s0 = start(&counts);
+    let v = must(&app, "POST", "/api/v1/jobs/daily/run", None).await;
+    assert_eq!(v["daily"]["reminders"]["reminded"], n, "{v}");
+    send_all(app, || fake.delivered().len(), n).await;
+    let reminders = per(&counts, s0);
+
+    let hook = TestServer::start(|_| Reply::ok("{}")).await;
+    let (app, counts) = local_app(billed_config(), None);
+    must(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "settings": {"url": hook.url}}))).await;
+    let s0 = start(&counts);
+    for i in 0..n {
+        let now = jiff::Timestamp::now();
+        let note = herald::domain::notification::Notification::text(
+            herald::domain::ids::new_id(now),
+            "node",
+            None,
+            format!("node {i} is offline"),
+            herald::domain::notification::Target::Admins,
+            now,
+        );
+        herald::routing::notify::submit(&app, note).await.unwrap();
+    }
+    send_all(app, || hook.count(), n).await;
+    [reminders, per(&counts, s0)]
 }
 
 /// The monthly bill of a small deployment, item by item: 1,000 users, 20 nodes sending a
@@ -1384,8 +1441,15 @@ async fn small_bill(o: &Opts, out: &mut String, (wcu, rcu, sqs): (f64, f64, f64)
     }
     let no_gw = total - items[0].1;
     let no_alarms = no_gw - items[items.len() - 1].1;
-    writeln!(out, "| **total** | **{total:.2}** |\n\nThrough function URLs: {no_gw:.2}; and without the alarms: {no_alarms:.2}.").ok();
-    json!({"total": total, "function_urls": no_gw, "function_urls_no_alarms": no_alarms, "per_heartbeat": [beat.0, beat.1], "per_check": [check.0, check.1], "daily": [daily.0, daily.1]})
+    let one_alarm = 9.0 * ALARM_MONTH;
+    writeln!(
+        out,
+        "| **total** | **{total:.2}** |\n\nThrough function URLs: {no_gw:.2}; and without the alarms: {no_alarms:.2}. With only the dead-letter alarm (`Alarms=DeadLetters`): {:.2} through the HTTP API, {:.2} through function URLs.",
+        total - one_alarm,
+        no_gw - one_alarm
+    )
+    .ok();
+    json!({"total": total, "function_urls": no_gw, "function_urls_no_alarms": no_alarms, "dead_letters_alarm_only": [total - one_alarm, no_gw - one_alarm], "per_heartbeat": [beat.0, beat.1], "per_check": [check.0, check.1], "daily": [daily.0, daily.1]})
 }
 
 #[tokio::main]

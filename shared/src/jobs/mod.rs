@@ -11,15 +11,14 @@ use crate::domain::settings::{NodeSettings, Settings};
 use crate::domain::user::{User, parse_hhmm};
 use crate::params;
 use crate::queue::OutMessage;
-use crate::queue::job::Job;
+use crate::queue::intake::{Entry, IntakeError};
 use crate::routing::notify;
 use crate::routing::plan::{Known, plan_known};
-use crate::store::StoreError;
 use crate::store::repo::traffic_band;
+use crate::store::{Cond, StoreError};
 use crate::text::templates::{human_bytes, human_duration};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
 use tracing::{info, warn};
 
 pub const JOBS: [&str; 4] = ["tick", "node-check", "daily", "sweep"];
@@ -379,28 +378,31 @@ struct Reminder {
     key: String,
 }
 
-/// Stores and enqueues reminders in batches, with as few requests as the queue allows: messages
-/// go out ten at a time, the remainder carried into the next batch.
+/// Takes reminders in through the intake ([`crate::queue::intake`]), like a batch of API calls:
+/// each stored once, planned, its deliveries in it, [`Batcher::CHUNK`] to a call.
 struct Batcher<'a> {
     app: &'a App,
     settings: &'a Settings,
     admins: Vec<User>,
-    pending: Vec<OutMessage>,
-    /// Notifications not yet marked planned, with the position their last message ends at.
-    waiting: VecDeque<(Notification, usize)>,
-    added: usize,
-    sent: usize,
+    /// This run's own: its messages' deduplication ids end with it.
+    run: String,
+    queued: usize,
     deliveries: usize,
     skipped: usize,
     reminded: usize,
 }
 
 impl<'a> Batcher<'a> {
+    const CHUNK: usize = 100;
+
     async fn new(app: &'a App, settings: &'a Settings) -> Result<Self, Error> {
         let admins = app.repo.admins().await?;
-        Ok(Self { app, settings, admins, pending: Vec::new(), waiting: VecDeque::new(), added: 0, sent: 0, deliveries: 0, skipped: 0, reminded: 0 })
+        let run = crate::domain::ids::new_id(app.now());
+        Ok(Self { app, settings, admins, run, queued: 0, deliveries: 0, skipped: 0, reminded: 0 })
     }
 
+    /// Takes in the reminders of `batch` not sent yet. An error leaves the run unfinished (it
+    /// goes on at the next tick): what was taken is found then, the rest is taken again.
     async fn add(&mut self, batch: Vec<Reminder>) -> Result<(), Error> {
         if batch.is_empty() {
             return Ok(());
@@ -410,7 +412,8 @@ impl<'a> Batcher<'a> {
         let ids: Vec<String> = batch.iter().map(|r| format!("R{}", stable_id(&[&r.key]))).collect();
         let existing = self.app.repo.existing_notifications(&ids).await?;
         let snap = self.app.snapshot().await?;
-        let (mut ns, mut ds) = (Vec::new(), Vec::new());
+        // Each entry with its deliveries and messages, counted once it is taken.
+        let (mut entries, mut sizes) = (Vec::new(), Vec::new());
         for (r, id) in batch.into_iter().zip(ids) {
             if existing.contains(&id) {
                 self.skipped += 1;
@@ -418,41 +421,33 @@ impl<'a> Batcher<'a> {
             }
             let mut n = Notification::built_in(id, "account", Target::User(r.user.id.clone()), r.template, now);
             let planned = plan_known(&snap.channels, self.settings, &n, &Known { user: Some(&r.user), admins: &self.admins }, now);
-            n.deliveries = planned.len() as u32;
-            n.complete = true;
-            let msgs: Vec<OutMessage> =
-                planned.iter().filter(|d| d.status == crate::domain::DeliveryStatus::Queued && d.hold_until.is_none()).map(Job::deliver).collect();
-            self.added += msgs.len();
-            self.pending.extend(msgs);
-            self.waiting.push_back((n.clone(), self.added));
-            ds.extend(planned);
-            ns.push(n);
+            (n.deliveries, n.planned, n.complete) = (planned.len() as u32, true, true);
+            // A run made again within the queue's five minutes of deduplication must not have
+            // its messages dropped as copies of an interrupted run's (dropped as orphans).
+            let messages: Vec<OutMessage> =
+                notify::send_now(&planned).into_iter().map(|m| OutMessage { dedup: format!("{}-{}", m.dedup, self.run), ..m }).collect();
+            let w = self.app.repo.notification_records(&n, &planned, Cond::Any)?;
+            sizes.push((planned.len(), messages.len()));
+            entries.push(Entry { claim: None, messages, records: w.records, heads: vec![w.head] });
         }
-        self.reminded += ns.len();
-        self.deliveries += ds.len();
-        // Stored unplanned first: if the run dies before their messages are queued, the sweeper
-        // plans them again; nothing is lost, and a re-run skips them.
-        self.app.repo.put_notifications(&ns).await?;
-        self.app.repo.add_deliveries(&ds, true).await?;
-        self.flush(false).await
-    }
-
-    async fn flush(&mut self, all: bool) -> Result<(), Error> {
-        let n = if all { self.pending.len() } else { self.pending.len() / 10 * 10 };
-        if n > 0 {
-            let out: Vec<OutMessage> = self.pending.drain(..n).collect();
-            self.app.queue.send(out).await?;
-            self.sent += n;
-        }
-        let mut done = Vec::new();
-        while self.waiting.front().is_some_and(|(_, end)| *end <= self.sent) {
-            if let Some((mut note, _)) = self.waiting.pop_front() {
-                note.planned = true;
-                done.push(note);
+        let (mut failed, mut sizes) = (None, sizes.into_iter());
+        while !entries.is_empty() {
+            let rest = entries.split_off(entries.len().min(Self::CHUNK));
+            for (taken, (deliveries, messages)) in self.app.intake.take_all(std::mem::replace(&mut entries, rest)).await?.into_iter().zip(&mut sizes)
+            {
+                match taken {
+                    Ok(()) => {
+                        self.reminded += 1;
+                        self.deliveries += deliveries;
+                        self.queued += messages;
+                    }
+                    // Taken meanwhile by another run.
+                    Err(IntakeError::Store(StoreError::ConditionFailed)) => self.skipped += 1,
+                    Err(e) => failed = Some(Error::from(e)),
+                }
             }
         }
-        self.app.repo.put_notifications(&done).await?;
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 }
 
@@ -561,8 +556,7 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
         }
         band += 10;
     }
-    b.flush(true).await?;
-    Ok(json!({"finished": finished, "reminded": b.reminded, "skipped": b.skipped, "deliveries": b.deliveries, "queued": b.sent}))
+    Ok(json!({"finished": finished, "reminded": b.reminded, "skipped": b.skipped, "deliveries": b.deliveries, "queued": b.queued}))
 }
 
 /// What an operator (and the bot's `/status`) looks at: the queue's depth, the nodes, today's

@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::domain::Error;
 use crate::domain::ids::new_id;
-use crate::domain::notification::{DeliveryStatus, Notification, Target, Template};
+use crate::domain::notification::{Delivery, DeliveryStatus, Notification, Target, Template};
 use crate::queue::OutMessage;
 use crate::queue::intake::{Entry, IntakeError};
 use crate::queue::job::Job;
@@ -43,10 +43,14 @@ impl Accepted {
     }
 }
 
+/// The message of each delivery to send now (queued, not held for quiet hours).
+pub fn send_now(deliveries: &[Delivery]) -> Vec<OutMessage> {
+    deliveries.iter().filter(|d| d.status == DeliveryStatus::Queued && d.hold_until.is_none()).map(Job::deliver).collect()
+}
+
 /// The messages of what was planned: each delivery to send now, and the fan-out's next step.
 fn pending_messages(planned: &Planned, notification: &str) -> Vec<OutMessage> {
-    let mut messages: Vec<OutMessage> =
-        planned.deliveries.iter().filter(|d| d.status == DeliveryStatus::Queued && d.hold_until.is_none()).map(Job::deliver).collect();
+    let mut messages = send_now(&planned.deliveries);
     if let Some(r) = &planned.resume {
         messages.push(Job::expand(notification, r.clone()));
     }
@@ -204,12 +208,27 @@ pub async fn accept_all(app: &App, ns: Vec<Notification>) -> Vec<Result<Accepted
     out.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::Internal("no answer".into())))).collect()
 }
 
-/// Stores, plans and enqueues `n`: stored first (with its idempotency key, if it has one: a key
-/// seen in the last 24 hours returns the earlier notification instead and changes nothing), on
+/// Takes in a notification Herald raises itself (node events, notices, the daily report, the
+/// bot's broadcast): the way API calls take ([`accept`]: stored once, planned, its deliveries in
+/// it); if that fails for want of the queue or the store ([`Error::Unavailable`] or
+/// [`Error::Internal`]), [`stored_first`], so that an outage of the queue does not lose it: no
+/// client retries what Herald raises. An idempotency key seen in the last 24 hours returns the
+/// earlier notification instead and changes nothing.
+pub async fn submit(app: &App, n: Notification) -> Result<Accepted, Error> {
+    match accept(app, n.clone()).await {
+        Err(e @ (Error::Unavailable(_) | Error::Internal(_))) => {
+            tracing::warn!(notification = %n.id, error = %e, "not taken in; stored first for the sweeper to plan");
+            stored_first(app, n).await
+        }
+        taken => taken,
+    }
+}
+
+/// Stores, plans and enqueues `n`: stored first (with its idempotency key, if it has one), on
 /// the `PENDING` index until its messages are queued, so a crash or a queue failure between the
-/// two is repaired by the sweeper rather than lost. Herald's own notifications (node events,
-/// notices, the bot's broadcast) take this way: they have no client to retry them.
-pub async fn submit(app: &App, mut n: Notification) -> Result<Accepted, Error> {
+/// two is repaired by the sweeper ([`replan`]) rather than lost. Messages the failed [`accept`]
+/// queued before it stopped find their deliveries' records here, written before its own.
+async fn stored_first(app: &App, mut n: Notification) -> Result<Accepted, Error> {
     if let Some(existing) = app.repo.create_notification(&n).await? {
         return Ok(Accepted::replay(&existing));
     }

@@ -8,7 +8,7 @@
 //! | user | `U#id` | `-` | gsi1 `EXP#day`, gsi2 `ROLE#admin`, gsi3 `TRF#band` |
 //! | user directory entry (find by name) | `USERS` | lower-case name `#` id | |
 //! | binding ([`Binding`], chat) → user | `B#binding#chat` | `-` | gsi1 `KIND#binding` / user |
-//! | notification (a ULID id: all but reminders) | `NL#day` | ms `#` id (both from the id) | gsi2 `PENDING` / created (until planned) |
+//! | notification (a ULID id: all but reminders) | `NL#day` | ms `#` id (both from the id) | gsi2 `PENDING` / created (until planned: only one Herald raised while the intake failed) |
 //! | notification (a reminder's id; any stored before the day's list) | `N#id` | `N` | gsi2 `PENDING` / created (until planned), gsi3 `NL#day` / created (once planned) |
 //! | delivery (from its first state written; till then in its notification's `plan`) | `N#id` | `D#id` | gsi1 `HELD` / until (while held) |
 //! | idempotency key | `IDEM#key` | `-` | TTL 24 h |
@@ -163,8 +163,9 @@ fn listing_key(n: &Notification) -> String {
 /// makes but a reminder's) is kept: in its UTC day's list, `NL#day` / `ms#id`, both from the
 /// id's own time, so it is found by id alone and the console's list is a query on that
 /// partition with no index entry to write (one write unit less per notification on DynamoDB).
-/// `None` for any other id (a reminder's, derived from its key so that a second run finds it):
-/// kept at `N#id` / `N` and listed through gsi3, as every notification was before.
+/// `None` for any other id (a reminder's, derived from its key so that a second run finds it,
+/// also in a later quota cycle's day): kept at `N#id` / `N` and listed through gsi3, as every
+/// notification was before.
 fn notification_key(id: &str) -> Option<(String, String)> {
     let ms = crate::domain::ids::ulid_millis(id)?;
     let day = utc_day(Timestamp::from_millisecond(ms).ok()?);
@@ -709,12 +710,6 @@ impl Repo {
         // Too many to read with the notification for each send: each in its own record.
         let records = deliveries.iter().map(|d| self.delivery_item(d, 0)).collect::<StoreResult<Vec<_>>>()?;
         Ok(NotificationRecords { claim, records, head: (self.notification_item(n, 0)?, Cond::Absent) })
-    }
-
-    /// Stores many new notifications at once (batch writes; no idempotency keys).
-    pub async fn put_notifications(&self, ns: &[Notification]) -> StoreResult<()> {
-        let items = ns.iter().map(|n| self.notification_item(n, 0)).collect::<StoreResult<Vec<_>>>()?;
-        self.table.put_many(items).await
     }
 
     /// Which of these notification ids exist already.
