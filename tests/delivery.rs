@@ -214,6 +214,31 @@ async fn shared_limits_hold_across_instances() {
     assert_eq!(a.acquire(&app.repo, &channel, "zhangsan").await.unwrap(), Pace::Go);
 }
 
+/// A batch's sends to many chats through one bot take their slots of the bot's 30 a second
+/// together (pacing.rs, `take_gathered`): one write of the bot's schedule for all of them, and
+/// the same schedule as one at a time: a thirtieth of a second (and 2%) apart, and another
+/// instance's next send after them.
+#[tokio::test]
+async fn a_batchs_sends_through_one_bot_take_their_slots_in_one_write() {
+    use herald::dispatch::pacing::{Pace, Pacer};
+    let clock = Arc::new(herald::domain::clock::ManualClock::new("2026-11-23T12:00:10Z".parse().unwrap()));
+    let (_d, app) = embedded_app_custom(clock.clone(), |_| {});
+    let settings = json!({"bot_token": herald_tests::telegram::BOT_TOKEN, "api_base": "http://127.0.0.1:9"});
+    call(&app, "PUT", "/api/v1/channels/tg", Some(json!({"kind": "telegram", "settings": settings}))).await;
+    let channel = app.repo.channel("tg").await.unwrap().unwrap();
+    let (a, b) = (Pacer::default(), Pacer::default());
+    let chats: Vec<String> = (0..10).map(|i| format!("{}", 1000 + i)).collect();
+    let paces = futures_util::future::join_all(chats.iter().map(|c| a.acquire(&app.repo, &channel, c))).await;
+    assert!(paces.into_iter().all(|p| p.unwrap() == Pace::Go));
+    let bot = app.repo.table.get("RL#tg:tg", "slots").await.unwrap().unwrap();
+    assert_eq!(bot.rev, 0, "one write for the ten (its first)");
+    let start = herald::domain::clock::Clock::now(&*clock).as_microsecond();
+    assert_eq!(serde_json::from_str::<Vec<i64>>(&bot.data).unwrap(), vec![start + 9 * 34_000], "the tenth slot, 34 ms apart");
+    assert_eq!(b.acquire(&app.repo, &channel, "2000").await.unwrap(), Pace::Go);
+    let bot = app.repo.table.get("RL#tg:tg", "slots").await.unwrap().unwrap();
+    assert_eq!(serde_json::from_str::<Vec<i64>>(&bot.data).unwrap(), vec![start + 10 * 34_000], "the other instance's after them");
+}
+
 /// The dispatcher starts no message past its stop time (the Lambda deadline less one send and
 /// its writes): the rest of the batch comes back at once as batch item failures, in order, and
 /// is sent later, each delivery once.

@@ -7,6 +7,8 @@
 //! with no burst: one send every `window / count`, 2% wider); longer ones are a budget that may
 //! be spent at once, counted over a sliding window. Either way no sliding window ever holds more
 //! than the limit, also across the edges of clock-aligned ones ([`next_slot`]).
+//! A bot-wide schedule's slots for an instance's sends that come together (a batch's, each to
+//! its own chat) are taken in one write ([`Pacer`]'s gathering, [`GATHER`]).
 //! A 429 also pauses that chat in this instance until its `retry_after` (the message itself is
 //! rescheduled by the dispatcher).
 //!
@@ -37,12 +39,23 @@ pub fn limits(channel: &Channel, recipient: &str) -> Vec<SharedLimit> {
     crate::platforms::sender(channel.kind()).limits(&channel.name, recipient)
 }
 
+/// How long the first of this instance's sends under a bot-wide schedule waits for others to
+/// take their slots with it ([`Pacer::take_gathered`]): about the spread of a batch's store
+/// reads, a fraction of one slot of Telegram's 30 a second (34 ms).
+pub const GATHER: Duration = Duration::from_millis(5);
+
+/// One send's answer from a gathered take: its slot (wait that long, then send) or `Later`.
+type Slot = Result<Duration, Duration>;
+
 #[derive(Default)]
 pub struct Pacer {
     /// Per (channel, chat): paused until (after a 429). Telegram's and Discord's 429s are mostly
     /// about one chat; a bot-wide limit shows as 429s on every chat, each paused in turn, while
     /// the shared windows keep the bot under its published rate.
     paused: Mutex<HashMap<(String, String), Instant>>,
+    /// Per bot-wide limit key: the sends waiting for the first of them to take all their slots
+    /// in one write.
+    gathering: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<StoreResult<Slot>>>>>,
 }
 
 impl Pacer {
@@ -69,23 +82,62 @@ impl Pacer {
         let shared = limits(channel, recipient);
         if shared.len() <= 3 {
             for limit in &shared {
-                if let Pace::Later(d) = take(repo, limit).await? {
-                    return Ok(Pace::Later(d));
+                let slot = if gathered(limit) { self.take_gathered(repo, limit).await? } else { take(repo, limit, 1).await?.remove(0) };
+                match slot {
+                    Ok(wait) => tokio::time::sleep(wait).await,
+                    Err(later) => return Ok(Pace::Later(later)),
                 }
             }
             return Ok(Pace::Go);
         }
         // A WeCom message to many members counts against each member's budget.
         let mut later = None;
+        let mut wait = Duration::ZERO;
         for chunk in shared.chunks(64) {
-            for pace in futures_util::future::join_all(chunk.iter().map(|l| take(repo, l))).await {
-                if let Pace::Later(d) = pace? {
-                    later = Some(later.map_or(d, |l: Duration| l.max(d)));
+            for slots in futures_util::future::join_all(chunk.iter().map(|l| take(repo, l, 1))).await {
+                match slots?.remove(0) {
+                    Ok(w) => wait = wait.max(w),
+                    Err(d) => later = Some(later.map_or(d, |l: Duration| l.max(d))),
                 }
             }
         }
+        if later.is_none() {
+            tokio::time::sleep(wait).await;
+        }
         Ok(later.map_or(Pace::Go, Pace::Later))
     }
+
+    /// A slot of a bot-wide schedule, taken in one write with those of this instance's other
+    /// sends under it that come within [`GATHER`] of the first (the sends of a batch, each to
+    /// its own chat): one store write and read for them all instead of one each. The first
+    /// takes them and hands each its own slot; the schedule is the same as one send at a time.
+    async fn take_gathered(&self, repo: &Repo, limit: &SharedLimit) -> StoreResult<Slot> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let first = {
+            let mut g = crate::lock(&self.gathering);
+            let waiting = g.entry(limit.key.clone()).or_default();
+            waiting.push(tx);
+            waiting.len() == 1
+        };
+        if first {
+            tokio::time::sleep(GATHER).await;
+            let waiting = crate::lock(&self.gathering).remove(&limit.key).unwrap_or_default();
+            match take(repo, limit, waiting.len()).await {
+                Ok(slots) => waiting.into_iter().zip(slots).for_each(|(tx, slot)| _ = tx.send(Ok(slot))),
+                Err(e) => waiting.into_iter().for_each(|tx| _ = tx.send(Err(crate::store::StoreError::Backend(e.to_string())))),
+            }
+        }
+        // The first was dropped before it answered (its caller gave up): taken as a store error,
+        // so the message comes back.
+        rx.await.unwrap_or_else(|_| Err(crate::store::StoreError::Backend("pacing: the send that took the slots went away".into())))
+    }
+}
+
+/// Whether sends under `limit` are gathered ([`Pacer::take_gathered`]): a smoothed schedule of
+/// more than one send (a bot's or an app's rate), which a batch's sends to many chats share.
+/// Per-chat limits are not: a chat's messages come one at a time (one FIFO group).
+fn gathered(limit: &SharedLimit) -> bool {
+    limit.count > 1 && limit.window <= Duration::from_secs(1)
 }
 
 /// Headroom on limits counted per second: sends are spaced 2% wider than `window / count`, so
@@ -121,24 +173,32 @@ pub fn next_slot(limit: &SharedLimit, log: &[i64], now: i64) -> (i64, Vec<i64>) 
     (slot, next)
 }
 
-/// Takes the next slot of a shared limit, kept in the store (item `RL#<key>`/`slots`, the slots
-/// as JSON, written only if no other instance wrote it since it was read), so the schedule
-/// holds across every instance. A slot up to [`MAX_INLINE_WAIT`] away is waited for here;
-/// a later one is not taken, and the caller reschedules.
-async fn take(repo: &Repo, limit: &SharedLimit) -> StoreResult<Pace> {
+/// Takes the next `n` slots of a shared limit, kept in the store (item `RL#<key>`/`slots`, the
+/// slots as JSON, written only if no other instance wrote it since it was read), so the
+/// schedule holds across every instance: one write for all `n`. Each answer, in order: its wait
+/// (a slot up to [`MAX_INLINE_WAIT`] away, for the caller to wait), or `Err(later)` for a slot
+/// further away, not taken (the caller reschedules), nor any after it.
+async fn take(repo: &Repo, limit: &SharedLimit, n: usize) -> StoreResult<Vec<Slot>> {
     let pk = format!("RL#{}", limit.key);
     for _ in 0..8 {
         let now = repo.clock.now().as_microsecond();
         let current = repo.table.get(&pk, "slots").await?;
-        let log: Vec<i64> = current.as_ref().and_then(|i| serde_json::from_str(&i.data).ok()).unwrap_or_default();
-        let (slot, next) = next_slot(limit, &log, now);
-        let wait = Duration::from_micros((slot - now).max(0) as u64);
-        if wait > MAX_INLINE_WAIT {
-            return Ok(Pace::Later(wait));
+        let mut log: Vec<i64> = current.as_ref().and_then(|i| serde_json::from_str(&i.data).ok()).unwrap_or_default();
+        let (mut out, mut last) = (Vec::with_capacity(n), None);
+        while out.len() < n {
+            let (slot, next) = next_slot(limit, &log, now);
+            let wait = Duration::from_micros((slot - now).max(0) as u64);
+            if wait > MAX_INLINE_WAIT {
+                out.resize(n, Err(wait));
+                break;
+            }
+            (log, last) = (next, Some(slot));
+            out.push(Ok(wait));
         }
+        let Some(last) = last else { return Ok(out) };
         let mut item = Item::new(pk.clone(), "slots");
-        item.data = serde_json::to_string(&next).unwrap_or_default();
-        item.exp = Some(slot / 1_000_000 + limit.window.as_secs() as i64 + 120);
+        item.data = serde_json::to_string(&log).unwrap_or_default();
+        item.exp = Some(last / 1_000_000 + limit.window.as_secs() as i64 + 120);
         let cond = match &current {
             Some(c) => {
                 item.rev = c.rev + 1;
@@ -147,16 +207,13 @@ async fn take(repo: &Repo, limit: &SharedLimit) -> StoreResult<Pace> {
             None => Cond::AbsentOrExpired(now / 1_000_000),
         };
         match repo.table.put(item, cond).await {
-            Ok(()) => {
-                tokio::time::sleep(wait).await;
-                return Ok(Pace::Go);
-            }
+            Ok(()) => return Ok(out),
             // Another instance took a slot in between: read again.
             Err(crate::store::StoreError::ConditionFailed) => continue,
             Err(e) => return Err(e),
         }
     }
-    Ok(Pace::Later(limit.window / limit.count.max(1)))
+    Ok(vec![Err(limit.window / limit.count.max(1)); n])
 }
 
 #[cfg(test)]
