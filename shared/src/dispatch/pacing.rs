@@ -47,6 +47,9 @@ pub const GATHER: Duration = Duration::from_millis(5);
 /// One send's answer from a gathered take: its slot (wait that long, then send) or `Later`.
 type Slot = Result<Duration, Duration>;
 
+/// Where a gathered send's answer goes.
+type Answer = tokio::sync::oneshot::Sender<StoreResult<Slot>>;
+
 #[derive(Default)]
 pub struct Pacer {
     /// Per (channel, chat): paused until (after a 429). Telegram's and Discord's 429s are mostly
@@ -55,7 +58,7 @@ pub struct Pacer {
     paused: Mutex<HashMap<(String, String), Instant>>,
     /// Per bot-wide limit key: the sends waiting for the first of them to take all their slots
     /// in one write.
-    gathering: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<StoreResult<Slot>>>>>,
+    gathering: Mutex<HashMap<String, Vec<Answer>>>,
 }
 
 impl Pacer {
@@ -120,14 +123,26 @@ impl Pacer {
             waiting.len() == 1
         };
         if first {
+            // Should the first's caller give up while it gathers, the others are let go (their
+            // answers dropped), not left waiting, and the next send starts a gathering anew.
+            struct Ending<'p>(&'p Mutex<HashMap<String, Vec<Answer>>>, &'p str, bool);
+            impl Drop for Ending<'_> {
+                fn drop(&mut self) {
+                    if self.2 {
+                        crate::lock(self.0).remove(self.1);
+                    }
+                }
+            }
+            let mut ending = Ending(&self.gathering, &limit.key, true);
             tokio::time::sleep(GATHER).await;
+            ending.2 = false;
             let waiting = crate::lock(&self.gathering).remove(&limit.key).unwrap_or_default();
             match take(repo, limit, waiting.len()).await {
                 Ok(slots) => waiting.into_iter().zip(slots).for_each(|(tx, slot)| _ = tx.send(Ok(slot))),
                 Err(e) => waiting.into_iter().for_each(|tx| _ = tx.send(Err(crate::store::StoreError::Backend(e.to_string())))),
             }
         }
-        // The first was dropped before it answered (its caller gave up): taken as a store error,
+        // The first went away before it answered (its caller gave up): taken as a store error,
         // so the message comes back.
         rx.await.unwrap_or_else(|_| Err(crate::store::StoreError::Backend("pacing: the send that took the slots went away".into())))
     }
@@ -227,6 +242,24 @@ mod tests {
     /// Every sliding window of `window` holds at most `count` of `slots`.
     fn within(slots: &[i64], count: usize, window: i64) -> bool {
         slots.iter().all(|&t| slots.iter().filter(|&&u| u >= t && u < t + window).count() <= count)
+    }
+
+    /// The first of a gathering gives up while it gathers (its caller's future dropped): the
+    /// others are let go with an error (their messages come back) instead of waiting for ever,
+    /// and the next send gathers anew.
+    #[tokio::test]
+    async fn a_gathering_whose_first_gives_up_lets_the_others_go() {
+        let table = std::sync::Arc::new(crate::store::embedded::EmbeddedTable::in_memory().unwrap());
+        let clock = std::sync::Arc::new(crate::domain::clock::ManualClock::new("2026-11-23T12:00:00Z".parse().unwrap()));
+        let repo = Repo::new(table, clock);
+        let (pacer, bot) = (Pacer::default(), limit(30, 1000));
+        let first = tokio::time::timeout(Duration::from_millis(1), pacer.take_gathered(&repo, &bot));
+        let both = async { tokio::join!(first, pacer.take_gathered(&repo, &bot)) };
+        let (first, second) = tokio::time::timeout(Duration::from_secs(5), both).await.expect("the others not left waiting");
+        assert!(first.is_err(), "gave up");
+        assert!(second.is_err(), "let go: {second:?}");
+        let next = tokio::time::timeout(Duration::from_secs(5), pacer.take_gathered(&repo, &bot)).await;
+        assert_eq!(next.expect("not left waiting").unwrap(), Ok(Duration::ZERO));
     }
 
     #[test]
