@@ -237,6 +237,17 @@ async fn a_batchs_sends_through_one_bot_take_their_slots_in_one_write() {
     assert_eq!(b.acquire(&app.repo, &channel, "2000").await.unwrap(), Pace::Go);
     let bot = app.repo.table.get("RL#tg:tg", "slots").await.unwrap().unwrap();
     assert_eq!(serde_json::from_str::<Vec<i64>>(&bot.data).unwrap(), vec![start + 10 * 34_000], "the other instance's after them");
+    // Each chat's schedule holds the time its send went (its bot slot), not the earlier time
+    // the chat alone allowed: the last chat's next send is 1.02 s after its slot.
+    let mut slots = Vec::new();
+    for c in &chats {
+        let item = app.repo.table.get(&format!("RL#tgc:tg:{c}"), "slots").await.unwrap().unwrap();
+        slots.push((serde_json::from_str::<Vec<i64>>(&item.data).unwrap()[0], c));
+    }
+    slots.sort();
+    assert_eq!(slots.iter().map(|(t, _)| *t).collect::<Vec<_>>(), (0..10).map(|i| start + i * 34_000).collect::<Vec<_>>());
+    let Pace::Later(wait) = a.acquire(&app.repo, &channel, slots[9].1).await.unwrap() else { panic!("the chat's next send is over a second away") };
+    assert_eq!(wait, Duration::from_micros(9 * 34_000 + 1_020_000));
 }
 
 /// The dispatcher starts no message past its stop time (the Lambda deadline less one send and

@@ -44,11 +44,12 @@ pub fn limits(channel: &Channel, recipient: &str) -> Vec<SharedLimit> {
 /// reads, a fraction of one slot of Telegram's 30 a second (34 ms).
 pub const GATHER: Duration = Duration::from_millis(5);
 
-/// One send's answer from a gathered take: its slot (wait that long, then send) or `Later`.
-type Slot = Result<Duration, Duration>;
+/// One send's answer from a take: its slot (microseconds since the epoch, on the store's clock)
+/// or `Err(later)`.
+type Slot = Result<i64, Duration>;
 
-/// Where a gathered send's answer goes.
-type Answer = tokio::sync::oneshot::Sender<StoreResult<Slot>>;
+/// A gathered send: not before when (microseconds), and where its answer goes.
+type Answer = (i64, tokio::sync::oneshot::Sender<StoreResult<Slot>>);
 
 #[derive(Default)]
 pub struct Pacer {
@@ -74,7 +75,11 @@ impl Pacer {
         *e = (*e).max(until);
     }
 
-    /// Takes a slot for one send, waiting briefly if the slot is near.
+    /// Takes a slot for one send under every limit it is under, waiting briefly if it is near;
+    /// one time for all of them, the send's own: the earliest the chat's schedules allow (read
+    /// first), then the bot's slot not before it (gathered with the batch's other sends), then
+    /// the chat's schedules written with that slot. So a wait for the bot cannot take a chat's
+    /// slot early (two sends to one chat closer than its spacing), nor the other way round.
     pub async fn acquire(&self, repo: &Repo, channel: &Channel, recipient: &str) -> StoreResult<Pace> {
         if let Some(until) = crate::lock(&self.paused).get(&(channel.name.clone(), recipient.to_owned())).copied() {
             let now = Instant::now();
@@ -83,43 +88,57 @@ impl Pacer {
             }
         }
         let shared = limits(channel, recipient);
-        if shared.len() <= 3 {
-            for limit in &shared {
-                let slot = if gathered(limit) { self.take_gathered(repo, limit).await? } else { take(repo, limit, 1).await?.remove(0) };
-                match slot {
-                    Ok(wait) => tokio::time::sleep(wait).await,
+        let (wide, own): (Vec<&SharedLimit>, Vec<&SharedLimit>) = shared.iter().partition(|l| gathered(l));
+        for _ in 0..8 {
+            let now = repo.clock.now().as_microsecond();
+            // A WeCom message to many members counts against each member's budget.
+            let mut read = Vec::with_capacity(own.len());
+            for chunk in own.chunks(64) {
+                let found = futures_util::future::join_all(chunk.iter().map(|l| async move { repo.table.get(&slots_key(l), "slots").await })).await;
+                for (l, item) in chunk.iter().zip(found) {
+                    read.push((*l, item?));
+                }
+            }
+            let mut at = read.iter().map(|(l, item)| next_slot(l, &slots_of(item.as_ref()), now).0).fold(now, i64::max);
+            if let Some(later) = too_far(at, now) {
+                return Ok(Pace::Later(later));
+            }
+            for limit in &wide {
+                match self.take_gathered(repo, limit, at).await? {
+                    Ok(slot) => at = at.max(slot),
                     Err(later) => return Ok(Pace::Later(later)),
                 }
             }
-            return Ok(Pace::Go);
-        }
-        // A WeCom message to many members counts against each member's budget.
-        let mut later = None;
-        let mut wait = Duration::ZERO;
-        for chunk in shared.chunks(64) {
-            for slots in futures_util::future::join_all(chunk.iter().map(|l| take(repo, l, 1))).await {
-                match slots?.remove(0) {
-                    Ok(w) => wait = wait.max(w),
-                    Err(d) => later = Some(later.map_or(d, |l: Duration| l.max(d))),
+            let writes = read.iter().map(|(l, item)| write_slots(repo, l, item.as_ref(), next_slot(l, &slots_of(item.as_ref()), at).1, at, now));
+            let mut moved = false;
+            for written in futures_util::future::join_all(writes).await {
+                match written {
+                    Ok(()) => {}
+                    // Another send under one of them in between: read again (the bot's slot
+                    // taken is left unused).
+                    Err(crate::store::StoreError::ConditionFailed) => moved = true,
+                    Err(e) => return Err(e),
                 }
             }
+            if !moved {
+                tokio::time::sleep(Duration::from_micros((at - now).max(0) as u64)).await;
+                return Ok(Pace::Go);
+            }
         }
-        if later.is_none() {
-            tokio::time::sleep(wait).await;
-        }
-        Ok(later.map_or(Pace::Go, Pace::Later))
+        Ok(Pace::Later(Duration::from_secs(1)))
     }
 
-    /// A slot of a bot-wide schedule, taken in one write with those of this instance's other
-    /// sends under it that come within [`GATHER`] of the first (the sends of a batch, each to
-    /// its own chat): one store write and read for them all instead of one each. The first
-    /// takes them and hands each its own slot; the schedule is the same as one send at a time.
-    async fn take_gathered(&self, repo: &Repo, limit: &SharedLimit) -> StoreResult<Slot> {
+    /// A slot of a bot-wide schedule not before `not_before` (microseconds), taken in one write
+    /// with those of this instance's other sends under it that come within [`GATHER`] of the
+    /// first (the sends of a batch, each to its own chat): one store write and read for them all
+    /// instead of one each. The first takes them and hands each its own slot; the schedule is
+    /// the same as one send at a time.
+    async fn take_gathered(&self, repo: &Repo, limit: &SharedLimit, not_before: i64) -> StoreResult<Slot> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let first = {
             let mut g = crate::lock(&self.gathering);
             let waiting = g.entry(limit.key.clone()).or_default();
-            waiting.push(tx);
+            waiting.push((not_before, tx));
             waiting.len() == 1
         };
         if first {
@@ -137,15 +156,46 @@ impl Pacer {
             tokio::time::sleep(GATHER).await;
             ending.2 = false;
             let waiting = crate::lock(&self.gathering).remove(&limit.key).unwrap_or_default();
-            match take(repo, limit, waiting.len()).await {
-                Ok(slots) => waiting.into_iter().zip(slots).for_each(|(tx, slot)| _ = tx.send(Ok(slot))),
-                Err(e) => waiting.into_iter().for_each(|tx| _ = tx.send(Err(crate::store::StoreError::Backend(e.to_string())))),
+            let not_before: Vec<i64> = waiting.iter().map(|(t, _)| *t).collect();
+            match take(repo, limit, &not_before).await {
+                Ok(slots) => waiting.into_iter().zip(slots).for_each(|((_, tx), slot)| _ = tx.send(Ok(slot))),
+                Err(e) => waiting.into_iter().for_each(|(_, tx)| _ = tx.send(Err(crate::store::StoreError::Backend(e.to_string())))),
             }
         }
         // The first went away before it answered (its caller gave up): taken as a store error,
         // so the message comes back.
         rx.await.unwrap_or_else(|_| Err(crate::store::StoreError::Backend("pacing: the send that took the slots went away".into())))
     }
+}
+
+fn slots_key(limit: &SharedLimit) -> String {
+    format!("RL#{}", limit.key)
+}
+
+fn slots_of(item: Option<&Item>) -> Vec<i64> {
+    item.and_then(|i| serde_json::from_str(&i.data).ok()).unwrap_or_default()
+}
+
+/// How far off `at` is, if further than a send waits in place ([`MAX_INLINE_WAIT`]).
+fn too_far(at: i64, now: i64) -> Option<Duration> {
+    let wait = Duration::from_micros((at - now).max(0) as u64);
+    (wait > MAX_INLINE_WAIT).then_some(wait)
+}
+
+/// Writes `limit`'s slots `log` (the last at `last`) over `current`, only if nobody wrote them
+/// since it was read.
+async fn write_slots(repo: &Repo, limit: &SharedLimit, current: Option<&Item>, log: Vec<i64>, last: i64, now: i64) -> StoreResult<()> {
+    let mut item = Item::new(slots_key(limit), "slots");
+    item.data = serde_json::to_string(&log).unwrap_or_default();
+    item.exp = Some(last / 1_000_000 + limit.window.as_secs() as i64 + 120);
+    let cond = match current {
+        Some(c) => {
+            item.rev = c.rev + 1;
+            Cond::Rev(c.rev)
+        }
+        None => Cond::AbsentOrExpired(now / 1_000_000),
+    };
+    repo.table.put(item, cond).await
 }
 
 /// Whether sends under `limit` are gathered ([`Pacer::take_gathered`]): a smoothed schedule of
@@ -188,47 +238,40 @@ pub fn next_slot(limit: &SharedLimit, log: &[i64], now: i64) -> (i64, Vec<i64>) 
     (slot, next)
 }
 
-/// Takes the next `n` slots of a shared limit, kept in the store (item `RL#<key>`/`slots`, the
-/// slots as JSON, written only if no other instance wrote it since it was read), so the
-/// schedule holds across every instance: one write for all `n`. Each answer, in order: its wait
-/// (a slot up to [`MAX_INLINE_WAIT`] away, for the caller to wait), or `Err(later)` for a slot
-/// further away, not taken (the caller reschedules), nor any after it.
-async fn take(repo: &Repo, limit: &SharedLimit, n: usize) -> StoreResult<Vec<Slot>> {
-    let pk = format!("RL#{}", limit.key);
+/// Takes slots of a shared limit kept in the store (item `RL#<key>`/`slots`, the slots as
+/// JSON, written only if no other instance wrote it since it was read), so the schedule holds
+/// across every instance: one for each of `not_before` (microseconds; each slot at or after its
+/// own), the earliest first, in one write. Each answer, in the order asked: its slot, or
+/// `Err(later)` for one further than [`MAX_INLINE_WAIT`] away, not taken (the caller
+/// reschedules), nor any after it.
+async fn take(repo: &Repo, limit: &SharedLimit, not_before: &[i64]) -> StoreResult<Vec<Slot>> {
+    let mut order: Vec<usize> = (0..not_before.len()).collect();
+    order.sort_by_key(|&i| not_before[i]);
     for _ in 0..8 {
         let now = repo.clock.now().as_microsecond();
-        let current = repo.table.get(&pk, "slots").await?;
-        let mut log: Vec<i64> = current.as_ref().and_then(|i| serde_json::from_str(&i.data).ok()).unwrap_or_default();
-        let (mut out, mut last) = (Vec::with_capacity(n), None);
-        while out.len() < n {
-            let (slot, next) = next_slot(limit, &log, now);
-            let wait = Duration::from_micros((slot - now).max(0) as u64);
-            if wait > MAX_INLINE_WAIT {
-                out.resize(n, Err(wait));
-                break;
+        let current = repo.table.get(&slots_key(limit), "slots").await?;
+        let mut log = slots_of(current.as_ref());
+        let (mut out, mut last) = (vec![Err(Duration::ZERO); not_before.len()], None);
+        let mut later = None;
+        for &i in &order {
+            let (slot, next) = next_slot(limit, &log, now.max(not_before[i]));
+            if let Some(wait) = later.or_else(|| too_far(slot, now)) {
+                later = Some(wait);
+                out[i] = Err(wait);
+                continue;
             }
             (log, last) = (next, Some(slot));
-            out.push(Ok(wait));
+            out[i] = Ok(slot);
         }
         let Some(last) = last else { return Ok(out) };
-        let mut item = Item::new(pk.clone(), "slots");
-        item.data = serde_json::to_string(&log).unwrap_or_default();
-        item.exp = Some(last / 1_000_000 + limit.window.as_secs() as i64 + 120);
-        let cond = match &current {
-            Some(c) => {
-                item.rev = c.rev + 1;
-                Cond::Rev(c.rev)
-            }
-            None => Cond::AbsentOrExpired(now / 1_000_000),
-        };
-        match repo.table.put(item, cond).await {
+        match write_slots(repo, limit, current.as_ref(), log, last, now).await {
             Ok(()) => return Ok(out),
             // Another instance took a slot in between: read again.
             Err(crate::store::StoreError::ConditionFailed) => continue,
             Err(e) => return Err(e),
         }
     }
-    Ok(vec![Err(limit.window / limit.count.max(1)); n])
+    Ok(vec![Err(limit.window / limit.count.max(1)); not_before.len()])
 }
 
 #[cfg(test)]
@@ -253,13 +296,13 @@ mod tests {
         let clock = std::sync::Arc::new(crate::domain::clock::ManualClock::new("2026-11-23T12:00:00Z".parse().unwrap()));
         let repo = Repo::new(table, clock);
         let (pacer, bot) = (Pacer::default(), limit(30, 1000));
-        let first = tokio::time::timeout(Duration::from_millis(1), pacer.take_gathered(&repo, &bot));
-        let both = async { tokio::join!(first, pacer.take_gathered(&repo, &bot)) };
+        let first = tokio::time::timeout(Duration::from_millis(1), pacer.take_gathered(&repo, &bot, 0));
+        let both = async { tokio::join!(first, pacer.take_gathered(&repo, &bot, 0)) };
         let (first, second) = tokio::time::timeout(Duration::from_secs(5), both).await.expect("the others not left waiting");
         assert!(first.is_err(), "gave up");
         assert!(second.is_err(), "let go: {second:?}");
-        let next = tokio::time::timeout(Duration::from_secs(5), pacer.take_gathered(&repo, &bot)).await;
-        assert_eq!(next.expect("not left waiting").unwrap(), Ok(Duration::ZERO));
+        let next = tokio::time::timeout(Duration::from_secs(5), pacer.take_gathered(&repo, &bot, 0)).await;
+        assert_eq!(next.expect("not left waiting").unwrap(), Ok(repo.clock.now().as_microsecond()));
     }
 
     #[test]
