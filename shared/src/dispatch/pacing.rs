@@ -88,6 +88,9 @@ impl Pacer {
             }
         }
         let shared = limits(channel, recipient);
+        if shared.is_empty() {
+            return Ok(Pace::Go);
+        }
         let (wide, own): (Vec<&SharedLimit>, Vec<&SharedLimit>) = shared.iter().partition(|l| gathered(l));
         for _ in 0..8 {
             let now = repo.clock.now().as_microsecond();
@@ -121,7 +124,10 @@ impl Pacer {
                 }
             }
             if !moved {
-                tokio::time::sleep(Duration::from_micros((at - now).max(0) as u64)).await;
+                // Not a zero sleep: a timer would still wait for its next tick (a millisecond).
+                if at > now {
+                    tokio::time::sleep(Duration::from_micros((at - now) as u64)).await;
+                }
                 return Ok(Pace::Go);
             }
         }
