@@ -953,7 +953,7 @@ async fn a_failure_tells_the_admins_once_per_channel_and_reason_an_hour() {
     assert_eq!(first.len(), 1);
     assert_eq!(
         (first[0]["type"].as_str(), first[0]["text"].as_str()),
-        (Some("system"), Some("A download notification could not be sent to url on bad: HTTP 400"))
+        (Some("system"), Some("A notification of type download could not be sent to url on bad: HTTP 400"))
     );
     fail_once().await;
     clock.advance(SignedDuration::from_mins(59));

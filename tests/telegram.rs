@@ -393,6 +393,9 @@ async fn a_user_who_blocked_the_bot_is_marked_and_reached_elsewhere() {
     let u = app.repo.user("u1").await.unwrap().unwrap().value;
     assert!(u.unreachable.contains_key(&ChannelKind::Telegram.into()));
     assert_eq!(hook.received().len(), 1);
+    // Reached on the webhook: nothing lost, so nothing dead-lettered (the one alarm that stays
+    // with `Alarms=DeadLetters` is for losses), and no notice to the admins (not theirs to fix).
+    assert_eq!(app.queue.depth().await.unwrap().dead, 0);
     // Next time Telegram is not tried at all: the notice goes straight to the webhook.
     let tries = |fake: &FakeTelegram| fake.server.received().iter().filter(|r| r.path.ends_with("/sendMessage")).count();
     let before = tries(&fake);
@@ -403,6 +406,25 @@ async fn a_user_who_blocked_the_bot_is_marked_and_reached_elsewhere() {
     let (_, status) = call(&app, "GET", &format!("/api/v1/notifications/{}", n["id"].as_str().unwrap()), None).await;
     let ds = status["deliveries"].as_array().unwrap();
     assert!(ds.iter().all(|d| d["channel"] == "hook" && d["status"] == "sent"), "{status}");
+}
+
+/// A user who blocked the bot and has no other channel: the send cannot be made, so it is
+/// dead-lettered and filed in the admins' message center, but no notice is raised (blocking
+/// the bot is the user's choice, not the admins' to fix).
+#[tokio::test]
+async fn a_user_who_blocked_the_bot_and_is_reached_nowhere_else_is_filed_not_told() {
+    let (_d, app, fake) = setup(json!({})).await;
+    user(&app, "u1", json!({"ids": {"telegram": "42"}})).await;
+    user(&app, "boss", json!({"role": "admin", "ids": {"telegram": "7"}})).await;
+    fake.with(|s| s.blocked.insert("42".into()));
+    call(&app, "POST", "/api/v1/notify", Some(json!({"type": "account", "text": "expires soon", "to": {"user": "u1"}}))).await;
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(app.queue.depth().await.unwrap().dead, 1);
+    let (_, center) = call(&app, "GET", "/api/v1/messages", None).await;
+    let entries = center["messages"].as_array().unwrap();
+    assert!(entries.iter().any(|m| m["category"] == "failure" && m["text"].as_str().unwrap().contains("blocked")), "{center}");
+    let to_boss = fake.delivered().iter().filter(|m| m["chat_id"] == "7").count();
+    assert_eq!(to_boss, 0, "no notice");
 }
 
 /// The fallback is made before the failed delivery is closed: when the queue is down at that

@@ -655,8 +655,9 @@ impl Dispatcher {
     }
 
     /// A delivery that will not be sent: `failed` with the reason, counted, the recipient
-    /// marked unreachable if the platform said so, another channel tried for a user, the admins
-    /// told; the message goes to the dead-letter queue (a redrive sends it again). What must
+    /// marked unreachable if the platform said so, another channel tried for a user; unless that
+    /// reached them, filed in the message center, the admins told (not of a user who blocked the
+    /// bot) and the message goes to the dead-letter queue (a redrive sends it again). What must
     /// follow the failure (unreachable, fallback) is done before the final state is written,
     /// and each is safe to repeat: if a step fails, the message comes back and does it again.
     async fn fail(
@@ -689,14 +690,17 @@ impl Dispatcher {
 
         let Some(n) = n else { return Ok(Step::Dead) };
         if fell_back {
-            return Ok(Step::Dead);
+            // Reached on another channel: nothing is lost, nothing to dead-letter (a redrive
+            // would send it again where it cannot go, and the dead-letter alarm is for losses).
+            return Ok(Step::Done);
         }
-        // One notice per channel and reason an hour; none for notices about notices, nor for a
-        // user who cannot be reached there (blocked the bot: marked, not the admins' to fix). A
-        // fixed target that is gone (a webhook URL answering 404) is the channel's setting: told.
+        // One entry in the message center per channel and reason an hour, and a notice to the
+        // admins; none for notices about notices. A user who cannot be reached there (blocked
+        // the bot: marked, not the admins' to fix) gets the entry but no notice. A fixed target
+        // that is gone (a webhook URL answering 404) is the channel's setting: told.
         let is_notice = n.template.as_ref().is_some_and(|t| t.key == "delivery.failed");
         let users_own = unreachable && d.user.is_some();
-        if !users_own && !is_notice && app.repo.first_time("failnotice", &crate::domain::ids::stable_id(&[&d.channel, &short]), 3600).await? {
+        if !is_notice && app.repo.first_time("failnotice", &crate::domain::ids::stable_id(&[&d.channel, &short]), 3600).await? {
             let t = crate::domain::notification::Template {
                 key: "delivery.failed".into(),
                 params: crate::params! {"type" => n.ty, "recipient" => d.recipient, "channel" => d.channel, "reason" => reason},
@@ -705,7 +709,7 @@ impl Dispatcher {
                 warn!(error = %e, "could not file the failure in the message center");
             }
             // And tell the admins wherever else they are reached.
-            if let Err(e) = notify::raise(app, "system", crate::domain::notification::Target::Admins, t, &[&d.channel]).await {
+            if !users_own && let Err(e) = notify::raise(app, "system", crate::domain::notification::Target::Admins, t, &[&d.channel]).await {
                 warn!(error = %e, "could not notify the admins of the failure");
             }
         }

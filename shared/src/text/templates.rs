@@ -93,7 +93,7 @@ const TABLE: &[Entry] = &[
     (
         "delivery.failed",
         "Delivery failed",
-        "A {type} notification could not be sent to {recipient} on {channel}: {reason}",
+        "A notification of type {type} could not be sent to {recipient} on {channel}: {reason}",
         "通知发送失败",
         "{type} 通知无法通过 {channel} 发送给 {recipient}：{reason}",
     ),
