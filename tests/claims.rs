@@ -1029,6 +1029,36 @@ async fn reminders_of_a_run_that_failed_are_taken_again_and_sent_once() {
     assert_eq!((chats(&tg).len(), got.len()), (30, 30), "each user once");
 }
 
+/// A reminder's deliveries kept in records of their own (held for quiet hours here) are written
+/// only if absent: a run that takes a reminder another run is taking at the same time (both
+/// found it not yet stored) is refused, rather than putting a delivery the other already moved
+/// on back to `queued`. Here the other run's notification is not there (yet) while its held
+/// delivery was already sent.
+#[tokio::test]
+async fn a_reminder_taken_again_does_not_reset_its_deliveries() {
+    let (_d, app) = build(clock(NOW), None, |_| {});
+    telegram_channel(&app, "tg", &[], json!({})).await;
+    put(&app, "/api/v1/settings", json!({"daily_report": {"enabled": false}, "deferrable_types": ["account"]})).await;
+    let quiet = json!({"start": "00:00", "end": "23:59", "time_zone": "UTC"});
+    put(&app, "/api/v1/users/u1", json!({"ids": {"telegram": "42"}, "expires_at": "2026-11-26T12:00:00Z", "preferences": {"quiet_hours": quiet}}))
+        .await;
+    let v = herald::jobs::run(&app, "daily", true, None).await.unwrap();
+    assert_eq!(v["daily"]["reminders"]["reminded"], 1, "{v}");
+    let (_, list) = call(&app, "GET", "/api/v1/notifications?type=account", None).await;
+    let id = list["notifications"][0]["id"].as_str().unwrap().to_owned();
+    let records = app.repo.table.query(Query::new(format!("N#{id}"))).await.unwrap().items;
+    let did = records.iter().find_map(|i| i.sk.strip_prefix("D#")).expect("held: a record of its own").to_owned();
+    let held = app.repo.delivery(&id, &did).await.unwrap().unwrap();
+    let mut sent = held.value.clone();
+    sent.status = herald::domain::DeliveryStatus::Sent;
+    app.repo.save_delivery(&sent, held.rev).await.unwrap();
+    app.repo.table.delete(&format!("N#{id}"), "N", Cond::Any).await.unwrap();
+
+    let v = herald::jobs::run(&app, "daily", true, None).await.unwrap();
+    assert_eq!((v["daily"]["reminders"]["reminded"].as_u64(), v["daily"]["reminders"]["skipped"].as_u64()), (Some(0), Some(1)), "{v}");
+    assert_eq!(app.repo.delivery(&id, &did).await.unwrap().unwrap().value.status, herald::domain::DeliveryStatus::Sent);
+}
+
 /// reliability.md: a notification Herald raises itself is taken in like an API call; "if that
 /// fails for want of the queue or the store, it is stored first instead, on the `PENDING` index
 /// until its messages are queued; if that is interrupted too, the sweeper (every tick) plans it

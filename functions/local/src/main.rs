@@ -8,8 +8,27 @@
 use herald::app::{App, Config, ConfigError};
 use std::path::PathBuf;
 
+const USAGE: &str = "herald-local: every Herald function in one process (the API, the receivers, the dispatcher,
+the scheduler) on the embedded store in HERALD_DATA_DIR. It takes no arguments; it is set with
+environment variables:
+  HERALD_LISTEN      address to listen on (default 127.0.0.1:9000)
+  HERALD_DATA_DIR    where the store and the generated API token are kept (default ./.herald)
+  HERALD_API_TOKEN   the API's bearer token, 16 characters or more (default: generated, in the data dir)
+  HERALD_BACKEND     embedded (default) or aws (DynamoDB and SQS, e.g. an emulator at AWS_ENDPOINT_URL)
+  HERALD_TICK_SECS   how often the node check and the daily job run (default 300)
+and the variables of README.md's Configuration section.
+";
+
 #[tokio::main]
 async fn main() {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("-h" | "--help") => return print!("{USAGE}"),
+        Some(other) => {
+            eprintln!("herald-local: takes no arguments (given {other:?}); it is set with environment variables, see --help");
+            std::process::exit(2);
+        }
+    }
     herald::edge::lambda::init_logging_timed();
     if let Err(e) = run().await {
         eprintln!("herald-local: {e}");

@@ -428,7 +428,11 @@ impl<'a> Batcher<'a> {
                 notify::send_now(&planned).into_iter().map(|m| OutMessage { dedup: format!("{}-{}", m.dedup, self.run), ..m }).collect();
             let w = self.app.repo.notification_records(&n, &planned, Cond::Any)?;
             sizes.push((planned.len(), messages.len()));
-            entries.push(Entry { claim: None, messages, records: w.records, heads: vec![w.head] });
+            // Its deliveries' own records (held ones, a big plan's) only if absent, before the
+            // notification: ids come from the key, so another run taking the same reminder at
+            // the same time must not put a delivery it already claimed back to `queued`.
+            let heads = w.records.into_iter().map(|r| (r, Cond::Absent)).chain([w.head]).collect();
+            entries.push(Entry { claim: None, messages, records: Vec::new(), heads });
         }
         let (mut failed, mut sizes) = (None, sizes.into_iter());
         while !entries.is_empty() {
