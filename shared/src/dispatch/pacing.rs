@@ -124,7 +124,9 @@ impl Pacer {
                 }
             }
             if !moved {
+                // Until the slot itself (the gathering and the writes took some of the wait).
                 // Not a zero sleep: a timer would still wait for its next tick (a millisecond).
+                let now = repo.clock.now().as_microsecond();
                 if at > now {
                     tokio::time::sleep(Duration::from_micros((at - now) as u64)).await;
                 }
