@@ -49,9 +49,12 @@ pub struct Entry {
     pub claim: Option<(Item, Cond)>,
     /// Enqueued (deduplicated as [`Queue::send`] does) once the entry is taken.
     pub messages: Vec<OutMessage>,
-    /// Written unconditionally (the deliveries kept in records of their own).
+    /// Written unconditionally (the deliveries kept in records of their own, when their ids
+    /// are new: a notification just made).
     pub records: Vec<Item>,
-    /// Each written only if its condition holds, last (the notification, absent).
+    /// Each written only if its condition holds, in order, last (the notification, absent;
+    /// before it, a reminder's delivery records, absent too: its ids come from its key, so
+    /// another run may be taking the same one).
     /// [`OneCommit`] writes the claim, the records and the heads all or none; [`InOrder`] one
     /// after another, so a failure after the claim leaves it naming nothing
     /// ([`crate::store::repo::Keyed::Unfinished`]).
