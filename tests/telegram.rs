@@ -408,6 +408,40 @@ async fn a_user_who_blocked_the_bot_is_marked_and_reached_elsewhere() {
     assert!(ds.iter().all(|d| d["channel"] == "hook" && d["status"] == "sent"), "{status}");
 }
 
+/// A user reached on two channels by the notification's own plan, who blocked the bot: when the
+/// other channel's delivery was already sent, the failed one is not dead-lettered (nothing is
+/// lost); had it not been sent yet, it would be (it may fail too: a failure is never left untold).
+#[tokio::test]
+async fn a_user_who_blocked_the_bot_but_got_it_on_another_planned_channel_is_not_dead_lettered() {
+    let hook = herald_tests::servers::TestServer::start(|_| herald_tests::servers::Reply::ok("{}")).await;
+    let (_d, app, fake) = setup(json!({})).await;
+    call(&app, "PUT", "/api/v1/channels/hook", Some(json!({"kind": "webhook", "types": ["account"], "settings": {"url": hook.url}}))).await;
+    user(&app, "u1", json!({"ids": {"telegram": "42", "webhook": "u1"}})).await;
+    fake.with(|s| s.blocked.insert("42".into()));
+    let (_, n) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "account", "text": "expires soon", "to": {"user": "u1"}}))).await;
+    let id = n["id"].as_str().unwrap();
+    let plan = app.repo.notification(id).await.unwrap().unwrap().value.plan;
+    assert_eq!(plan.len(), 2, "both channels planned");
+    let channel_of = |m: &herald::queue::Received| match herald::queue::job::Job::parse(&m.body) {
+        Some(herald::queue::job::Job::Deliver { delivery, .. }) => plan.iter().find(|d| d.id == delivery).unwrap().channel.clone(),
+        other => panic!("{other:?}"),
+    };
+    // The webhook's send first, then Telegram's.
+    let mut batch = app.queue.receive(10, std::time::Duration::from_millis(200)).await.unwrap();
+    assert_eq!(batch.len(), 2);
+    batch.sort_by_key(|m| channel_of(m) != "hook");
+    let d = Dispatcher::default();
+    for m in batch {
+        assert!(d.process(&app, vec![m.clone()]).await.is_empty());
+        app.queue.delete(&m.receipt).await.unwrap();
+    }
+    assert_eq!(hook.received().len(), 1);
+    let (_, status) = call(&app, "GET", &format!("/api/v1/notifications/{id}"), None).await;
+    let tg = status["deliveries"].as_array().unwrap().iter().find(|d| d["channel"] == "tg").unwrap().clone();
+    assert_eq!(tg["status"], "failed", "{status}");
+    assert_eq!(app.queue.depth().await.unwrap().dead, 0);
+}
+
 /// A user who blocked the bot and has no other channel: the send cannot be made, so it is
 /// dead-lettered and filed in the admins' message center, but no notice is raised (blocking
 /// the bot is the user's choice, not the admins' to fix).

@@ -672,12 +672,12 @@ impl Dispatcher {
         d.status = DeliveryStatus::Failed;
         d.reason = Some(reason.to_owned());
         d.updated_at = app.now();
-        let mut fell_back = false;
+        let mut reached_elsewhere = false;
         if let (Some(n), Some(user)) = (n, &d.user) {
             if unreachable {
                 mark_unreachable(app, user, &d.channel, reason).await?;
             }
-            fell_back = self.fall_back(app, n, &d, user, format!("fallback after {} failed", d.channel)).await?;
+            reached_elsewhere = self.fall_back(app, n, &d, user, format!("fallback after {} failed", d.channel)).await?;
         }
         if !self.save_final(app, &d, rev).await? {
             return Ok(Step::Done);
@@ -689,7 +689,7 @@ impl Dispatcher {
         crate::dispatch::metrics::emit("-", "failed", 0);
 
         let Some(n) = n else { return Ok(Step::Dead) };
-        if fell_back {
+        if reached_elsewhere {
             // Reached on another channel: nothing is lost, nothing to dead-letter (a redrive
             // would send it again where it cannot go, and the dead-letter alarm is for losses).
             return Ok(Step::Done);
@@ -717,18 +717,27 @@ impl Dispatcher {
     }
 
     /// Sends a user's failed delivery on another channel they are bound on, if there is one not
-    /// tried yet for this notification. True if it did.
+    /// tried yet for this notification. True if it did, or if this notification's own delivery
+    /// on another channel was already sent to them (they are reached; nothing is lost).
     async fn fall_back(&self, app: &App, n: &Notification, failed: &Delivery, user: &str, note: String) -> Result<bool, StoreError> {
         let Some(u) = app.repo.user(user).await? else { return Ok(false) };
         let snap = app.snapshot().await?;
         for c in snap.channels.iter().filter(|c| c.carries(&n.ty) && c.name != failed.channel) {
             let Some(chat) = crate::platforms::reachable(c, &u.value).into_iter().next() else { continue };
             let d = requeued(failed, &c.name, &chat, note.clone(), app.now());
-            // Reached there by the notification's own plan: no fallback. (The same fallback,
-            // from an earlier try that stopped short, is queued again.)
-            let planned = n.planned_delivery(&d.id).is_some_and(|e| e.note != d.note);
-            if planned || app.repo.delivery(&n.id, &d.id).await?.is_some_and(|e| e.value.note != d.note) {
-                continue;
+            let other = match app.repo.delivery(&n.id, &d.id).await? {
+                Some(v) => Some(v.value),
+                None => n.planned_delivery(&d.id).cloned(),
+            };
+            match other {
+                // The same fallback, from an earlier try that stopped short: queued again.
+                Some(e) if e.note == d.note => {}
+                // The notification's own delivery there already reached them.
+                Some(e) if e.status == DeliveryStatus::Sent => return Ok(true),
+                // Planned there too, not sent yet (it may fail as well): no fallback, and not
+                // counted as reached, so a failure is never left untold.
+                Some(_) => continue,
+                None => {}
             }
             add_and_enqueue(app, &d).await?;
             return Ok(true);
