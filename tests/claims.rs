@@ -1301,6 +1301,14 @@ async fn status_counts_the_nodes_online_offline_and_blocked() {
     // "down" stopped sending; "new" never sent a heartbeat at all, and past `offline_after_secs`
     // since it was added it counts as offline too.
     assert_eq!(s["nodes"], json!({"total": 4, "online": 2, "offline": 2, "blocked": 1}), "{s}");
+    // "down" comes back: today's counters hold its downtime as `downtime_secs`, and no
+    // counter's internal key (`downtime#down`).
+    clock.advance(SignedDuration::from_mins(1));
+    heartbeat(&app, "down", json!({})).await;
+    job(&app, "node-check").await;
+    let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+    assert!(s["today"]["downtime_secs"].as_i64().is_some_and(|secs| secs > 0), "{s}");
+    assert!(s["today"].as_object().unwrap().keys().all(|k| !k.contains('#')), "{s}");
 }
 
 // ---- the API ----
@@ -1444,6 +1452,29 @@ async fn a_redrive_moves_each_dead_letter_once_a_call() {
     queue.fail_again.store(true, Ordering::SeqCst);
     let (status, v) = call(&app, "POST", "/api/v1/deadletters/redrive", None).await;
     assert_eq!((status, v["moved"].as_u64()), (200, Some(1)), "{v}");
+}
+
+/// The day's counters count deliveries by how they ended: one that failed, was redriven and
+/// was then sent counts once, as sent (before, it counted as failed and as sent).
+#[tokio::test]
+async fn a_redriven_delivery_is_counted_once_by_how_it_ended() {
+    let (_d, app) = build(clock(NOW), None, |_| {});
+    let refuse = Arc::new(AtomicBool::new(true));
+    let r = refuse.clone();
+    let hook = TestServer::start(move |_| if r.load(Ordering::SeqCst) { Reply::status(400) } else { Reply::ok("{}") }).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    drain(&app, &Dispatcher::default()).await;
+    let today = |s: &Value, name: &str| s["today"][name].as_i64().unwrap_or(0);
+    let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+    assert_eq!((today(&s, "failed"), today(&s, "sent")), (1, 0), "{s}");
+    refuse.store(false, Ordering::SeqCst);
+    let (status, v) = call(&app, "POST", "/api/v1/deadletters/redrive", None).await;
+    assert_eq!((status, v["moved"].as_u64()), (200, Some(1)), "{v}");
+    drain(&app, &Dispatcher::default()).await;
+    assert_eq!(hook.count(), 2);
+    let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+    assert_eq!((today(&s, "failed"), today(&s, "sent")), (0, 1), "{s}");
 }
 
 /// A notification's deliveries are kept in its own record (its plan) until the dispatcher

@@ -230,18 +230,18 @@ async fn a_batchs_sends_through_one_bot_take_their_slots_in_one_write() {
     let chats: Vec<String> = (0..10).map(|i| format!("{}", 1000 + i)).collect();
     let paces = futures_util::future::join_all(chats.iter().map(|c| a.acquire(&app.repo, &channel, c))).await;
     assert!(paces.into_iter().all(|p| p.unwrap() == Pace::Go));
-    let bot = app.repo.table.get("RL#tg:tg", "slots").await.unwrap().unwrap();
+    let bot = app.repo.table.get("RL#tg:#123456", "slots").await.unwrap().unwrap();
     assert_eq!(bot.rev, 0, "one write for the ten (its first)");
     let start = herald::domain::clock::Clock::now(&*clock).as_microsecond();
     assert_eq!(serde_json::from_str::<Vec<i64>>(&bot.data).unwrap(), vec![start + 9 * 34_000], "the tenth slot, 34 ms apart");
     assert_eq!(b.acquire(&app.repo, &channel, "2000").await.unwrap(), Pace::Go);
-    let bot = app.repo.table.get("RL#tg:tg", "slots").await.unwrap().unwrap();
+    let bot = app.repo.table.get("RL#tg:#123456", "slots").await.unwrap().unwrap();
     assert_eq!(serde_json::from_str::<Vec<i64>>(&bot.data).unwrap(), vec![start + 10 * 34_000], "the other instance's after them");
     // Each chat's schedule holds the time its send went (its bot slot), not the earlier time
     // the chat alone allowed: the last chat's next send is 1.02 s after its slot.
     let mut slots = Vec::new();
     for c in &chats {
-        let item = app.repo.table.get(&format!("RL#tgc:tg:{c}"), "slots").await.unwrap().unwrap();
+        let item = app.repo.table.get(&format!("RL#tgc:#123456:{c}"), "slots").await.unwrap().unwrap();
         slots.push((serde_json::from_str::<Vec<i64>>(&item.data).unwrap()[0], c));
     }
     slots.sort();

@@ -951,3 +951,48 @@ async fn a_bot_username_must_be_one_before_it_goes_into_a_deep_link() {
             .await;
     assert_eq!(s, 201);
 }
+
+// ---- found by the passes of 2026-11-30's sixth session ----
+
+/// Two configs of one bot (each with its own default chat) would each pace to the bot's whole
+/// 30/s and a chat's 1/s, together twice them (Telegram's 429s): they share one schedule.
+#[tokio::test]
+async fn configs_of_one_bot_account_share_its_pacing() {
+    use herald::dispatch::pacing::limits;
+    let (_d, app) = embedded_app();
+    let tg = |token: &str, chat: &str| json!({"kind": "telegram", "enabled": false, "settings": {"bot_token": token, "chat_id": chat}});
+    assert_eq!(put_channel(&app, "ops", tg(BOT_TOKEN, "-1001")).await.0, 201);
+    assert_eq!(put_channel(&app, "news", tg("123456:ZZZ-the-same-bot-another-secret-half", "-1002")).await.0, 201);
+    assert_eq!(put_channel(&app, "other", tg("654321:another-bots-secret-half-00000001", "-1001")).await.0, 201);
+    let wc =
+        |agent: u32| json!({"kind": "wecom", "enabled": false, "settings": {"corp_id": "ww1", "agent_id": agent, "secret": "corp-secret-value"}});
+    assert_eq!(put_channel(&app, "w1", wc(1000002)).await.0, 201);
+    assert_eq!(put_channel(&app, "w2", wc(1000002)).await.0, 201);
+    assert_eq!(put_channel(&app, "w3", wc(1000003)).await.0, 201);
+    let snap = app.snapshot().await.unwrap();
+    let keys = |name: &str, chat: &str| limits(snap.channel(name).unwrap(), chat).into_iter().map(|l| l.key).collect::<Vec<_>>();
+    assert_eq!(keys("ops", "-1001"), keys("news", "-1001"));
+    assert_eq!(keys("ops", "-1001").len(), 3, "the chat's, the group's and the bot's");
+    assert!(keys("ops", "-1001").iter().all(|k| !k.contains("ZZZ") && !k.contains("ABC")), "no secret in a store key");
+    assert!(keys("ops", "-1001").iter().all(|k| !keys("other", "-1001").contains(k)), "another bot: its own schedules");
+    assert_eq!(keys("w1", "zhangsan"), keys("w2", "zhangsan"));
+    assert_ne!(keys("w1", "zhangsan"), keys("w3", "zhangsan"));
+}
+
+/// `"09000000050"` would name Telegram's chat 9000000050 yet be another key to Herald: another
+/// user's binding, another chat's pacing. Numeric ids are taken only as the platform writes them.
+#[tokio::test]
+async fn a_numeric_chat_id_with_a_leading_zero_is_refused() {
+    let (_d, app) = embedded_app();
+    let (s, _) = call(&app, "PUT", "/api/v1/users/u1", Some(json!({"ids": {"telegram": "9000000050"}}))).await;
+    assert!(s == 200 || s == 201, "{s}");
+    for bad in ["09000000050", "+9000000050", "-0100"] {
+        let (s, e) = call(&app, "PUT", "/api/v1/users/u2", Some(json!({"ids": {"telegram": bad}}))).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("ids.telegram")), "{bad}: {e}");
+    }
+    assert_eq!(call(&app, "GET", "/api/v1/users/u2", None).await.0, 404);
+    let (s, e) =
+        put_channel(&app, "tg", json!({"kind": "telegram", "enabled": false, "settings": {"bot_token": BOT_TOKEN, "admin_whitelist": ["0123"]}}))
+            .await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("settings.admin_whitelist")), "{e}");
+}

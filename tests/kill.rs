@@ -203,12 +203,14 @@ async fn the_local_runner_stops_in_order_on_sigterm() {
 fn the_local_runner_answers_help_and_refuses_arguments() {
     let bin = std::env::var("HERALD_BIN_DIR").unwrap_or_else(|_| format!("{}/../target/debug", env!("CARGO_MANIFEST_DIR")));
     let dir = tempfile::tempdir().unwrap();
-    let run = |arg: &str| Command::new(format!("{bin}/herald-local")).arg(arg).current_dir(dir.path()).env_clear().output().unwrap();
-    let help = run("--help");
+    let run = |args: &[&str]| Command::new(format!("{bin}/herald-local")).args(args).current_dir(dir.path()).env_clear().output().unwrap();
+    let help = run(&["--help"]);
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("HERALD_DATA_DIR"));
-    let other = run("serve");
-    assert_eq!(other.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&other.stderr).contains("takes no arguments"));
+    for args in [&["serve"][..], &["--help", "extra"], &["-h", "-h"]] {
+        let other = run(args);
+        assert_eq!(other.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&other.stderr).contains("takes no arguments"), "{args:?}");
+    }
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing started, nothing written");
 }

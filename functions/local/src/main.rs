@@ -21,11 +21,12 @@ and the variables of README.md's Configuration section.
 
 #[tokio::main]
 async fn main() {
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        Some("-h" | "--help") => return print!("{USAGE}"),
-        Some(other) => {
-            eprintln!("herald-local: takes no arguments (given {other:?}); it is set with environment variables, see --help");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => {}
+        ["-h" | "--help"] => return print!("{USAGE}"),
+        other => {
+            eprintln!("herald-local: takes no arguments but --help (given {other:?}); it is set with environment variables, see --help");
             std::process::exit(2);
         }
     }

@@ -926,11 +926,18 @@ pub async fn redrive(app: &App, max: usize, deadline: Option<Timestamp>) -> Resu
                         && v.value.status == DeliveryStatus::Failed
                     {
                         let mut d = v.value;
+                        let failed_on = app.repo.local_day(d.updated_at).to_string();
                         d.status = DeliveryStatus::Queued;
                         d.attempts = 0;
                         d.reason = Some(format!("redriven after: {}", d.reason.unwrap_or_default()));
                         d.updated_at = app.now();
                         app.repo.save_delivery(&d, v.rev).await?;
+                        // Counted as failed on the day it failed; it is counted again by how it
+                        // ends now, so the day's counters count deliveries, not attempts.
+                        let counter = crate::store::repo::delivery_counter(&Dispatcher::kind_of(app, &d.channel).await, &d.channel, "failed");
+                        if let Err(e) = app.repo.bump(&failed_on, &counter, -1).await {
+                            warn!(delivery = %d.id, error = %e, "failed counter not taken back");
+                        }
                     }
                 }
                 Some(Job::Call { call }) => {

@@ -34,9 +34,13 @@ pub enum Pace {
 pub use crate::platforms::SharedLimit;
 
 /// The limits a send to `recipient` on `channel` is under: its platform's
-/// ([`crate::platforms::Sender::limits`]).
+/// ([`crate::platforms::Sender::limits`]), kept per platform account where the platform names
+/// one ([`crate::platforms::Platform::account`], as `#ACCOUNT`: configs of one bot share its
+/// schedules), else per config (its name, which never holds a `#`).
 pub fn limits(channel: &Channel, recipient: &str) -> Vec<SharedLimit> {
-    crate::platforms::sender(channel.kind()).limits(&channel.name, recipient)
+    let kind = channel.kind();
+    let scope = crate::platforms::platform(kind).account(&channel.settings).map(|a| format!("#{a}"));
+    crate::platforms::sender(kind).limits(scope.as_deref().unwrap_or(&channel.name), recipient)
 }
 
 /// How long the first of this instance's sends under a bot-wide schedule waits for others to

@@ -323,10 +323,11 @@ impl User {
         self.role == Role::Admin
     }
 
-    /// Percent of traffic used, when both figures are known.
+    /// Percent of traffic used (rounded down; over 100 when past the quota), when both figures
+    /// are known. Computed in 128 bits: any `u64` byte counts give the right percent.
     pub fn traffic_percent(&self) -> Option<u64> {
         match (self.traffic_used, self.traffic_total) {
-            (Some(used), Some(total)) if total > 0 => Some(used.saturating_mul(100) / total),
+            (Some(used), Some(total)) if total > 0 => Some(u64::try_from(u128::from(used) * 100 / u128::from(total)).unwrap_or(u64::MAX)),
             _ => None,
         }
     }
@@ -348,6 +349,21 @@ mod tests {
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn traffic_percent_holds_for_any_byte_counts() {
+        let mut u = User::new("u1", at("2026-03-01T00:00:00Z"));
+        let percent = |u: &mut User, used: u64, total: u64| {
+            (u.traffic_used, u.traffic_total) = (Some(used), Some(total));
+            u.traffic_percent()
+        };
+        assert_eq!(percent(&mut u, 90, 100), Some(90));
+        // Past ~1.8e17 bytes, used × 100 no longer fits in 64 bits.
+        assert_eq!(percent(&mut u, u64::MAX / 10 * 9, u64::MAX), Some(89));
+        assert_eq!(percent(&mut u, u64::MAX, u64::MAX), Some(100));
+        assert_eq!(percent(&mut u, u64::MAX, 1), Some(u64::MAX));
+        assert_eq!(percent(&mut u, 5, 0), None);
     }
 
     #[test]

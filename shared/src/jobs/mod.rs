@@ -569,7 +569,9 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
 pub struct Status {
     pub queue: crate::queue::Depth,
     pub nodes: NodeCounts,
-    /// Today's counters by name (`sent`, `failed`, `checkins`, ...).
+    /// Today's counters by name: deliveries by final state (`sent`, `failed`, `skipped`),
+    /// `checkins`, `new_users`, and `downtime_secs` (every node's seconds offline, summed; each
+    /// node's own is in `GET /api/v1/stats`).
     pub today: std::collections::BTreeMap<String, i64>,
     pub users: i64,
 }
@@ -591,7 +593,11 @@ pub async fn status(app: &App) -> Result<Status, Error> {
     let count = |f: &dyn Fn(&Node) -> bool| nodes.iter().filter(|n| f(&n.value)).count();
     app.repo.ensure_tz().await?;
     let day = app.repo.local_day(app.now()).to_string();
-    let today = app.repo.stats(&day).await?;
+    let mut today = std::collections::BTreeMap::new();
+    for (name, n) in app.repo.stats(&day).await? {
+        let name = if name.starts_with("downtime#") { "downtime_secs".to_owned() } else { name };
+        *today.entry(name).or_default() += n;
+    }
     let total = app.repo.stats("total").await?;
     Ok(Status {
         queue,

@@ -8,6 +8,8 @@ use crate::domain::{ChannelKind, Invalid, Valid};
 /// One person's or one chat's id on one platform kind, known to address exactly one chat.
 ///
 /// The formats accepted are each platform's (its `chat_problem`), e.g.:
+/// Numeric ids are taken only as the platform writes them (no `+`, no leading zero), so one chat
+/// has one key in Herald (its binding, its pacing):
 /// - `telegram`: a signed 64-bit integer (`123`, `-1001234567890`) or a public `@channel`
 ///   username (5-32 of `A-Z a-z 0-9 _`, starting with a letter);
 /// - `wecom`: a member's `userid`: 1-64 of `A-Z a-z 0-9 _ . @ -`, never `@all` (the whole company);
@@ -105,6 +107,13 @@ mod tests {
             (Telegram, "general"),
             (Telegram, "@ab"),
             (Telegram, "+5"),
+            (Telegram, "09000000050"),
+            (Telegram, "-0100"),
+            (Telegram, "-0"),
+            (Discord, "0123456789012345678"),
+            (Synology, "05"),
+            (Vocechat, "07"),
+            (Vocechat, "group:02"),
             (Telegram, ""),
             (Wecom, "@all"),
             (Wecom, "@ALL"),

@@ -21,8 +21,11 @@ pub(crate) fn chars_in(s: &str, ok: impl Fn(char) -> bool) -> bool {
     s.chars().all(ok)
 }
 
+/// Whether `s` is an unsigned 64-bit integer written as the platform writes it: digits only, no
+/// leading zero (`"007"` would name the chat `7` on the platform, yet be another key to Herald:
+/// its bindings, its pacing, its whitelists).
 pub(crate) fn is_u64(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 20 && chars_in(s, |c| c.is_ascii_digit()) && s.parse::<u64>().is_ok()
+    s.parse::<u64>().is_ok_and(|n| n.to_string() == s)
 }
 
 pub use super::discord::settings::DiscordSettings;

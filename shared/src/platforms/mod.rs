@@ -266,6 +266,16 @@ pub trait Platform: Sync {
         false
     }
 
+    /// The account on the platform a config speaks as, where the platform's limits are the
+    /// account's: a Telegram bot (its id, the digits before the token's `:`), a Discord
+    /// application (`application_id`, when given), a WeCom app (`corp_id/agent_id`). Configs of
+    /// one account (two Telegram configs of one bot, each with its own default chat) share its
+    /// pacing schedules ([`crate::dispatch::pacing::limits`]): each alone would pace to the
+    /// whole limit, together twice it. Public ids only, never a secret: it is part of a store key.
+    fn account(&self, _settings: &ChannelSettings) -> Option<String> {
+        None
+    }
+
     /// Fills in settings Herald makes itself when they are left out (Web Push's VAPID key pair:
     /// kept from `previous`, the stored config of the same kind, else made anew).
     fn complete(&self, _settings: &mut ChannelSettings, _previous: Option<&ChannelSettings>) -> Valid {

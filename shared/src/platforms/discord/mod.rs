@@ -348,6 +348,11 @@ impl Platform for Discord {
         settings::chat_problem(id)
     }
 
+    fn account(&self, settings: &ChannelSettings) -> Option<String> {
+        let ChannelSettings::Discord(d) = settings else { return None };
+        d.application_id.clone()
+    }
+
     fn bind_command(&self, code: &str) -> String {
         format!("/bind code:{code}")
     }

@@ -250,6 +250,11 @@ impl Platform for Telegram {
         settings::chat_problem(id)
     }
 
+    fn account(&self, settings: &ChannelSettings) -> Option<String> {
+        let ChannelSettings::Telegram(t) = settings else { return None };
+        t.bot_token.expose().split_once(':').map(|(bot, _)| bot.to_owned())
+    }
+
     fn generated_secrets(&self) -> &'static [&'static str] {
         &["webhook_secret"]
     }

@@ -280,6 +280,11 @@ impl Platform for Wecom {
         settings::chat_problem(id)
     }
 
+    fn account(&self, settings: &ChannelSettings) -> Option<String> {
+        let ChannelSettings::Wecom(w) = settings else { return None };
+        Some(format!("{}/{}", w.corp_id, w.agent_id))
+    }
+
     fn destination_fields(&self) -> &'static [&'static str] {
         &["api_base", "corp_id", "agent_id"]
     }
