@@ -1309,6 +1309,9 @@ async fn status_counts_the_nodes_online_offline_and_blocked() {
     let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
     assert!(s["today"]["downtime_secs"].as_i64().is_some_and(|secs| secs > 0), "{s}");
     assert!(s["today"].as_object().unwrap().keys().all(|k| !k.contains('#')), "{s}");
+    for name in ["sent", "failed", "skipped", "checkins", "new_users"] {
+        assert_eq!(s["today"][name], 0, "each counter is there, 0 until counted: {s}");
+    }
 }
 
 // ---- the API ----
@@ -1475,6 +1478,34 @@ async fn a_redriven_delivery_is_counted_once_by_how_it_ended() {
     assert_eq!(hook.count(), 2);
     let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
     assert_eq!((today(&s, "failed"), today(&s, "sent")), (0, 1), "{s}");
+    // The daily report's reasons too: none left.
+    let settings = app.snapshot().await.unwrap().settings.clone();
+    let day = app.repo.local_day(app.now());
+    let r = herald::jobs::report_numbers(&app, &settings, day).await.unwrap();
+    assert_eq!(r["top_failure_reasons"], json!([]), "{r}");
+}
+
+/// A failure counted on one day and redriven after the time zone moved it to another: no
+/// counter goes below zero (the failure stays counted where it was).
+#[tokio::test]
+async fn a_redrive_after_the_time_zone_changed_leaves_no_counter_below_zero() {
+    let (_d, app) = build(clock("2026-11-23T20:00:00Z"), None, |_| {});
+    let refuse = Arc::new(AtomicBool::new(true));
+    let r = refuse.clone();
+    let hook = TestServer::start(move |_| if r.load(Ordering::SeqCst) { Reply::status(400) } else { Reply::ok("{}") }).await;
+    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    drain(&app, &Dispatcher::default()).await;
+    // 20:00 UTC is 04:00 the next day in Shanghai.
+    put(&app, "/api/v1/settings", json!({"time_zone": "Asia/Shanghai"})).await;
+    refuse.store(false, Ordering::SeqCst);
+    call(&app, "POST", "/api/v1/deadletters/redrive", None).await;
+    drain(&app, &Dispatcher::default()).await;
+    let (_, stats) = call(&app, "GET", "/api/v1/stats?days=3", None).await;
+    let failed: Vec<i64> = stats["kinds"]["webhook"]["failed"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    assert!(failed.iter().all(|n| *n >= 0), "{stats}");
+    let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
+    assert!(s["today"]["failed"].as_i64().unwrap_or(0) >= 0, "{s}");
 }
 
 /// A notification's deliveries are kept in its own record (its plan) until the dispatcher

@@ -523,6 +523,11 @@ async fn out_of_range_numbers_are_refused_with_a_400() {
     }
     let (status, err) = call(&app, "PUT", "/api/v1/settings", Some(json!({"node": {"offline_after_secs": -5}}))).await;
     assert_eq!(status, 400, "{err}");
+    // A number out of its type's range is answered with the range, not serde's type name.
+    let (status, err) = call(&app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "n1", "port": 70000}))).await;
+    assert_eq!((status, err["field"].as_str(), err["message"].as_str()), (400, Some("port"), Some("must be an integer from 0 to 65535")), "{err}");
+    let (status, err) = call(&app, "PUT", "/api/v1/users/u1", Some(json!({"traffic_total": -5}))).await;
+    assert_eq!((status, err["message"].as_str()), (400, Some("must be an integer from 0 to 18446744073709551615")), "{err}");
     assert_eq!(call(&app, "PUT", "/api/v1/settings", Some(json!({"node": {"offline_after_secs": 2592000}}))).await.0, 200);
     for (n, v) in [("HERALD_RETRY_BASE_SECS", "99999999999999999999"), ("HERALD_HTTP_TIMEOUT_SECS", "100000"), ("HERALD_MAX_ATTEMPTS", "-1")] {
         let err = Config::from_vars(&|k| (k == n).then(|| v.to_owned())).unwrap_err().to_string();
@@ -995,4 +1000,21 @@ async fn a_numeric_chat_id_with_a_leading_zero_is_refused() {
         put_channel(&app, "tg", json!({"kind": "telegram", "enabled": false, "settings": {"bot_token": BOT_TOKEN, "admin_whitelist": ["0123"]}}))
             .await;
     assert_eq!((s, e["field"].as_str()), (400, Some("settings.admin_whitelist")), "{e}");
+}
+
+/// README: `system` "cannot be switched off": a route that would send Herald's own notices
+/// (failures, tests) past the admins and the channels' default chats is refused, and changes
+/// nothing; `admin` is fine.
+#[tokio::test]
+async fn the_system_type_cannot_be_routed_away_from_the_admins() {
+    let (_d, app) = embedded_app();
+    for scope in ["user", "all", "user,admin"] {
+        let (s, e) = call(&app, "PATCH", "/api/v1/settings", Some(json!({"routes": {"system": scope}}))).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("routes.system")), "{scope}: {e}");
+    }
+    let (_, settings) = call(&app, "GET", "/api/v1/settings", None).await;
+    assert!(settings["routes"].get("system").is_none(), "{settings}");
+    assert_eq!(call(&app, "PATCH", "/api/v1/settings", Some(json!({"routes": {"system": "admin"}}))).await.0, 200);
+    let s = app.snapshot().await.unwrap().settings.clone();
+    assert_eq!(s.scope_of("system"), Some(herald::domain::settings::Scope::Admin));
 }

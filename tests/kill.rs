@@ -212,5 +212,9 @@ fn the_local_runner_answers_help_and_refuses_arguments() {
         assert_eq!(other.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&other.stderr).contains("takes no arguments"), "{args:?}");
     }
+    // A bad variable is refused before anything is written too.
+    let bad = Command::new(format!("{bin}/herald-local")).current_dir(dir.path()).env_clear().env("HERALD_TICK_SECS", "0").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("HERALD_TICK_SECS"));
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing started, nothing written");
 }

@@ -43,6 +43,11 @@ async fn run() -> Result<(), ConfigError> {
     let addr = listen.parse().map_err(|_| ConfigError::Invalid(format!("HERALD_LISTEN is not an address: {listen}")))?;
     let data_dir = PathBuf::from(var("HERALD_DATA_DIR", ".herald"));
     let config = Config::from_env()?;
+    let every: u64 = var("HERALD_TICK_SECS", "300")
+        .parse()
+        .ok()
+        .filter(|s| (1..=86_400).contains(s))
+        .ok_or_else(|| ConfigError::Invalid("HERALD_TICK_SECS must be a number of seconds from 1 to 86400".into()))?;
     let from_variable = config.api_token.is_some();
     // The store first: a second run on a data directory in use stops here, before it writes
     // anything there.
@@ -55,11 +60,6 @@ async fn run() -> Result<(), ConfigError> {
     app.config.api_token = Some(token);
     // The token itself is never printed: it is in the file, readable by this user only.
     let source = if from_variable { "HERALD_API_TOKEN".to_owned() } else { data_dir.join("api-token").display().to_string() };
-    let every: u64 = var("HERALD_TICK_SECS", "300")
-        .parse()
-        .ok()
-        .filter(|s| (1..=86_400).contains(s))
-        .ok_or_else(|| ConfigError::Invalid("HERALD_TICK_SECS must be a number of seconds from 1 to 86400".into()))?;
     println!("API token: {} {source}", if new { "generated, in" } else { "from" });
     herald::edge::local::run(app, addr, 4, std::time::Duration::from_secs(every)).await
 }

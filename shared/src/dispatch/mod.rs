@@ -683,7 +683,7 @@ impl Dispatcher {
             return Ok(Step::Done);
         }
         self.count_final(app, &d, &Self::kind_of(app, &d.channel).await);
-        let short: String = reason.chars().take(60).collect();
+        let short = short_reason(reason);
         self.count(app, "#reasons", &short);
         warn!(delivery = %d.id, channel = %d.channel, reason, unreachable, "delivery failed");
         crate::dispatch::metrics::emit("-", "failed", 0);
@@ -903,6 +903,30 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::domain::Error> {
     Ok((released, replanned))
 }
 
+/// Takes a redriven delivery's failure back off the counters of the day it failed (`failed` for
+/// its channel, and its reason), as it is counted again by how it ends: the day's counters count
+/// deliveries, not attempts. Only where that day's counter holds it: the settings' time zone may
+/// have changed since it was counted (moving which day it falls on), and no counter goes below 0.
+async fn uncount_failure(app: &App, d: &Delivery) -> Result<(), StoreError> {
+    let day = app.repo.local_day(d.updated_at).to_string();
+    let kind = Dispatcher::kind_of(app, &d.channel).await;
+    let held = app.repo.delivery_stats(&day).await?.into_iter().any(|(k, c, s, n)| k == kind && c == d.channel && s == "failed" && n > 0);
+    if held {
+        app.repo.bump(&day, &crate::store::repo::delivery_counter(&kind, &d.channel, "failed"), -1).await?;
+    }
+    let reasons = format!("{day}#reasons");
+    let short = short_reason(d.reason.as_deref().unwrap_or_default());
+    if app.repo.stats(&reasons).await?.get(&short).is_some_and(|n| *n > 0) {
+        app.repo.bump(&reasons, &short, -1).await?;
+    }
+    Ok(())
+}
+
+/// A failure's reason as the daily report counts it: its first 60 characters.
+fn short_reason(reason: &str) -> String {
+    reason.chars().take(60).collect()
+}
+
 /// Sends dead-lettered messages again: each delivery that failed goes back to `queued` with its
 /// attempts reset, and its message onto the queue. Moves at most `max`, and stops early when
 /// `deadline` draws near ([`crate::jobs::out_of_time`]); the rest stay for the next call.
@@ -925,18 +949,15 @@ pub async fn redrive(app: &App, max: usize, deadline: Option<Timestamp>) -> Resu
                     if let Some(v) = app.repo.delivery(&notification, &delivery).await?
                         && v.value.status == DeliveryStatus::Failed
                     {
+                        let failed = v.value.clone();
                         let mut d = v.value;
-                        let failed_on = app.repo.local_day(d.updated_at).to_string();
                         d.status = DeliveryStatus::Queued;
                         d.attempts = 0;
                         d.reason = Some(format!("redriven after: {}", d.reason.unwrap_or_default()));
                         d.updated_at = app.now();
                         app.repo.save_delivery(&d, v.rev).await?;
-                        // Counted as failed on the day it failed; it is counted again by how it
-                        // ends now, so the day's counters count deliveries, not attempts.
-                        let counter = crate::store::repo::delivery_counter(&Dispatcher::kind_of(app, &d.channel).await, &d.channel, "failed");
-                        if let Err(e) = app.repo.bump(&failed_on, &counter, -1).await {
-                            warn!(delivery = %d.id, error = %e, "failed counter not taken back");
+                        if let Err(e) = uncount_failure(app, &failed).await {
+                            warn!(delivery = %d.id, error = %e, "failure not taken off the day's counters");
                         }
                     }
                 }

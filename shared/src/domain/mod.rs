@@ -62,6 +62,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> V
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
+        let message = integer_range(&message).unwrap_or(message);
         let mut field = if path == "." { String::new() } else { path };
         // serde names a missing member in its message, at the path of the object it is missing from.
         if let Some(name) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
@@ -69,6 +70,22 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> V
         }
         Invalid::new(field, message)
     })
+}
+
+/// serde's answer for a number out of its type's range or of the wrong type ("invalid value:
+/// integer `70000`, expected u16") said as the range a client can act on ("must be an integer
+/// from 0 to 65535").
+fn integer_range(message: &str) -> Option<String> {
+    let (lo, hi): (i128, i128) = match message.rsplit_once("expected ")?.1 {
+        "u8" => (0, u8::MAX.into()),
+        "u16" => (0, u16::MAX.into()),
+        "u32" => (0, u32::MAX.into()),
+        "u64" | "usize" => (0, u64::MAX.into()),
+        "i32" => (i32::MIN.into(), i32::MAX.into()),
+        "i64" | "isize" => (i64::MIN.into(), i64::MAX.into()),
+        _ => return None,
+    };
+    Some(format!("must be an integer from {lo} to {hi}"))
 }
 
 /// JSON merge patch (RFC 7396), the one rule of every `PUT` and `PATCH` in the API: members of

@@ -147,6 +147,12 @@ impl Settings {
         for ty in self.routes.keys() {
             check_type(&format!("routes.{ty}"), ty)?;
         }
+        if self.routes.get("system").is_some_and(|s| *s != Scope::Admin) {
+            return Err(Invalid::new(
+                "routes.system",
+                "must be admin: Herald's own notices (failures, tests) always go to the admins and the channels' default chats",
+            ));
+        }
         self.tz().map_err(|_| Invalid::new("time_zone", "must be an IANA time zone such as Asia/Shanghai"))?;
         parse_hhmm(&self.daily_report.time).ok_or_else(|| Invalid::new("daily_report.time", "must be HH:MM"))?;
         if !(MIN_OFFLINE_AFTER_SECS..=MAX_OFFLINE_AFTER_SECS).contains(&self.node.offline_after_secs) {
@@ -199,7 +205,12 @@ impl Settings {
     }
 
     /// The configured scope of a type: the settings, else the built-in default.
+    /// Who gets `ty`: its route, else its built-in default; `system` always goes to the admins
+    /// (a route stored before [`Settings::validate`] refused another is not followed).
     pub fn scope_of(&self, ty: &str) -> Option<Scope> {
+        if ty == "system" {
+            return Some(Scope::Admin);
+        }
         self.routes.get(ty).copied().or_else(|| BUILT_IN_TYPES.iter().find(|(t, _)| *t == ty).map(|(_, s)| *s))
     }
 

@@ -303,7 +303,8 @@ pub async fn daily(app: &App, force: bool, deadline: Option<Timestamp>) -> Resul
 pub async fn report_numbers(app: &App, settings: &Settings, day: jiff::civil::Date) -> Result<Value, Error> {
     let stats = app.repo.stats(&day.to_string()).await?;
     let total = app.repo.stats("total").await?;
-    let mut reasons: Vec<(String, i64)> = app.repo.stats(&format!("{day}#reasons")).await?.into_iter().collect();
+    // A reason whose failures were all redriven is counted down to 0: not a reason any more.
+    let mut reasons: Vec<(String, i64)> = app.repo.stats(&format!("{day}#reasons")).await?.into_iter().filter(|(_, n)| *n > 0).collect();
     reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     reasons.truncate(3);
     let nodes = app.repo.nodes().await?;
@@ -569,9 +570,9 @@ pub async fn reminders(app: &App, settings: &Settings, today: jiff::civil::Date,
 pub struct Status {
     pub queue: crate::queue::Depth,
     pub nodes: NodeCounts,
-    /// Today's counters by name: deliveries by final state (`sent`, `failed`, `skipped`),
-    /// `checkins`, `new_users`, and `downtime_secs` (every node's seconds offline, summed; each
-    /// node's own is in `GET /api/v1/stats`).
+    /// Today's counters by name, each there (0 until counted): deliveries by final state
+    /// (`sent`, `failed`, `skipped`), `checkins`, `new_users`, and `downtime_secs` (every node's
+    /// seconds offline, summed; each node's own is in `GET /api/v1/stats`).
     pub today: std::collections::BTreeMap<String, i64>,
     pub users: i64,
 }
@@ -593,7 +594,8 @@ pub async fn status(app: &App) -> Result<Status, Error> {
     let count = |f: &dyn Fn(&Node) -> bool| nodes.iter().filter(|n| f(&n.value)).count();
     app.repo.ensure_tz().await?;
     let day = app.repo.local_day(app.now()).to_string();
-    let mut today = std::collections::BTreeMap::new();
+    let mut today: std::collections::BTreeMap<String, i64> =
+        ["sent", "failed", "skipped", "checkins", "new_users", "downtime_secs"].into_iter().map(|k| (k.to_owned(), 0)).collect();
     for (name, n) in app.repo.stats(&day).await? {
         let name = if name.starts_with("downtime#") { "downtime_secs".to_owned() } else { name };
         *today.entry(name).or_default() += n;

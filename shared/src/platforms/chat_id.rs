@@ -7,9 +7,9 @@ use crate::domain::{ChannelKind, Invalid, Valid};
 
 /// One person's or one chat's id on one platform kind, known to address exactly one chat.
 ///
-/// The formats accepted are each platform's (its `chat_problem`), e.g.:
 /// Numeric ids are taken only as the platform writes them (no `+`, no leading zero), so one chat
-/// has one key in Herald (its binding, its pacing):
+/// has one key in Herald (its binding, its pacing). The formats accepted are each platform's
+/// (its `chat_problem`), e.g.:
 /// - `telegram`: a signed 64-bit integer (`123`, `-1001234567890`) or a public `@channel`
 ///   username (5-32 of `A-Z a-z 0-9 _`, starting with a letter);
 /// - `wecom`: a member's `userid`: 1-64 of `A-Z a-z 0-9 _ . @ -`, never `@all` (the whole company);

@@ -87,5 +87,5 @@ fn small_order(key: &[u8]) -> bool {
 /// Why `id` is not one chat id here, if it is not. Accepted: a numeric snowflake (a channel or a user).
 pub fn chat_problem(id: &str) -> Option<&'static str> {
     let ok = is_u64(id);
-    (!ok).then_some("must be a numeric Discord snowflake")
+    (!ok).then_some("must be a numeric Discord snowflake (digits, no leading zero)")
 }

@@ -53,7 +53,7 @@ impl SynologySettings {
         }
         for (field, list) in [("user_whitelist", &self.user_whitelist), ("admin_whitelist", &self.admin_whitelist)] {
             if list.iter().any(|id| !is_u64(id)) {
-                return Err(Invalid::new(field, "must list numeric Synology Chat user ids"));
+                return Err(Invalid::new(field, "must list numeric Synology Chat user ids (digits, no leading zero)"));
             }
         }
         check_api_base(&self.api_base)
@@ -63,5 +63,5 @@ impl SynologySettings {
 /// Why `id` is not one chat id here, if it is not. Accepted: a numeric user id, or `channel` (the incoming webhook's own channel).
 pub fn chat_problem(id: &str) -> Option<&'static str> {
     let ok = id == "channel" || is_u64(id);
-    (!ok).then_some("must be a numeric Synology Chat user id or channel")
+    (!ok).then_some("must be a numeric Synology Chat user id (digits, no leading zero) or channel")
 }

@@ -88,5 +88,5 @@ pub fn chat_problem(id: &str) -> Option<&'static str> {
         || id.strip_prefix('@').is_some_and(|u| {
             (5..=32).contains(&u.len()) && u.starts_with(|c: char| c.is_ascii_alphabetic()) && chars_in(u, |c| c.is_ascii_alphanumeric() || c == '_')
         });
-    (!ok).then_some("must be a numeric Telegram chat id or an @channel username")
+    (!ok).then_some("must be a Telegram chat id as Telegram writes it (an integer, no + or leading zero) or an @channel username")
 }

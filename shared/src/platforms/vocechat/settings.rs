@@ -53,7 +53,7 @@ impl VocechatSettings {
         }
         for (field, list) in [("user_whitelist", &self.user_whitelist), ("admin_whitelist", &self.admin_whitelist)] {
             if list.iter().any(|id| !is_u64(id)) {
-                return Err(Invalid::new(field, "must list numeric VoceChat user ids"));
+                return Err(Invalid::new(field, "must list numeric VoceChat user ids (digits, no leading zero)"));
             }
         }
         Ok(())
@@ -63,5 +63,5 @@ impl VocechatSettings {
 /// Why `id` is not one chat id here, if it is not. Accepted: a numeric user id, or `group:N`.
 pub fn chat_problem(id: &str) -> Option<&'static str> {
     let ok = is_u64(id) || id.strip_prefix("group:").is_some_and(is_u64);
-    (!ok).then_some("must be a numeric VoceChat user id or group:N")
+    (!ok).then_some("must be a numeric VoceChat user id or group:N (digits, no leading zero)")
 }
