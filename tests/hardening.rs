@@ -982,6 +982,56 @@ async fn configs_of_one_bot_account_share_its_pacing() {
     assert!(keys("ops", "-1001").iter().all(|k| !keys("other", "-1001").contains(k)), "another bot: its own schedules");
     assert_eq!(keys("w1", "zhangsan"), keys("w2", "zhangsan"));
     assert_ne!(keys("w1", "zhangsan"), keys("w3", "zhangsan"));
+    // Ids that ignore case (Telegram usernames, WeCom userids) have one schedule.
+    assert_eq!(keys("ops", "@Chan_nel"), keys("ops", "@chan_nel"));
+    assert_eq!(keys("w1", "ZhangSan"), keys("w1", "zhangsan"));
+    // One app has one way of writing its ids: `01000002` would be another key.
+    let (s, e) = put_channel(
+        &app,
+        "w4",
+        json!({"kind": "wecom", "enabled": false, "settings": {"corp_id": "ww1", "agent_id": "01000002", "secret": "corp-secret-value"}}),
+    )
+    .await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("settings.agent_id")), "{e}");
+    let (s, e) = put_channel(
+        &app,
+        "w4",
+        json!({"kind": "wecom", "enabled": false, "settings": {"corp_id": " ww1 /x:y", "agent_id": 1000002, "secret": "corp-secret-value"}}),
+    )
+    .await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("settings.corp_id")), "{e}");
+    // A 429 on one config pauses the chat for the bot's other configs in this instance too.
+    let pacer = herald::dispatch::pacing::Pacer::default();
+    pacer.pause(snap.channel("news").unwrap(), "-1001", std::time::Duration::from_secs(10));
+    let pace = pacer.acquire(&app.repo, snap.channel("ops").unwrap(), "-1001").await.unwrap();
+    assert!(matches!(pace, herald::dispatch::pacing::Pace::Later(_)), "{pace:?}");
+    let pace = pacer.acquire(&app.repo, snap.channel("other").unwrap(), "-1001").await.unwrap();
+    assert_eq!(pace, herald::dispatch::pacing::Pace::Go, "another bot is not paused");
+}
+
+/// Found by the attacker pass: inputs that were taken and should not have been.
+#[tokio::test]
+async fn a_list_is_not_a_target_nor_a_path_a_host() {
+    let (_d, app) = embedded_app();
+    for to in [json!(["all"]), json!([5]), json!({"user": "u1", "x": 1}), json!({"user": ["u1"]})] {
+        let (s, e) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "custom", "text": "a", "to": to.clone()}))).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("to")), "{to}: {e}");
+    }
+    let (s, e) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "custom", "text": "a", "to": {}}))).await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("to.user")), "{e}");
+    for ok in [json!({"user": "u1"}), json!({"user": 42}), json!("all"), json!("admins")] {
+        assert_eq!(call(&app, "POST", "/api/v1/notify", Some(json!({"type": "custom", "text": "a", "to": ok.clone()}))).await.0, 202, "{ok}");
+    }
+    for host in ["a b", "h/c?d", "u@h", "h#x", "h%2f"] {
+        let (s, e) = call(&app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "n1", "host": host}))).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("host")), "{host}: {e}");
+    }
+    for host in ["hk1.example", "10.0.0.1", "[2001:db8::1]", "节点.example"] {
+        assert!(call(&app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "n1", "host": host}))).await.0 < 300, "{host}");
+    }
+    let many: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+    let (s, e) = put_channel(&app, "h", json!({"kind": "webhook", "types": many, "settings": {"url": "https://hooks.test/in"}})).await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("types")), "{e}");
 }
 
 /// `"09000000050"` would name Telegram's chat 9000000050 yet be another key to Herald: another

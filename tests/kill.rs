@@ -212,6 +212,14 @@ fn the_local_runner_answers_help_and_refuses_arguments() {
         assert_eq!(other.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&other.stderr).contains("takes no arguments"), "{args:?}");
     }
+    // Neither an argument nor a variable that is not UTF-8 is a panic or read as unset.
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = std::ffi::OsStr::from_bytes(b"/tmp/d\xff");
+    let odd = Command::new(format!("{bin}/herald-local")).arg(bytes).current_dir(dir.path()).env_clear().output().unwrap();
+    assert_eq!(odd.status.code(), Some(2), "{odd:?}");
+    let odd = Command::new(format!("{bin}/herald-local")).current_dir(dir.path()).env_clear().env("HERALD_DATA_DIR", bytes).output().unwrap();
+    assert_eq!(odd.status.code(), Some(2), "{odd:?}");
+    assert!(String::from_utf8_lossy(&odd.stderr).contains("HERALD_DATA_DIR is not valid UTF-8"), "{odd:?}");
     // A bad variable is refused before anything is written too.
     let bad = Command::new(format!("{bin}/herald-local")).current_dir(dir.path()).env_clear().env("HERALD_TICK_SECS", "0").output().unwrap();
     assert_eq!(bad.status.code(), Some(2));

@@ -114,6 +114,11 @@ impl Config {
     /// Reads every `HERALD_*` variable once. Errors name the variable: a number that is not one,
     /// a bad `HERALD_PUBLIC_URL`, a `HERALD_API_TOKEN` that is set but blank.
     pub fn from_env() -> Result<Self, ConfigError> {
+        // A variable that is not UTF-8 would read as unset (a token set that way replaced by a
+        // generated one, a data directory by the default): refused by name instead.
+        if let Some((name, _)) = std::env::vars_os().find(|(k, v)| k.to_str().is_some_and(|k| k.starts_with("HERALD_")) && v.to_str().is_none()) {
+            return Err(ConfigError::Invalid(format!("{} is not valid UTF-8", name.to_string_lossy())));
+        }
         Self::from_vars(&|n| std::env::var(n).ok())
     }
 

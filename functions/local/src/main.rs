@@ -21,7 +21,8 @@ and the variables of README.md's Configuration section.
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `args_os`: an argument that is not UTF-8 is refused like any other, not a panic.
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => {}
         ["-h" | "--help"] => return print!("{USAGE}"),
@@ -38,11 +39,12 @@ async fn main() {
 }
 
 async fn run() -> Result<(), ConfigError> {
+    // First: it refuses a variable that is not UTF-8, which `var` below would read as unset.
+    let config = Config::from_env()?;
     let var = |name: &str, default: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
     let listen = var("HERALD_LISTEN", "127.0.0.1:9000");
     let addr = listen.parse().map_err(|_| ConfigError::Invalid(format!("HERALD_LISTEN is not an address: {listen}")))?;
     let data_dir = PathBuf::from(var("HERALD_DATA_DIR", ".herald"));
-    let config = Config::from_env()?;
     let every: u64 = var("HERALD_TICK_SECS", "300")
         .parse()
         .ok()

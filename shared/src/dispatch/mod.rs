@@ -514,7 +514,7 @@ impl Dispatcher {
 
         let now = app.now();
         d.updated_at = now;
-        match self.judge(app, (&d.channel, &d.recipient), channel.kind().as_str(), outcome, d.attempts, last_chance) {
+        match self.judge(app, (channel, &d.recipient), channel.kind().as_str(), outcome, d.attempts, last_chance) {
             Verdict::Sent => {
                 d.status = DeliveryStatus::Sent;
                 d.sent_at = Some(now);
@@ -540,7 +540,15 @@ impl Dispatcher {
     }
 
     /// What a send's outcome means for its record, the same for deliveries and calls.
-    fn judge(&self, app: &App, (channel, chat): (&str, &str), kind: &str, outcome: SendOutcome, attempts: u32, last_chance: bool) -> Verdict {
+    fn judge(
+        &self,
+        app: &App,
+        (channel, chat): (&crate::platforms::config::Channel, &str),
+        kind: &str,
+        outcome: SendOutcome,
+        attempts: u32,
+        last_chance: bool,
+    ) -> Verdict {
         match outcome {
             SendOutcome::Sent => Verdict::Sent,
             // On the queue's last receive a wait would end in the dead-letter queue unrecorded:
@@ -601,7 +609,7 @@ impl Dispatcher {
         info!(call = %c.id, method = %c.method, channel = %c.channel, outcome = outcome.label(), attempt = c.attempts, latency_ms, "call");
         crate::dispatch::metrics::emit(channel.kind().as_str(), outcome.label(), latency_ms);
         c.updated_at = app.now();
-        let step = match self.judge(app, (&c.channel, &c.chat), channel.kind().as_str(), outcome, c.attempts, last_chance) {
+        let step = match self.judge(app, (channel, &c.chat), channel.kind().as_str(), outcome, c.attempts, last_chance) {
             Verdict::Sent => {
                 c.status = DeliveryStatus::Sent;
                 c.reason = None;
@@ -907,11 +915,12 @@ pub async fn sweep(app: &App) -> Result<(u32, u32), crate::domain::Error> {
 /// its channel, and its reason), as it is counted again by how it ends: the day's counters count
 /// deliveries, not attempts. Only where that day's counter holds it: the settings' time zone may
 /// have changed since it was counted (moving which day it falls on), and no counter goes below 0.
+/// The channel's counter of that day is found whatever its kind (the channel may be gone).
 async fn uncount_failure(app: &App, d: &Delivery) -> Result<(), StoreError> {
+    app.repo.ensure_tz().await?;
     let day = app.repo.local_day(d.updated_at).to_string();
-    let kind = Dispatcher::kind_of(app, &d.channel).await;
-    let held = app.repo.delivery_stats(&day).await?.into_iter().any(|(k, c, s, n)| k == kind && c == d.channel && s == "failed" && n > 0);
-    if held {
+    let held = app.repo.delivery_stats(&day).await?.into_iter().find(|(_, c, s, n)| *c == d.channel && s == "failed" && *n > 0);
+    if let Some((kind, ..)) = held {
         app.repo.bump(&day, &crate::store::repo::delivery_counter(&kind, &d.channel, "failed"), -1).await?;
     }
     let reasons = format!("{day}#reasons");

@@ -33,14 +33,20 @@ pub enum Pace {
 
 pub use crate::platforms::SharedLimit;
 
+/// Whose limits a send on `channel` is under: `#ACCOUNT` where the platform names the account
+/// its limits belong to ([`crate::platforms::Platform::account`]: configs of one bot share its
+/// schedules and its 429 pauses), else the config's name (which never holds a `#`).
+pub fn scope(channel: &Channel) -> String {
+    match crate::platforms::platform(channel.kind()).account(&channel.settings) {
+        Some(account) => format!("#{account}"),
+        None => channel.name.clone(),
+    }
+}
+
 /// The limits a send to `recipient` on `channel` is under: its platform's
-/// ([`crate::platforms::Sender::limits`]), kept per platform account where the platform names
-/// one ([`crate::platforms::Platform::account`], as `#ACCOUNT`: configs of one bot share its
-/// schedules), else per config (its name, which never holds a `#`).
+/// ([`crate::platforms::Sender::limits`]), kept per [`scope`].
 pub fn limits(channel: &Channel, recipient: &str) -> Vec<SharedLimit> {
-    let kind = channel.kind();
-    let scope = crate::platforms::platform(kind).account(&channel.settings).map(|a| format!("#{a}"));
-    crate::platforms::sender(kind).limits(scope.as_deref().unwrap_or(&channel.name), recipient)
+    crate::platforms::sender(channel.kind()).limits(&scope(channel), recipient)
 }
 
 /// How long the first of this instance's sends under a bot-wide schedule waits for others to
@@ -57,7 +63,7 @@ type Answer = (i64, tokio::sync::oneshot::Sender<StoreResult<Slot>>);
 
 #[derive(Default)]
 pub struct Pacer {
-    /// Per (channel, chat): paused until (after a 429). Telegram's and Discord's 429s are mostly
+    /// Per ([`scope`], chat): paused until (after a 429). Telegram's and Discord's 429s are mostly
     /// about one chat; a bot-wide limit shows as 429s on every chat, each paused in turn, while
     /// the shared windows keep the bot under its published rate.
     paused: Mutex<HashMap<(String, String), Instant>>,
@@ -67,7 +73,9 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    pub fn pause(&self, channel: &str, chat: &str, for_: Duration) {
+    /// Holds this instance's sends to `chat` under `channel`'s [`scope`] for `for_` (a 429's
+    /// `retry_after`, at most the queue's longest delay).
+    pub fn pause(&self, channel: &Channel, chat: &str, for_: Duration) {
         let now = Instant::now();
         // `retry_after` comes from the platform: no more than the queue's longest delay.
         let until = now + for_.min(Duration::from_secs(crate::queue::MAX_VISIBILITY_SECS as u64));
@@ -75,7 +83,7 @@ impl Pacer {
         if p.len() > 1000 {
             p.retain(|_, t| *t > now);
         }
-        let e = p.entry((channel.to_owned(), chat.to_owned())).or_insert(until);
+        let e = p.entry((scope(channel), chat.to_owned())).or_insert(until);
         *e = (*e).max(until);
     }
 
@@ -85,7 +93,7 @@ impl Pacer {
     /// the chat's schedules written with that slot. So a wait for the bot cannot take a chat's
     /// slot early (two sends to one chat closer than its spacing), nor the other way round.
     pub async fn acquire(&self, repo: &Repo, channel: &Channel, recipient: &str) -> StoreResult<Pace> {
-        if let Some(until) = crate::lock(&self.paused).get(&(channel.name.clone(), recipient.to_owned())).copied() {
+        if let Some(until) = crate::lock(&self.paused).get(&(scope(channel), recipient.to_owned())).copied() {
             let now = Instant::now();
             if until > now {
                 return Ok(Pace::Later(until - now));

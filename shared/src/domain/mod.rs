@@ -127,6 +127,10 @@ pub fn check_name(field: &str, value: &str, max: usize) -> Valid {
     Ok(())
 }
 
+/// The most notification types one list holds (a channel's `types`, a user's
+/// `disabled_types`).
+pub const MAX_TYPES: usize = 256;
+
 /// Notification type names: built-in (`node`) or the host app's own (`download`).
 pub fn check_type(field: &str, value: &str) -> Valid {
     if value.is_empty() || value.len() > 64 || !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.')) {

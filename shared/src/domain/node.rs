@@ -111,7 +111,11 @@ impl NodeInput {
             None => {}
         }
         if let Some(Some(h)) = &self.host {
-            check_len("host", h, 253)?;
+            // A host name or an IP address: it goes into the probe URL (`{host}`) as it is, so
+            // nothing that would change the URL's shape (a path, a query, a user, spaces).
+            if h.len() > 253 || h.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '\\' | '?' | '#' | '@' | '%')) {
+                return Err(Invalid::new("host", "must be a host name or an IP address, up to 253 characters (no spaces, / \\ ? # @ %)"));
+            }
         }
         if let Some(Some(r)) = &self.region {
             check_len("region", r, 64)?;

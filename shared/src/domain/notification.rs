@@ -44,27 +44,28 @@ impl Serialize for Target {
 
 impl<'de> Deserialize<'de> for Target {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct ToUser {
-            #[serde(deserialize_with = "string_or_number")]
-            user: String,
-        }
+        use serde::de::Error as _;
+        const EXPECTED: &str = r#"expected "all", "admins" or {"user": "ID"}"#;
+        // A map, not a struct: serde reads a struct from a list too (`["all"]` would have
+        // been the user `all`).
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
             Word(String),
-            User(ToUser),
+            User(serde_json::Map<String, serde_json::Value>),
         }
-        let raw = Raw::deserialize(d).map_err(|e: D::Error| {
-            // Left out: say so, as serde does for every other member.
-            if e.to_string().starts_with("missing field") { e } else { serde::de::Error::custom(r#"expected "all", "admins" or {"user": "ID"}"#) }
-        })?;
+        // Left out: say so, as serde does for every other member.
+        let raw =
+            Raw::deserialize(d).map_err(|e: D::Error| if e.to_string().starts_with("missing field") { e } else { D::Error::custom(EXPECTED) })?;
         match raw {
             Raw::Word(w) if w == "all" => Ok(Target::All),
             Raw::Word(w) if w == "admins" || w == "admin" => Ok(Target::Admins),
-            Raw::Word(_) => Err(serde::de::Error::custom(r#"expected "all", "admins" or {"user": "ID"}"#)),
-            Raw::User(u) => Ok(Target::User(u.user)),
+            Raw::Word(_) => Err(D::Error::custom(EXPECTED)),
+            Raw::User(m) => match m.get("user") {
+                None if m.is_empty() => Err(D::Error::missing_field("user")),
+                Some(id) if m.len() == 1 => string_or_number(id.clone()).map(Target::User).map_err(|e| D::Error::custom(format!("user: {e}"))),
+                _ => Err(D::Error::custom(EXPECTED)),
+            },
         }
     }
 }

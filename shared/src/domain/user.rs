@@ -106,6 +106,9 @@ pub struct Preferences {
 
 impl Preferences {
     pub fn validate(&self) -> Valid {
+        if self.disabled_types.len() > crate::domain::MAX_TYPES {
+            return Err(Invalid::new("disabled_types", format!("at most {} types", crate::domain::MAX_TYPES)));
+        }
         for (i, t) in self.disabled_types.iter().enumerate() {
             check_type(&format!("disabled_types[{i}]"), t)?;
             if t == "system" {

@@ -348,6 +348,9 @@ impl Channel {
             restore_masked(kind, settings, previous)?;
         }
         let input: ChannelInput = parse_json(body)?;
+        if input.types.len() > crate::domain::MAX_TYPES {
+            return Err(Invalid::new("types", format!("at most {} types", crate::domain::MAX_TYPES)));
+        }
         for (i, t) in input.types.iter().enumerate() {
             check_type(&format!("types[{i}]"), t)?;
         }

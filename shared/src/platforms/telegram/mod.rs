@@ -309,6 +309,8 @@ impl Sender for Telegram {
     /// chat's own limit comes first: it is the one that makes a send wait, and a bot slot taken
     /// before waiting would go unused.
     fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {
+        // `@Name` and `@name` are one chat (usernames ignore case): one schedule.
+        let recipient = recipient.to_ascii_lowercase();
         let mut v = vec![SharedLimit::new(format!("tgc:{channel}:{recipient}"), 1, 1000), SharedLimit::new(format!("tg:{channel}"), 30, 1000)];
         // Group and channel chat ids are negative (or @names).
         if recipient.starts_with('-') || recipient.starts_with('@') {

@@ -310,7 +310,8 @@ impl Sender for Wecom {
 
     /// 30 messages a minute per member (a message to many counts against each one's budget).
     fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {
-        recipient.split('|').map(|member| SharedLimit::new(format!("wc:{channel}:{member}"), 30, 60_000)).collect()
+        // A userid ignores case ("不区分大小写"): `ZhangSan` and `zhangsan` share one budget.
+        recipient.split('|').map(|member| SharedLimit::new(format!("wc:{channel}:{}", member.to_ascii_lowercase()), 30, 60_000)).collect()
     }
 
     /// "每应用对同一个成员不可超过30条/分，超过部分会被丢弃不下发" (message/send's limits).

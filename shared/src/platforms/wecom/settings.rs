@@ -38,8 +38,13 @@ impl WecomSettings {
         if self.corp_id.is_empty() {
             return Err(Invalid::new("corp_id", "is required"));
         }
-        if self.agent_id.parse::<i64>().is_err() {
-            return Err(Invalid::new("agent_id", "must be the numeric AgentId"));
+        // As WeCom writes them (`ww` and 16 hex digits; `1000002`): one app, one account key
+        // for its pacing (`Platform::account`).
+        if self.corp_id.len() > 64 || !chars_in(&self.corp_id, |c| c.is_ascii_alphanumeric()) {
+            return Err(Invalid::new("corp_id", "must be the CorpID: 1 to 64 of A-Z a-z 0-9"));
+        }
+        if !self.agent_id.parse::<i64>().is_ok_and(|n| n.to_string() == self.agent_id) {
+            return Err(Invalid::new("agent_id", "must be the numeric AgentId (no + or leading zero)"));
         }
         required("secret", &self.secret)?;
         for (i, a) in self.admin_whitelist.iter().enumerate() {
