@@ -986,13 +986,11 @@ async fn configs_of_one_bot_account_share_its_pacing() {
     assert_eq!(keys("ops", "@Chan_nel"), keys("ops", "@chan_nel"));
     assert_eq!(keys("w1", "ZhangSan"), keys("w1", "zhangsan"));
     // One app has one way of writing its ids: `01000002` would be another key.
-    let (s, e) = put_channel(
-        &app,
-        "w4",
-        json!({"kind": "wecom", "enabled": false, "settings": {"corp_id": "ww1", "agent_id": "01000002", "secret": "corp-secret-value"}}),
-    )
-    .await;
-    assert_eq!((s, e["field"].as_str()), (400, Some("settings.agent_id")), "{e}");
+    for agent in [json!("01000002"), json!("+1000002"), json!(0), json!(-5), json!(1000002.5)] {
+        let wc = json!({"kind": "wecom", "enabled": false, "settings": {"corp_id": "ww1", "agent_id": agent.clone(), "secret": "corp-secret-value"}});
+        let (s, e) = put_channel(&app, "w4", wc).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("settings.agent_id")), "{agent}: {e}");
+    }
     let (s, e) = put_channel(
         &app,
         "w4",
@@ -1007,6 +1005,10 @@ async fn configs_of_one_bot_account_share_its_pacing() {
     assert!(matches!(pace, herald::dispatch::pacing::Pace::Later(_)), "{pace:?}");
     let pace = pacer.acquire(&app.repo, snap.channel("other").unwrap(), "-1001").await.unwrap();
     assert_eq!(pace, herald::dispatch::pacing::Pace::Go, "another bot is not paused");
+    // However the chat's name is written.
+    pacer.pause(snap.channel("news").unwrap(), "@ChanName1", std::time::Duration::from_secs(10));
+    let pace = pacer.acquire(&app.repo, snap.channel("ops").unwrap(), "@channame1").await.unwrap();
+    assert!(matches!(pace, herald::dispatch::pacing::Pace::Later(_)), "{pace:?}");
 }
 
 /// Found by the attacker pass: inputs that were taken and should not have been.
@@ -1019,10 +1021,14 @@ async fn a_list_is_not_a_target_nor_a_path_a_host() {
     }
     let (s, e) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "custom", "text": "a", "to": {}}))).await;
     assert_eq!((s, e["field"].as_str()), (400, Some("to.user")), "{e}");
+    for bad in [json!({"user": 1.5}), json!({"user": 1e2})] {
+        let (s, e) = call(&app, "POST", "/api/v1/notify", Some(json!({"type": "custom", "text": "a", "to": bad.clone()}))).await;
+        assert_eq!(s, 400, "{bad}: {e}");
+    }
     for ok in [json!({"user": "u1"}), json!({"user": 42}), json!("all"), json!("admins")] {
         assert_eq!(call(&app, "POST", "/api/v1/notify", Some(json!({"type": "custom", "text": "a", "to": ok.clone()}))).await.0, 202, "{ok}");
     }
-    for host in ["a b", "h/c?d", "u@h", "h#x", "h%2f"] {
+    for host in ["a b", "h/c?d", "u@h", "h#x", "h%2f", "127.0.0.1:18710", "x&admin=1", "::1", "[h]", "a\u{200b}b", "a／b"] {
         let (s, e) = call(&app, "PUT", "/api/v1/nodes/n1", Some(json!({"name": "n1", "host": host}))).await;
         assert_eq!((s, e["field"].as_str()), (400, Some("host")), "{host}: {e}");
     }

@@ -43,6 +43,12 @@ pub fn scope(channel: &Channel) -> String {
     }
 }
 
+/// Where a 429 for `chat` on `channel` is kept: its [`scope`] and the chat's key
+/// ([`crate::platforms::Sender::chat_key`]), as its schedules are.
+fn pause_key(channel: &Channel, chat: &str) -> (String, String) {
+    (scope(channel), crate::platforms::sender(channel.kind()).chat_key(chat))
+}
+
 /// The limits a send to `recipient` on `channel` is under: its platform's
 /// ([`crate::platforms::Sender::limits`]), kept per [`scope`].
 pub fn limits(channel: &Channel, recipient: &str) -> Vec<SharedLimit> {
@@ -83,7 +89,7 @@ impl Pacer {
         if p.len() > 1000 {
             p.retain(|_, t| *t > now);
         }
-        let e = p.entry((scope(channel), chat.to_owned())).or_insert(until);
+        let e = p.entry(pause_key(channel, chat)).or_insert(until);
         *e = (*e).max(until);
     }
 
@@ -93,7 +99,7 @@ impl Pacer {
     /// the chat's schedules written with that slot. So a wait for the bot cannot take a chat's
     /// slot early (two sends to one chat closer than its spacing), nor the other way round.
     pub async fn acquire(&self, repo: &Repo, channel: &Channel, recipient: &str) -> StoreResult<Pace> {
-        if let Some(until) = crate::lock(&self.paused).get(&(scope(channel), recipient.to_owned())).copied() {
+        if let Some(until) = crate::lock(&self.paused).get(&pause_key(channel, recipient)).copied() {
             let now = Instant::now();
             if until > now {
                 return Ok(Pace::Later(until - now));

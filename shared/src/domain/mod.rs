@@ -176,14 +176,19 @@ pub fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
     Ok(items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
 }
 
-/// Accepts a string or a number (ids that platforms send as numbers: Telegram chat ids, WeCom
-/// agent ids).
+/// Accepts a string or an integer (ids that platforms send as numbers: Telegram chat ids, WeCom
+/// agent ids); a number with a fraction or an exponent (`1.5`, `1e2`, which would read as
+/// `"100.0"`) is refused.
 pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) => Ok(s),
-        serde_json::Value::Number(n) => Ok(n.to_string()),
-        _ => Err(serde::de::Error::custom("expected a string or a number")),
+        serde_json::Value::Number(n) => integer_id(&n).map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("expected a string or an integer")),
     }
+}
+
+fn integer_id(n: &serde_json::Number) -> Result<String, &'static str> {
+    if n.is_i64() || n.is_u64() { Ok(n.to_string()) } else { Err("expected a string or an integer") }
 }
 
 pub fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -191,7 +196,7 @@ pub fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<St
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
         Some(serde_json::Value::String(s)) => Ok(Some(s)),
-        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
-        _ => Err(serde::de::Error::custom("expected a string or a number")),
+        Some(serde_json::Value::Number(n)) => integer_id(&n).map(Some).map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("expected a string or an integer")),
     }
 }

@@ -111,10 +111,16 @@ impl NodeInput {
             None => {}
         }
         if let Some(Some(h)) = &self.host {
-            // A host name or an IP address: it goes into the probe URL (`{host}`) as it is, so
-            // nothing that would change the URL's shape (a path, a query, a user, spaces).
-            if h.len() > 253 || h.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '\\' | '?' | '#' | '@' | '%')) {
-                return Err(Invalid::new("host", "must be a host name or an IP address, up to 253 characters (no spaces, / \\ ? # @ %)"));
+            // A host name, an IPv4 address or an IPv6 one in brackets: it goes into the probe
+            // URL (`{host}`) as it is, so nothing that would change the URL's shape (a port, a
+            // path, a query, a user).
+            let ipv6 = h
+                .strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .is_some_and(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'));
+            let name = h.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if h.len() > 253 || !(ipv6 || name) {
+                return Err(Invalid::new("host", "must be a host name, an IPv4 address or an IPv6 address in brackets, up to 253 characters"));
             }
         }
         if let Some(Some(r)) = &self.region {

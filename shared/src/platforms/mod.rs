@@ -362,6 +362,13 @@ pub trait Platform: Sync {
 pub trait Sender: Sync {
     fn kind(&self) -> ChannelKind;
 
+    /// `recipient` as one chat's key in pacing (its schedules, its 429 pauses): as written by
+    /// default; lower case where the platform's ids ignore case (Telegram `@username`s, WeCom
+    /// userids), so each chat has one key however it is written.
+    fn chat_key(&self, recipient: &str) -> String {
+        recipient.to_owned()
+    }
+
     /// The limits a send to `recipient` on the config `channel` is under.
     fn limits(&self, _channel: &str, _recipient: &str) -> Vec<SharedLimit> {
         Vec::new()

@@ -308,9 +308,13 @@ impl Sender for Telegram {
     /// (<https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this>). The
     /// chat's own limit comes first: it is the one that makes a send wait, and a bot slot taken
     /// before waiting would go unused.
+    /// `@Name` and `@name` are one chat (usernames ignore case).
+    fn chat_key(&self, recipient: &str) -> String {
+        recipient.to_ascii_lowercase()
+    }
+
     fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {
-        // `@Name` and `@name` are one chat (usernames ignore case): one schedule.
-        let recipient = recipient.to_ascii_lowercase();
+        let recipient = self.chat_key(recipient);
         let mut v = vec![SharedLimit::new(format!("tgc:{channel}:{recipient}"), 1, 1000), SharedLimit::new(format!("tg:{channel}"), 30, 1000)];
         // Group and channel chat ids are negative (or @names).
         if recipient.starts_with('-') || recipient.starts_with('@') {

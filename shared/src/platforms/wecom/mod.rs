@@ -308,10 +308,14 @@ impl Sender for Wecom {
         ChannelKind::Wecom
     }
 
+    /// A userid ignores case ("不区分大小写"): `ZhangSan` and `zhangsan` share one budget.
+    fn chat_key(&self, recipient: &str) -> String {
+        recipient.to_ascii_lowercase()
+    }
+
     /// 30 messages a minute per member (a message to many counts against each one's budget).
     fn limits(&self, channel: &str, recipient: &str) -> Vec<SharedLimit> {
-        // A userid ignores case ("不区分大小写"): `ZhangSan` and `zhangsan` share one budget.
-        recipient.split('|').map(|member| SharedLimit::new(format!("wc:{channel}:{}", member.to_ascii_lowercase()), 30, 60_000)).collect()
+        recipient.split('|').map(|member| SharedLimit::new(format!("wc:{channel}:{}", self.chat_key(member)), 30, 60_000)).collect()
     }
 
     /// "每应用对同一个成员不可超过30条/分，超过部分会被丢弃不下发" (message/send's limits).

@@ -43,8 +43,8 @@ impl WecomSettings {
         if self.corp_id.len() > 64 || !chars_in(&self.corp_id, |c| c.is_ascii_alphanumeric()) {
             return Err(Invalid::new("corp_id", "must be the CorpID: 1 to 64 of A-Z a-z 0-9"));
         }
-        if !self.agent_id.parse::<i64>().is_ok_and(|n| n.to_string() == self.agent_id) {
-            return Err(Invalid::new("agent_id", "must be the numeric AgentId (no + or leading zero)"));
+        if !self.agent_id.parse::<i64>().is_ok_and(|n| n > 0 && n.to_string() == self.agent_id) {
+            return Err(Invalid::new("agent_id", "must be the numeric AgentId: a positive integer, no + or leading zero"));
         }
         required("secret", &self.secret)?;
         for (i, a) in self.admin_whitelist.iter().enumerate() {
