@@ -1457,17 +1457,24 @@ async fn a_redrive_moves_each_dead_letter_once_a_call() {
     assert_eq!((status, v["moved"].as_u64()), (200, Some(1)), "{v}");
 }
 
+/// A webhook that answers 400 while the flag is up, one notification to it, failed (and
+/// dead-lettered); the flag, to let the next sends through, and the webhook.
+async fn failed_once_to_a_webhook(app: &App) -> (Arc<AtomicBool>, TestServer) {
+    let refuse = Arc::new(AtomicBool::new(true));
+    let r = refuse.clone();
+    let hook = TestServer::start(move |_| if r.load(Ordering::SeqCst) { Reply::status(400) } else { Reply::ok("{}") }).await;
+    put(app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
+    call(app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
+    drain(app, &Dispatcher::default()).await;
+    (refuse, hook)
+}
+
 /// The day's counters count deliveries by how they ended: one that failed, was redriven and
 /// was then sent counts once, as sent (before, it counted as failed and as sent).
 #[tokio::test]
 async fn a_redriven_delivery_is_counted_once_by_how_it_ended() {
     let (_d, app) = build(clock(NOW), None, |_| {});
-    let refuse = Arc::new(AtomicBool::new(true));
-    let r = refuse.clone();
-    let hook = TestServer::start(move |_| if r.load(Ordering::SeqCst) { Reply::status(400) } else { Reply::ok("{}") }).await;
-    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
-    call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
-    drain(&app, &Dispatcher::default()).await;
+    let (refuse, hook) = failed_once_to_a_webhook(&app).await;
     let today = |s: &Value, name: &str| s["today"][name].as_i64().unwrap_or(0);
     let (_, s) = call(&app, "GET", "/api/v1/status", None).await;
     assert_eq!((today(&s, "failed"), today(&s, "sent")), (1, 0), "{s}");
@@ -1490,12 +1497,7 @@ async fn a_redriven_delivery_is_counted_once_by_how_it_ended() {
 #[tokio::test]
 async fn a_redrive_after_the_time_zone_changed_leaves_no_counter_below_zero() {
     let (_d, app) = build(clock("2026-11-23T20:00:00Z"), None, |_| {});
-    let refuse = Arc::new(AtomicBool::new(true));
-    let r = refuse.clone();
-    let hook = TestServer::start(move |_| if r.load(Ordering::SeqCst) { Reply::status(400) } else { Reply::ok("{}") }).await;
-    put(&app, "/api/v1/channels/hook", json!({"kind": "webhook", "settings": {"url": hook.url}})).await;
-    call(&app, "POST", "/api/v1/notify", Some(json!({"type": "node", "text": "x", "to": "admins"}))).await;
-    drain(&app, &Dispatcher::default()).await;
+    let (refuse, _hook) = failed_once_to_a_webhook(&app).await;
     // 20:00 UTC is 04:00 the next day in Shanghai.
     put(&app, "/api/v1/settings", json!({"time_zone": "Asia/Shanghai"})).await;
     refuse.store(false, Ordering::SeqCst);
