@@ -28,6 +28,11 @@ pub(crate) fn is_u64(s: &str) -> bool {
     s.parse::<u64>().is_ok_and(|n| n.to_string() == s)
 }
 
+/// [`is_u64`] for a signed 64-bit integer: no `+`, no leading zero, no `-0`.
+pub(crate) fn is_i64(s: &str) -> bool {
+    s.parse::<i64>().is_ok_and(|n| n.to_string() == s)
+}
+
 pub use super::discord::settings::DiscordSettings;
 pub use super::slack::settings::SlackSettings;
 pub use super::synology::settings::SynologySettings;

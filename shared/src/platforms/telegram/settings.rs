@@ -4,7 +4,7 @@ use crate::domain::secret::Secret;
 use crate::domain::{Invalid, Valid};
 use crate::domain::{check_type, list_or_csv, opt_string_or_number};
 use crate::platforms::chat_id::ChatId;
-use crate::platforms::config::{chars_in, check_api_base, is_base64url, required};
+use crate::platforms::config::{chars_in, check_api_base, is_base64url, is_i64, required};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -53,7 +53,7 @@ impl TelegramSettings {
             ChatId::check("chat_id", chat_problem(c))?;
         }
         for (field, list) in [("user_whitelist", &self.user_whitelist), ("admin_whitelist", &self.admin_whitelist)] {
-            if list.iter().any(|id| id.parse::<i64>().map_or(true, |n| n.to_string() != *id)) {
+            if list.iter().any(|id| !is_i64(id)) {
                 return Err(Invalid::new(field, "must list numeric Telegram user ids, as Telegram writes them (no leading zero)"));
             }
         }
@@ -84,7 +84,7 @@ pub fn is_bot_username(u: &str) -> bool {
 /// Why `id` is not one chat id here, if it is not. Accepted: a signed 64-bit integer (`123`, `-1001234567890`) or a public `@channel` username (5-32 of `A-Z a-z 0-9 _`, starting with a letter).
 pub fn chat_problem(id: &str) -> Option<&'static str> {
     // As Telegram writes it: no `+`, no leading zero, no `-0` (another key to Herald, one chat).
-    let ok = id.parse::<i64>().is_ok_and(|n| n.to_string() == id)
+    let ok = is_i64(id)
         || id.strip_prefix('@').is_some_and(|u| {
             (5..=32).contains(&u.len()) && u.starts_with(|c: char| c.is_ascii_alphabetic()) && chars_in(u, |c| c.is_ascii_alphanumeric() || c == '_')
         });

@@ -4,7 +4,7 @@ use crate::domain::secret::Secret;
 use crate::domain::{Invalid, Valid};
 use crate::domain::{list_or_csv, string_or_number};
 use crate::platforms::chat_id::ChatId;
-use crate::platforms::config::{chars_in, check_api_base, required};
+use crate::platforms::config::{chars_in, check_api_base, is_u64, required};
 use serde::{Deserialize, Serialize};
 
 /// Where the API is unless `api_base` says otherwise (a proxy, a test double).
@@ -43,7 +43,7 @@ impl WecomSettings {
         if self.corp_id.len() > 64 || !chars_in(&self.corp_id, |c| c.is_ascii_alphanumeric()) {
             return Err(Invalid::new("corp_id", "must be the CorpID: 1 to 64 of A-Z a-z 0-9"));
         }
-        if !self.agent_id.parse::<i64>().is_ok_and(|n| n > 0 && n.to_string() == self.agent_id) {
+        if !is_u64(&self.agent_id) || self.agent_id == "0" {
             return Err(Invalid::new("agent_id", "must be the numeric AgentId: a positive integer, no + or leading zero"));
         }
         required("secret", &self.secret)?;
